@@ -1,0 +1,8 @@
+//! Kindred: an emotional-support conversation daemon.
+//!
+//! The library holds everything the `kindred` binary runs: the Joint model
+//! ([`model`]), the conversation engine ([`engine`]), the SQLite store ([`store`]),
+//! crisis screening ([`safety`]), settings ([`configuration`]) and the maintainers'
+//! tools ([`train`], [`export`]).
+
+pub mod model;

@@ -1,0 +1,695 @@
+//! BlenderBot-small (`BlenderbotSmallForConditionalGeneration`) in candle.
+//!
+//! A post-layer-norm encoder–decoder with learned positions, scaled embeddings, a
+//! `layernorm_embedding` on both sides and a `final_logits_bias`, exactly as in
+//! transformers' `modeling_blenderbot_small.py`. The same code serves three uses:
+//!
+//! * teacher-forced scoring and training ([`BlenderbotSmall::forward`]), where the
+//!   whole decoder sequence is processed at once under a causal mask;
+//! * generation ([`BlenderbotSmall::encode`] then [`BlenderbotSmall::decode_step`]),
+//!   where the cross-attention keys and values are computed once per reply and the
+//!   decoder self-attention keeps a KV cache;
+//! * training with gradients: candle 0.11's fused softmax and layer norm have no
+//!   backward pass, so a model built with `Mode::Train` uses the slower composite ops.
+
+use candle_core::{DType, Device, Module, Tensor, D};
+use candle_nn::{Embedding, Init, Linear, VarBuilder};
+use serde::{Deserialize, Serialize};
+
+/// The model's hyper-parameters, read from (and written to) a Hugging Face `config.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Config {
+    #[serde(default = "default_model_type")]
+    pub model_type: String,
+    #[serde(default = "default_architectures")]
+    pub architectures: Vec<String>,
+    pub vocab_size: usize,
+    pub d_model: usize,
+    pub encoder_layers: usize,
+    pub decoder_layers: usize,
+    pub encoder_attention_heads: usize,
+    pub decoder_attention_heads: usize,
+    pub encoder_ffn_dim: usize,
+    pub decoder_ffn_dim: usize,
+    pub max_position_embeddings: usize,
+    #[serde(default = "default_activation")]
+    pub activation_function: String,
+    #[serde(default)]
+    pub scale_embedding: bool,
+    #[serde(default)]
+    pub pad_token_id: u32,
+    #[serde(default = "one")]
+    pub bos_token_id: u32,
+    #[serde(default = "two")]
+    pub eos_token_id: u32,
+    #[serde(default = "one")]
+    pub decoder_start_token_id: u32,
+    #[serde(default = "default_dropout")]
+    pub dropout: f64,
+    #[serde(default)]
+    pub attention_dropout: f64,
+    #[serde(default)]
+    pub activation_dropout: f64,
+    #[serde(default = "default_init_std")]
+    pub init_std: f64,
+    #[serde(default = "yes")]
+    pub tie_word_embeddings: bool,
+    #[serde(default = "yes")]
+    pub is_encoder_decoder: bool,
+}
+
+fn default_model_type() -> String {
+    "blenderbot-small".into()
+}
+fn default_architectures() -> Vec<String> {
+    vec!["BlenderbotSmallForConditionalGeneration".into()]
+}
+fn default_activation() -> String {
+    "gelu".into()
+}
+fn default_dropout() -> f64 {
+    0.1
+}
+fn default_init_std() -> f64 {
+    0.02
+}
+fn one() -> u32 {
+    1
+}
+fn two() -> u32 {
+    2
+}
+fn yes() -> bool {
+    true
+}
+
+impl Config {
+    /// Checks that this configuration describes a model this file can run, so that a
+    /// directory holding another architecture fails with a clear reason instead of a
+    /// shape error deep in the forward pass.
+    pub fn validate(&self) -> Result<(), String> {
+        let arch_ok = self.model_type == "blenderbot-small"
+            || self
+                .architectures
+                .iter()
+                .any(|a| a == "BlenderbotSmallForConditionalGeneration");
+        if !arch_ok {
+            return Err(format!(
+                "model_type is {:?} (architectures {:?}); Kindred runs only BlenderbotSmallForConditionalGeneration",
+                self.model_type, self.architectures
+            ));
+        }
+        if self.encoder_attention_heads == 0
+            || self.d_model % self.encoder_attention_heads != 0
+            || self.decoder_attention_heads == 0
+            || self.d_model % self.decoder_attention_heads != 0
+        {
+            return Err(format!(
+                "d_model {} is not divisible by the attention heads ({} / {})",
+                self.d_model, self.encoder_attention_heads, self.decoder_attention_heads
+            ));
+        }
+        match self.activation_function.as_str() {
+            "gelu" | "gelu_new" | "relu" | "gelu_pytorch_tanh" => {}
+            other => return Err(format!("activation_function {other:?} is not supported")),
+        }
+        Ok(())
+    }
+
+    /// A rough parameter count (embeddings shared), for `model info` and model cards.
+    pub fn parameter_count(&self) -> usize {
+        let d = self.d_model;
+        let attn = 4 * (d * d + d);
+        let ln = 2 * d;
+        let enc_layer = attn
+            + ln
+            + (d * self.encoder_ffn_dim + self.encoder_ffn_dim)
+            + (self.encoder_ffn_dim * d + d)
+            + ln;
+        let dec_layer = 2 * attn
+            + 2 * ln
+            + (d * self.decoder_ffn_dim + self.decoder_ffn_dim)
+            + (self.decoder_ffn_dim * d + d)
+            + ln;
+        self.vocab_size * d
+            + 2 * self.max_position_embeddings * d
+            + 2 * ln
+            + self.encoder_layers * enc_layer
+            + self.decoder_layers * dec_layer
+            + self.vocab_size
+    }
+}
+
+/// Whether the model is built for inference (fused kernels) or training (ops with gradients, dropout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Inference,
+    Train,
+}
+
+#[derive(Debug, Clone)]
+struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    mode: Mode,
+}
+
+impl LayerNorm {
+    fn load(dim: usize, vb: VarBuilder, mode: Mode) -> candle_core::Result<Self> {
+        let weight = vb.get_with_hints(dim, "weight", Init::Const(1.0))?;
+        let bias = vb.get_with_hints(dim, "bias", Init::Const(0.0))?;
+        Ok(Self { weight, bias, mode })
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self.mode {
+            Mode::Inference => candle_nn::ops::layer_norm(x, &self.weight, &self.bias, 1e-5),
+            Mode::Train => candle_nn::ops::layer_norm_slow(x, &self.weight, &self.bias, 1e-5),
+        }
+    }
+}
+
+fn linear(in_dim: usize, out_dim: usize, vb: VarBuilder, std: f64) -> candle_core::Result<Linear> {
+    let weight = vb.get_with_hints(
+        (out_dim, in_dim),
+        "weight",
+        Init::Randn {
+            mean: 0.0,
+            stdev: std,
+        },
+    )?;
+    let bias = vb.get_with_hints(out_dim, "bias", Init::Const(0.0))?;
+    Ok(Linear::new(weight, Some(bias)))
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Activation {
+    GeluErf,
+    GeluTanh,
+    Relu,
+}
+
+impl Activation {
+    fn from_name(name: &str) -> Self {
+        match name {
+            "relu" => Self::Relu,
+            "gelu_new" | "gelu_pytorch_tanh" => Self::GeluTanh,
+            _ => Self::GeluErf,
+        }
+    }
+    fn apply(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Self::GeluErf => x.gelu_erf(),
+            Self::GeluTanh => x.gelu(),
+            Self::Relu => x.relu(),
+        }
+    }
+}
+
+fn softmax_last(x: &Tensor, mode: Mode) -> candle_core::Result<Tensor> {
+    match mode {
+        Mode::Inference => candle_nn::ops::softmax_last_dim(x),
+        Mode::Train => candle_nn::ops::softmax(x, D::Minus1),
+    }
+}
+
+fn dropout(x: &Tensor, p: f64, mode: Mode) -> candle_core::Result<Tensor> {
+    if mode == Mode::Train && p > 0.0 {
+        candle_nn::ops::dropout(x, p as f32)
+    } else {
+        Ok(x.clone())
+    }
+}
+
+/// Keys and values of one attention layer, shaped `(batch, heads, time, head_dim)`.
+#[derive(Debug, Clone)]
+pub struct KeyValue {
+    pub k: Tensor,
+    pub v: Tensor,
+}
+
+#[derive(Debug, Clone)]
+struct Attention {
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    out_proj: Linear,
+    num_heads: usize,
+    head_dim: usize,
+    scaling: f64,
+    dropout: f64,
+    mode: Mode,
+}
+
+impl Attention {
+    fn load(
+        d: usize,
+        heads: usize,
+        cfg: &Config,
+        vb: VarBuilder,
+        mode: Mode,
+    ) -> candle_core::Result<Self> {
+        let std = cfg.init_std;
+        let head_dim = d / heads;
+        Ok(Self {
+            q_proj: linear(d, d, vb.pp("q_proj"), std)?,
+            k_proj: linear(d, d, vb.pp("k_proj"), std)?,
+            v_proj: linear(d, d, vb.pp("v_proj"), std)?,
+            out_proj: linear(d, d, vb.pp("out_proj"), std)?,
+            num_heads: heads,
+            head_dim,
+            scaling: (head_dim as f64).powf(-0.5),
+            dropout: cfg.attention_dropout,
+            mode,
+        })
+    }
+
+    /// `(b, t, d)` → `(b, heads, t, head_dim)`.
+    fn split_heads(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        x.reshape((b, t, self.num_heads, self.head_dim))?
+            .transpose(1, 2)?
+            .contiguous()
+    }
+
+    /// Keys and values for `source` (used once per reply for cross-attention).
+    fn project_kv(&self, source: &Tensor) -> candle_core::Result<KeyValue> {
+        Ok(KeyValue {
+            k: self.split_heads(&self.k_proj.forward(source)?)?,
+            v: self.split_heads(&self.v_proj.forward(source)?)?,
+        })
+    }
+
+    /// Attends from `x` to `kv`; `mask` is additive and broadcast to `(b, heads, tq, tk)`.
+    fn attend(
+        &self,
+        x: &Tensor,
+        kv: &KeyValue,
+        mask: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        let (b, t, d) = x.dims3()?;
+        let q = self.split_heads(&(self.q_proj.forward(x)? * self.scaling)?)?;
+        let mut scores = q.matmul(&kv.k.t()?)?;
+        if let Some(mask) = mask {
+            scores = scores.broadcast_add(mask)?;
+        }
+        let probs = softmax_last(&scores, self.mode)?;
+        let probs = dropout(&probs, self.dropout, self.mode)?;
+        let out = probs.matmul(&kv.v)?; // (b, h, t, hd)
+        let out = out.transpose(1, 2)?.reshape((b, t, d))?;
+        self.out_proj.forward(&out)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct EncoderLayer {
+    self_attn: Attention,
+    self_attn_layer_norm: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+    final_layer_norm: LayerNorm,
+    activation: Activation,
+    dropout: f64,
+    activation_dropout: f64,
+    mode: Mode,
+}
+
+impl EncoderLayer {
+    fn load(cfg: &Config, vb: VarBuilder, mode: Mode) -> candle_core::Result<Self> {
+        let d = cfg.d_model;
+        Ok(Self {
+            self_attn: Attention::load(
+                d,
+                cfg.encoder_attention_heads,
+                cfg,
+                vb.pp("self_attn"),
+                mode,
+            )?,
+            self_attn_layer_norm: LayerNorm::load(d, vb.pp("self_attn_layer_norm"), mode)?,
+            fc1: linear(d, cfg.encoder_ffn_dim, vb.pp("fc1"), cfg.init_std)?,
+            fc2: linear(cfg.encoder_ffn_dim, d, vb.pp("fc2"), cfg.init_std)?,
+            final_layer_norm: LayerNorm::load(d, vb.pp("final_layer_norm"), mode)?,
+            activation: Activation::from_name(&cfg.activation_function),
+            dropout: cfg.dropout,
+            activation_dropout: cfg.activation_dropout,
+            mode,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
+        let kv = self.self_attn.project_kv(x)?;
+        let h = self.self_attn.attend(x, &kv, mask)?;
+        let x = self
+            .self_attn_layer_norm
+            .forward(&(x + dropout(&h, self.dropout, self.mode)?)?)?;
+        let h = self.activation.apply(&self.fc1.forward(&x)?)?;
+        let h = dropout(&h, self.activation_dropout, self.mode)?;
+        let h = self.fc2.forward(&h)?;
+        self.final_layer_norm
+            .forward(&(x + dropout(&h, self.dropout, self.mode)?)?)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct DecoderLayer {
+    self_attn: Attention,
+    self_attn_layer_norm: LayerNorm,
+    encoder_attn: Attention,
+    encoder_attn_layer_norm: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+    final_layer_norm: LayerNorm,
+    activation: Activation,
+    dropout: f64,
+    activation_dropout: f64,
+    mode: Mode,
+}
+
+impl DecoderLayer {
+    fn load(cfg: &Config, vb: VarBuilder, mode: Mode) -> candle_core::Result<Self> {
+        let d = cfg.d_model;
+        let heads = cfg.decoder_attention_heads;
+        Ok(Self {
+            self_attn: Attention::load(d, heads, cfg, vb.pp("self_attn"), mode)?,
+            self_attn_layer_norm: LayerNorm::load(d, vb.pp("self_attn_layer_norm"), mode)?,
+            encoder_attn: Attention::load(d, heads, cfg, vb.pp("encoder_attn"), mode)?,
+            encoder_attn_layer_norm: LayerNorm::load(d, vb.pp("encoder_attn_layer_norm"), mode)?,
+            fc1: linear(d, cfg.decoder_ffn_dim, vb.pp("fc1"), cfg.init_std)?,
+            fc2: linear(cfg.decoder_ffn_dim, d, vb.pp("fc2"), cfg.init_std)?,
+            final_layer_norm: LayerNorm::load(d, vb.pp("final_layer_norm"), mode)?,
+            activation: Activation::from_name(&cfg.activation_function),
+            dropout: cfg.dropout,
+            activation_dropout: cfg.activation_dropout,
+            mode,
+        })
+    }
+
+    /// One decoder layer. `self_kv` holds the keys/values of earlier positions (and is
+    /// extended with this call's), `cross_kv` the encoder's projected keys/values.
+    fn forward(
+        &self,
+        x: &Tensor,
+        self_kv: &mut Option<KeyValue>,
+        self_mask: Option<&Tensor>,
+        cross_kv: &KeyValue,
+        cross_mask: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        let new_kv = self.self_attn.project_kv(x)?;
+        let kv = match self_kv.take() {
+            Some(past) => KeyValue {
+                k: Tensor::cat(&[&past.k, &new_kv.k], 2)?,
+                v: Tensor::cat(&[&past.v, &new_kv.v], 2)?,
+            },
+            None => new_kv,
+        };
+        let h = self.self_attn.attend(x, &kv, self_mask)?;
+        *self_kv = Some(kv);
+        let x = self
+            .self_attn_layer_norm
+            .forward(&(x + dropout(&h, self.dropout, self.mode)?)?)?;
+        let h = self.encoder_attn.attend(&x, cross_kv, cross_mask)?;
+        let x = self
+            .encoder_attn_layer_norm
+            .forward(&(x + dropout(&h, self.dropout, self.mode)?)?)?;
+        let h = self.activation.apply(&self.fc1.forward(&x)?)?;
+        let h = dropout(&h, self.activation_dropout, self.mode)?;
+        let h = self.fc2.forward(&h)?;
+        self.final_layer_norm
+            .forward(&(x + dropout(&h, self.dropout, self.mode)?)?)
+    }
+}
+
+/// Per-reply decoding state: the encoder's cross-attention keys/values, the padding
+/// mask, and each decoder layer's self-attention cache.
+#[derive(Debug, Clone)]
+pub struct DecoderState {
+    cross_kv: Vec<KeyValue>,
+    cross_mask: Option<Tensor>,
+    self_kv: Vec<Option<KeyValue>>,
+    /// Number of decoder positions already processed.
+    pub position: usize,
+}
+
+impl DecoderState {
+    /// Keeps only the batch rows in `rows` (used when finished sequences leave a batch).
+    pub fn select_rows(&mut self, rows: &Tensor) -> candle_core::Result<()> {
+        for kv in self.cross_kv.iter_mut() {
+            kv.k = kv.k.index_select(rows, 0)?;
+            kv.v = kv.v.index_select(rows, 0)?;
+        }
+        if let Some(m) = self.cross_mask.as_mut() {
+            *m = m.index_select(rows, 0)?;
+        }
+        for kv in self.self_kv.iter_mut().flatten() {
+            kv.k = kv.k.index_select(rows, 0)?;
+            kv.v = kv.v.index_select(rows, 0)?;
+        }
+        Ok(())
+    }
+}
+
+/// `BlenderbotSmallForConditionalGeneration`.
+#[derive(Debug, Clone)]
+pub struct BlenderbotSmall {
+    shared: Embedding,
+    encoder_positions: Embedding,
+    encoder_layernorm_embedding: LayerNorm,
+    encoder_layers: Vec<EncoderLayer>,
+    decoder_positions: Embedding,
+    decoder_layernorm_embedding: LayerNorm,
+    decoder_layers: Vec<DecoderLayer>,
+    lm_head: Linear,
+    embed_scale: f64,
+    dropout: f64,
+    mode: Mode,
+    cfg: Config,
+    device: Device,
+    dtype: DType,
+}
+
+/// The names under which transformers may have stored the tied token embedding.
+pub const SHARED_EMBEDDING_NAMES: [&str; 4] = [
+    "model.shared.weight",
+    "model.encoder.embed_tokens.weight",
+    "model.decoder.embed_tokens.weight",
+    "lm_head.weight",
+];
+
+impl BlenderbotSmall {
+    /// Builds the model from `vb` (weights laid out as transformers names them).
+    pub fn load(vb: VarBuilder, cfg: &Config, mode: Mode) -> candle_core::Result<Self> {
+        let d = cfg.d_model;
+        let std = cfg.init_std;
+        let randn = Init::Randn {
+            mean: 0.0,
+            stdev: std,
+        };
+        // The embedding is tied: transformers keeps one copy under whichever name
+        // survived de-duplication when it saved, so look for each of them.
+        let shared_name = SHARED_EMBEDDING_NAMES
+            .iter()
+            .find(|n| vb.contains_tensor(n))
+            .copied()
+            .unwrap_or(SHARED_EMBEDDING_NAMES[0]);
+        let shared_w = vb.get_with_hints((cfg.vocab_size, d), shared_name, randn)?;
+        let shared = Embedding::new(shared_w.clone(), d);
+        let enc = vb.pp("model.encoder");
+        let dec = vb.pp("model.decoder");
+        let encoder_positions = Embedding::new(
+            enc.get_with_hints(
+                (cfg.max_position_embeddings, d),
+                "embed_positions.weight",
+                randn,
+            )?,
+            d,
+        );
+        let decoder_positions = Embedding::new(
+            dec.get_with_hints(
+                (cfg.max_position_embeddings, d),
+                "embed_positions.weight",
+                randn,
+            )?,
+            d,
+        );
+        let encoder_layers = (0..cfg.encoder_layers)
+            .map(|i| EncoderLayer::load(cfg, enc.pp(format!("layers.{i}")), mode))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let decoder_layers = (0..cfg.decoder_layers)
+            .map(|i| DecoderLayer::load(cfg, dec.pp(format!("layers.{i}")), mode))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let bias = vb
+            .get_with_hints((1, cfg.vocab_size), "final_logits_bias", Init::Const(0.0))?
+            .reshape(cfg.vocab_size)?;
+        let lm_weight = if !cfg.tie_word_embeddings && vb.contains_tensor("lm_head.weight") {
+            vb.get((cfg.vocab_size, d), "lm_head.weight")?
+        } else {
+            shared_w
+        };
+        Ok(Self {
+            shared,
+            encoder_positions,
+            encoder_layernorm_embedding: LayerNorm::load(d, enc.pp("layernorm_embedding"), mode)?,
+            encoder_layers,
+            decoder_positions,
+            decoder_layernorm_embedding: LayerNorm::load(d, dec.pp("layernorm_embedding"), mode)?,
+            decoder_layers,
+            lm_head: Linear::new(lm_weight, Some(bias)),
+            embed_scale: if cfg.scale_embedding {
+                (d as f64).sqrt()
+            } else {
+                1.0
+            },
+            dropout: cfg.dropout,
+            mode,
+            cfg: cfg.clone(),
+            device: vb.device().clone(),
+            dtype: vb.dtype(),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// The token embedding matrix `(vocab, d_model)`.
+    pub fn embedding_weight(&self) -> &Tensor {
+        self.shared.embeddings()
+    }
+
+    /// An additive attention mask `(b, 1, 1, t)` from a `(b, t)` mask of 1 (keep) / 0 (pad).
+    pub fn padding_mask(&self, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
+        let (b, t) = attention_mask.dims2()?;
+        let keep = attention_mask.to_dtype(DType::F32)?;
+        // 0 where kept, a large negative number where padded.
+        let additive = ((keep - 1.0)? * 1e9)?;
+        additive.reshape((b, 1, 1, t))?.to_dtype(self.dtype)
+    }
+
+    fn positions(
+        &self,
+        table: &Embedding,
+        start: usize,
+        len: usize,
+    ) -> candle_core::Result<Tensor> {
+        let max = self.cfg.max_position_embeddings;
+        if start + len > max {
+            candle_core::bail!(
+                "sequence of {} positions exceeds max_position_embeddings {max}",
+                start + len
+            );
+        }
+        let ids = Tensor::arange(start as u32, (start + len) as u32, &self.device)?;
+        table.forward(&ids)?.unsqueeze(0)
+    }
+
+    /// Runs the encoder over `input_ids` `(b, s)`; `attention_mask` `(b, s)` marks real tokens.
+    pub fn encode(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        let (_, s) = input_ids.dims2()?;
+        let embeds = (self.shared.forward(input_ids)? * self.embed_scale)?;
+        let pos = self.positions(&self.encoder_positions, 0, s)?;
+        // Encoder: positions are added first, then layernorm_embedding.
+        let mut h = self
+            .encoder_layernorm_embedding
+            .forward(&embeds.broadcast_add(&pos)?)?;
+        h = dropout(&h, self.dropout, self.mode)?;
+        let mask = attention_mask.map(|m| self.padding_mask(m)).transpose()?;
+        for layer in &self.encoder_layers {
+            h = layer.forward(&h, mask.as_ref())?;
+        }
+        Ok(h)
+    }
+
+    /// Prepares decoding against `encoder_out`: projects every layer's cross-attention
+    /// keys/values once, so each generated token costs only the new position's work.
+    pub fn start_decoding(
+        &self,
+        encoder_out: &Tensor,
+        attention_mask: Option<&Tensor>,
+    ) -> candle_core::Result<DecoderState> {
+        let cross_kv = self
+            .decoder_layers
+            .iter()
+            .map(|l| l.encoder_attn.project_kv(encoder_out))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(DecoderState {
+            cross_kv,
+            cross_mask: attention_mask.map(|m| self.padding_mask(m)).transpose()?,
+            self_kv: vec![None; self.decoder_layers.len()],
+            position: 0,
+        })
+    }
+
+    fn causal_mask(&self, t: usize, past: usize) -> candle_core::Result<Tensor> {
+        let mask: Vec<f32> = (0..t)
+            .flat_map(|i| (0..past + t).map(move |j| if j > past + i { -1e9 } else { 0.0 }))
+            .collect();
+        Tensor::from_vec(mask, (1, 1, t, past + t), &self.device)?.to_dtype(self.dtype)
+    }
+
+    /// Decodes `decoder_ids` `(b, t)` following the tokens already in `state`;
+    /// returns the logits `(b, t, vocab)`.
+    pub fn decode(
+        &self,
+        decoder_ids: &Tensor,
+        state: &mut DecoderState,
+    ) -> candle_core::Result<Tensor> {
+        let (_, t) = decoder_ids.dims2()?;
+        let past = state.position;
+        // Decoder: layernorm_embedding on the token embeddings, positions added after.
+        let embeds = (self.shared.forward(decoder_ids)? * self.embed_scale)?;
+        let embeds = self.decoder_layernorm_embedding.forward(&embeds)?;
+        let pos = self.positions(&self.decoder_positions, past, t)?;
+        let mut h = embeds.broadcast_add(&pos)?;
+        h = dropout(&h, self.dropout, self.mode)?;
+        let self_mask = if t > 1 {
+            Some(self.causal_mask(t, past)?)
+        } else {
+            None
+        };
+        for (i, layer) in self.decoder_layers.iter().enumerate() {
+            h = layer.forward(
+                &h,
+                &mut state.self_kv[i],
+                self_mask.as_ref(),
+                &state.cross_kv[i],
+                state.cross_mask.as_ref(),
+            )?;
+        }
+        state.position += t;
+        self.lm_head.forward(&h)
+    }
+
+    /// One generation step: `last_ids` `(b,)` → next-token logits `(b, vocab)` in f32.
+    pub fn decode_step(
+        &self,
+        last_ids: &Tensor,
+        state: &mut DecoderState,
+    ) -> candle_core::Result<Tensor> {
+        let ids = last_ids.unsqueeze(1)?;
+        self.decode(&ids, state)?.squeeze(1)?.to_dtype(DType::F32)
+    }
+
+    /// Teacher-forced logits `(b, t, vocab)` for a whole decoder input.
+    pub fn forward(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+        decoder_input_ids: &Tensor,
+    ) -> candle_core::Result<Tensor> {
+        let enc = self.encode(input_ids, attention_mask)?;
+        let mut state = self.start_decoding(&enc, attention_mask)?;
+        self.decode(decoder_input_ids, &mut state)
+    }
+}

@@ -1,0 +1,502 @@
+//! Joint decoding: the strategy first, then the reply conditioned on it.
+//!
+//! Logit processing follows transformers' `generate` order so that a given set of options
+//! means the same thing here as in the reference code: repetition penalty, no-repeat
+//! n-grams, minimum length and banned tokens first, then temperature, top-k and top-p.
+
+use super::blenderbot_small::BlenderbotSmall;
+use super::lineage::Lineage;
+use super::strategy::Strategy;
+use super::tokenizer::Tokenizer;
+use anyhow::Result;
+use candle_core::{DType, Tensor};
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StrategySelection {
+    /// Sample the strategy from its distribution (the Joint model as published).
+    Sample,
+    /// Take the most likely strategy.
+    Argmax,
+}
+
+/// Decoding settings; the defaults are the recipe's interactive ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DecodingOptions {
+    pub strategy_selection: StrategySelection,
+    pub strategy_temperature: f64,
+    pub strategy_top_p: f64,
+    /// 0 means greedy decoding.
+    pub temperature: f64,
+    pub top_p: f64,
+    /// 0 means off.
+    pub top_k: usize,
+    pub repetition_penalty: f64,
+    /// 0 means off.
+    pub no_repeat_ngram_size: usize,
+    /// Reply tokens (the strategy token and eos not counted) before eos is allowed.
+    pub min_length: usize,
+    /// Reply tokens at most (eos not counted).
+    pub max_length: usize,
+    /// A fixed seed makes replies reproducible; none draws one per reply.
+    pub seed: Option<u64>,
+}
+
+impl Default for DecodingOptions {
+    fn default() -> Self {
+        Self {
+            strategy_selection: StrategySelection::Sample,
+            strategy_temperature: 0.7,
+            strategy_top_p: 0.9,
+            temperature: 0.7,
+            top_p: 0.9,
+            top_k: 0,
+            repetition_penalty: 1.03,
+            no_repeat_ngram_size: 3,
+            min_length: 10,
+            max_length: 40,
+            seed: None,
+        }
+    }
+}
+
+impl DecodingOptions {
+    /// The paper's own decoding for its published checkpoints.
+    pub fn paper() -> Self {
+        Self {
+            top_k: 30,
+            min_length: 5,
+            no_repeat_ngram_size: 0,
+            ..Self::default()
+        }
+    }
+
+    /// Deterministic decoding: argmax strategy, greedy reply, no sampling.
+    pub fn greedy(max_length: usize) -> Self {
+        Self {
+            strategy_selection: StrategySelection::Argmax,
+            temperature: 0.0,
+            repetition_penalty: 1.0,
+            no_repeat_ngram_size: 0,
+            min_length: 0,
+            max_length,
+            ..Self::default()
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        let check = |ok: bool, what: &str| if ok { Ok(()) } else { Err(what.to_string()) };
+        check(
+            self.temperature >= 0.0,
+            "temperature must be ≥ 0 (0 = greedy)",
+        )?;
+        check(
+            self.strategy_temperature > 0.0,
+            "strategy_temperature must be > 0",
+        )?;
+        check(
+            self.top_p > 0.0 && self.top_p <= 1.0,
+            "top_p must be in (0, 1]",
+        )?;
+        check(
+            self.strategy_top_p > 0.0 && self.strategy_top_p <= 1.0,
+            "strategy_top_p must be in (0, 1]",
+        )?;
+        check(
+            self.repetition_penalty > 0.0,
+            "repetition_penalty must be > 0",
+        )?;
+        check(self.max_length >= 1, "max_length must be ≥ 1")?;
+        check(
+            self.min_length <= self.max_length,
+            "min_length must be ≤ max_length",
+        )?;
+        Ok(())
+    }
+}
+
+/// How the strategy of a reply is chosen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StrategyChoice {
+    /// The Joint model predicts it.
+    Predict,
+    /// Oracle mode: a given strategy.
+    Given(Strategy),
+}
+
+/// A generated reply.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reply {
+    pub text: String,
+    /// The strategy used; `None` only when a paper-lineage model began without one.
+    pub strategy: Option<Strategy>,
+    /// The model's distribution over the 8 strategies (in `Strategy::ALL` order).
+    pub strategy_probs: [f32; 8],
+    /// The reply's token ids (strategy token and eos excluded).
+    pub tokens: Vec<u32>,
+}
+
+/// The Joint model: a BlenderBot-small, its tokenizer and what its lineage needs.
+pub struct JointModel {
+    pub model: BlenderbotSmall,
+    pub tokenizer: Tokenizer,
+    pub lineage: Lineage,
+    pub strategy_ids: [u32; 8],
+    pub context: super::context::ContextBuilder,
+    pub defaults: DecodingOptions,
+    pub situation: bool,
+}
+
+fn softmax(xs: &[f32]) -> Vec<f32> {
+    let max = xs.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f32> = xs.iter().map(|x| (x - max).exp()).collect();
+    let sum: f32 = exps.iter().sum();
+    exps.into_iter().map(|e| e / sum).collect()
+}
+
+/// Samples from `logits` after temperature, top-k and top-p (greedy if temperature is 0).
+fn pick(logits: &[f32], temperature: f64, top_k: usize, top_p: f64, rng: &mut impl Rng) -> usize {
+    if temperature <= 0.0 {
+        return argmax(logits);
+    }
+    let scaled: Vec<f32> = logits.iter().map(|l| l / temperature as f32).collect();
+    let mut order: Vec<usize> = (0..scaled.len())
+        .filter(|i| scaled[*i].is_finite())
+        .collect();
+    if order.is_empty() {
+        return argmax(logits);
+    }
+    order.sort_unstable_by(|a, b| scaled[*b].total_cmp(&scaled[*a]));
+    if top_k > 0 && order.len() > top_k {
+        order.truncate(top_k);
+    }
+    let probs = softmax(&order.iter().map(|i| scaled[*i]).collect::<Vec<_>>());
+    // top-p: keep the smallest prefix whose mass reaches top_p (at least one token).
+    let mut keep = probs.len();
+    if top_p < 1.0 {
+        let mut cum = 0.0;
+        for (n, p) in probs.iter().enumerate() {
+            cum += *p as f64;
+            if cum >= top_p {
+                keep = n + 1;
+                break;
+            }
+        }
+    }
+    let total: f32 = probs[..keep].iter().sum();
+    let mut r = rng.random::<f32>() * total;
+    for (n, p) in probs[..keep].iter().enumerate() {
+        r -= p;
+        if r <= 0.0 {
+            return order[n];
+        }
+    }
+    order[keep - 1]
+}
+
+fn argmax(xs: &[f32]) -> usize {
+    xs.iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i)
+        .unwrap_or(0)
+}
+
+/// Tokens that would repeat an n-gram already in `seq` (transformers' `NoRepeatNGram`).
+fn banned_ngram_tokens(seq: &[u32], n: usize) -> Vec<u32> {
+    if n == 0 || seq.len() + 1 < n {
+        return Vec::new();
+    }
+    let prefix = &seq[seq.len() + 1 - n..];
+    seq.windows(n)
+        .filter(|w| &w[..n - 1] == prefix)
+        .map(|w| w[n - 1])
+        .collect()
+}
+
+impl JointModel {
+    /// Encoder ids for a conversation, built the way this model was trained.
+    pub fn context_ids(
+        &self,
+        situation: Option<&str>,
+        turns: &[super::context::ContextTurn],
+    ) -> Result<Vec<u32>> {
+        let situation = if self.situation { situation } else { None };
+        self.context.build(&self.tokenizer, situation, turns)
+    }
+
+    fn strategy_of(&self, token: u32) -> Option<Strategy> {
+        self.strategy_ids
+            .iter()
+            .position(|t| *t == token)
+            .map(|i| Strategy::ALL[i])
+    }
+
+    fn pad_batch(&self, contexts: &[Vec<u32>]) -> Result<(Tensor, Tensor)> {
+        let dev = self.model.device();
+        let pad = self.model.config().pad_token_id;
+        let len = contexts.iter().map(|c| c.len().max(1)).max().unwrap_or(1);
+        let mut ids = Vec::with_capacity(contexts.len() * len);
+        let mut mask = Vec::with_capacity(contexts.len() * len);
+        for c in contexts {
+            // An empty context still needs one position; eos stands for "nothing said yet".
+            let c: Vec<u32> = if c.is_empty() {
+                vec![self.model.config().eos_token_id]
+            } else {
+                c.clone()
+            };
+            for i in 0..len {
+                ids.push(*c.get(i).unwrap_or(&pad));
+                mask.push(u32::from(i < c.len()));
+            }
+        }
+        Ok((
+            Tensor::from_vec(ids, (contexts.len(), len), dev)?,
+            Tensor::from_vec(mask, (contexts.len(), len), dev)?,
+        ))
+    }
+
+    /// One reply for one context.
+    pub fn reply(
+        &self,
+        context: &[u32],
+        choice: StrategyChoice,
+        opts: &DecodingOptions,
+    ) -> Result<Reply> {
+        Ok(self
+            .reply_batch(&[context.to_vec()], &[choice], opts)?
+            .pop()
+            .expect("one reply per context"))
+    }
+
+    /// Replies for several contexts at once (batched decoding: one forward pass per step
+    /// serves every conversation, which is what makes concurrent users cheap).
+    pub fn reply_batch(
+        &self,
+        contexts: &[Vec<u32>],
+        choices: &[StrategyChoice],
+        opts: &DecodingOptions,
+    ) -> Result<Vec<Reply>> {
+        anyhow::ensure!(
+            contexts.len() == choices.len(),
+            "one strategy choice per context"
+        );
+        if contexts.is_empty() {
+            return Ok(Vec::new());
+        }
+        opts.validate().map_err(anyhow::Error::msg)?;
+        let cfg = self.model.config();
+        let (bos, eos) = (cfg.decoder_start_token_id, cfg.eos_token_id);
+        let mut rng = match opts.seed {
+            Some(s) => rand::rngs::StdRng::seed_from_u64(s),
+            None => rand::rngs::StdRng::from_os_rng(),
+        };
+        let b = contexts.len();
+        let (ids, mask) = self.pad_batch(contexts)?;
+        let enc = self.model.encode(&ids, Some(&mask))?;
+        let mut state = self.model.start_decoding(&enc, Some(&mask))?;
+        let dev = self.model.device().clone();
+
+        // Step 1: the strategy.
+        let logits = self
+            .model
+            .decode_step(&Tensor::new(vec![bos; b], &dev)?, &mut state)?
+            .to_dtype(DType::F32)?
+            .to_vec2::<f32>()?;
+        let mut seqs: Vec<Vec<u32>> = vec![vec![bos]; b];
+        let mut replies: Vec<Reply> = Vec::with_capacity(b);
+        let mut next = Vec::with_capacity(b);
+        for (row, logit) in logits.iter().enumerate() {
+            let strat_logits: Vec<f32> = self
+                .strategy_ids
+                .iter()
+                .map(|i| logit[*i as usize])
+                .collect();
+            let probs = softmax(&strat_logits);
+            let mut strategy_probs = [0f32; 8];
+            strategy_probs.copy_from_slice(&probs);
+            let (token, strategy) = match (choices[row], self.lineage) {
+                (StrategyChoice::Given(s), _) => (self.strategy_ids[s.index()], Some(s)),
+                (StrategyChoice::Predict, Lineage::Recipe) => {
+                    let i = match opts.strategy_selection {
+                        StrategySelection::Argmax => argmax(&strat_logits),
+                        StrategySelection::Sample => pick(
+                            &strat_logits,
+                            opts.strategy_temperature,
+                            0,
+                            opts.strategy_top_p,
+                            &mut rng,
+                        ),
+                    };
+                    (self.strategy_ids[i], Some(Strategy::ALL[i]))
+                }
+                (StrategyChoice::Predict, Lineage::Paper) => {
+                    // The paper's code: the strategy is whatever the first sampled token is.
+                    let mut l = logit.clone();
+                    l[eos as usize] = f32::NEG_INFINITY;
+                    let t = pick(&l, opts.temperature, opts.top_k, opts.top_p, &mut rng) as u32;
+                    (t, self.strategy_of(t))
+                }
+            };
+            seqs[row].push(token);
+            next.push(token);
+            replies.push(Reply {
+                text: String::new(),
+                strategy,
+                strategy_probs,
+                tokens: Vec::new(),
+            });
+        }
+
+        // Step 2: the reply. The paper lineage's first token may already be a word.
+        for (row, r) in replies.iter_mut().enumerate() {
+            if r.strategy.is_none() {
+                r.tokens.push(seqs[row][1]);
+            }
+        }
+        let mut done = vec![false; b];
+        let banned_strategies = self.lineage == Lineage::Recipe;
+        while !done.iter().all(|d| *d) {
+            let logits = self
+                .model
+                .decode_step(&Tensor::new(next.clone(), &dev)?, &mut state)?
+                .to_vec2::<f32>()?;
+            next.clear();
+            for (row, mut l) in logits.into_iter().enumerate() {
+                if done[row] {
+                    next.push(cfg.pad_token_id);
+                    continue;
+                }
+                let reply = &mut replies[row];
+                let seq = &mut seqs[row];
+                if opts.repetition_penalty != 1.0 {
+                    let p = opts.repetition_penalty as f32;
+                    let mut seen = seq.clone();
+                    seen.sort_unstable();
+                    seen.dedup();
+                    for t in seen {
+                        let v = &mut l[t as usize];
+                        *v = if *v < 0.0 { *v * p } else { *v / p };
+                    }
+                }
+                for t in banned_ngram_tokens(seq, opts.no_repeat_ngram_size) {
+                    l[t as usize] = f32::NEG_INFINITY;
+                }
+                if reply.tokens.len() < opts.min_length {
+                    l[eos as usize] = f32::NEG_INFINITY;
+                }
+                if banned_strategies {
+                    for t in self.strategy_ids {
+                        l[t as usize] = f32::NEG_INFINITY;
+                    }
+                }
+                let mut t = pick(&l, opts.temperature, opts.top_k, opts.top_p, &mut rng) as u32;
+                if reply.tokens.len() >= opts.max_length {
+                    t = eos;
+                }
+                seq.push(t);
+                if t == eos {
+                    done[row] = true;
+                } else {
+                    reply.tokens.push(t);
+                }
+                next.push(t);
+            }
+        }
+        for r in replies.iter_mut() {
+            r.text = self.tokenizer.decode(&r.tokens, true);
+        }
+        Ok(replies)
+    }
+
+    /// Plain greedy decoding of up to `max_new` tokens after `[bos]`, stopping at eos (which
+    /// is included). No processors: this is what reference parity tests compare.
+    pub fn greedy_tokens(&self, context: &[u32], max_new: usize) -> Result<Vec<u32>> {
+        let cfg = self.model.config();
+        let dev = self.model.device().clone();
+        let (ids, mask) = self.pad_batch(&[context.to_vec()])?;
+        let enc = self.model.encode(&ids, Some(&mask))?;
+        let mut state = self.model.start_decoding(&enc, Some(&mask))?;
+        let mut out = Vec::new();
+        let mut last = cfg.decoder_start_token_id;
+        for _ in 0..max_new {
+            let l = self
+                .model
+                .decode_step(&Tensor::new(vec![last], &dev)?, &mut state)?
+                .squeeze(0)?
+                .to_vec1::<f32>()?;
+            last = argmax(&l) as u32;
+            out.push(last);
+            if last == cfg.eos_token_id {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sum of log-probabilities and token count of `labels` given `context`, teacher-forced
+    /// from `[bos] + labels[..-1]`; positions whose label is in `skip` are not counted.
+    pub fn log_likelihood(
+        &self,
+        context: &[u32],
+        labels: &[u32],
+        skip: &[u32],
+    ) -> Result<(f64, usize)> {
+        let cfg = self.model.config();
+        let dev = self.model.device().clone();
+        let (ids, mask) = self.pad_batch(&[context.to_vec()])?;
+        let mut dec = vec![cfg.decoder_start_token_id];
+        dec.extend_from_slice(&labels[..labels.len().saturating_sub(1)]);
+        let dec = Tensor::new(dec, &dev)?.unsqueeze(0)?;
+        let logits = self
+            .model
+            .forward(&ids, Some(&mask), &dec)?
+            .squeeze(0)?
+            .to_dtype(DType::F32)?;
+        let logp =
+            candle_nn::ops::log_softmax(&logits, candle_core::D::Minus1)?.to_vec2::<f32>()?;
+        let mut sum = 0.0;
+        let mut n = 0;
+        for (pos, label) in labels.iter().enumerate() {
+            if skip.contains(label) {
+                continue;
+            }
+            sum += logp[pos][*label as usize] as f64;
+            n += 1;
+        }
+        Ok((sum, n))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_repeat_ngram_bans_the_completing_token() {
+        // seq: a b c a b → "a b c" exists, so after "a b" the token c is banned.
+        assert_eq!(banned_ngram_tokens(&[1, 2, 3, 1, 2], 3), vec![3]);
+        assert!(banned_ngram_tokens(&[1, 2, 3], 3).is_empty());
+        assert!(banned_ngram_tokens(&[1, 2], 0).is_empty());
+    }
+
+    #[test]
+    fn top_p_keeps_only_the_head_of_the_distribution() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        // One token holds almost all the mass: top-p 0.5 must always pick it.
+        let logits = [10.0, 0.0, 0.0, 0.0];
+        for _ in 0..50 {
+            assert_eq!(pick(&logits, 1.0, 0, 0.5, &mut rng), 0);
+        }
+        // top-k 2 never picks outside the two best.
+        let logits = [1.0, 3.0, 2.0, -1.0];
+        for _ in 0..50 {
+            let p = pick(&logits, 1.0, 2, 1.0, &mut rng);
+            assert!(p == 1 || p == 2);
+        }
+        assert_eq!(pick(&logits, 0.0, 0, 1.0, &mut rng), 1);
+    }
+}

@@ -1,0 +1,192 @@
+//! The Joint model: BlenderBot-small in candle, its tokenizer and strategy-then-reply decoding.
+//!
+//! Knows nothing of chats or storage: it maps a conversation to a reply, a strategy and
+//! the strategy distribution.
+
+pub mod blenderbot_small;
+pub mod context;
+pub mod generate;
+pub mod lineage;
+pub mod strategy;
+pub mod tokenizer;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device};
+use candle_nn::VarBuilder;
+
+pub use blenderbot_small::{BlenderbotSmall, Config, Mode};
+pub use context::{ContextBuilder, ContextTurn, Speaker};
+pub use generate::{DecodingOptions, JointModel, Reply, StrategyChoice, StrategySelection};
+pub use lineage::{Lineage, ModelMeta};
+pub use strategy::Strategy;
+pub use tokenizer::Tokenizer;
+
+/// The shipped default model, relative to the repository / install root.
+pub const DEFAULT_MODEL_DIR: &str = "models/kindred-esconv-small";
+
+/// Finds the shipped model: next to the executable's install prefix, in the current
+/// directory, or in the source tree this binary was built from.
+pub fn default_model_dir() -> PathBuf {
+    let candidates = [
+        std::env::current_exe().ok().and_then(|p| {
+            p.parent()
+                .and_then(|p| p.parent())
+                .and_then(|p| p.parent())
+                .map(|p| p.join(DEFAULT_MODEL_DIR))
+        }),
+        Some(PathBuf::from(DEFAULT_MODEL_DIR)),
+        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_MODEL_DIR)),
+    ];
+    candidates
+        .iter()
+        .flatten()
+        .find(|p| p.join("config.json").exists())
+        .cloned()
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_MODEL_DIR))
+}
+
+/// The weight file of a model directory.
+pub fn weights_file(dir: &Path) -> Result<PathBuf> {
+    for name in ["model.safetensors", "pytorch_model.bin"] {
+        let p = dir.join(name);
+        if p.exists() {
+            return Ok(p);
+        }
+    }
+    bail!(
+        "{} has no weights: expected model.safetensors or pytorch_model.bin",
+        dir.display()
+    )
+}
+
+/// Reads and checks `config.json`.
+pub fn read_config(dir: &Path) -> Result<Config> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let cfg: Config = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a BlenderBot-small config", path.display()))?;
+    cfg.validate()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(cfg)
+}
+
+/// Finds the 8 strategy tokens of a tokenizer by name (never by position: the two
+/// lineages order and spell them differently).
+pub fn strategy_token_ids(tokenizer: &Tokenizer) -> Result<[u32; 8]> {
+    let mut ids = [None; 8];
+    for (name, id) in tokenizer.added_tokens() {
+        if let Some(s) = Strategy::from_any_name(name) {
+            if name.starts_with('[') {
+                ids[s.index()] = Some(*id);
+            }
+        }
+    }
+    let missing: Vec<&str> = Strategy::ALL
+        .iter()
+        .filter(|s| ids[s.index()].is_none())
+        .map(|s| s.name())
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "the tokenizer lacks strategy tokens for: {} (a Joint model's vocabulary is extended with [Question], [Reflection of feelings], …)",
+            missing.join(", ")
+        );
+    }
+    Ok(ids.map(|i| i.unwrap()))
+}
+
+/// How to load a model.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub dtype: DType,
+    pub device: Device,
+    pub mode: Mode,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            dtype: DType::F32,
+            device: Device::Cpu,
+            mode: Mode::Inference,
+        }
+    }
+}
+
+/// Opens the weights of a model directory as a `VarBuilder`.
+pub fn open_weights(dir: &Path, dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
+    let weights = weights_file(dir)?;
+    let vb = if weights.extension().is_some_and(|e| e == "safetensors") {
+        // SAFETY: the file is memory-mapped read-only; Kindred never writes a model it has loaded.
+        unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], dtype, device) }
+    } else {
+        VarBuilder::from_pth(&weights, dtype, device)
+    }
+    .with_context(|| format!("cannot read the weights {}", weights.display()))?;
+    Ok(vb)
+}
+
+/// Loads a Joint model directory (config, weights, tokenizer, optional `kindred.json`).
+pub fn load(dir: &Path, opts: &LoadOptions) -> Result<JointModel> {
+    if !dir.is_dir() {
+        bail!(
+            "model directory {} does not exist. Use the shipped model ({DEFAULT_MODEL_DIR}), train one with `kindred train`, or download one with `kindred model pull lsy641/ESC_Blender_Strategy --dir DIR`",
+            dir.display()
+        );
+    }
+    let cfg = read_config(dir)?;
+    let tokenizer = Tokenizer::from_dir(dir)?;
+    if tokenizer.vocab_size() > cfg.vocab_size {
+        bail!(
+            "the tokenizer in {} has {} tokens but the model's embeddings have {} rows (config.json vocab_size): they do not belong together",
+            dir.display(),
+            tokenizer.vocab_size(),
+            cfg.vocab_size
+        );
+    }
+    let strategy_ids = strategy_token_ids(&tokenizer)
+        .with_context(|| format!("{} is not a Joint model", dir.display()))?;
+    let vb = open_weights(dir, opts.dtype, &opts.device)?;
+    let model = BlenderbotSmall::load(vb, &cfg, opts.mode).with_context(|| {
+        format!(
+            "the weights in {} do not match its config.json",
+            weights_file(dir)
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        )
+    })?;
+    let meta = ModelMeta::read(dir)?.unwrap_or_default();
+    let lineage = meta.lineage.unwrap_or_else(|| {
+        if tokenizer.token_to_id("[Questions]").is_some() {
+            Lineage::Paper
+        } else {
+            Lineage::Recipe
+        }
+    });
+    let (default_tokens, default_turns, default_decoding) = match lineage {
+        Lineage::Recipe => (160, 0, DecodingOptions::default()),
+        Lineage::Paper => (cfg.max_position_embeddings, 5, DecodingOptions::paper()),
+    };
+    let context = ContextBuilder {
+        lineage,
+        eos_id: cfg.eos_token_id,
+        strategy_ids,
+        max_tokens: meta
+            .max_context_tokens
+            .unwrap_or(default_tokens)
+            .min(cfg.max_position_embeddings),
+        max_turns: meta.max_context_turns.unwrap_or(default_turns),
+    };
+    Ok(JointModel {
+        model,
+        tokenizer,
+        lineage,
+        strategy_ids,
+        context,
+        defaults: meta.decoding.unwrap_or(default_decoding),
+        situation: meta.situation,
+    })
+}
