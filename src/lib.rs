@@ -5,4 +5,12 @@
 //! crisis screening ([`safety`]), settings ([`configuration`]) and the maintainers'
 //! tools ([`train`], [`export`]).
 
+pub mod cli;
+pub mod commands;
+pub mod configuration;
+pub mod engine;
 pub mod model;
+pub mod safety;
+pub mod startup;
+pub mod store;
+pub mod train;

@@ -1,1 +1,20 @@
-fn main() {}
+//! The `kindred` binary: parses the command line and hands off to the library.
+
+use clap::Parser;
+use kindred::cli::{Cli, Command};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match kindred::commands::dispatch(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_command_is_used(c: Command) -> Command {
+    c
+}

@@ -131,6 +131,25 @@ pub fn open_weights(dir: &Path, dtype: DType, device: &Device) -> Result<VarBuil
 
 /// Loads a Joint model directory (config, weights, tokenizer, optional `kindred.json`).
 pub fn load(dir: &Path, opts: &LoadOptions) -> Result<JointModel> {
+    load_with(dir, |cfg| {
+        let vb = open_weights(dir, opts.dtype, &opts.device)?;
+        BlenderbotSmall::load(vb, cfg, opts.mode).with_context(|| {
+            format!(
+                "the weights in {} do not match its config.json",
+                weights_file(dir)
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            )
+        })
+    })
+}
+
+/// Loads a model directory's config, tokenizer and metadata, with the network built by
+/// `build` (training builds it over trainable variables instead of a weights file).
+pub fn load_with(
+    dir: &Path,
+    build: impl FnOnce(&Config) -> Result<BlenderbotSmall>,
+) -> Result<JointModel> {
     if !dir.is_dir() {
         bail!(
             "model directory {} does not exist. Use the shipped model ({DEFAULT_MODEL_DIR}), train one with `kindred train`, or download one with `kindred model pull lsy641/ESC_Blender_Strategy --dir DIR`",
@@ -149,15 +168,7 @@ pub fn load(dir: &Path, opts: &LoadOptions) -> Result<JointModel> {
     }
     let strategy_ids = strategy_token_ids(&tokenizer)
         .with_context(|| format!("{} is not a Joint model", dir.display()))?;
-    let vb = open_weights(dir, opts.dtype, &opts.device)?;
-    let model = BlenderbotSmall::load(vb, &cfg, opts.mode).with_context(|| {
-        format!(
-            "the weights in {} do not match its config.json",
-            weights_file(dir)
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()
-        )
-    })?;
+    let model = build(&cfg)?;
     let meta = ModelMeta::read(dir)?.unwrap_or_default();
     let lineage = meta.lineage.unwrap_or_else(|| {
         if tokenizer.token_to_id("[Questions]").is_some() {

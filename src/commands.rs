@@ -1,0 +1,226 @@
+//! What each subcommand does. Kept apart from `cli.rs` (the argument definitions) so the
+//! commands can be called from tests with a parsed `Cli`.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use crate::cli::{Cli, Command, DbCommand, ModelCommand, TrainArgs};
+use crate::configuration::LogFormat;
+use crate::model::{self, LoadOptions};
+use crate::startup;
+use crate::train::trainer::{self, TrainSettings};
+
+/// Installs the log subscriber: human-readable on stderr, or JSON lines.
+pub fn init_logging(json: bool, default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KINDRED_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+pub fn model_dir(cli_model: &Option<PathBuf>) -> PathBuf {
+    cli_model.clone().unwrap_or_else(model::default_model_dir)
+}
+
+pub fn dispatch(cli: Cli) -> Result<()> {
+    let global = cli.global.clone();
+    // Settings are checked for every command, so a broken file is reported at once.
+    let settings = startup::settings_for(global.config.as_deref(), global.data_dir.as_deref())?;
+    let json = settings.logging.format == LogFormat::Json;
+    // The terminal chat keeps the screen for the conversation: warnings only, unless asked.
+    let level = if matches!(cli.command, Command::Chat(_)) {
+        "warn"
+    } else {
+        settings.logging.level.as_str()
+    };
+    init_logging(json, level);
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")
+    };
+    match cli.command {
+        Command::Train(args) => train(*args),
+        Command::Model(cmd) => model_command(cmd, &global.model),
+        Command::Chat(args) => runtime()?.block_on(async {
+            let model_dir = settings.model_dir(global.model.as_deref());
+            let engine = startup::build_engine(settings, &model_dir).await?;
+            let store = engine.store.clone();
+            let running = startup::AppBuilder::new()
+                .with_adapter(kindred_console::ConsoleAdapter::stdio(args.user))
+                .start(engine);
+            let result = running.wait().await;
+            store.close().await;
+            result
+        }),
+        Command::Run => runtime()?.block_on(async {
+            let model_dir = settings.model_dir(global.model.as_deref());
+            let console = settings.console.enabled;
+            if !console {
+                anyhow::bail!("no adapter is enabled: set console.enabled = true (KINDRED__CONSOLE__ENABLED=true) to talk in this terminal");
+            }
+            let engine = startup::build_engine(settings, &model_dir).await?;
+            let store = engine.store.clone();
+            let mut app = startup::AppBuilder::new();
+            if console {
+                app = app.with_adapter(kindred_console::ConsoleAdapter::stdio("console"));
+            }
+            tracing::info!("kindred is running");
+            let result = app.start(engine).wait().await;
+            store.close().await;
+            result
+        }),
+        Command::Db(DbCommand::Migrate) => runtime()?.block_on(async {
+            let store = startup::open_store(&settings).await?;
+            store.close().await;
+            println!("database {} is up to date", settings.database_path().display());
+            Ok(())
+        }),
+        other => anyhow::bail!("{other:?} is not available in this build yet"),
+    }
+}
+
+fn train(a: TrainArgs) -> Result<()> {
+    let settings = TrainSettings {
+        train: a.data,
+        valid: a.valid,
+        init: a.init,
+        d_model: a.d_model,
+        layers: a.layers,
+        heads: a.heads,
+        ffn_dim: a.ffn_dim,
+        vocab_size: a.vocab_size,
+        max_context_tokens: a.max_context_tokens,
+        max_reply_tokens: a.max_reply_tokens,
+        situation: a.situation,
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        grad_accum: a.grad_accum,
+        lr: a.lr,
+        warmup_steps: a.warmup_steps,
+        weight_decay: a.weight_decay,
+        clip_norm: a.clip_norm,
+        dropout: a.dropout,
+        seed: a.seed,
+        checkpoint_every: a.checkpoint_every,
+        valid_every: a.valid_every,
+        valid_limit: a.valid_limit,
+        max_steps: a.max_steps,
+    };
+    let report = trainer::train(&a.out, Some(settings), a.resume)?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+fn model_command(cmd: ModelCommand, model: &Option<PathBuf>) -> Result<()> {
+    match cmd {
+        ModelCommand::Tokenize => {
+            let tk = model::Tokenizer::from_dir(&model_dir(model))?;
+            let stdin = std::io::stdin();
+            let mut out = std::io::stdout().lock();
+            for line in stdin.lock().lines() {
+                let ids = tk.encode(&line?)?;
+                let s: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+                writeln!(out, "{}", s.join(" "))?;
+            }
+            Ok(())
+        }
+        ModelCommand::Score { data, json, limit } => {
+            let joint = model::load(&model_dir(model), &LoadOptions::default())?;
+            let convs = crate::train::data::read_conversations(&data)?;
+            let mut ex = crate::train::data::build_examples(&joint, &convs, &Default::default())?;
+            if let Some(n) = limit {
+                ex.truncate(n);
+            }
+            let (ppl, tokens) = trainer::perplexity(&joint, &ex, 16)?;
+            if json {
+                println!("{}", serde_json::json!({"ppl": ppl, "tokens": tokens}));
+            } else {
+                println!(
+                    "perplexity {ppl:.3} over {tokens} tokens ({} replies)",
+                    ex.len()
+                );
+            }
+            Ok(())
+        }
+        ModelCommand::Info { dir } => {
+            let dir = dir
+                .or(model.clone())
+                .unwrap_or_else(model::default_model_dir);
+            let joint = model::load(&dir, &LoadOptions::default())
+                .with_context(|| format!("cannot load {}", dir.display()))?;
+            let cfg = joint.model.config();
+            println!("directory     {}", dir.display());
+            println!(
+                "architecture  {} ({})",
+                cfg.architectures.join(", "),
+                cfg.model_type
+            );
+            println!("parameters    {:.2} M", cfg.parameter_count() as f64 / 1e6);
+            println!(
+                "d_model {} · layers {}+{} · heads {} · ffn {} · vocab {} · positions {}",
+                cfg.d_model,
+                cfg.encoder_layers,
+                cfg.decoder_layers,
+                cfg.encoder_attention_heads,
+                cfg.encoder_ffn_dim,
+                cfg.vocab_size,
+                cfg.max_position_embeddings
+            );
+            println!("lineage       {}", joint.lineage);
+            println!(
+                "tokenizer     {}",
+                if joint.tokenizer.is_blenderbot_small() {
+                    "BlenderBot-small BPE (vocab.json + merges.txt)"
+                } else {
+                    "tokenizer.json"
+                }
+            );
+            println!(
+                "context       last {} tokens{}",
+                joint.context.max_tokens,
+                if joint.context.max_turns > 0 {
+                    format!(", at most {} utterances", joint.context.max_turns)
+                } else {
+                    String::new()
+                }
+            );
+            println!("strategies:");
+            for s in model::Strategy::ALL {
+                let id = joint.strategy_ids[s.index()];
+                println!(
+                    "  {:<30} {} = {}",
+                    s.name(),
+                    joint.tokenizer.id_to_token(id).unwrap_or_default(),
+                    id
+                );
+            }
+            println!("files:");
+            let mut entries: Vec<_> = std::fs::read_dir(&dir)?.filter_map(|e| e.ok()).collect();
+            entries.sort_by_key(|e| e.file_name());
+            for e in entries {
+                let md = e.metadata()?;
+                if md.is_file() {
+                    println!(
+                        "  {:<28} {:>10.1} KB",
+                        e.file_name().to_string_lossy(),
+                        md.len() as f64 / 1024.0
+                    );
+                }
+            }
+            Ok(())
+        }
+        ModelCommand::Pull { repo, dir } => {
+            anyhow::bail!("model pull {repo} {dir:?} is not available in this build yet")
+        }
+    }
+}

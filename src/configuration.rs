@@ -1,0 +1,285 @@
+//! Settings: `config/default.toml` (built in), a `--config` file, then `KINDRED__…`
+//! environment variables. Values are checked once at start-up and an invalid one stops
+//! Kindred with the key's name and what is allowed.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Result};
+use serde::Deserialize;
+
+use crate::model::DecodingOptions;
+
+/// The built-in defaults (the same text as `config/default.toml`).
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub storage: StorageSettings,
+    pub model: ModelSettings,
+    pub conversation: ConversationSettings,
+    pub safety: SafetySettings,
+    pub logging: LoggingSettings,
+    pub console: ConsoleSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    pub data_dir: PathBuf,
+    pub database: String,
+    pub busy_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSettings {
+    pub dir: String,
+    pub threads: usize,
+    pub max_batch: usize,
+    pub batch_window_ms: u64,
+    pub max_context_turns: usize,
+    /// Overrides of the model's decoding defaults (see [`Settings::decoding_for`]).
+    #[serde(default)]
+    pub decoding: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConversationSettings {
+    pub idle_timeout_minutes: u64,
+    pub rating_every: usize,
+    pub max_message_chars: usize,
+    pub checkin: bool,
+    pub survey: bool,
+    pub max_concurrent_users: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SafetySettings {
+    pub crisis_message: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoggingSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSettings {
+    pub enabled: bool,
+}
+
+impl Settings {
+    /// Loads the layered settings. `file` is `--config`; `env` are the environment
+    /// variables to consider (the process environment in production, a fixed list in tests).
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self> {
+        let mut builder = config::Config::builder().add_source(config::File::from_str(
+            DEFAULT_TOML,
+            config::FileFormat::Toml,
+        ));
+        if let Some(path) = file {
+            if !path.exists() {
+                bail!("settings file {} does not exist", path.display());
+            }
+            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
+        }
+        let vars: std::collections::HashMap<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("KINDRED__"))
+            // KINDRED__DATA_DIR is the documented short form of KINDRED__STORAGE__DATA_DIR.
+            .map(|(k, v)| {
+                if k == "KINDRED__DATA_DIR" {
+                    ("KINDRED__STORAGE__DATA_DIR".to_string(), v)
+                } else {
+                    (k, v)
+                }
+            })
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix("KINDRED")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(vars)),
+        );
+        let raw = builder
+            .build()
+            .map_err(|e| anyhow!("invalid settings: {e}"))?;
+        let settings: Settings = raw
+            .try_deserialize()
+            .map_err(|e| anyhow!("invalid settings: {e}"))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Loads from the process environment.
+    pub fn from_env(file: Option<&Path>) -> Result<Self> {
+        Self::load(file, std::env::vars())
+    }
+
+    fn validate(&self) -> Result<()> {
+        let fail =
+            |key: &str, allowed: &str| Err(anyhow!("invalid settings: {key} must be {allowed}"));
+        if self.conversation.idle_timeout_minutes == 0 {
+            return fail("conversation.idle_timeout_minutes", "at least 1 (minutes)");
+        }
+        if self.conversation.rating_every == 0 {
+            return fail("conversation.rating_every", "at least 1");
+        }
+        if self.conversation.max_message_chars < 16 {
+            return fail("conversation.max_message_chars", "at least 16");
+        }
+        if self.conversation.max_concurrent_users == 0 {
+            return fail("conversation.max_concurrent_users", "at least 1");
+        }
+        if !(1..=64).contains(&self.model.max_batch) {
+            return fail("model.max_batch", "between 1 and 64");
+        }
+        if self.safety.crisis_message.trim().is_empty() {
+            return fail(
+                "safety.crisis_message",
+                "a non-empty message with crisis resources",
+            );
+        }
+        if !["trace", "debug", "info", "warn", "error"].contains(&self.logging.level.as_str()) {
+            return fail("logging.level", "one of trace, debug, info, warn, error");
+        }
+        self.decoding_for(&DecodingOptions::default())?;
+        Ok(())
+    }
+
+    /// The model's decoding defaults with the configured overrides applied.
+    pub fn decoding_for(&self, model_defaults: &DecodingOptions) -> Result<DecodingOptions> {
+        let mut v = serde_json::to_value(model_defaults)?;
+        let obj = v.as_object_mut().expect("options serialise to an object");
+        for (k, val) in &self.model.decoding {
+            obj.insert(k.clone(), val.clone());
+        }
+        let opts: DecodingOptions = serde_json::from_value(v)
+            .map_err(|e| anyhow!("invalid settings: model.decoding: {e}"))?;
+        opts.validate()
+            .map_err(|e| anyhow!("invalid settings: model.decoding: {e}"))?;
+        Ok(opts)
+    }
+
+    /// The database file.
+    pub fn database_path(&self) -> PathBuf {
+        if self.storage.database.is_empty() {
+            self.storage.data_dir.join("kindred.sqlite")
+        } else {
+            PathBuf::from(&self.storage.database)
+        }
+    }
+
+    /// The model directory: `--model`, else `model.dir`, else the shipped model.
+    pub fn model_dir(&self, cli: Option<&Path>) -> PathBuf {
+        match cli {
+            Some(p) => p.to_path_buf(),
+            None if !self.model.dir.is_empty() => PathBuf::from(&self.model.dir),
+            None => crate::model::default_model_dir(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_load_and_layers_override_in_order() {
+        let s = Settings::load(None, env(&[])).unwrap();
+        assert_eq!(s.conversation.rating_every, 2);
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("k.toml");
+        std::fs::write(
+            &f,
+            "[conversation]\nidle_timeout_minutes = 5\nrating_every = 3\n",
+        )
+        .unwrap();
+        let s = Settings::load(
+            Some(&f),
+            env(&[
+                ("KINDRED__CONVERSATION__RATING_EVERY", "4"),
+                ("KINDRED__DATA_DIR", "/x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.conversation.idle_timeout_minutes, 5);
+        assert_eq!(s.conversation.rating_every, 4);
+        assert_eq!(s.storage.data_dir, PathBuf::from("/x"));
+        assert_eq!(s.database_path(), PathBuf::from("/x/kindred.sqlite"));
+    }
+
+    #[test]
+    fn invalid_values_name_the_key_and_what_is_allowed() {
+        let err = Settings::load(None, env(&[("KINDRED__CONVERSATION__RATING_EVERY", "0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("conversation.rating_every") && err.contains("at least 1"),
+            "{err}"
+        );
+        let err = Settings::load(
+            None,
+            env(&[("KINDRED__CONVERSATION__IDLE_TIMEOUT_MINUTES", "soon")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("idle_timeout_minutes"), "{err}");
+        let err = Settings::load(None, env(&[("KINDRED__MODEL__DECODING__TOP_P", "1.5")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("model.decoding") && err.contains("top_p"),
+            "{err}"
+        );
+        let err = Settings::load(None, env(&[("KINDRED__MODEL__DECODING__TOP_Q", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("top_q"), "{err}");
+        let s =
+            Settings::load(None, env(&[("KINDRED__MODEL__DECODING__TEMPERATURE", "0")])).unwrap();
+        let d = s.decoding_for(&DecodingOptions::paper()).unwrap();
+        assert_eq!(
+            (d.temperature, d.top_k),
+            (0.0, 30),
+            "override applied, the model's other defaults kept"
+        );
+        let err = Settings::load(None, env(&[("KINDRED__LOGGING__FORMAT", "xml")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("format") && err.contains("xml"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("k.toml");
+        std::fs::write(&f, "[conversation\nrating_every = 3\n").unwrap();
+        assert!(Settings::load(Some(&f), env(&[]))
+            .unwrap_err()
+            .to_string()
+            .contains("invalid settings"));
+        std::fs::write(&f, "[conversation]\nratings_every = 3\n").unwrap();
+        let err = Settings::load(Some(&f), env(&[])).unwrap_err().to_string();
+        assert!(err.contains("ratings_every"), "{err}");
+    }
+}

@@ -1,0 +1,1079 @@
+//! The conversation: sessions, turns, ratings, surveys and commands, in platform-neutral
+//! terms. Every inbound turn is written before it is acted on and every reply before it
+//! is sent, so a crash loses nothing and a restart can resume ([`Engine::recover`]).
+//!
+//! [`Engine::handle`] processes one event for one person; the runtime ([`runtime`])
+//! serialises each person's events and runs different people concurrently.
+
+pub mod runtime;
+pub mod texts;
+pub mod worker;
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use kindred_adapter::{ChatRef, Choice, Inbound, Outbound, UserRef};
+use tokio::sync::mpsc;
+
+use crate::configuration::Settings;
+use crate::model::{ContextTurn, Strategy, StrategyChoice};
+use crate::safety;
+use crate::store::{now_ms, FieldValue, NewTurn, Session, SessionField, Store, User};
+pub use worker::ModelWorker;
+
+/// Session stages (the `sessions.stage` column).
+pub mod stage {
+    pub const CHECKIN_EMOTION: &str = "checkin_emotion";
+    pub const CHECKIN_PROBLEM: &str = "checkin_problem";
+    pub const CHECKIN_INTENSITY: &str = "checkin_intensity";
+    pub const CHATTING: &str = "chatting";
+    pub const SURVEY_INTENSITY: &str = "survey_intensity";
+    pub const SURVEY_EMPATHY: &str = "survey_empathy";
+    pub const SURVEY_RELEVANCE: &str = "survey_relevance";
+    pub const CLOSED: &str = "closed";
+}
+
+/// The conversation engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    pub store: Store,
+    model: ModelWorker,
+    settings: Arc<Settings>,
+}
+
+type Out = mpsc::Sender<Outbound>;
+
+/// What a button press says, parsed from its payload. Payloads carry a nonce of the
+/// session (or of the pending /forget) so that a forged or stale press is recognised.
+#[derive(Debug, Clone, PartialEq)]
+enum Press {
+    Rating {
+        prompt_id: i64,
+        nonce: String,
+        stars: i64,
+    },
+    Survey {
+        session_id: i64,
+        nonce: String,
+        field: char,
+        value: Option<String>,
+    },
+    Forget {
+        user_id: i64,
+        nonce: String,
+        confirm: bool,
+    },
+}
+
+fn parse_press(payload: &str) -> Option<Press> {
+    let parts: Vec<&str> = payload.split(':').collect();
+    match parts.as_slice() {
+        ["r", id, nonce, stars] => {
+            let stars: i64 = stars.parse().ok()?;
+            (1..=5).contains(&stars).then_some(())?;
+            Some(Press::Rating {
+                prompt_id: id.parse().ok()?,
+                nonce: nonce.to_string(),
+                stars,
+            })
+        }
+        ["s", id, nonce, field, value] => Some(Press::Survey {
+            session_id: id.parse().ok()?,
+            nonce: nonce.to_string(),
+            field: field.chars().next()?,
+            value: (*value != "skip").then(|| value.to_string()),
+        }),
+        ["f", id, nonce, answer] => Some(Press::Forget {
+            user_id: id.parse().ok()?,
+            nonce: nonce.to_string(),
+            confirm: *answer == "yes",
+        }),
+        _ => None,
+    }
+}
+
+/// Turns model output into text for people: sentence capitals, a capital "I", no space
+/// before punctuation (BlenderBot-small's tokenizer lower-cases and splits punctuation).
+pub fn display_text(s: &str) -> String {
+    // A reply cut at its length limit can end inside a word (BPE `@@` continuation).
+    let mut t = s.trim().trim_end_matches("@@").trim_end().to_string();
+    for (from, to) in [
+        (" .", "."),
+        (" ,", ","),
+        (" ?", "?"),
+        (" !", "!"),
+        (" ' ", "'"),
+        (" n't", "n't"),
+        (" 's", "'s"),
+        (" 'm", "'m"),
+        (" 're", "'re"),
+        (" 've", "'ve"),
+        (" 'll", "'ll"),
+        (" 'd", "'d"),
+    ] {
+        t = t.replace(from, to);
+    }
+    let mut out = String::with_capacity(t.len());
+    let mut capitalise = true;
+    let chars: Vec<char> = t.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let word_i = c == 'i'
+            && (i == 0 || !chars[i - 1].is_alphanumeric())
+            && chars.get(i + 1).is_none_or(|n| !n.is_alphanumeric());
+        if capitalise && c.is_alphabetic() || word_i {
+            out.extend(c.to_uppercase());
+            capitalise = false;
+        } else {
+            out.push(c);
+            if c.is_alphanumeric() {
+                capitalise = false;
+            }
+        }
+        if matches!(c, '.' | '!' | '?') {
+            capitalise = true;
+        }
+    }
+    out
+}
+
+fn rating_choices(prompt_id: i64, nonce: &str) -> Vec<Choice> {
+    (1..=5)
+        .map(|s| Choice {
+            label: format!("{s} ★"),
+            payload: format!("r:{prompt_id}:{nonce}:{s}"),
+        })
+        .collect()
+}
+
+fn survey_choices(session: &Session, field: char, options: &[&str]) -> Vec<Choice> {
+    let mut v: Vec<Choice> = options
+        .iter()
+        .map(|o| Choice {
+            label: o.to_string(),
+            payload: format!("s:{}:{}:{field}:{o}", session.id, session.nonce),
+        })
+        .collect();
+    v.push(Choice {
+        label: "Skip".into(),
+        payload: format!("s:{}:{}:{field}:skip", session.id, session.nonce),
+    });
+    v
+}
+
+const SCALE: [&str; 5] = ["1", "2", "3", "4", "5"];
+
+impl Engine {
+    pub fn new(store: Store, model: ModelWorker, settings: Arc<Settings>) -> Self {
+        Self {
+            store,
+            model,
+            settings,
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Handles one event; everything to send goes to `out`, ending with `Outbound::Done`
+    /// for the event's chat.
+    pub async fn handle(&self, ev: Inbound, out: &Out) -> Result<()> {
+        let chat = ev.origin().map(|(c, _)| c.clone());
+        let result = self.dispatch(ev, out).await;
+        if let Err(e) = &result {
+            tracing::error!(error = %format!("{e:#}"), "handling an event failed");
+            if let Some(chat) = &chat {
+                let _ = out
+                    .send(Outbound::Text {
+                        id: None,
+                        chat: chat.clone(),
+                        text: texts::MODEL_FAILED.into(),
+                    })
+                    .await;
+            }
+        }
+        if let Some(chat) = chat {
+            let _ = out.send(Outbound::Done { chat }).await;
+        }
+        result
+    }
+
+    async fn dispatch(&self, ev: Inbound, out: &Out) -> Result<()> {
+        match ev {
+            Inbound::Delivered {
+                outbound_id,
+                platform_message_id,
+            } => {
+                self.delivered(&outbound_id, platform_message_id.as_deref())
+                    .await
+            }
+            Inbound::Failed {
+                outbound_id,
+                reason,
+            } => {
+                tracing::warn!(outbound = %outbound_id, %reason, "delivery failed");
+                if let Some(id) = outbound_id
+                    .strip_prefix("turn:")
+                    .and_then(|s| s.parse().ok())
+                {
+                    self.store.mark_failed(id).await?;
+                }
+                Ok(())
+            }
+            Inbound::Message {
+                chat,
+                user,
+                message_id,
+                text,
+            } => {
+                if !self.first_time(&chat, message_id.as_deref()).await? {
+                    return Ok(());
+                }
+                self.message(&chat, &user, message_id.as_deref(), &text, out)
+                    .await
+            }
+            Inbound::NonText {
+                chat,
+                user,
+                message_id,
+                attachment,
+            } => {
+                if !self.first_time(&chat, message_id.as_deref()).await? {
+                    return Ok(());
+                }
+                tracing::debug!(?attachment, user = %user.id, "non-text message");
+                send_text(out, &chat, texts::NON_TEXT).await;
+                Ok(())
+            }
+            Inbound::Command {
+                chat,
+                user,
+                message_id,
+                name,
+                args,
+            } => {
+                if !self.first_time(&chat, message_id.as_deref()).await? {
+                    return Ok(());
+                }
+                self.command(&chat, &user, &name, &args, out).await
+            }
+            Inbound::Choice {
+                chat,
+                user,
+                payload,
+                interaction,
+            } => self.press(&chat, &user, &payload, interaction, out).await,
+        }
+    }
+
+    /// Records a platform message id; false when it was seen before (a redelivery).
+    async fn first_time(&self, chat: &ChatRef, message_id: Option<&str>) -> Result<bool> {
+        match message_id {
+            Some(id) => {
+                self.store
+                    .mark_event_processed(&chat.platform, &format!("msg:{}:{id}", chat.id))
+                    .await
+            }
+            None => Ok(true),
+        }
+    }
+
+    async fn delivered(&self, outbound_id: &str, platform_message_id: Option<&str>) -> Result<()> {
+        if let Some(id) = outbound_id
+            .strip_prefix("turn:")
+            .and_then(|s| s.parse().ok())
+        {
+            self.store.mark_delivered(id, platform_message_id).await?;
+        } else if let Some(id) = outbound_id
+            .strip_prefix("rating:")
+            .and_then(|s| s.parse().ok())
+        {
+            if let Some(pmid) = platform_message_id {
+                self.store.set_prompt_message_id(id, pmid).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The open session of this user in this chat, ending it first if it has been idle.
+    async fn current_session(
+        &self,
+        user: &User,
+        chat: &ChatRef,
+        out: &Out,
+    ) -> Result<Option<Session>> {
+        let Some(s) = self
+            .store
+            .open_session(user.id, &chat.platform, &chat.id)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let idle_ms = self.settings.conversation.idle_timeout_minutes as i64 * 60_000;
+        if now_ms() - s.last_activity_at > idle_ms {
+            self.store.end_session(s.id, "idle", stage::CLOSED).await?;
+            if s.stage == stage::CHATTING {
+                send_text(out, chat, texts::IDLE_RESTART).await;
+            }
+            return Ok(None);
+        }
+        Ok(Some(s))
+    }
+
+    async fn new_session(&self, user: &User, chat: &ChatRef, stage: &str) -> Result<Session> {
+        let kind = match chat.kind {
+            kindred_adapter::ChatKind::Direct => "direct",
+            kindred_adapter::ChatKind::Group => "group",
+        };
+        self.store
+            .create_session(user.id, &chat.platform, &chat.id, kind, stage)
+            .await
+    }
+
+    async fn message(
+        &self,
+        chat: &ChatRef,
+        user: &UserRef,
+        message_id: Option<&str>,
+        text: &str,
+        out: &Out,
+    ) -> Result<()> {
+        if text.trim().is_empty() {
+            send_text(out, chat, texts::EMPTY_MESSAGE).await;
+            return Ok(());
+        }
+        let u = self
+            .store
+            .get_or_create_user(&user.platform, &user.id)
+            .await?;
+        let mut session = match self.current_session(&u, chat, out).await? {
+            Some(s) if s.stage.starts_with("survey_") => {
+                // Writing during the survey means the person wants to talk: close it.
+                self.store.set_stage(s.id, stage::CLOSED).await?;
+                None
+            }
+            other => other,
+        };
+        if session.is_none() {
+            send_text(out, chat, texts::INTRO_SHORT).await;
+            session = Some(self.new_session(&u, chat, stage::CHATTING).await?);
+        }
+        let session = session.unwrap();
+        if session.stage.starts_with("checkin_") {
+            // Talking instead of answering ends the check-in.
+            self.store.set_stage(session.id, stage::CHATTING).await?;
+        }
+        self.store
+            .add_turn(
+                session.id,
+                NewTurn {
+                    speaker: "seeker",
+                    text,
+                    source: "user",
+                    platform_message_id: message_id,
+                    delivery: "received",
+                    ..Default::default()
+                },
+            )
+            .await?;
+        tracing::info!(
+            session = session.id,
+            chars = text.chars().count(),
+            "message received"
+        );
+        tracing::debug!(session = session.id, text, "message text");
+        let limit = self.settings.conversation.max_message_chars;
+        if text.chars().count() > limit {
+            send_text(out, chat, &texts::long_message(limit)).await;
+        }
+        self.reply(&session, chat, text, out).await
+    }
+
+    /// Generates, records and sends the reply to the last seeker turn of `session`.
+    async fn reply(
+        &self,
+        session: &Session,
+        chat: &ChatRef,
+        last_text: &str,
+        out: &Out,
+    ) -> Result<()> {
+        let _ = out.send(Outbound::Typing { chat: chat.clone() }).await;
+        let limit = self.settings.conversation.max_message_chars;
+        let turns: Vec<ContextTurn> = self
+            .store
+            .turns(session.id)
+            .await?
+            .into_iter()
+            .filter(|t| t.source == "user" || t.source == "model")
+            .map(|t| {
+                let text: String = t.text.chars().take(limit).collect();
+                if t.speaker == "seeker" {
+                    ContextTurn::seeker(text)
+                } else {
+                    ContextTurn::supporter(
+                        text,
+                        t.strategy.as_deref().and_then(Strategy::from_any_name),
+                    )
+                }
+            })
+            .collect();
+        let risk = safety::shows_risk(last_text);
+        let crisis = match self
+            .store
+            .chat_crisis_message(&chat.platform, &chat.id)
+            .await?
+        {
+            Some(m) => m,
+            None => self.settings.safety.crisis_message.clone(),
+        };
+        let generated = self
+            .model
+            .reply(session.situation.clone(), turns, StrategyChoice::Predict)
+            .await;
+        let (text, source, strategy, probs) = match generated {
+            Ok(r) if !r.text.trim().is_empty() => {
+                let body = display_text(&r.text);
+                let needs_resources = risk || safety::shows_risk(&body);
+                let text = if needs_resources {
+                    format!("{crisis}\n\n{body}")
+                } else {
+                    body
+                };
+                (
+                    text,
+                    "model",
+                    r.strategy,
+                    Some(serde_json::to_string(&r.strategy_probs)?),
+                )
+            }
+            Ok(_) | Err(_) => {
+                if let Err(e) = &generated {
+                    tracing::error!(session = session.id, error = %format!("{e:#}"), "generation failed");
+                }
+                let text = if risk {
+                    format!("{crisis}\n\n{}", texts::MODEL_FAILED)
+                } else {
+                    texts::MODEL_FAILED.to_string()
+                };
+                (text, "system", None, None)
+            }
+        };
+        // Recorded before it is sent; marked delivered when the adapter confirms.
+        let turn = self
+            .store
+            .add_turn(
+                session.id,
+                NewTurn {
+                    speaker: "supporter",
+                    text: &text,
+                    source,
+                    strategy: strategy.map(|s| s.name()),
+                    strategy_probs: probs,
+                    delivery: "pending",
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let _ = out
+            .send(Outbound::Text {
+                id: Some(format!("turn:{}", turn.id)),
+                chat: chat.clone(),
+                text,
+            })
+            .await;
+        if source == "model" {
+            let n = self.store.count_bot_reply(session.id).await?;
+            let every = self.settings.conversation.rating_every as i64;
+            if n % every == 0 {
+                self.ask_rating(session, chat, out).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn ask_rating(&self, session: &Session, chat: &ChatRef, out: &Out) -> Result<()> {
+        let model_turns: Vec<_> = self
+            .store
+            .turns(session.id)
+            .await?
+            .into_iter()
+            .filter(|t| t.source == "model")
+            .collect();
+        if model_turns.len() < 2 {
+            return Ok(());
+        }
+        let (a, b) = (
+            &model_turns[model_turns.len() - 2],
+            &model_turns[model_turns.len() - 1],
+        );
+        let prompt = self
+            .store
+            .create_rating_prompt(session.id, a.id, b.id)
+            .await?;
+        let _ = out
+            .send(Outbound::Prompt {
+                id: Some(format!("rating:{}", prompt.id)),
+                chat: chat.clone(),
+                text: texts::RATING_QUESTION.into(),
+                choices: rating_choices(prompt.id, &session.nonce),
+            })
+            .await;
+        Ok(())
+    }
+
+    async fn command(
+        &self,
+        chat: &ChatRef,
+        user: &UserRef,
+        name: &str,
+        args: &str,
+        out: &Out,
+    ) -> Result<()> {
+        match name {
+            "start" => self.start(chat, user, out).await,
+            "end" | "stop" => self.end(chat, user, out).await,
+            "reset" => self.reset(chat, user, out).await,
+            "forget" => self.forget(chat, user, args, out).await,
+            "help" => {
+                send_text(
+                    out,
+                    chat,
+                    &format!("{}\n\n{}", texts::HELP, self.settings.safety.crisis_message),
+                )
+                .await;
+                Ok(())
+            }
+            "rate" => self.rate_command(chat, user, args, out).await,
+            other => {
+                send_text(out, chat, &texts::unknown_command(other)).await;
+                Ok(())
+            }
+        }
+    }
+
+    async fn start(&self, chat: &ChatRef, user: &UserRef, out: &Out) -> Result<()> {
+        let u = self
+            .store
+            .get_or_create_user(&user.platform, &user.id)
+            .await?;
+        if let Some(s) = self.current_session(&u, chat, out).await? {
+            if s.stage == stage::CHATTING || s.stage.starts_with("checkin_") {
+                self.store.touch(s.id).await?;
+                send_text(out, chat, texts::WELCOME_BACK).await;
+                return Ok(());
+            }
+            self.store.set_stage(s.id, stage::CLOSED).await?;
+        }
+        send_text(out, chat, texts::INTRO).await;
+        if self.settings.conversation.checkin {
+            let s = self.new_session(&u, chat, stage::CHECKIN_EMOTION).await?;
+            prompt(
+                out,
+                chat,
+                texts::CHECKIN_EMOTION,
+                survey_choices(&s, 'e', &texts::EMOTIONS),
+            )
+            .await;
+        } else {
+            self.new_session(&u, chat, stage::CHATTING).await?;
+            send_text(out, chat, texts::CHECKIN_SKIPPED).await;
+        }
+        Ok(())
+    }
+
+    async fn end(&self, chat: &ChatRef, user: &UserRef, out: &Out) -> Result<()> {
+        let u = self
+            .store
+            .get_or_create_user(&user.platform, &user.id)
+            .await?;
+        match self.current_session(&u, chat, out).await? {
+            Some(s) if !s.stage.starts_with("survey_") => {
+                if self.settings.conversation.survey {
+                    self.store
+                        .end_session(s.id, "user", stage::SURVEY_INTENSITY)
+                        .await?;
+                    prompt(
+                        out,
+                        chat,
+                        texts::SURVEY_INTENSITY,
+                        survey_choices(&s, 'a', &SCALE),
+                    )
+                    .await;
+                } else {
+                    self.store.end_session(s.id, "user", stage::CLOSED).await?;
+                    send_text(out, chat, texts::GOODBYE).await;
+                }
+            }
+            _ => send_text(out, chat, texts::NOTHING_TO_END).await,
+        }
+        Ok(())
+    }
+
+    async fn reset(&self, chat: &ChatRef, user: &UserRef, out: &Out) -> Result<()> {
+        let u = self
+            .store
+            .get_or_create_user(&user.platform, &user.id)
+            .await?;
+        if let Some(s) = self
+            .store
+            .open_session(u.id, &chat.platform, &chat.id)
+            .await?
+        {
+            self.store.end_session(s.id, "reset", stage::CLOSED).await?;
+        }
+        self.new_session(&u, chat, stage::CHATTING).await?;
+        send_text(out, chat, texts::RESET_DONE).await;
+        Ok(())
+    }
+
+    async fn forget(&self, chat: &ChatRef, user: &UserRef, args: &str, out: &Out) -> Result<()> {
+        let Some(u) = self.store.find_user(&user.platform, &user.id).await? else {
+            send_text(out, chat, texts::NOTHING_STORED).await;
+            return Ok(());
+        };
+        if args.trim() == "confirm" && u.forget_nonce.is_some() {
+            self.store.delete_user(u.id).await?;
+            tracing::info!("a user's data was deleted on request");
+            send_text(out, chat, texts::FORGET_DONE).await;
+            return Ok(());
+        }
+        let nonce = crate::store::random_token(12);
+        self.store.set_forget_nonce(u.id, Some(&nonce)).await?;
+        let choices = vec![
+            Choice {
+                label: texts::FORGET_YES.into(),
+                payload: format!("f:{}:{nonce}:yes", u.id),
+            },
+            Choice {
+                label: texts::FORGET_NO.into(),
+                payload: format!("f:{}:{nonce}:no", u.id),
+            },
+        ];
+        prompt(out, chat, texts::FORGET_QUESTION, choices).await;
+        Ok(())
+    }
+
+    async fn rate_command(
+        &self,
+        chat: &ChatRef,
+        user: &UserRef,
+        args: &str,
+        out: &Out,
+    ) -> Result<()> {
+        let Ok(stars) = args.trim().parse::<i64>() else {
+            send_text(out, chat, texts::RATE_USAGE).await;
+            return Ok(());
+        };
+        if !(1..=5).contains(&stars) {
+            send_text(out, chat, texts::RATE_USAGE).await;
+            return Ok(());
+        }
+        let u = self
+            .store
+            .get_or_create_user(&user.platform, &user.id)
+            .await?;
+        let session = self
+            .store
+            .open_session(u.id, &chat.platform, &chat.id)
+            .await?;
+        let prompt = match &session {
+            Some(s) => self.store.latest_rating_prompt(s.id).await?,
+            None => None,
+        };
+        let Some(p) = prompt else {
+            send_text(out, chat, texts::NOTHING_TO_RATE).await;
+            return Ok(());
+        };
+        self.apply_rating(chat, &p, stars, out).await?;
+        send_text(out, chat, &texts::rated(stars)).await;
+        Ok(())
+    }
+
+    async fn apply_rating(
+        &self,
+        chat: &ChatRef,
+        p: &crate::store::RatingPrompt,
+        stars: i64,
+        out: &Out,
+    ) -> Result<()> {
+        self.store.set_rating(p.id, stars).await?;
+        if let Some(pmid) = &p.platform_message_id {
+            let _ = out
+                .send(Outbound::EditPrompt {
+                    chat: chat.clone(),
+                    platform_message_id: pmid.clone(),
+                    text: format!("{} {}", texts::RATING_QUESTION, texts::rated(stars)),
+                })
+                .await;
+        }
+        Ok(())
+    }
+
+    async fn notice(
+        &self,
+        out: &Out,
+        chat: &ChatRef,
+        user: &UserRef,
+        interaction: Option<String>,
+        text: &str,
+    ) {
+        let _ = out
+            .send(Outbound::Notice {
+                chat: chat.clone(),
+                user: user.clone(),
+                interaction,
+                text: text.into(),
+            })
+            .await;
+    }
+
+    async fn press(
+        &self,
+        chat: &ChatRef,
+        user: &UserRef,
+        payload: &str,
+        interaction: Option<String>,
+        out: &Out,
+    ) -> Result<()> {
+        let Some(press) = parse_press(payload) else {
+            self.notice(out, chat, user, interaction, texts::STALE_BUTTON)
+                .await;
+            return Ok(());
+        };
+        let presser = self.store.find_user(&user.platform, &user.id).await?;
+        match press {
+            Press::Rating {
+                prompt_id,
+                nonce,
+                stars,
+            } => {
+                let Some(p) = self.store.rating_prompt(prompt_id).await? else {
+                    self.notice(out, chat, user, interaction, texts::STALE_BUTTON)
+                        .await;
+                    return Ok(());
+                };
+                let Some(s) = self.store.session(p.session_id).await? else {
+                    self.notice(out, chat, user, interaction, texts::STALE_BUTTON)
+                        .await;
+                    return Ok(());
+                };
+                if s.nonce != nonce {
+                    self.notice(out, chat, user, interaction, texts::STALE_BUTTON)
+                        .await;
+                } else if presser.as_ref().map(|u| u.id) != Some(s.user_id) {
+                    self.notice(out, chat, user, interaction, texts::NOT_YOUR_BUTTON)
+                        .await;
+                } else if s.ended_at.is_some() {
+                    self.notice(out, chat, user, interaction, texts::ENDED_CONVERSATION)
+                        .await;
+                } else {
+                    self.apply_rating(chat, &p, stars, out).await?;
+                    self.notice(out, chat, user, interaction, &texts::rated(stars))
+                        .await;
+                }
+                Ok(())
+            }
+            Press::Survey {
+                session_id,
+                nonce,
+                field,
+                value,
+            } => {
+                let Some(s) = self.store.session(session_id).await? else {
+                    self.notice(out, chat, user, interaction, texts::STALE_BUTTON)
+                        .await;
+                    return Ok(());
+                };
+                if s.nonce != nonce {
+                    self.notice(out, chat, user, interaction, texts::STALE_BUTTON)
+                        .await;
+                    return Ok(());
+                }
+                if presser.as_ref().map(|u| u.id) != Some(s.user_id) {
+                    self.notice(out, chat, user, interaction, texts::NOT_YOUR_BUTTON)
+                        .await;
+                    return Ok(());
+                }
+                self.survey_answer(chat, user, &s, field, value, interaction, out)
+                    .await
+            }
+            Press::Forget {
+                user_id,
+                nonce,
+                confirm,
+            } => {
+                let Some(u) = presser.filter(|u| u.id == user_id) else {
+                    self.notice(out, chat, user, interaction, texts::NOT_YOUR_BUTTON)
+                        .await;
+                    return Ok(());
+                };
+                if u.forget_nonce.as_deref() != Some(nonce.as_str()) {
+                    self.notice(out, chat, user, interaction, texts::STALE_BUTTON)
+                        .await;
+                    return Ok(());
+                }
+                if confirm {
+                    self.store.delete_user(u.id).await?;
+                    tracing::info!("a user's data was deleted on request");
+                    self.notice(out, chat, user, interaction, texts::FORGET_DONE)
+                        .await;
+                } else {
+                    self.store.set_forget_nonce(u.id, None).await?;
+                    self.notice(out, chat, user, interaction, texts::FORGET_KEPT)
+                        .await;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn survey_answer(
+        &self,
+        chat: &ChatRef,
+        user: &UserRef,
+        s: &Session,
+        field: char,
+        value: Option<String>,
+        interaction: Option<String>,
+        out: &Out,
+    ) -> Result<()> {
+        // Which stage each question belongs to, the column it fills, and what follows.
+        let (expected, column, next): (&str, SessionField, Option<(&str, &str, char, &[&str])>) =
+            match field {
+                'e' => (
+                    stage::CHECKIN_EMOTION,
+                    SessionField::EmotionType,
+                    Some((
+                        stage::CHECKIN_PROBLEM,
+                        texts::CHECKIN_PROBLEM,
+                        'p',
+                        &texts::PROBLEMS,
+                    )),
+                ),
+                'p' => (
+                    stage::CHECKIN_PROBLEM,
+                    SessionField::ProblemType,
+                    Some((
+                        stage::CHECKIN_INTENSITY,
+                        texts::CHECKIN_INTENSITY,
+                        'i',
+                        &SCALE,
+                    )),
+                ),
+                'i' => (
+                    stage::CHECKIN_INTENSITY,
+                    SessionField::IntensityBefore,
+                    None,
+                ),
+                'a' => (
+                    stage::SURVEY_INTENSITY,
+                    SessionField::IntensityAfter,
+                    Some((stage::SURVEY_EMPATHY, texts::SURVEY_EMPATHY, 'm', &SCALE)),
+                ),
+                'm' => (
+                    stage::SURVEY_EMPATHY,
+                    SessionField::Empathy,
+                    Some((
+                        stage::SURVEY_RELEVANCE,
+                        texts::SURVEY_RELEVANCE,
+                        'v',
+                        &SCALE,
+                    )),
+                ),
+                'v' => (stage::SURVEY_RELEVANCE, SessionField::Relevance, None),
+                _ => {
+                    self.notice(out, chat, user, interaction, texts::STALE_BUTTON)
+                        .await;
+                    return Ok(());
+                }
+            };
+        if s.stage != expected {
+            self.notice(out, chat, user, interaction, texts::STALE_BUTTON)
+                .await;
+            return Ok(());
+        }
+        let checkin = field == 'e' || field == 'p' || field == 'i';
+        let Some(value) = value else {
+            // Skip ends the whole check-in or survey in one step.
+            if checkin {
+                self.store.set_stage(s.id, stage::CHATTING).await?;
+                self.notice(out, chat, user, interaction, texts::CHECKIN_SKIPPED)
+                    .await;
+            } else {
+                self.store.set_stage(s.id, stage::CLOSED).await?;
+                self.notice(out, chat, user, interaction, texts::GOODBYE)
+                    .await;
+            }
+            return Ok(());
+        };
+        match column {
+            SessionField::EmotionType | SessionField::ProblemType => {
+                let allowed: &[&str] = if field == 'e' {
+                    &texts::EMOTIONS
+                } else {
+                    &texts::PROBLEMS
+                };
+                if !allowed.contains(&value.as_str()) {
+                    self.notice(out, chat, user, interaction, texts::STALE_BUTTON)
+                        .await;
+                    return Ok(());
+                }
+                self.store
+                    .set_session_field(s.id, column, FieldValue::Text(&value))
+                    .await?;
+            }
+            _ => {
+                let Some(n) = value.parse::<i64>().ok().filter(|n| (1..=5).contains(n)) else {
+                    self.notice(out, chat, user, interaction, texts::STALE_BUTTON)
+                        .await;
+                    return Ok(());
+                };
+                self.store
+                    .set_session_field(s.id, column, FieldValue::Int(n))
+                    .await?;
+            }
+        }
+        self.notice(out, chat, user, interaction, &format!("Noted: {value}."))
+            .await;
+        match next {
+            Some((next_stage, question, next_field, options)) => {
+                self.store.set_stage(s.id, next_stage).await?;
+                prompt(out, chat, question, survey_choices(s, next_field, options)).await;
+            }
+            None if checkin => {
+                self.store.set_stage(s.id, stage::CHATTING).await?;
+                send_text(out, chat, texts::CHECKIN_DONE).await;
+            }
+            None => {
+                self.store.set_stage(s.id, stage::CLOSED).await?;
+                send_text(out, chat, texts::GOODBYE).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// After a restart: re-sends replies that were recorded but never confirmed delivered,
+    /// and answers seeker messages that were stored but not yet replied to.
+    pub async fn recover(&self, out_for: impl Fn(&str) -> Option<Out>) -> Result<usize> {
+        let mut n = 0;
+        for t in self.store.undelivered_turns().await? {
+            let Some(s) = self.store.session(t.session_id).await? else {
+                continue;
+            };
+            let Some(out) = out_for(&s.chat_platform) else {
+                continue;
+            };
+            let chat = chat_of(&s);
+            let _ = out
+                .send(Outbound::Text {
+                    id: Some(format!("turn:{}", t.id)),
+                    chat,
+                    text: t.text.clone(),
+                })
+                .await;
+            n += 1;
+        }
+        let open: Vec<Session> = sqlx::query_as("SELECT * FROM sessions WHERE stage = 'chatting'")
+            .fetch_all(self.store.pool())
+            .await?;
+        for s in open {
+            let turns = self.store.turns(s.id).await?;
+            let Some(last) = turns.iter().rev().find(|t| t.source != "safety") else {
+                continue;
+            };
+            if last.speaker == "seeker" {
+                let Some(out) = out_for(&s.chat_platform) else {
+                    continue;
+                };
+                let chat = chat_of(&s);
+                self.reply(&s, &chat, &last.text.clone(), &out).await?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Ends sessions idle past the timeout (run periodically by the runtime).
+    pub async fn end_idle_sessions(&self) -> Result<usize> {
+        let cutoff = now_ms() - self.settings.conversation.idle_timeout_minutes as i64 * 60_000;
+        let idle = self.store.idle_sessions(cutoff).await?;
+        for s in &idle {
+            self.store.end_session(s.id, "idle", stage::CLOSED).await?;
+        }
+        Ok(idle.len())
+    }
+}
+
+fn chat_of(s: &Session) -> ChatRef {
+    ChatRef {
+        platform: s.chat_platform.clone(),
+        id: s.chat_id.clone(),
+        kind: if s.chat_kind == "group" {
+            kindred_adapter::ChatKind::Group
+        } else {
+            kindred_adapter::ChatKind::Direct
+        },
+    }
+}
+
+async fn send_text(out: &Out, chat: &ChatRef, text: &str) {
+    let _ = out
+        .send(Outbound::Text {
+            id: None,
+            chat: chat.clone(),
+            text: text.into(),
+        })
+        .await;
+}
+
+async fn prompt(out: &Out, chat: &ChatRef, text: &str, choices: Vec<Choice>) {
+    let _ = out
+        .send(Outbound::Prompt {
+            id: None,
+            chat: chat.clone(),
+            text: text.into(),
+            choices,
+        })
+        .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_text_reads_like_a_person_wrote_it() {
+        assert_eq!(
+            display_text("i ' m sorry to hear that . have you tried talking to them ?"),
+            "I'm sorry to hear that. Have you tried talking to them?"
+        );
+        assert_eq!(
+            display_text("that is hard, i think."),
+            "That is hard, I think."
+        );
+    }
+
+    #[test]
+    fn payloads_parse_or_are_rejected() {
+        assert_eq!(
+            parse_press("r:3:abc:4"),
+            Some(Press::Rating {
+                prompt_id: 3,
+                nonce: "abc".into(),
+                stars: 4
+            })
+        );
+        assert_eq!(parse_press("r:3:abc:9"), None);
+        assert_eq!(parse_press("r:x:abc:4"), None);
+        assert_eq!(parse_press("garbage"), None);
+        assert!(matches!(
+            parse_press("s:1:n:a:skip"),
+            Some(Press::Survey { value: None, .. })
+        ));
+        assert!(matches!(
+            parse_press("f:1:n:yes"),
+            Some(Press::Forget { confirm: true, .. })
+        ));
+    }
+}

@@ -1,0 +1,85 @@
+//! Everything Kindred says that is not a model reply, in one place.
+
+pub const INTRO: &str = "Hi, I'm Kindred. I'm an AI supporter: I'm here to listen and talk things through with you. I'm not a therapist and not an emergency service.\n\nWhat I store: our messages, which support strategy each of my replies used, and any ratings or survey answers you give, so the people who maintain me can study and improve it. Type /forget at any time to delete everything about you. /help lists what else I can do.";
+
+pub const INTRO_SHORT: &str = "Hi, I'm Kindred, an AI supporter (not a therapist or an emergency service). I store our conversation to improve; /forget deletes it, /help shows more.";
+
+pub const WELCOME_BACK: &str = "Welcome back, we can pick up where we left off. (/reset starts a fresh conversation, /end finishes this one.)";
+
+pub const HELP: &str = "Just write to me whenever you like. Commands:\n/start: begin a conversation\n/end: finish it (with a short, optional survey)\n/reset: start fresh; I won't look at our earlier messages\n/rate N: rate my last two replies from 1 to 5\n/forget: delete everything I have stored about you\n/help: this message";
+
+pub const CHECKIN_EMOTION: &str = "Before we start, a short check-in (you can skip it). Which feeling is closest to what you're going through?";
+pub const CHECKIN_PROBLEM: &str = "What is it mostly about?";
+pub const CHECKIN_INTENSITY: &str =
+    "How intense is it right now, from 1 (mild) to 5 (overwhelming)?";
+pub const CHECKIN_DONE: &str = "Thank you. Tell me what's on your mind, I'm listening.";
+pub const CHECKIN_SKIPPED: &str = "No problem. Tell me what's on your mind, I'm listening.";
+
+pub const SURVEY_INTENSITY: &str = "Before you go, three quick questions (all optional). How intense are your feelings now, from 1 (mild) to 5 (overwhelming)?";
+pub const SURVEY_EMPATHY: &str =
+    "How well did you feel understood, from 1 (not at all) to 5 (completely)?";
+pub const SURVEY_RELEVANCE: &str =
+    "How relevant were my replies to what you shared, from 1 (not at all) to 5 (very)?";
+pub const GOODBYE: &str = "Thank you for talking with me. Take care of yourself, and write /start whenever you want to talk again.";
+
+pub const RATING_QUESTION: &str = "How helpful were my last two replies?";
+
+pub const EMPTY_MESSAGE: &str =
+    "It looks like that message was empty. Write whenever you're ready.";
+pub const NON_TEXT: &str = "I can only read text, so I can't see stickers, pictures, voice messages or files. Could you tell me in words?";
+pub const MODEL_FAILED: &str =
+    "I'm sorry, I couldn't put a reply together just now. Please try again in a moment.";
+pub const NOTHING_TO_END: &str =
+    "We're not in a conversation right now. Just write to me to start one.";
+pub const RESET_DONE: &str =
+    "Starting fresh. I won't look at our earlier messages in this conversation.";
+pub const IDLE_RESTART: &str = "It's been a while, so I've started a fresh conversation.";
+pub const NOTHING_TO_RATE: &str =
+    "There's nothing to rate yet. I ask for a rating after every two of my replies.";
+pub const RATE_USAGE: &str = "Use /rate with a number from 1 to 5, for example /rate 4.";
+
+pub const FORGET_QUESTION: &str = "This permanently deletes everything I have stored about you: all our conversations, ratings and survey answers. Are you sure?";
+pub const FORGET_YES: &str = "Yes, delete everything";
+pub const FORGET_NO: &str = "No, keep it";
+pub const FORGET_DONE: &str = "Done. Everything I had stored about you has been deleted. If you write again, we'll start from scratch.";
+pub const FORGET_KEPT: &str = "Okay, nothing was deleted.";
+pub const NOTHING_STORED: &str = "I have nothing stored about you.";
+
+pub const STALE_BUTTON: &str = "That button is no longer valid.";
+pub const NOT_YOUR_BUTTON: &str = "Only the person in this conversation can answer that.";
+pub const ENDED_CONVERSATION: &str =
+    "That conversation has ended, so this can't be changed any more.";
+
+pub fn long_message(limit: usize) -> String {
+    format!(
+        "Your message was long, so I focused on its first {limit} characters. All of it is kept."
+    )
+}
+
+pub fn unknown_command(name: &str) -> String {
+    format!("I don't know the command /{name}.\n\n{HELP}")
+}
+
+pub fn rated(stars: i64) -> String {
+    format!("You rated {stars} ★, thank you.")
+}
+
+pub const EMOTIONS: [&str; 8] = [
+    "anxiety",
+    "depression",
+    "sadness",
+    "anger",
+    "fear",
+    "shame",
+    "loneliness",
+    "stress",
+];
+pub const PROBLEMS: [&str; 7] = [
+    "job crisis",
+    "breakup with partner",
+    "problems with friends",
+    "academic pressure",
+    "ongoing depression",
+    "family conflict",
+    "something else",
+];

@@ -1,0 +1,114 @@
+//! The model worker: one thread that owns the model and answers reply requests in
+//! batches. When several people write at once their replies are decoded together (one
+//! forward pass per token serves them all), which is far cheaper than one by one; when
+//! one person writes, the batch is just that request and waits at most `window`.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Result};
+use tokio::sync::oneshot;
+
+use crate::model::{ContextTurn, DecodingOptions, JointModel, Reply, StrategyChoice};
+
+struct Job {
+    situation: Option<String>,
+    turns: Vec<ContextTurn>,
+    choice: StrategyChoice,
+    respond: oneshot::Sender<Result<Reply>>,
+}
+
+/// A cloneable handle to the model thread.
+#[derive(Clone)]
+pub struct ModelWorker {
+    tx: std_mpsc::Sender<Job>,
+}
+
+impl ModelWorker {
+    pub fn spawn(
+        model: JointModel,
+        opts: DecodingOptions,
+        max_batch: usize,
+        window: Duration,
+    ) -> Self {
+        let (tx, rx) = std_mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("kindred-model".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut jobs = vec![first];
+                    let deadline = Instant::now() + window;
+                    while jobs.len() < max_batch.max(1) {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        match rx.recv_timeout(left) {
+                            Ok(j) => jobs.push(j),
+                            Err(_) => break,
+                        }
+                    }
+                    run_batch(&model, &opts, jobs);
+                }
+            })
+            .expect("spawn the model thread");
+        Self { tx }
+    }
+
+    /// A reply to the conversation `turns` (oldest first).
+    pub async fn reply(
+        &self,
+        situation: Option<String>,
+        turns: Vec<ContextTurn>,
+        choice: StrategyChoice,
+    ) -> Result<Reply> {
+        let (respond, rx) = oneshot::channel();
+        self.tx
+            .send(Job {
+                situation,
+                turns,
+                choice,
+                respond,
+            })
+            .map_err(|_| anyhow!("the model thread has stopped"))?;
+        rx.await
+            .map_err(|_| anyhow!("the model thread dropped the request"))?
+    }
+}
+
+fn run_batch(model: &JointModel, opts: &DecodingOptions, jobs: Vec<Job>) {
+    let mut ready = Vec::new();
+    for job in jobs {
+        match model.context_ids(job.situation.as_deref(), &job.turns) {
+            Ok(ids) => ready.push((ids, job)),
+            Err(e) => {
+                let _ = job.respond.send(Err(e));
+            }
+        }
+    }
+    if ready.is_empty() {
+        return;
+    }
+    let contexts: Vec<Vec<u32>> = ready.iter().map(|(c, _)| c.clone()).collect();
+    let choices: Vec<StrategyChoice> = ready.iter().map(|(_, j)| j.choice).collect();
+    // A panic inside the numeric code must not take the daemon's only model thread down.
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        model.reply_batch(&contexts, &choices, opts)
+    }));
+    match result {
+        Ok(Ok(replies)) => {
+            for ((_, job), reply) in ready.into_iter().zip(replies) {
+                let _ = job.respond.send(Ok(reply));
+            }
+        }
+        Ok(Err(e)) => {
+            let msg = format!("{e:#}");
+            for (_, job) in ready {
+                let _ = job.respond.send(Err(anyhow!("generation failed: {msg}")));
+            }
+        }
+        Err(_) => {
+            for (_, job) in ready {
+                let _ = job.respond.send(Err(anyhow!("generation panicked")));
+            }
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Building and running the application, so that `kindred run`, `kindred chat` and the
+//! tests all start Kindred the same way.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use kindred_adapter::{Adapter, AdapterIo, Inbound};
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+
+use crate::configuration::Settings;
+use crate::engine::{runtime, Engine, ModelWorker};
+use crate::model::{self, LoadOptions};
+use crate::store::Store;
+
+/// Opens the database (applying migrations).
+pub async fn open_store(settings: &Settings) -> Result<Store> {
+    Store::open(
+        &settings.database_path(),
+        Duration::from_millis(settings.storage.busy_timeout_ms),
+    )
+    .await
+}
+
+/// Loads the model and starts its worker thread.
+pub fn start_model(settings: &Settings, model_dir: &Path) -> Result<ModelWorker> {
+    if settings.model.threads > 0 && std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        // candle reads this when it first sizes its thread pool.
+        std::env::set_var("CANDLE_NUM_THREADS", settings.model.threads.to_string());
+    }
+    let started = std::time::Instant::now();
+    let mut joint = model::load(model_dir, &LoadOptions::default())?;
+    if settings.model.max_context_turns > 0 {
+        joint.context.max_turns = settings.model.max_context_turns;
+    }
+    let opts = settings.decoding_for(&joint.defaults)?;
+    tracing::info!(
+        model = %model_dir.display(),
+        lineage = %joint.lineage,
+        params_m = joint.model.config().parameter_count() as f64 / 1e6,
+        load_ms = started.elapsed().as_millis() as u64,
+        "model loaded"
+    );
+    Ok(ModelWorker::spawn(
+        joint,
+        opts,
+        settings.model.max_batch,
+        Duration::from_millis(settings.model.batch_window_ms),
+    ))
+}
+
+/// Builds the engine: store, model, settings.
+pub async fn build_engine(settings: Settings, model_dir: &Path) -> Result<Engine> {
+    let store = open_store(&settings).await?;
+    let worker = start_model(&settings, model_dir)?;
+    Ok(Engine::new(store, worker, Arc::new(settings)))
+}
+
+/// A running application: the engine serving its adapters.
+pub struct Running {
+    pub shutdown: broadcast::Sender<()>,
+    pub adapters: Vec<(String, JoinHandle<Result<()>>)>,
+    pub engine: JoinHandle<Result<()>>,
+}
+
+/// Collects adapters before the engine starts.
+pub struct AppBuilder {
+    inbound_tx: mpsc::Sender<Inbound>,
+    inbound_rx: mpsc::Receiver<Inbound>,
+    shutdown: broadcast::Sender<()>,
+    routes: HashMap<String, mpsc::Sender<kindred_adapter::Outbound>>,
+    adapters: Vec<(String, JoinHandle<Result<()>>)>,
+}
+
+impl Default for AppBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AppBuilder {
+    pub fn new() -> Self {
+        let (inbound_tx, inbound_rx) = mpsc::channel(1024);
+        let (shutdown, _) = broadcast::channel(4);
+        Self {
+            inbound_tx,
+            inbound_rx,
+            shutdown,
+            routes: HashMap::new(),
+            adapters: Vec::new(),
+        }
+    }
+
+    /// Starts an adapter task wired to the engine's channels.
+    pub fn with_adapter<A: Adapter>(mut self, adapter: A) -> Self {
+        let platform = adapter.platform().to_string();
+        let (out_tx, out_rx) = mpsc::channel(1024);
+        let io = AdapterIo {
+            inbound: self.inbound_tx.clone(),
+            outbound: out_rx,
+            shutdown: self.shutdown.subscribe(),
+        };
+        let handle = tokio::spawn(adapter.run(io));
+        self.routes.insert(platform.clone(), out_tx);
+        self.adapters.push((platform, handle));
+        self
+    }
+
+    /// Starts the engine over the adapters added so far.
+    pub fn start(self, engine: Engine) -> Running {
+        let routes = Arc::new(self.routes);
+        drop(self.inbound_tx);
+        let engine = tokio::spawn(runtime::serve(
+            engine,
+            self.inbound_rx,
+            routes,
+            self.shutdown.subscribe(),
+        ));
+        Running {
+            shutdown: self.shutdown,
+            adapters: self.adapters,
+            engine,
+        }
+    }
+}
+
+impl Running {
+    /// Waits until an adapter stops (or ctrl-c), then shuts everything down.
+    pub async fn wait(mut self) -> Result<()> {
+        let mut first_error = None;
+        let mut finished = None;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("shutting down (interrupt)"),
+            (res, i, _) = futures_select_all(&mut self.adapters) => {
+                let name = self.adapters[i].0.clone();
+                finished = Some(i);
+                match res {
+                    Ok(Ok(())) => tracing::info!(adapter = %name, "adapter finished"),
+                    Ok(Err(e)) => { tracing::error!(adapter = %name, error = %format!("{e:#}"), "adapter failed"); first_error = Some(e.context(format!("the {name} adapter failed"))); }
+                    Err(e) => { first_error = Some(anyhow::anyhow!("the {name} adapter crashed: {e}")); }
+                }
+            }
+        }
+        let _ = self.shutdown.send(());
+        if let Some(i) = finished {
+            // A finished handle must not be polled again.
+            self.adapters.remove(i);
+        }
+        for (_, h) in self.adapters {
+            let _ = tokio::time::timeout(Duration::from_secs(10), h).await;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.engine).await;
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Waits for the first of several join handles (without pulling in the futures crate).
+async fn futures_select_all(
+    handles: &mut [(String, JoinHandle<Result<()>>)],
+) -> (Result<Result<()>, tokio::task::JoinError>, usize, ()) {
+    if handles.is_empty() {
+        std::future::pending::<()>().await;
+    }
+    std::future::poll_fn(|cx| {
+        for (i, (_, h)) in handles.iter_mut().enumerate() {
+            if let std::task::Poll::Ready(r) = std::pin::Pin::new(h).poll(cx) {
+                return std::task::Poll::Ready((r, i, ()));
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
+use std::future::Future;
+
+/// Resolves the data directory override of `--data-dir` into the settings.
+pub fn apply_cli(settings: &mut Settings, data_dir: Option<&Path>) {
+    if let Some(d) = data_dir {
+        settings.storage.data_dir = d.to_path_buf();
+    }
+}
+
+/// Loads settings for a command: `--config`, environment, `--data-dir`.
+pub fn settings_for(config: Option<&Path>, data_dir: Option<&Path>) -> Result<Settings> {
+    let mut s = Settings::from_env(config).context("cannot load settings")?;
+    apply_cli(&mut s, data_dir);
+    Ok(s)
+}

@@ -1,0 +1,554 @@
+//! The only place that speaks SQL. SQLite through sqlx, migrations from `migrations/`.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use rand::Rng;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{FromRow, SqlitePool};
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A random token for button payloads and pseudonyms.
+pub fn random_token(len: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+#[derive(Debug, Clone, FromRow, PartialEq)]
+pub struct User {
+    pub id: i64,
+    pub platform: String,
+    pub platform_user_id: String,
+    pub pseudonym: String,
+    pub created_at: i64,
+    pub forget_nonce: Option<String>,
+}
+
+#[derive(Debug, Clone, FromRow, PartialEq)]
+pub struct Session {
+    pub id: i64,
+    pub user_id: i64,
+    pub chat_platform: String,
+    pub chat_id: String,
+    pub chat_kind: String,
+    pub started_at: i64,
+    pub last_activity_at: i64,
+    pub ended_at: Option<i64>,
+    pub end_reason: Option<String>,
+    pub stage: String,
+    pub nonce: String,
+    pub emotion_type: Option<String>,
+    pub problem_type: Option<String>,
+    pub situation: Option<String>,
+    pub intensity_before: Option<i64>,
+    pub intensity_after: Option<i64>,
+    pub empathy: Option<i64>,
+    pub relevance: Option<i64>,
+    pub bot_replies: i64,
+}
+
+#[derive(Debug, Clone, FromRow, PartialEq)]
+pub struct Turn {
+    pub id: i64,
+    pub session_id: i64,
+    pub idx: i64,
+    pub speaker: String,
+    pub text: String,
+    pub source: String,
+    pub strategy: Option<String>,
+    pub strategy_probs: Option<String>,
+    pub platform_message_id: Option<String>,
+    pub delivery: String,
+    pub created_at: i64,
+    pub delivered_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, FromRow, PartialEq)]
+pub struct RatingPrompt {
+    pub id: i64,
+    pub session_id: i64,
+    pub first_turn_id: i64,
+    pub second_turn_id: i64,
+    pub platform_message_id: Option<String>,
+    pub created_at: i64,
+    pub stars: Option<i64>,
+    pub rated_at: Option<i64>,
+}
+
+/// A turn to add.
+#[derive(Debug, Clone, Default)]
+pub struct NewTurn<'a> {
+    pub speaker: &'a str,
+    pub text: &'a str,
+    pub source: &'a str,
+    pub strategy: Option<&'a str>,
+    pub strategy_probs: Option<String>,
+    pub platform_message_id: Option<&'a str>,
+    pub delivery: &'a str,
+}
+
+/// The database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+impl Store {
+    /// Opens (creating if needed) the database file, in WAL mode with a busy timeout, and
+    /// applies pending migrations.
+    pub async fn open(path: &Path, busy_timeout: Duration) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+        }
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .with_context(|| format!("invalid database path {}", path.display()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(busy_timeout)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .with_context(|| format!("cannot open the database {}", path.display()))?;
+        MIGRATOR.run(&pool).await.with_context(|| {
+            format!(
+                "cannot apply migrations to {} (is it locked or read-only?)",
+                path.display()
+            )
+        })?;
+        Ok(Self { pool })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    // ---- users ----
+
+    pub async fn find_user(&self, platform: &str, platform_user_id: &str) -> Result<Option<User>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM users WHERE platform = ? AND platform_user_id = ?")
+                .bind(platform)
+                .bind(platform_user_id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn get_or_create_user(&self, platform: &str, platform_user_id: &str) -> Result<User> {
+        if let Some(u) = self.find_user(platform, platform_user_id).await? {
+            return Ok(u);
+        }
+        sqlx::query("INSERT OR IGNORE INTO users (platform, platform_user_id, pseudonym, created_at) VALUES (?, ?, ?, ?)")
+            .bind(platform)
+            .bind(platform_user_id)
+            .bind(format!("seeker-{}", random_token(10)))
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+        self.find_user(platform, platform_user_id)
+            .await?
+            .context("user vanished after insert")
+    }
+
+    pub async fn user(&self, id: i64) -> Result<Option<User>> {
+        Ok(sqlx::query_as("SELECT * FROM users WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub async fn set_forget_nonce(&self, user_id: i64, nonce: Option<&str>) -> Result<()> {
+        sqlx::query("UPDATE users SET forget_nonce = ? WHERE id = ?")
+            .bind(nonce)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes the user and, through the foreign keys, every session, turn and rating.
+    pub async fn delete_user(&self, user_id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM users WHERE id = ?")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // ---- sessions ----
+
+    /// The user's session in this chat that is not closed (chatting, or in its check-in or survey).
+    pub async fn open_session(
+        &self,
+        user_id: i64,
+        chat_platform: &str,
+        chat_id: &str,
+    ) -> Result<Option<Session>> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM sessions WHERE user_id = ? AND chat_platform = ? AND chat_id = ? AND stage != 'closed'
+             ORDER BY id DESC LIMIT 1",
+        )
+        .bind(user_id)
+        .bind(chat_platform)
+        .bind(chat_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn session(&self, id: i64) -> Result<Option<Session>> {
+        Ok(sqlx::query_as("SELECT * FROM sessions WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub async fn create_session(
+        &self,
+        user_id: i64,
+        chat_platform: &str,
+        chat_id: &str,
+        chat_kind: &str,
+        stage: &str,
+    ) -> Result<Session> {
+        let now = now_ms();
+        let id = sqlx::query(
+            "INSERT INTO sessions (user_id, chat_platform, chat_id, chat_kind, started_at, last_activity_at, stage, nonce)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(user_id)
+        .bind(chat_platform)
+        .bind(chat_id)
+        .bind(chat_kind)
+        .bind(now)
+        .bind(now)
+        .bind(stage)
+        .bind(random_token(12))
+        .execute(&self.pool)
+        .await?
+        .last_insert_rowid();
+        self.session(id)
+            .await?
+            .context("session vanished after insert")
+    }
+
+    pub async fn set_stage(&self, session_id: i64, stage: &str) -> Result<()> {
+        sqlx::query("UPDATE sessions SET stage = ?, last_activity_at = ? WHERE id = ?")
+            .bind(stage)
+            .bind(now_ms())
+            .bind(session_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn touch(&self, session_id: i64) -> Result<()> {
+        sqlx::query("UPDATE sessions SET last_activity_at = ? WHERE id = ?")
+            .bind(now_ms())
+            .bind(session_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends a session (`stage` is `closed`, or a survey stage when the survey follows).
+    pub async fn end_session(&self, session_id: i64, reason: &str, stage: &str) -> Result<()> {
+        sqlx::query("UPDATE sessions SET ended_at = COALESCE(ended_at, ?), end_reason = COALESCE(end_reason, ?), stage = ? WHERE id = ?")
+            .bind(now_ms())
+            .bind(reason)
+            .bind(stage)
+            .bind(session_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Sets one survey / check-in field. `field` is one of a fixed list (never user input).
+    pub async fn set_session_field(
+        &self,
+        session_id: i64,
+        field: SessionField,
+        value: FieldValue<'_>,
+    ) -> Result<()> {
+        let sql = format!("UPDATE sessions SET {} = ? WHERE id = ?", field.column());
+        let q = sqlx::query(&sql);
+        let q = match value {
+            FieldValue::Int(v) => q.bind(v),
+            FieldValue::Text(t) => q.bind(t.to_string()),
+        };
+        q.bind(session_id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Sessions idle since before `cutoff` that are still open.
+    pub async fn idle_sessions(&self, cutoff: i64) -> Result<Vec<Session>> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM sessions WHERE stage != 'closed' AND last_activity_at < ?",
+        )
+        .bind(cutoff)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn sessions_of_user(&self, user_id: i64) -> Result<Vec<Session>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM sessions WHERE user_id = ? ORDER BY id")
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn all_sessions(&self, since_ms: i64) -> Result<Vec<Session>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM sessions WHERE started_at >= ? ORDER BY id")
+                .bind(since_ms)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Counts one more bot reply; returns the new count.
+    pub async fn count_bot_reply(&self, session_id: i64) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as(
+            "UPDATE sessions SET bot_replies = bot_replies + 1 WHERE id = ? RETURNING bot_replies",
+        )
+        .bind(session_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n)
+    }
+
+    // ---- turns ----
+
+    /// Appends a turn with the next index of its session.
+    pub async fn add_turn(&self, session_id: i64, t: NewTurn<'_>) -> Result<Turn> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let id = sqlx::query(
+            "INSERT INTO turns (session_id, idx, speaker, text, source, strategy, strategy_probs, platform_message_id, delivery, created_at)
+             VALUES (?, (SELECT COALESCE(MAX(idx), -1) + 1 FROM turns WHERE session_id = ?), ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(session_id)
+        .bind(session_id)
+        .bind(t.speaker)
+        .bind(t.text)
+        .bind(t.source)
+        .bind(t.strategy)
+        .bind(t.strategy_probs)
+        .bind(t.platform_message_id)
+        .bind(t.delivery)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .last_insert_rowid();
+        sqlx::query("UPDATE sessions SET last_activity_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(session_id)
+            .execute(&mut *tx)
+            .await?;
+        let turn = sqlx::query_as("SELECT * FROM turns WHERE id = ?")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(turn)
+    }
+
+    pub async fn turn(&self, id: i64) -> Result<Option<Turn>> {
+        Ok(sqlx::query_as("SELECT * FROM turns WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub async fn turns(&self, session_id: i64) -> Result<Vec<Turn>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM turns WHERE session_id = ? ORDER BY idx")
+                .bind(session_id)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn mark_delivered(
+        &self,
+        turn_id: i64,
+        platform_message_id: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query("UPDATE turns SET delivery = 'delivered', delivered_at = ?, platform_message_id = COALESCE(?, platform_message_id) WHERE id = ?")
+            .bind(now_ms())
+            .bind(platform_message_id)
+            .bind(turn_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn mark_failed(&self, turn_id: i64) -> Result<()> {
+        sqlx::query("UPDATE turns SET delivery = 'failed' WHERE id = ?")
+            .bind(turn_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Bot turns recorded but not yet confirmed delivered, oldest first.
+    pub async fn undelivered_turns(&self) -> Result<Vec<Turn>> {
+        Ok(sqlx::query_as("SELECT t.* FROM turns t JOIN sessions s ON s.id = t.session_id WHERE t.delivery = 'pending' AND s.stage != 'closed' ORDER BY t.id")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    // ---- ratings ----
+
+    pub async fn create_rating_prompt(
+        &self,
+        session_id: i64,
+        first: i64,
+        second: i64,
+    ) -> Result<RatingPrompt> {
+        let id = sqlx::query("INSERT INTO rating_prompts (session_id, first_turn_id, second_turn_id, created_at) VALUES (?, ?, ?, ?)")
+            .bind(session_id)
+            .bind(first)
+            .bind(second)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?
+            .last_insert_rowid();
+        self.rating_prompt(id)
+            .await?
+            .context("rating prompt vanished after insert")
+    }
+
+    pub async fn rating_prompt(&self, id: i64) -> Result<Option<RatingPrompt>> {
+        Ok(sqlx::query_as("SELECT * FROM rating_prompts WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub async fn latest_rating_prompt(&self, session_id: i64) -> Result<Option<RatingPrompt>> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM rating_prompts WHERE session_id = ? ORDER BY id DESC LIMIT 1",
+        )
+        .bind(session_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn rating_prompts(&self, session_id: i64) -> Result<Vec<RatingPrompt>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM rating_prompts WHERE session_id = ? ORDER BY id")
+                .bind(session_id)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn set_rating(&self, prompt_id: i64, stars: i64) -> Result<()> {
+        sqlx::query("UPDATE rating_prompts SET stars = ?, rated_at = ? WHERE id = ?")
+            .bind(stars)
+            .bind(now_ms())
+            .bind(prompt_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_prompt_message_id(
+        &self,
+        prompt_id: i64,
+        platform_message_id: &str,
+    ) -> Result<()> {
+        sqlx::query("UPDATE rating_prompts SET platform_message_id = ? WHERE id = ?")
+            .bind(platform_message_id)
+            .bind(prompt_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // ---- platform bookkeeping ----
+
+    /// Records a platform event id; false if it was already processed.
+    pub async fn mark_event_processed(&self, platform: &str, event_id: &str) -> Result<bool> {
+        let r = sqlx::query("INSERT OR IGNORE INTO processed_events (platform, event_id, processed_at) VALUES (?, ?, ?)")
+            .bind(platform)
+            .bind(event_id)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// A chat's crisis message override, if any.
+    pub async fn chat_crisis_message(
+        &self,
+        platform: &str,
+        chat_id: &str,
+    ) -> Result<Option<String>> {
+        let row: Option<(Option<String>,)> = sqlx::query_as(
+            "SELECT crisis_message FROM chat_settings WHERE platform = ? AND chat_id = ?",
+        )
+        .bind(platform)
+        .bind(chat_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.and_then(|r| r.0))
+    }
+
+    /// Counts rows of a table for a user (used by tests and `stats`).
+    pub async fn count(&self, sql: &str, bind: i64) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as(sql).bind(bind).fetch_one(&self.pool).await?;
+        Ok(n)
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+/// Session columns the engine may set one at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionField {
+    EmotionType,
+    ProblemType,
+    Situation,
+    IntensityBefore,
+    IntensityAfter,
+    Empathy,
+    Relevance,
+}
+
+impl SessionField {
+    fn column(self) -> &'static str {
+        match self {
+            SessionField::EmotionType => "emotion_type",
+            SessionField::ProblemType => "problem_type",
+            SessionField::Situation => "situation",
+            SessionField::IntensityBefore => "intensity_before",
+            SessionField::IntensityAfter => "intensity_after",
+            SessionField::Empathy => "empathy",
+            SessionField::Relevance => "relevance",
+        }
+    }
+}
+
+pub enum FieldValue<'a> {
+    Int(i64),
+    Text(&'a str),
+}

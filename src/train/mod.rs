@@ -1,0 +1,6 @@
+//! Maintainers' model work: reading ESConv, training, and evaluation.
+
+pub mod bpe;
+pub mod data;
+pub mod optim;
+pub mod trainer;
