@@ -1,0 +1,647 @@
+//! Whole conversations through the port: a real SQLite file in a temp dir and the real
+//! (tiny, random-weight) Joint model.
+
+mod helpers;
+
+use helpers::*;
+use kindred::model::{self, ContextTurn, LoadOptions, Strategy, StrategyChoice};
+use kindred_adapter::{Attachment, Inbound, Outbound};
+
+async fn count(app: &TestApp, sql: &str, id: i64) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(sql)
+        .bind(id)
+        .fetch_one(app.db())
+        .await
+        .unwrap();
+    n
+}
+
+#[tokio::test]
+async fn rating_prompt_comes_after_every_second_reply_and_is_stored_against_them() {
+    let app = spawn_app(&[]).await;
+    let mut prompts_after = Vec::new();
+    let mut last_prompt = None;
+    for i in 1..=6 {
+        let out = app
+            .send(message("ana", &format!("message number {i}, I feel low")))
+            .await;
+        assert_eq!(replies(&out).len(), 1, "one reply per message");
+        let p = rating_prompts(&out);
+        if !p.is_empty() {
+            prompts_after.push(i);
+            last_prompt = Some(p[0].clone());
+            // The prompt comes after the reply it asks about.
+            let reply_pos = out
+                .iter()
+                .position(
+                    |o| matches!(o, Outbound::Text { id: Some(id), .. } if id.starts_with("turn:")),
+                )
+                .unwrap();
+            let prompt_pos = out
+                .iter()
+                .position(|o| matches!(o, Outbound::Prompt { .. }))
+                .unwrap();
+            assert!(prompt_pos > reply_pos);
+        }
+    }
+    assert_eq!(prompts_after, vec![2, 4, 6]);
+
+    // The prompt covers the 5th and 6th replies; pressing 4 stores it, pressing again updates it.
+    let (id, payloads) = last_prompt.unwrap();
+    let prompt_id: i64 = id.trim_start_matches("rating:").parse().unwrap();
+    let out = app.send(press("ana", "ana", &payloads[3])).await;
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Outbound::EditPrompt { text, .. } if text.contains("4 ★"))),
+        "{out:?}"
+    );
+    let p = app
+        .engine
+        .store
+        .rating_prompt(prompt_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.stars, Some(4));
+    let model_turns: Vec<_> = app
+        .engine
+        .store
+        .turns(p.session_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.source == "model")
+        .collect();
+    assert_eq!(
+        (p.first_turn_id, p.second_turn_id),
+        (model_turns[4].id, model_turns[5].id)
+    );
+    app.send(press("ana", "ana", &payloads[1])).await;
+    assert_eq!(
+        app.engine
+            .store
+            .rating_prompt(prompt_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .stars,
+        Some(2)
+    );
+
+    // /rate works where buttons don't.
+    let out = app.send(command("ana", "rate", "5")).await;
+    assert!(texts(&out).iter().any(|t| t.contains("5 ★")));
+    assert_eq!(
+        app.engine
+            .store
+            .rating_prompt(prompt_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .stars,
+        Some(5)
+    );
+    let out = app.send(command("ana", "rate", "9")).await;
+    assert!(texts(&out)[0].contains("from 1 to 5"));
+}
+
+#[tokio::test]
+async fn forged_stale_and_foreign_presses_change_nothing() {
+    let app = spawn_app(&[]).await;
+    app.send(message("ana", "hello")).await;
+    let out = app.send(message("ana", "I am sad")).await;
+    let (id, payloads) = rating_prompts(&out)[0].clone();
+    let prompt_id: i64 = id.trim_start_matches("rating:").parse().unwrap();
+    app.send(message("ben", "hi")).await;
+
+    let notice = |out: &[Outbound]| match out.first() {
+        Some(Outbound::Notice { text, .. }) => text.clone(),
+        other => panic!("expected a notice, got {other:?}"),
+    };
+    // Someone else presses ana's button.
+    let out = app.send(press("ana", "ben", &payloads[4])).await;
+    assert!(notice(&out).contains("Only the person"));
+    // A forged nonce, a made-up prompt, garbage.
+    let forged = payloads[4].replace(payloads[4].split(':').nth(2).unwrap(), "forgednonce1");
+    assert!(notice(&app.send(press("ana", "ana", &forged)).await).contains("no longer valid"));
+    assert!(
+        notice(&app.send(press("ana", "ana", "r:99999:abc:5")).await).contains("no longer valid")
+    );
+    assert!(notice(&app.send(press("ana", "ana", "r:1:x:7")).await).contains("no longer valid"));
+    assert!(
+        notice(&app.send(press("ana", "ana", "DROP TABLE users")).await)
+            .contains("no longer valid")
+    );
+    assert_eq!(
+        app.engine
+            .store
+            .rating_prompt(prompt_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .stars,
+        None
+    );
+
+    // After /end the session's prompts are closed.
+    app.send(command("ana", "end", "")).await;
+    let out = app.send(press("ana", "ana", &payloads[2])).await;
+    assert!(notice(&out).contains("has ended"));
+    assert_eq!(
+        app.engine
+            .store
+            .rating_prompt(prompt_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .stars,
+        None
+    );
+}
+
+#[tokio::test]
+async fn interleaved_users_never_share_context() {
+    let app = spawn_app(&[]).await;
+    app.send(message("ana", "my dog died yesterday")).await;
+    app.send(message("ben", "I failed my exam and my parents are angry"))
+        .await;
+    let out_a = app.send(message("ana", "I miss him so much")).await;
+    app.send(message("ben", "they will not talk to me")).await;
+
+    // Ana's second reply must be exactly what the model says to ana's turns alone.
+    let ana = app
+        .engine
+        .store
+        .find_user("test", "ana")
+        .await
+        .unwrap()
+        .unwrap();
+    let session = &app.engine.store.sessions_of_user(ana.id).await.unwrap()[0];
+    let turns = app.engine.store.turns(session.id).await.unwrap();
+    assert_eq!(
+        turns.len(),
+        4,
+        "ana's session holds only ana's 2 messages and 2 replies"
+    );
+    assert!(turns
+        .iter()
+        .all(|t| !t.text.contains("exam") && !t.text.contains("talk to me")));
+    let context = vec![
+        ContextTurn::seeker("my dog died yesterday"),
+        ContextTurn::supporter(
+            turns[1].text.clone(),
+            turns[1]
+                .strategy
+                .as_deref()
+                .and_then(Strategy::from_any_name),
+        ),
+        ContextTurn::seeker("I miss him so much"),
+    ];
+    let joint = model::load(&tiny_model(), &LoadOptions::default()).unwrap();
+    let opts = app.engine.settings().decoding_for(&joint.defaults).unwrap();
+    let ids = joint.context_ids(None, &context).unwrap();
+    let expected = joint.reply(&ids, StrategyChoice::Predict, &opts).unwrap();
+    assert_eq!(
+        replies(&out_a)[0],
+        kindred::engine::display_text(&expected.text)
+    );
+    assert_eq!(
+        turns[3].strategy.as_deref(),
+        expected.strategy.map(|s| s.name())
+    );
+    // The 8 strategy probabilities are stored with the reply.
+    let probs: Vec<f32> =
+        serde_json::from_str(turns[3].strategy_probs.as_deref().unwrap()).unwrap();
+    assert_eq!(probs.len(), 8);
+    assert!((probs.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+}
+
+#[tokio::test]
+async fn forget_leaves_no_row_of_that_user() {
+    let app = spawn_app(&[]).await;
+    for t in ["hello", "I'm lonely", "nobody calls me"] {
+        app.send(message("ana", t)).await;
+    }
+    app.send(message("ben", "hi")).await;
+    let ana = app
+        .engine
+        .store
+        .find_user("test", "ana")
+        .await
+        .unwrap()
+        .unwrap();
+    let ben = app
+        .engine
+        .store
+        .find_user("test", "ben")
+        .await
+        .unwrap()
+        .unwrap();
+    let out = app.send(command("ana", "forget", "")).await;
+    let Outbound::Prompt { choices, .. } = &out[0] else {
+        panic!("{out:?}")
+    };
+    // Ben cannot confirm ana's deletion.
+    app.send(press("ana", "ben", &choices[0].payload)).await;
+    assert!(app
+        .engine
+        .store
+        .find_user("test", "ana")
+        .await
+        .unwrap()
+        .is_some());
+    let out = app.send(press("ana", "ana", &choices[0].payload)).await;
+    assert!(texts(&out)[0].contains("deleted"));
+
+    assert!(app
+        .engine
+        .store
+        .find_user("test", "ana")
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM sessions WHERE user_id = ?",
+            ana.id
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM turns t WHERE t.text LIKE '%lonely%' OR ? = 0",
+            1
+        )
+        .await,
+        0
+    );
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM rating_prompts r JOIN sessions s ON s.id = r.session_id WHERE s.user_id = ?", ana.id).await, 0);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM turns WHERE session_id NOT IN (SELECT id FROM sessions) OR ? = 0",
+            1
+        )
+        .await,
+        0
+    );
+    // Ben's data is untouched.
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM sessions WHERE user_id = ?",
+            ben.id
+        )
+        .await,
+        1
+    );
+    // A stale confirm after deletion does nothing harmful.
+    let out = app.send(press("ana", "ana", &choices[0].payload)).await;
+    assert!(matches!(&out[0], Outbound::Notice { .. }));
+    assert!(app
+        .engine
+        .store
+        .find_user("test", "ana")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn a_restarted_engine_continues_the_session() {
+    let app = spawn_app(&[]).await;
+    app.send(message("ana", "work is overwhelming")).await;
+    app.send(message("ana", "my manager keeps adding tasks"))
+        .await;
+    let app = restart(app, &[]).await;
+    let out = app.send(message("ana", "I can't sleep")).await;
+    assert_eq!(replies(&out).len(), 1);
+    let out = app.send(message("ana", "what should I do")).await;
+    assert_eq!(
+        rating_prompts(&out).len(),
+        1,
+        "the reply count carried over the restart"
+    );
+    let ana = app
+        .engine
+        .store
+        .find_user("test", "ana")
+        .await
+        .unwrap()
+        .unwrap();
+    let sessions = app.engine.store.sessions_of_user(ana.id).await.unwrap();
+    assert_eq!(sessions.len(), 1, "still one session");
+    let idx: Vec<i64> = app
+        .engine
+        .store
+        .turns(sessions[0].id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.idx)
+        .collect();
+    assert_eq!(idx, (0..8).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_message_stored_before_a_crash_is_answered_after_restart() {
+    let app = spawn_app(&[]).await;
+    app.send(message("ana", "hello")).await;
+    // Simulate a crash after the message was stored but before the reply was made.
+    let ana = app
+        .engine
+        .store
+        .find_user("test", "ana")
+        .await
+        .unwrap()
+        .unwrap();
+    let session = app
+        .engine
+        .store
+        .open_session(ana.id, "test", "dm-ana")
+        .await
+        .unwrap()
+        .unwrap();
+    app.engine
+        .store
+        .add_turn(
+            session.id,
+            kindred::store::NewTurn {
+                speaker: "seeker",
+                text: "are you there?",
+                source: "user",
+                delivery: "received",
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let app = restart(app, &[]).await;
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    let n = app.engine.recover(|_| Some(tx.clone())).await.unwrap();
+    assert_eq!(n, 1);
+    drop(tx);
+    let mut got = Vec::new();
+    while let Some(o) = rx.recv().await {
+        got.push(o);
+    }
+    assert_eq!(replies(&got).len(), 1, "{got:?}");
+    let turns = app.engine.store.turns(session.id).await.unwrap();
+    assert_eq!(turns.last().unwrap().speaker, "supporter");
+    assert_eq!(turns.last().unwrap().delivery, "pending");
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_answer_and_loses_nothing() {
+    let app = spawn_app(&[("KINDRED__CONVERSATION__MAX_MESSAGE_CHARS", "100")]).await;
+    // Empty and whitespace.
+    for t in ["", "   \n\t "] {
+        let out = app.send(message("ana", t)).await;
+        assert_eq!(
+            texts(&out),
+            vec![kindred::engine::texts::EMPTY_MESSAGE.to_string()]
+        );
+    }
+    // Non-text content.
+    let (chat, user) = dm("ana");
+    let out = app
+        .send(Inbound::NonText {
+            chat,
+            user,
+            message_id: None,
+            attachment: Attachment::Sticker,
+        })
+        .await;
+    assert!(texts(&out)[0].contains("I can only read text"));
+    // Unknown command.
+    let out = app.send(command("ana", "frobnicate", "")).await;
+    assert!(texts(&out)[0].contains("/frobnicate") && texts(&out)[0].contains("/help"));
+    // A huge message: stored whole, a notice, and still a reply.
+    let huge = "I feel lost. ".repeat(5000);
+    let out = app.send(message("ana", &huge)).await;
+    assert!(texts(&out)
+        .iter()
+        .any(|t| t.contains("first 100 characters")));
+    assert_eq!(replies(&out).len(), 1);
+    let (stored,): (String,) =
+        sqlx::query_as("SELECT text FROM turns WHERE speaker = 'seeker' ORDER BY id DESC LIMIT 1")
+            .fetch_one(app.db())
+            .await
+            .unwrap();
+    assert_eq!(stored, huge);
+    // A duplicate delivery of the same platform message is processed once.
+    let (chat, user) = dm("ana");
+    let dup = Inbound::Message {
+        chat,
+        user,
+        message_id: Some("m-1".into()),
+        text: "once".into(),
+    };
+    assert_eq!(replies(&app.send(dup.clone()).await).len(), 1);
+    assert!(app.send(dup).await.is_empty());
+}
+
+#[tokio::test]
+async fn risk_of_self_harm_always_brings_the_crisis_resources() {
+    let app = spawn_app(&[("KINDRED__SAFETY__CRISIS_MESSAGE", "CALL 988 NOW")]).await;
+    let out = app.send(message("ana", "I have been feeling awful")).await;
+    assert!(!replies(&out)[0].contains("CALL 988 NOW"));
+    let out = app
+        .send(message("ana", "honestly I want to kill myself"))
+        .await;
+    let r = replies(&out);
+    assert_eq!(r.len(), 1);
+    assert!(r[0].starts_with("CALL 988 NOW"), "{r:?}");
+}
+
+#[tokio::test]
+async fn start_checkin_and_end_survey_are_recorded_and_skippable() {
+    let app = spawn_app(&[]).await;
+    let out = app.send(command("ana", "start", "")).await;
+    assert!(texts(&out)[0].contains("not a therapist"));
+    let Outbound::Prompt { choices, .. } = out.last().unwrap() else {
+        panic!()
+    };
+    let anxiety = choices
+        .iter()
+        .find(|c| c.label == "anxiety")
+        .unwrap()
+        .payload
+        .clone();
+    let out = app.send(press("ana", "ana", &anxiety)).await;
+    let Outbound::Prompt { choices, .. } = out.last().unwrap() else {
+        panic!("{out:?}")
+    };
+    let job = choices
+        .iter()
+        .find(|c| c.label == "job crisis")
+        .unwrap()
+        .payload
+        .clone();
+    let out = app.send(press("ana", "ana", &job)).await;
+    let Outbound::Prompt { choices, .. } = out.last().unwrap() else {
+        panic!()
+    };
+    app.send(press("ana", "ana", &choices[3].payload)).await; // intensity 4
+                                                              // Pressing an earlier check-in button again is stale now.
+    let out = app.send(press("ana", "ana", &anxiety)).await;
+    assert!(texts(&out)[0].contains("no longer valid"));
+    app.send(message("ana", "I might lose my job")).await;
+    let out = app.send(command("ana", "end", "")).await;
+    let Outbound::Prompt { choices, .. } = out.last().unwrap() else {
+        panic!()
+    };
+    app.send(press("ana", "ana", &choices[1].payload)).await; // intensity after 2
+    let out = app
+        .send(press(
+            "ana",
+            "ana",
+            &format!("{}", choices[1].payload.replace(":a:2", ":m:skip")),
+        ))
+        .await;
+    assert!(texts(&out)
+        .iter()
+        .any(|t| t.contains("Thank you for talking")));
+    let ana = app
+        .engine
+        .store
+        .find_user("test", "ana")
+        .await
+        .unwrap()
+        .unwrap();
+    let s = &app.engine.store.sessions_of_user(ana.id).await.unwrap()[0];
+    assert_eq!(
+        (s.emotion_type.as_deref(), s.problem_type.as_deref()),
+        (Some("anxiety"), Some("job crisis"))
+    );
+    assert_eq!(
+        (s.intensity_before, s.intensity_after, s.empathy),
+        (Some(4), Some(2), None)
+    );
+    assert_eq!(s.stage, "closed");
+    assert!(s.ended_at.is_some());
+    // Skipping the whole check-in takes one press.
+    let out = app.send(command("ben", "start", "")).await;
+    let Outbound::Prompt { choices, .. } = out.last().unwrap() else {
+        panic!()
+    };
+    let out = app
+        .send(press("ben", "ben", &choices.last().unwrap().payload))
+        .await;
+    assert!(texts(&out)[0].contains("I'm listening"));
+    let ben = app
+        .engine
+        .store
+        .find_user("test", "ben")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        app.engine.store.sessions_of_user(ben.id).await.unwrap()[0].stage,
+        "chatting"
+    );
+}
+
+#[tokio::test]
+async fn reset_starts_a_fresh_context() {
+    let app = spawn_app(&[]).await;
+    app.send(message("ana", "first topic")).await;
+    let out = app.send(command("ana", "reset", "")).await;
+    assert!(texts(&out)[0].contains("Starting fresh"));
+    app.send(message("ana", "second topic")).await;
+    let ana = app
+        .engine
+        .store
+        .find_user("test", "ana")
+        .await
+        .unwrap()
+        .unwrap();
+    let sessions = app.engine.store.sessions_of_user(ana.id).await.unwrap();
+    assert_eq!(sessions.len(), 2);
+    assert_eq!(sessions[0].end_reason.as_deref(), Some("reset"));
+    let fresh = app.engine.store.turns(sessions[1].id).await.unwrap();
+    assert_eq!(fresh[0].text, "second topic");
+}
+
+#[tokio::test]
+async fn idle_sessions_end_and_a_new_message_opens_a_new_one() {
+    let app = spawn_app(&[]).await;
+    app.send(message("ana", "hello")).await;
+    sqlx::query("UPDATE sessions SET last_activity_at = last_activity_at - 3600000")
+        .execute(app.db())
+        .await
+        .unwrap();
+    let out = app.send(message("ana", "back again")).await;
+    assert!(texts(&out).iter().any(|t| t.contains("fresh conversation")));
+    let ana = app
+        .engine
+        .store
+        .find_user("test", "ana")
+        .await
+        .unwrap()
+        .unwrap();
+    let sessions = app.engine.store.sessions_of_user(ana.id).await.unwrap();
+    assert_eq!(sessions.len(), 2);
+    assert_eq!(sessions[0].end_reason.as_deref(), Some("idle"));
+}
+
+#[tokio::test]
+async fn a_locked_database_is_an_error_not_a_panic() {
+    let app = spawn_app(&[("KINDRED__STORAGE__BUSY_TIMEOUT_MS", "100")]).await;
+    app.send(message("ana", "hello")).await;
+    // Another process holds the write lock.
+    let path = app.dir.path().join("kindred.sqlite");
+    let mut other = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite://{}",
+        path.display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    let result = app
+        .engine
+        .handle(message("ana", "are you there?"), &tx)
+        .await;
+    assert!(result.is_err());
+    drop(tx);
+    let mut said = Vec::new();
+    while let Some(o) = rx.recv().await {
+        said.push(o);
+    }
+    assert!(
+        texts(&said).iter().any(|t| t.contains("try again")),
+        "{said:?}"
+    );
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    // Once the lock is gone, everything works again.
+    assert_eq!(
+        replies(&app.send(message("ana", "are you there?")).await).len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_missing_model_directory_is_named_with_how_to_get_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = kindred::startup::build_engine(
+        test_settings(dir.path(), &[]),
+        std::path::Path::new("/nonexistent/model"),
+    )
+    .await
+    .err()
+    .unwrap();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("/nonexistent/model")
+            && msg.contains("kindred train")
+            && msg.contains("model pull"),
+        "{msg}"
+    );
+}

@@ -1,0 +1,187 @@
+//! Test helpers: an engine on a fresh SQLite file in a temp dir and the tiny fixture model.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use kindred::configuration::Settings;
+use kindred::engine::Engine;
+use kindred_adapter::{ChatKind, ChatRef, Inbound, Outbound, UserRef};
+use tokio::sync::mpsc;
+
+pub fn tiny_model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-recipe")
+}
+
+/// Settings for tests: data in `dir`, short deterministic replies.
+pub fn test_settings(dir: &Path, extra: &[(&str, &str)]) -> Settings {
+    let mut env: Vec<(String, String)> = vec![
+        (
+            "KINDRED__STORAGE__DATA_DIR".into(),
+            dir.display().to_string(),
+        ),
+        ("KINDRED__MODEL__DECODING__TEMPERATURE".into(), "0".into()),
+        (
+            "KINDRED__MODEL__DECODING__STRATEGY_SELECTION".into(),
+            "argmax".into(),
+        ),
+        ("KINDRED__MODEL__DECODING__MAX_LENGTH".into(), "8".into()),
+        ("KINDRED__MODEL__DECODING__MIN_LENGTH".into(), "2".into()),
+        ("KINDRED__MODEL__BATCH_WINDOW_MS".into(), "1".into()),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Settings::load(None, env).unwrap()
+}
+
+pub struct TestApp {
+    pub engine: Engine,
+    pub dir: tempfile::TempDir,
+}
+
+pub async fn spawn_app(extra: &[(&str, &str)]) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = kindred::startup::build_engine(test_settings(dir.path(), extra), &tiny_model())
+        .await
+        .unwrap();
+    TestApp { engine, dir }
+}
+
+/// A second engine on the same data directory (a restart).
+pub async fn restart(app: TestApp, extra: &[(&str, &str)]) -> TestApp {
+    app.engine.store.close().await;
+    let TestApp { dir, .. } = app;
+    let engine = kindred::startup::build_engine(test_settings(dir.path(), extra), &tiny_model())
+        .await
+        .unwrap();
+    TestApp { engine, dir }
+}
+
+pub fn dm(user: &str) -> (ChatRef, UserRef) {
+    (
+        ChatRef {
+            platform: "test".into(),
+            id: format!("dm-{user}"),
+            kind: ChatKind::Direct,
+        },
+        UserRef {
+            platform: "test".into(),
+            id: user.into(),
+            display_name: None,
+        },
+    )
+}
+
+pub fn message(user: &str, text: &str) -> Inbound {
+    let (chat, user) = dm(user);
+    Inbound::Message {
+        chat,
+        user,
+        message_id: None,
+        text: text.into(),
+    }
+}
+
+pub fn command(user: &str, name: &str, args: &str) -> Inbound {
+    let (chat, user) = dm(user);
+    Inbound::Command {
+        chat,
+        user,
+        message_id: None,
+        name: name.into(),
+        args: args.into(),
+    }
+}
+
+/// A press by `presser` in `owner`'s chat.
+pub fn press(owner: &str, presser: &str, payload: &str) -> Inbound {
+    let (chat, _) = dm(owner);
+    let (_, user) = dm(presser);
+    Inbound::Choice {
+        chat,
+        user,
+        payload: payload.into(),
+        interaction: Some("i1".into()),
+    }
+}
+
+impl TestApp {
+    /// Handles one event and returns what the engine sent (Done excluded). Texts and
+    /// prompts with ids are confirmed delivered, as an adapter would.
+    pub async fn send(&self, ev: Inbound) -> Vec<Outbound> {
+        let (tx, mut rx) = mpsc::channel(256);
+        let _ = self.engine.handle(ev, &tx).await;
+        drop(tx);
+        let mut out = Vec::new();
+        let mut n = 0;
+        while let Some(o) = rx.recv().await {
+            match &o {
+                Outbound::Done { .. } => continue,
+                Outbound::Text { id: Some(id), .. } | Outbound::Prompt { id: Some(id), .. } => {
+                    n += 1;
+                    let (t2, _r2) = mpsc::channel(1);
+                    self.engine
+                        .handle(
+                            Inbound::Delivered {
+                                outbound_id: id.clone(),
+                                platform_message_id: Some(format!("pm-{id}-{n}")),
+                            },
+                            &t2,
+                        )
+                        .await
+                        .unwrap();
+                }
+                _ => {}
+            }
+            out.push(o);
+        }
+        out
+    }
+
+    pub fn db(&self) -> &sqlx::SqlitePool {
+        self.engine.store.pool()
+    }
+}
+
+pub fn texts(out: &[Outbound]) -> Vec<String> {
+    out.iter()
+        .filter_map(|o| match o {
+            Outbound::Text { text, .. }
+            | Outbound::Notice { text, .. }
+            | Outbound::Prompt { text, .. }
+            | Outbound::EditPrompt { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn rating_prompts(out: &[Outbound]) -> Vec<(String, Vec<String>)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Outbound::Prompt {
+                id: Some(id),
+                choices,
+                ..
+            } if id.starts_with("rating:") => Some((
+                id.clone(),
+                choices.iter().map(|c| c.payload.clone()).collect(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The model replies (texts with a `turn:` id) in `out`.
+pub fn replies(out: &[Outbound]) -> Vec<String> {
+    out.iter()
+        .filter_map(|o| match o {
+            Outbound::Text {
+                id: Some(id), text, ..
+            } if id.starts_with("turn:") => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn settings_arc(s: Settings) -> Arc<Settings> {
+    Arc::new(s)
+}
