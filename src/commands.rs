@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{Cli, Command, DbCommand, ModelCommand, TrainArgs};
+use crate::cli::{Cli, Command, DbCommand, EvalMode, ModelCommand, TrainArgs};
 use crate::configuration::LogFormat;
 use crate::model::{self, LoadOptions};
 use crate::startup;
@@ -85,6 +85,28 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             println!("database {} is up to date", settings.database_path().display());
             Ok(())
         }),
+        Command::Eval(a) => {
+            let joint = model::load(&settings.model_dir(global.model.as_deref()), &LoadOptions::default())?;
+            let decoding = settings.decoding_for(&joint.defaults)?;
+            let report = crate::train::eval::evaluate(
+                &joint,
+                &a.data,
+                &crate::train::eval::EvalOptions {
+                    oracle: a.mode == EvalMode::Oracle,
+                    limit: a.limit,
+                    seed: a.seed,
+                    batch: a.batch,
+                    decoding,
+                    out: a.out.as_deref(),
+                },
+            )?;
+            if a.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                print!("{}", report.table());
+            }
+            Ok(())
+        }
         other => anyhow::bail!("{other:?} is not available in this build yet"),
     }
 }
