@@ -69,8 +69,14 @@ impl Strategy {
             }
             "reflection of feelings" | "reflection of feeling" => Strategy::ReflectionOfFeelings,
             "self-disclosure" | "self disclosure" => Strategy::SelfDisclosure,
-            "affirmation and reassurance" => Strategy::AffirmationAndReassurance,
-            "providing suggestions" | "providing suggestion" => Strategy::ProvidingSuggestions,
+            // "Approval and Reassurance" appears in some ESConv.json releases.
+            "affirmation and reassurance" | "approval and reassurance" => {
+                Strategy::AffirmationAndReassurance
+            }
+            // "Direct Guidance" is the early name found in some ESConv.json releases.
+            "providing suggestions" | "providing suggestion" | "direct guidance" => {
+                Strategy::ProvidingSuggestions
+            }
             "information" => Strategy::Information,
             "others" | "other" => Strategy::Others,
             _ => return None,

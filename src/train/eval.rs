@@ -44,7 +44,12 @@ fn distribution(counts: &[usize; 8]) -> Vec<(String, f64)> {
     let total: usize = counts.iter().sum();
     Strategy::ALL
         .iter()
-        .map(|s| (s.name().to_string(), 100.0 * counts[s.index()] as f64 / total.max(1) as f64))
+        .map(|s| {
+            (
+                s.name().to_string(),
+                100.0 * counts[s.index()] as f64 / total.max(1) as f64,
+            )
+        })
         .collect()
 }
 
@@ -63,7 +68,11 @@ pub fn evaluate(joint: &JointModel, data: &Path, opts: &EvalOptions) -> Result<E
     if let Some(n) = opts.limit {
         examples.truncate(n);
     }
-    anyhow::ensure!(!examples.is_empty(), "{} holds no supporter turns to evaluate", data.display());
+    anyhow::ensure!(
+        !examples.is_empty(),
+        "{} holds no supporter turns to evaluate",
+        data.display()
+    );
     let (ppl, _) = perplexity(joint, &examples, 16)?;
 
     let mut out = match opts.out {
@@ -78,7 +87,13 @@ pub fn evaluate(joint: &JointModel, data: &Path, opts: &EvalOptions) -> Result<E
         let contexts: Vec<Vec<u32>> = chunk.iter().map(|e| e.context.clone()).collect();
         let choices: Vec<StrategyChoice> = chunk
             .iter()
-            .map(|e| if opts.oracle { StrategyChoice::Given(e.strategy) } else { StrategyChoice::Predict })
+            .map(|e| {
+                if opts.oracle {
+                    StrategyChoice::Given(e.strategy)
+                } else {
+                    StrategyChoice::Predict
+                }
+            })
             .collect();
         let mut decoding = opts.decoding.clone();
         decoding.seed = Some(opts.seed.wrapping_add(bi as u64));
@@ -95,7 +110,10 @@ pub fn evaluate(joint: &JointModel, data: &Path, opts: &EvalOptions) -> Result<E
             hyps.push(tokenize(&r.text));
             refs.push(tokenize(&e.reply));
             if let Some(w) = out.as_mut() {
-                let context = convs[e.conversation].turns[..e.turn].iter().map(|t| t.text.clone()).collect();
+                let context = convs[e.conversation].turns[..e.turn]
+                    .iter()
+                    .map(|t| t.text.clone())
+                    .collect();
                 let p = Prediction {
                     context,
                     reference: &e.reply,
@@ -132,7 +150,11 @@ impl EvalReport {
             "mode {} · {} replies\n  perplexity        {:>8.2}\n  BLEU-2            {:>8.2}\n  ROUGE-L           {:>8.2}\n  Distinct-1        {:>8.2}\n  Distinct-2        {:>8.2}\n  strategy top-1    {:>8.2} %\n  strategy top-3    {:>8.2} %\n  strategy                          predicted    gold\n",
             self.mode, self.examples, self.ppl, self.bleu2, self.rouge_l, self.dist1, self.dist2, self.strategy_acc, self.strategy_acc_top3
         );
-        for ((name, p), (_, g)) in self.predicted_distribution.iter().zip(&self.gold_distribution) {
+        for ((name, p), (_, g)) in self
+            .predicted_distribution
+            .iter()
+            .zip(&self.gold_distribution)
+        {
             s.push_str(&format!("  {name:<30} {p:>9.1} % {g:>6.1} %\n"));
         }
         s

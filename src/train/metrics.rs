@@ -13,7 +13,13 @@ struct Rules(Vec<(Regex, &'static str)>);
 fn rules() -> &'static (Rules, Rules, Rules) {
     static R: OnceLock<(Rules, Rules, Rules)> = OnceLock::new();
     R.get_or_init(|| {
-        let r = |v: Vec<(&str, &'static str)>| Rules(v.into_iter().map(|(p, s)| (Regex::new(p).unwrap(), s)).collect());
+        let r = |v: Vec<(&str, &'static str)>| {
+            Rules(
+                v.into_iter()
+                    .map(|(p, s)| (Regex::new(p).unwrap(), s))
+                    .collect(),
+            )
+        };
         // NLTK's NLTKWordTokenizer (what `word_tokenize` uses), rule for rule; its
         // look-around rules are done by hand in `tokenize`.
         let starting = r(vec![
@@ -69,13 +75,23 @@ fn split_opening_quotes(t: &str) -> String {
             continue;
         }
         let after_word = i > 0 && (chars[i - 1].is_alphanumeric() || chars[i - 1] == '_');
-        let next_word = chars.get(i + 1).is_some_and(|n| n.is_alphanumeric() || *n == '_');
+        let next_word = chars
+            .get(i + 1)
+            .is_some_and(|n| n.is_alphanumeric() || *n == '_');
         if after_word || !next_word {
             continue;
         }
-        let rest: String = chars[i + 1..].iter().take(3).collect::<String>().to_lowercase();
+        let rest: String = chars[i + 1..]
+            .iter()
+            .take(3)
+            .collect::<String>()
+            .to_lowercase();
         let is_contraction = ["re", "ve", "ll", "m", "t", "s", "d", "n"].iter().any(|c| {
-            rest.starts_with(c) && rest[c.len()..].chars().next().is_none_or(|n| !(n.is_alphanumeric() || n == '_'))
+            rest.starts_with(c)
+                && rest[c.len()..]
+                    .chars()
+                    .next()
+                    .is_none_or(|n| !(n.is_alphanumeric() || n == '_'))
         });
         if !is_contraction {
             out.push(' ');
@@ -139,7 +155,11 @@ pub fn corpus_bleu(hypotheses: &[Vec<String>], references: &[Vec<String>], max_n
         }
         log_sum += (matched[n] as f64 / total[n] as f64).ln() / max_n as f64;
     }
-    let bp = if hyp_len < ref_len { (1.0 - ref_len as f64 / hyp_len as f64).exp() } else { 1.0 };
+    let bp = if hyp_len < ref_len {
+        (1.0 - ref_len as f64 / hyp_len as f64).exp()
+    } else {
+        1.0
+    };
     100.0 * bp * log_sum.exp()
 }
 
@@ -148,7 +168,11 @@ fn lcs(a: &[String], b: &[String]) -> usize {
     for x in a {
         let mut cur = vec![0usize; b.len() + 1];
         for (j, y) in b.iter().enumerate() {
-            cur[j + 1] = if x == y { prev[j] + 1 } else { prev[j + 1].max(cur[j]) };
+            cur[j + 1] = if x == y {
+                prev[j] + 1
+            } else {
+                prev[j + 1].max(cur[j])
+            };
         }
         prev = cur;
     }
@@ -201,8 +225,14 @@ mod tests {
 
     #[test]
     fn treebank_tokenisation_splits_punctuation_and_contractions() {
-        assert_eq!(toks("I don't know, really."), ["i", "do", "n't", "know", ",", "really", "."]);
-        assert_eq!(toks("It's (maybe) fine?!"), ["it", "'s", "(", "maybe", ")", "fine", "?", "!"]);
+        assert_eq!(
+            toks("I don't know, really."),
+            ["i", "do", "n't", "know", ",", "really", "."]
+        );
+        assert_eq!(
+            toks("It's (maybe) fine?!"),
+            ["it", "'s", "(", "maybe", ")", "fine", "?", "!"]
+        );
         assert_eq!(toks("I cannot... go"), ["i", "can", "not", "...", "go"]);
     }
 

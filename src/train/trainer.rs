@@ -260,6 +260,36 @@ fn init_from_pretrained(varmap: &VarMap, init: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Initialises every variable from `seed` (candle's CPU random generator cannot be seeded):
+/// weights ~ N(0, std), biases 0, layer norms 1/0, as transformers initialises BlenderBot.
+fn seeded_init(varmap: &VarMap, seed: u64, std: f64) -> Result<()> {
+    use rand::Rng;
+    let data = varmap.data().lock().unwrap();
+    let mut names: Vec<&String> = data.keys().collect();
+    names.sort();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    for name in names {
+        let var = &data[name];
+        let n = var.elem_count();
+        let values: Vec<f32> = if name.ends_with(".bias") || name == "final_logits_bias" {
+            vec![0.0; n]
+        } else if name.contains("layer_norm") || name.contains("layernorm") {
+            vec![1.0; n]
+        } else {
+            // Box–Muller.
+            (0..n)
+                .map(|_| {
+                    let u1: f64 = rng.random::<f64>().max(1e-12);
+                    let u2: f64 = rng.random();
+                    (std * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+                })
+                .collect()
+        };
+        var.set(&Tensor::from_vec(values, var.shape(), &Device::Cpu)?)?;
+    }
+    Ok(())
+}
+
 /// Pads a micro-batch: encoder ids and mask, decoder inputs, labels and label mask.
 pub fn collate(batch: &[&Example], pad: u32, bos: u32, dev: &Device) -> Result<[Tensor; 5]> {
     let b = batch.len();
@@ -483,6 +513,8 @@ pub fn train(out: &Path, settings: Option<TrainSettings>, resume: bool) -> Resul
         tracing::info!(checkpoint = %dir.display(), step = opt.step, epoch, "resuming");
     } else if let Some(init) = &s.init {
         init_from_pretrained(&varmap, init)?;
+    } else {
+        seeded_init(&varmap, s.seed, joint_train.model.config().init_std)?;
     }
 
     let log_path = out.join("train_log.jsonl");
