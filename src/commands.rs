@@ -107,6 +107,44 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Export(a) => runtime()?.block_on(async {
+            let since = match &a.since {
+                Some(d) => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                    .with_context(|| format!("--since {d:?} is not a date like 2026-11-24"))?
+                    .and_hms_opt(0, 0, 0)
+                    .unwrap()
+                    .and_utc()
+                    .timestamp_millis(),
+                None => 0,
+            };
+            let store = startup::open_store(&settings).await?;
+            let sessions = crate::export::export(&store, since).await?;
+            store.close().await;
+            let text = if a.jsonl {
+                sessions.iter().map(|s| s.to_string() + "\n").collect::<String>()
+            } else {
+                serde_json::to_string_pretty(&sessions)? + "\n"
+            };
+            match &a.out {
+                Some(p) => {
+                    std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display()))?;
+                    eprintln!("exported {} conversations to {}", sessions.len(), p.display());
+                }
+                None => print!("{text}"),
+            }
+            Ok(())
+        }),
+        Command::Stats(a) => runtime()?.block_on(async {
+            let store = startup::open_store(&settings).await?;
+            let v = crate::export::stats(&store).await?;
+            store.close().await;
+            if a.json {
+                println!("{v}");
+            } else {
+                print!("{}", crate::export::stats_table(&v));
+            }
+            Ok(())
+        }),
         other => anyhow::bail!("{other:?} is not available in this build yet"),
     }
 }

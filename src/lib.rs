@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod configuration;
 pub mod engine;
+pub mod export;
 pub mod model;
 pub mod safety;
 pub mod startup;

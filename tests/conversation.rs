@@ -645,3 +645,44 @@ async fn a_missing_model_directory_is_named_with_how_to_get_one() {
         "{msg}"
     );
 }
+
+#[tokio::test]
+async fn export_speaks_esconv_and_reads_back_as_training_data() {
+    let app = spawn_app(&[]).await;
+    app.send(message("ana", "I lost my job")).await;
+    let out = app.send(message("ana", "I don't know what to do")).await;
+    let (_, payloads) = rating_prompts(&out)[0].clone();
+    app.send(press("ana", "ana", &payloads[3])).await;
+    app.send(message("ana", "thanks for listening")).await;
+    let exported = kindred::export::export(&app.engine.store, 0).await.unwrap();
+    assert_eq!(exported.len(), 1);
+    let conv = &exported[0];
+    assert!(
+        conv["kindred"]["seeker"]
+            .as_str()
+            .unwrap()
+            .starts_with("seeker-"),
+        "pseudonym, not the platform id"
+    );
+    assert!(
+        !conv.to_string().contains("dm-ana"),
+        "no platform ids in exports"
+    );
+    let dialog = conv["dialog"].as_array().unwrap();
+    assert_eq!(dialog.len(), 6);
+    assert_eq!(
+        dialog[4]["annotation"]["feedback"], "4",
+        "the rating is the next seeker turn's feedback"
+    );
+    assert!(dialog[1]["annotation"]["strategy"].is_string());
+    let path = app.dir.path().join("export.json");
+    std::fs::write(&path, serde_json::to_string(&exported).unwrap()).unwrap();
+    let back = kindred::train::data::read_conversations(&path).unwrap();
+    assert_eq!(back[0].turns.len(), 6);
+    assert_eq!(back[0].turns[0].text, "I lost my job");
+    let stats = kindred::export::stats(&app.engine.store).await.unwrap();
+    assert_eq!(
+        (stats["bot_replies"].as_i64(), stats["ratings"].as_i64()),
+        (Some(3), Some(1))
+    );
+}
