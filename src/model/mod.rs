@@ -6,6 +6,7 @@
 pub mod blenderbot_small;
 pub mod context;
 pub mod generate;
+pub mod hub;
 pub mod lineage;
 pub mod strategy;
 pub mod tokenizer;

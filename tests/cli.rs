@@ -1,0 +1,202 @@
+//! The `kindred` binary as users run it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn tiny() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-recipe")
+}
+
+fn kindred(data_dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kindred"));
+    c.env("KINDRED__DATA_DIR", data_dir)
+        .env("KINDRED__MODEL__DECODING__MAX_LENGTH", "6")
+        .env("KINDRED__MODEL__DECODING__MIN_LENGTH", "1")
+        .env_remove("KINDRED_LOG");
+    c
+}
+
+fn run_with_stdin(mut c: Command, input: &str) -> Output {
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn scripted_chat_reads_lines_and_prints_the_conversation() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = kindred(dir.path());
+    c.args(["chat", "--model"]).arg(tiny());
+    let out = run_with_stdin(c, "hello\nI feel anxious about work\n4\n/end\n9\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("I'm an AI supporter"), "{stdout}");
+    assert!(
+        stdout.contains("How helpful were my last two replies?\n  [1] 1 ★"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("You rated 4 ★"),
+        "the bare number answered the rating: {stdout}"
+    );
+    assert!(
+        stdout.contains("How intense are your feelings now"),
+        "{stdout}"
+    );
+    // "9" is not one of the survey's 6 choices: it is sent as a message, closing the survey.
+    assert!(stdout.contains("[6] Skip"));
+    // The data is really in the SQLite file.
+    assert!(dir.path().join("kindred.sqlite").exists());
+    let mut s = kindred(dir.path());
+    let stats = s.args(["stats", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(v["ratings"], 1);
+    assert_eq!(v["bot_replies"], 3);
+}
+
+#[test]
+fn model_tokenize_and_score_and_info_work_on_a_model_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = kindred(dir.path());
+    c.args(["model", "tokenize", "--model"]).arg(tiny());
+    let out = run_with_stdin(c, "Hi, what I can help you with today?\nHi\n");
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "792 6 44 14 62 230 15 28 472 20\n792\n"
+    );
+
+    let data = dir.path().join("one.jsonl");
+    let first = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/esc/data/valid.jsonl"),
+    )
+    .unwrap();
+    std::fs::write(&data, first.lines().next().unwrap()).unwrap();
+    let out = kindred(dir.path())
+        .args(["model", "score", "--json", "--data"])
+        .arg(&data)
+        .arg("--model")
+        .arg(tiny())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["ppl"].as_f64().unwrap() > 1.0 && v["tokens"].as_u64().unwrap() > 50);
+
+    let out = kindred(dir.path())
+        .args(["model", "info"])
+        .arg(tiny())
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("BlenderbotSmallForConditionalGeneration")
+            && text.contains("[Question] = 54944"),
+        "{text}"
+    );
+}
+
+#[test]
+fn model_pull_fails_with_the_network_error_named() {
+    let dir = tempfile::tempdir().unwrap();
+    // Only loopback: nothing listens on port 9.
+    let endpoint = "http://127.0.0.1:9";
+    assert!(endpoint.starts_with("http://127.0.0.1:"));
+    let out = kindred(dir.path())
+        .env("HF_ENDPOINT", endpoint)
+        .args(["model", "pull", "lsy641/ESC_Blender_Strategy", "--dir"])
+        .arg(dir.path().join("m"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("cannot reach the Hugging Face hub") && err.contains("Connection refused"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_settings_and_missing_models_stop_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kindred(dir.path())
+        .env("KINDRED__CONVERSATION__RATING_EVERY", "0")
+        .args(["stats"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("conversation.rating_every must be at least 1"));
+
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(&cfg, "[conversation]\nidle_timeout_minutes = \"soon\"\n").unwrap();
+    let out = kindred(dir.path())
+        .arg("--config")
+        .arg(&cfg)
+        .args(["stats"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("idle_timeout_minutes"));
+
+    let mut c = kindred(dir.path());
+    c.args(["chat", "--model", "/no/such/model"]);
+    let out = run_with_stdin(c, "hi\n");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("/no/such/model") && err.contains("kindred train"),
+        "{err}"
+    );
+
+    // A model directory holding another architecture names the problem.
+    let other = dir.path().join("bert");
+    std::fs::create_dir_all(&other).unwrap();
+    for f in std::fs::read_dir(tiny()).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), other.join(f.file_name())).unwrap();
+    }
+    let cfg = std::fs::read_to_string(other.join("config.json"))
+        .unwrap()
+        .replace("blenderbot-small", "bert");
+    std::fs::write(other.join("config.json"), cfg).unwrap();
+    let out = kindred(dir.path())
+        .args(["model", "info"])
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("Kindred runs only BlenderbotSmallForConditionalGeneration"));
+}
+
+#[test]
+fn db_migrate_creates_the_database_where_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let nested = dir.path().join("a/b");
+    let out = kindred(&nested).args(["db", "migrate"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(nested.join("kindred.sqlite").exists());
+}
