@@ -26,6 +26,12 @@ pub fn init_logging(json: bool, default_level: &str) {
     };
 }
 
+fn tempfile_dir() -> Result<PathBuf> {
+    let d = std::env::temp_dir().join(format!("kindred-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
+}
+
 pub fn model_dir(cli_model: &Option<PathBuf>) -> PathBuf {
     cli_model.clone().unwrap_or_else(model::default_model_dir)
 }
@@ -145,7 +151,30 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             }
             Ok(())
         }),
-        other => anyhow::bail!("{other:?} is not available in this build yet"),
+        Command::Bench(a) => {
+            let o = crate::bench::BenchOptions {
+                replies: a.replies,
+                context_tokens: a.context_tokens,
+                reply_tokens: a.reply_tokens,
+                batch: a.batch,
+                python: a.python,
+            };
+            let mut results = Vec::new();
+            let tmp;
+            if a.full_size {
+                tmp = tempfile_dir()?;
+                let shared = std::env::var_os("KINDRED_SHARED_ESC")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/esc"));
+                crate::bench::random_90m(&tmp, &shared)?;
+                results.push(crate::bench::bench_model("BlenderBot-small 90M, random weights", &tmp, &o)?);
+                let _ = std::fs::remove_dir_all(&tmp);
+            }
+            let dir = settings.model_dir(global.model.as_deref());
+            results.push(crate::bench::bench_model("configured model", &dir, &o)?);
+            println!("{}", serde_json::to_string(&results)?);
+            Ok(())
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! crisis screening ([`safety`]), settings ([`configuration`]) and the maintainers'
 //! tools ([`train`], [`export`]).
 
+pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod configuration;
