@@ -185,3 +185,92 @@ fn tokenizer_matches_transformers_on_every_validation_utterance() {
     let ids = tk.encode("[Question] hi there[Others]").unwrap();
     assert_eq!(ids, vec![54944, 792, 60, 54951]);
 }
+
+#[test]
+fn paper_checkpoint_lineage_is_recognised_and_matches_its_reference() {
+    // Shaped like lsy641/ESC_Blender_Strategy: its own token names and ids, no kindred.json.
+    let dir = fixtures().join("tiny-paper");
+    let joint = model::load(&dir, &LoadOptions::default()).unwrap();
+    assert_eq!(joint.lineage, model::Lineage::Paper);
+    assert_eq!(
+        joint.strategy_ids[Strategy::Question.index()],
+        54944,
+        "[Questions] mapped by name"
+    );
+    assert_eq!(
+        joint.strategy_ids[Strategy::Others.index()],
+        54948,
+        "[Other] mapped by name"
+    );
+    assert_eq!(
+        joint.strategy_ids[Strategy::ProvidingSuggestions.index()],
+        54951
+    );
+    assert_eq!(joint.context.max_turns, 5);
+    assert_eq!(joint.defaults.top_k, 30);
+    let worst = check_against_reference(&dir);
+    eprintln!("tiny paper-lineage model: max abs logit error {worst:e}");
+    // Its decoding: the strategy is the first sampled token; the reply never contains it.
+    let enc = joint
+        .context_ids(None, &[ContextTurn::seeker("I feel alone")])
+        .unwrap();
+    for seed in 0..5 {
+        let opts = model::DecodingOptions {
+            seed: Some(seed),
+            max_length: 6,
+            ..joint.defaults.clone()
+        };
+        let r = joint
+            .reply(&enc, model::StrategyChoice::Predict, &opts)
+            .unwrap();
+        assert!(r
+            .tokens
+            .iter()
+            .all(|t| !joint.strategy_ids.contains(t) || r.strategy.is_none()));
+        assert!(!r.text.contains('['), "{}", r.text);
+    }
+}
+
+#[test]
+fn broken_model_directories_name_the_file_and_the_problem() {
+    let copy = |edit: &dyn Fn(&Path)| -> String {
+        let tmp = tempfile::tempdir().unwrap();
+        for e in std::fs::read_dir(fixtures().join("tiny-recipe")).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), tmp.path().join(e.file_name())).unwrap();
+        }
+        edit(tmp.path());
+        let err = model::load(tmp.path(), &LoadOptions::default())
+            .err()
+            .expect("should not load");
+        format!("{err:#}")
+    };
+    let set_config = |dir: &Path, key: &str, value: serde_json::Value| {
+        let p = dir.join("config.json");
+        let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        v[key] = value;
+        std::fs::write(&p, v.to_string()).unwrap();
+    };
+    let e = copy(&|d| {
+        std::fs::remove_file(d.join("model.safetensors")).unwrap();
+        std::fs::remove_file(d.join("pytorch_model.bin")).unwrap();
+    });
+    assert!(
+        e.contains("has no weights") && e.contains("model.safetensors"),
+        "{e}"
+    );
+    let e = copy(&|d| set_config(d, "encoder_ffn_dim", 64.into()));
+    assert!(
+        e.contains("do not match its config.json") && e.contains("fc1"),
+        "{e}"
+    );
+    let e = copy(&|d| set_config(d, "vocab_size", 1000.into()));
+    assert!(e.contains("tokenizer") && e.contains("1000"), "{e}");
+    let e = copy(&|d| std::fs::remove_file(d.join("added_tokens.json")).unwrap());
+    assert!(
+        e.contains("strategy tokens") && e.contains("not a Joint model"),
+        "{e}"
+    );
+    let e = copy(&|d| std::fs::write(d.join("config.json"), "{ not json").unwrap());
+    assert!(e.contains("config.json"), "{e}");
+}

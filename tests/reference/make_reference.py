@@ -32,6 +32,37 @@ def tokenizer_with_strategies():
     return tok
 
 
+PAPER_TOKENS = ["[Questions]", "[Reflection of feelings]", "[Information]", "[Restatement or Paraphrasing]",
+                "[Other]", "[Self-disclosure]", "[Affirmation and Reassurance]", "[Providing Suggestions]", "[CLS]"]
+PAPER_NAME = {"Question": "[Questions]", "Others": "[Other]"}
+
+
+def paper_tokenizer():
+    tok = BlenderbotSmallTokenizer(str(BASE / "vocab.json"), str(BASE / "merges.txt"))
+    tok.add_tokens(PAPER_TOKENS, special_tokens=True)
+    return tok
+
+
+def paper_context(tok, turns, max_tokens, max_turns=5):
+    """The paper's code: each utterance (supporter ones led by their strategy token)
+    followed by eos; whole utterances dropped from the front to fit; the interactive
+    loop kept the last few utterances."""
+    pieces = []
+    for t in turns[-max_turns:]:
+        ids = []
+        if t["speaker"] == "sys" and t.get("strategy"):
+            ids.append(tok.convert_tokens_to_ids(PAPER_NAME.get(t["strategy"], f"[{t['strategy']}]")))
+        ids += tok.encode(norm(t["text"])) + [tok.eos_token_id]
+        pieces.append(ids)
+    kept, total = [], 0
+    for p in reversed(pieces):
+        if total + len(p) > max_tokens:
+            break
+        kept.insert(0, p)
+        total += len(p)
+    return [i for p in kept for i in p]
+
+
 def norm(text):
     return " ".join(text.split())
 
@@ -65,7 +96,7 @@ def write_tokenizer_reference(out: Path):
     print(f"{n} utterances -> {out / 'tokenizer_valid.tsv'}")
 
 
-def build_model(size, seed):
+def build_model(size, seed, vocab=54944 + 8):
     torch.manual_seed(seed)
     base = json.load(open(BASE / "config.json"))
     if size == "tiny":
@@ -76,7 +107,7 @@ def build_model(size, seed):
         kw = {k: base[k] for k in ["d_model", "encoder_layers", "decoder_layers", "encoder_attention_heads",
                                    "decoder_attention_heads", "encoder_ffn_dim", "decoder_ffn_dim",
                                    "max_position_embeddings", "init_std"]}
-    cfg = BlenderbotSmallConfig(vocab_size=54944 + 8, scale_embedding=True, activation_function="gelu",
+    cfg = BlenderbotSmallConfig(vocab_size=vocab, scale_embedding=True, activation_function="gelu",
                                 pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1,
                                 dropout=0.1, attention_dropout=0.0, activation_dropout=0.0, **kw)
     model = BlenderbotSmallForConditionalGeneration(cfg)
@@ -118,13 +149,15 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--tokenizer-only", action="store_true")
+    ap.add_argument("--lineage", choices=["recipe", "paper"], default="recipe")
     args = ap.parse_args()
     out = Path(args.out)
     if args.tokenizer_only:
         write_tokenizer_reference(out)
         return
-    tok = tokenizer_with_strategies()
-    model = build_model(args.size, args.seed)
+    paper = args.lineage == "paper"
+    tok = paper_tokenizer() if paper else tokenizer_with_strategies()
+    model = build_model(args.size, args.seed, vocab=54944 + (9 if paper else 8))
     out.mkdir(parents=True, exist_ok=True)
     model.config.save_pretrained(out)
     # Both weight formats that users meet: safetensors (tied weights stored once) and
@@ -137,8 +170,12 @@ def main():
     restore_decoder_embed_scale(model)
     for f in ["vocab.json", "merges.txt", "special_tokens_map.json"]:
         shutil.copy(BASE / f, out / f)
-    json.dump({f"[{s}]": 54944 + i for i, s in enumerate(STRATEGIES)}, open(out / "added_tokens.json", "w"), indent=1)
-    json.dump({"name": f"random-{args.size}", "lineage": "recipe"}, open(out / "kindred.json", "w"), indent=1)
+    if paper:
+        # The published checkpoint's added_tokens.json; no kindred.json, so the lineage is inferred.
+        json.dump({t: 54944 + i for i, t in enumerate(PAPER_TOKENS)}, open(out / "added_tokens.json", "w"), indent=1)
+    else:
+        json.dump({f"[{s}]": 54944 + i for i, s in enumerate(STRATEGIES)}, open(out / "added_tokens.json", "w"), indent=1)
+        json.dump({"name": f"random-{args.size}", "lineage": "recipe"}, open(out / "kindred.json", "w"), indent=1)
 
     convs = [json.loads(l) for l in open(SHARED / "data/valid.jsonl")][:4]
     cases = []
@@ -149,15 +186,19 @@ def main():
         sys_idx = [i for i, t in enumerate(dialog) if t["speaker"] == "sys" and i > 0]
         k = sys_idx[min(2 + ci, len(sys_idx) - 1)]
         turns, target = dialog[:k], dialog[k]
-        enc = recipe_context(tok, turns)
-        strat = tok.convert_tokens_to_ids(f"[{target['strategy']}]")
+        if paper:
+            enc = paper_context(tok, turns, min(512, model.config.max_position_embeddings))
+            strat = tok.convert_tokens_to_ids(PAPER_NAME.get(target["strategy"], f"[{target['strategy']}]"))
+        else:
+            enc = recipe_context(tok, turns)
+            strat = tok.convert_tokens_to_ids(f"[{target['strategy']}]")
         labels = ([strat] + tok.encode(norm(target["text"])) + [tok.eos_token_id])[:41]
         dec = [1] + labels[:-1]
         with torch.no_grad():
             logits = model(input_ids=torch.tensor([enc]), decoder_input_ids=torch.tensor([dec])).logits[0]
             logp = torch.log_softmax(logits, -1)
-            ll = sum(logp[i, l].item() for i, l in enumerate(labels) if l < 54944)
-            n = sum(1 for l in labels if l < 54944)
+            ll = sum(logp[i, l].item() for i, l in enumerate(labels) if l < 54944 or l == 54952 and paper)
+            n = sum(1 for l in labels if l < 54944 or l == 54952 and paper)
             gen = model.generate(input_ids=torch.tensor([enc]), attention_mask=torch.ones(1, len(enc), dtype=torch.long),
                                  max_new_tokens=24, do_sample=False, num_beams=1, min_length=0,
                                  no_repeat_ngram_size=0, repetition_penalty=1.0, decoder_start_token_id=1,
