@@ -74,9 +74,21 @@ pub struct BenchOptions {
 }
 
 /// Measures one model directory; returns a JSON summary and prints a table.
-pub fn bench_model(label: &str, dir: &Path, o: &BenchOptions) -> Result<serde_json::Value> {
+pub fn bench_model(
+    label: &str,
+    dir: &Path,
+    o: &BenchOptions,
+    q8: bool,
+) -> Result<serde_json::Value> {
     let t0 = Instant::now();
-    let joint = model::load(dir, &LoadOptions::default())?;
+    let joint = model::load(
+        dir,
+        &LoadOptions {
+            quantize_q8: q8,
+            ..Default::default()
+        },
+    )?;
+    let label = format!("{label}{}", if q8 { ", q8_0" } else { ", f32" });
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let rss_loaded = peak_rss_mb();
     // A real conversation's context, repeated to exactly the asked length.
@@ -144,10 +156,10 @@ pub fn bench_model(label: &str, dir: &Path, o: &BenchOptions) -> Result<serde_js
     );
     println!("  peak RSS             {rss_peak:>9.0} MB (after load {rss_loaded:.0} MB; cumulative over this run)");
     let mut v = json!({
-        "label": label, "p50_ms": p50, "p95_ms": p95, "load_ms": load_ms, "tokens_per_s": o.reply_tokens as f64 * 1e3 / p50,
+        "label": label.clone(), "p50_ms": p50, "p95_ms": p95, "load_ms": load_ms, "tokens_per_s": o.reply_tokens as f64 * 1e3 / p50,
         "batch": o.batch, "batch_replies_per_s": batch_rps, "single_replies_per_s": single_rps, "peak_rss_mb": rss_peak,
     });
-    if let Some(py) = &o.python {
+    if let (Some(py), false) = (&o.python, q8) {
         match torch_reference(py, dir, &context, o) {
             Ok(t) => {
                 let tp50 = t["p50_ms"].as_f64().unwrap_or(f64::NAN);

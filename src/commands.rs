@@ -56,7 +56,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
     };
     match cli.command {
         Command::Train(args) => train(*args),
-        Command::Model(cmd) => model_command(cmd, &global.model),
+        Command::Model(cmd) => model_command(cmd, &global.model, &settings),
         Command::Chat(args) => runtime()?.block_on(async {
             let model_dir = settings.model_dir(global.model.as_deref());
             let engine = startup::build_engine(settings, &model_dir).await?;
@@ -92,7 +92,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }),
         Command::Eval(a) => {
-            let joint = model::load(&settings.model_dir(global.model.as_deref()), &LoadOptions::default())?;
+            let joint = model::load(&settings.model_dir(global.model.as_deref()), &settings.load_options())?;
             let decoding = settings.decoding_for(&joint.defaults)?;
             let report = crate::train::eval::evaluate(
                 &joint,
@@ -167,11 +167,15 @@ pub fn dispatch(cli: Cli) -> Result<()> {
                     .map(PathBuf::from)
                     .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/esc"));
                 crate::bench::random_90m(&tmp, &shared)?;
-                results.push(crate::bench::bench_model("BlenderBot-small 90M, random weights", &tmp, &o)?);
+                for q8 in [false, true] {
+                    results.push(crate::bench::bench_model("BlenderBot-small 90M, random weights", &tmp, &o, q8)?);
+                }
                 let _ = std::fs::remove_dir_all(&tmp);
             }
             let dir = settings.model_dir(global.model.as_deref());
-            results.push(crate::bench::bench_model("configured model", &dir, &o)?);
+            for q8 in [false, true] {
+                results.push(crate::bench::bench_model("configured model", &dir, &o, q8)?);
+            }
             println!("{}", serde_json::to_string(&results)?);
             Ok(())
         }
@@ -210,7 +214,11 @@ fn train(a: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn model_command(cmd: ModelCommand, model: &Option<PathBuf>) -> Result<()> {
+fn model_command(
+    cmd: ModelCommand,
+    model: &Option<PathBuf>,
+    settings: &crate::configuration::Settings,
+) -> Result<()> {
     match cmd {
         ModelCommand::Tokenize => {
             let tk = model::Tokenizer::from_dir(&model_dir(model))?;
@@ -224,7 +232,7 @@ fn model_command(cmd: ModelCommand, model: &Option<PathBuf>) -> Result<()> {
             Ok(())
         }
         ModelCommand::Score { data, json, limit } => {
-            let joint = model::load(&model_dir(model), &LoadOptions::default())?;
+            let joint = model::load(&model_dir(model), &settings.load_options())?;
             let convs = crate::train::data::read_conversations(&data)?;
             let mut ex = crate::train::data::build_examples(&joint, &convs, &Default::default())?;
             if let Some(n) = limit {

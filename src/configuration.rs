@@ -36,12 +36,22 @@ pub struct StorageSettings {
 pub struct ModelSettings {
     pub dir: String,
     pub threads: usize,
+    pub quantize: Quantize,
     pub max_batch: usize,
     pub batch_window_ms: u64,
     pub max_context_turns: usize,
     /// Overrides of the model's decoding defaults (see [`Settings::decoding_for`]).
     #[serde(default)]
     pub decoding: serde_json::Map<String, serde_json::Value>,
+}
+
+/// How model weights are held in memory.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub enum Quantize {
+    #[serde(rename = "f32")]
+    F32,
+    #[serde(rename = "q8_0")]
+    Q8,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -183,6 +193,14 @@ impl Settings {
             self.storage.data_dir.join("kindred.sqlite")
         } else {
             PathBuf::from(&self.storage.database)
+        }
+    }
+
+    /// How to load the model.
+    pub fn load_options(&self) -> crate::model::LoadOptions {
+        crate::model::LoadOptions {
+            quantize_q8: self.model.quantize == Quantize::Q8,
+            ..Default::default()
         }
     }
 

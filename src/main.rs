@@ -1,7 +1,7 @@
 //! The `kindred` binary: parses the command line and hands off to the library.
 
 use clap::Parser;
-use kindred::cli::{Cli, Command};
+use kindred::cli::Cli;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -12,9 +12,4 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
-}
-
-#[allow(dead_code)]
-fn _assert_command_is_used(c: Command) -> Command {
-    c
 }

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::configuration::Settings;
 use crate::engine::{runtime, Engine, ModelWorker};
-use crate::model::{self, LoadOptions};
+use crate::model;
 use crate::store::Store;
 
 /// Opens the database (applying migrations).
@@ -32,7 +32,7 @@ pub fn start_model(settings: &Settings, model_dir: &Path) -> Result<ModelWorker>
         std::env::set_var("CANDLE_NUM_THREADS", settings.model.threads.to_string());
     }
     let started = std::time::Instant::now();
-    let mut joint = model::load(model_dir, &LoadOptions::default())?;
+    let mut joint = model::load(model_dir, &settings.load_options())?;
     if settings.model.max_context_turns > 0 {
         joint.context.max_turns = settings.model.max_context_turns;
     }

@@ -105,6 +105,8 @@ pub struct LoadOptions {
     pub dtype: DType,
     pub device: Device,
     pub mode: Mode,
+    /// Quantise the projections to q8_0 (inference only).
+    pub quantize_q8: bool,
 }
 
 impl Default for LoadOptions {
@@ -113,6 +115,7 @@ impl Default for LoadOptions {
             dtype: DType::F32,
             device: Device::Cpu,
             mode: Mode::Inference,
+            quantize_q8: false,
         }
     }
 }
@@ -134,14 +137,18 @@ pub fn open_weights(dir: &Path, dtype: DType, device: &Device) -> Result<VarBuil
 pub fn load(dir: &Path, opts: &LoadOptions) -> Result<JointModel> {
     load_with(dir, |cfg| {
         let vb = open_weights(dir, opts.dtype, &opts.device)?;
-        BlenderbotSmall::load(vb, cfg, opts.mode).with_context(|| {
+        let mut m = BlenderbotSmall::load(vb, cfg, opts.mode).with_context(|| {
             format!(
                 "the weights in {} do not match its config.json",
                 weights_file(dir)
                     .map(|p| p.display().to_string())
                     .unwrap_or_default()
             )
-        })
+        })?;
+        if opts.quantize_q8 {
+            m.quantize_q8().context("q8_0 quantisation failed")?;
+        }
+        Ok(m)
     })
 }
 
