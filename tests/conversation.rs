@@ -4,7 +4,7 @@
 mod helpers;
 
 use helpers::*;
-use kindred::model::{self, ContextTurn, LoadOptions, Strategy, StrategyChoice};
+use kindred::model::{self, ContextTurn, Strategy, StrategyChoice};
 use kindred_adapter::{Attachment, Inbound, Outbound};
 
 async fn count(app: &TestApp, sql: &str, id: i64) -> i64 {
@@ -197,7 +197,7 @@ async fn interleaved_users_never_share_context() {
         ),
         ContextTurn::seeker("I miss him so much"),
     ];
-    let joint = model::load(&tiny_model(), &LoadOptions::default()).unwrap();
+    let joint = model::load(&tiny_model(), &app.engine.settings().load_options()).unwrap();
     let opts = app.engine.settings().decoding_for(&joint.defaults).unwrap();
     let ids = joint.context_ids(None, &context).unwrap();
     let expected = joint.reply(&ids, StrategyChoice::Predict, &opts).unwrap();
