@@ -274,3 +274,43 @@ fn broken_model_directories_name_the_file_and_the_problem() {
     let e = copy(&|d| std::fs::write(d.join("config.json"), "{ not json").unwrap());
     assert!(e.contains("config.json"), "{e}");
 }
+
+#[test]
+fn q8_quantisation_stays_close_to_full_precision() {
+    use candle_core::{DType, Device, Tensor};
+    let cfg: model::Config = serde_json::from_value(serde_json::json!({
+        "model_type": "blenderbot-small", "vocab_size": 500, "d_model": 64, "encoder_layers": 2, "decoder_layers": 2,
+        "encoder_attention_heads": 4, "decoder_attention_heads": 4, "encoder_ffn_dim": 128, "decoder_ffn_dim": 128,
+        "max_position_embeddings": 64, "scale_embedding": true, "init_std": 0.1
+    }))
+    .unwrap();
+    let varmap = candle_nn::VarMap::new();
+    let vb = candle_nn::VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let dense = model::BlenderbotSmall::load(vb.clone(), &cfg, model::Mode::Inference).unwrap();
+    let mut q8 = model::BlenderbotSmall::load(vb, &cfg, model::Mode::Inference).unwrap();
+    q8.quantize_q8().unwrap();
+    let enc = Tensor::new(&[[5u32, 17, 42, 99, 2, 7, 300, 11]], &Device::Cpu).unwrap();
+    let dec = Tensor::new(&[[1u32, 3, 8, 250]], &Device::Cpu).unwrap();
+    let a = dense.forward(&enc, None, &dec).unwrap();
+    let b = q8.forward(&enc, None, &dec).unwrap();
+    let err = (&a - &b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    let scale = a
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(err > 0.0, "q8 must actually change the arithmetic");
+    assert!(
+        err / scale < 0.05,
+        "q8 logits differ by {err} (scale {scale})"
+    );
+}
