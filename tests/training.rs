@@ -214,3 +214,83 @@ fn every_input_format_parses() {
     assert!(canonical.iter().all(|c| !c.turns.is_empty()));
     assert!(canonical[0].turns.iter().any(|t| t.strategy.is_some()));
 }
+
+#[test]
+fn fine_tuning_extends_a_pretrained_vocabulary_with_the_strategy_tokens() {
+    // A "pretrained BlenderBot-small" without strategy tokens: the tiny fixture's weights
+    // cut back to the base vocabulary of 54,944 tokens.
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-recipe");
+    let base = dir.path().join("base");
+    std::fs::create_dir_all(&base).unwrap();
+    for f in ["vocab.json", "merges.txt", "special_tokens_map.json"] {
+        std::fs::copy(fixture.join(f), base.join(f)).unwrap();
+    }
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture.join("config.json")).unwrap())
+            .unwrap();
+    cfg["vocab_size"] = 54944.into();
+    std::fs::write(base.join("config.json"), cfg.to_string()).unwrap();
+    let mut tensors =
+        candle_core::safetensors::load(fixture.join("model.safetensors"), &Device::Cpu).unwrap();
+    let shared = tensors["model.shared.weight"].narrow(0, 0, 54944).unwrap();
+    tensors.insert("model.shared.weight".into(), shared.clone());
+    let bias = tensors["final_logits_bias"].narrow(1, 0, 54944).unwrap();
+    tensors.insert("final_logits_bias".into(), bias);
+    candle_core::safetensors::save(&tensors, base.join("model.safetensors")).unwrap();
+
+    let data = small_data(dir.path(), 3);
+    let out = dir.path().join("ft");
+    let status = kindred()
+        .args(["train", "--init"])
+        .arg(&base)
+        .args(["--data"])
+        .arg(&data)
+        .args(["--out"])
+        .arg(&out)
+        .args([
+            "--lr",
+            "0",
+            "--max-steps",
+            "2",
+            "--batch-size",
+            "2",
+            "--dropout",
+            "0",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let joint = model::load(&out, &Default::default()).unwrap();
+    assert_eq!(joint.model.config().vocab_size, 54952);
+    assert!(
+        joint.tokenizer.is_blenderbot_small(),
+        "the pretrained tokenizer is kept"
+    );
+    let q = joint.tokenizer.token_to_id("[Question]").unwrap();
+    assert!(q >= 54944);
+    // With a learning rate of 0 the pretrained rows are exactly the base model's; the new
+    // rows start at the mean embedding.
+    let emb = joint.model.embedding_weight();
+    let kept = emb.narrow(0, 0, 54944).unwrap();
+    let diff = (&kept - &shared)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert_eq!(diff, 0.0);
+    let mean = shared.mean_keepdim(0).unwrap();
+    let new_row = emb.narrow(0, q as usize, 1).unwrap();
+    let d = (&new_row - &mean)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(d < 1e-6);
+}
