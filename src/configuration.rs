@@ -40,6 +40,7 @@ pub struct ModelSettings {
     pub max_batch: usize,
     pub batch_window_ms: u64,
     pub max_context_turns: usize,
+    pub max_context_tokens: usize,
     /// Overrides of the model's decoding defaults (see [`Settings::decoding_for`]).
     #[serde(default)]
     pub decoding: serde_json::Map<String, serde_json::Value>,
@@ -63,6 +64,8 @@ pub struct ConversationSettings {
     pub checkin: bool,
     pub survey: bool,
     pub max_concurrent_users: usize,
+    pub max_messages_per_minute: usize,
+    pub retention_days: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -156,6 +159,9 @@ impl Settings {
         }
         if self.conversation.max_concurrent_users == 0 {
             return fail("conversation.max_concurrent_users", "at least 1");
+        }
+        if self.conversation.max_messages_per_minute == 0 {
+            return fail("conversation.max_messages_per_minute", "at least 1");
         }
         if !(1..=64).contains(&self.model.max_batch) {
             return fail("model.max_batch", "between 1 and 64");

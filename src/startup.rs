@@ -36,6 +36,12 @@ pub fn start_model(settings: &Settings, model_dir: &Path) -> Result<ModelWorker>
     if settings.model.max_context_turns > 0 {
         joint.context.max_turns = settings.model.max_context_turns;
     }
+    if settings.model.max_context_tokens > 0 {
+        joint.context.max_tokens = settings
+            .model
+            .max_context_tokens
+            .min(joint.model.config().max_position_embeddings);
+    }
     let opts = settings.decoding_for(&joint.defaults)?;
     tracing::info!(
         model = %model_dir.display(),

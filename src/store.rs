@@ -332,6 +332,29 @@ impl Store {
         Ok(n)
     }
 
+    /// Messages this user sent since `since_ms` (for the rate limit).
+    pub async fn messages_since(&self, user_id: i64, since_ms: i64) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM turns t JOIN sessions s ON s.id = t.session_id WHERE s.user_id = ? AND t.source = 'user' AND t.created_at >= ?",
+        )
+        .bind(user_id)
+        .bind(since_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n)
+    }
+
+    /// Deletes closed sessions that ended before `cutoff` (retention); returns how many.
+    pub async fn delete_sessions_ended_before(&self, cutoff: i64) -> Result<u64> {
+        let r = sqlx::query(
+            "DELETE FROM sessions WHERE stage = 'closed' AND ended_at IS NOT NULL AND ended_at < ?",
+        )
+        .bind(cutoff)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
     // ---- turns ----
 
     /// Appends a turn with the next index of its session.

@@ -686,3 +686,54 @@ async fn export_speaks_esconv_and_reads_back_as_training_data() {
         (Some(3), Some(1))
     );
 }
+
+#[tokio::test]
+async fn fast_writers_are_asked_to_slow_down_and_nothing_is_lost() {
+    let app = spawn_app(&[("KINDRED__CONVERSATION__MAX_MESSAGES_PER_MINUTE", "3")]).await;
+    for i in 0..3 {
+        assert_eq!(
+            replies(&app.send(message("ana", &format!("msg {i}"))).await).len(),
+            1
+        );
+    }
+    let out = app.send(message("ana", "msg 3")).await;
+    assert!(replies(&out).is_empty());
+    assert!(texts(&out)
+        .iter()
+        .any(|t| t.contains("faster than I can read")));
+    let out = app.send(message("ana", "I want to end my life")).await;
+    assert!(
+        texts(&out).iter().any(|t| t.contains("crisis line")),
+        "{out:?}"
+    );
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM turns WHERE source = 'user'")
+        .fetch_one(app.db())
+        .await
+        .unwrap();
+    assert_eq!(n, 5, "every message is stored");
+}
+
+#[tokio::test]
+async fn retention_deletes_old_closed_conversations() {
+    let app = spawn_app(&[("KINDRED__CONVERSATION__RETENTION_DAYS", "30")]).await;
+    app.send(message("ana", "old conversation")).await;
+    app.send(command("ana", "reset", "")).await;
+    app.send(message("ana", "new conversation")).await;
+    sqlx::query(
+        "UPDATE sessions SET ended_at = ended_at - 40 * 86400000 WHERE end_reason = 'reset'",
+    )
+    .execute(app.db())
+    .await
+    .unwrap();
+    app.engine.end_idle_sessions().await.unwrap();
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM turns WHERE text = 'old conversation'")
+        .fetch_one(app.db())
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM turns WHERE text = 'new conversation'")
+        .fetch_one(app.db())
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+}

@@ -386,6 +386,17 @@ impl Engine {
         if text.chars().count() > limit {
             send_text(out, chat, &texts::long_message(limit)).await;
         }
+        let recent = self.store.messages_since(u.id, now_ms() - 60_000).await?;
+        if recent > self.settings.conversation.max_messages_per_minute as i64 {
+            // Kept in the conversation, but no model reply until they slow down. A risk
+            // message still gets the crisis resources.
+            let mut notice = texts::SLOW_DOWN.to_string();
+            if safety::shows_risk(text) {
+                notice = format!("{}\n\n{notice}", self.crisis_message(chat).await?);
+            }
+            send_text(out, chat, &notice).await;
+            return Ok(());
+        }
         self.reply(&session, chat, text, out).await
     }
 
@@ -489,6 +500,20 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// The crisis resources for a chat: its own (set by its moderators) or the configured ones.
+    async fn crisis_message(&self, chat: &ChatRef) -> Result<String> {
+        Ok(
+            match self
+                .store
+                .chat_crisis_message(&chat.platform, &chat.id)
+                .await?
+            {
+                Some(m) => m,
+                None => self.settings.safety.crisis_message.clone(),
+            },
+        )
     }
 
     async fn ask_rating(&self, session: &Session, chat: &ChatRef, out: &Out) -> Result<()> {
@@ -994,12 +1019,23 @@ impl Engine {
         Ok(n)
     }
 
-    /// Ends sessions idle past the timeout (run periodically by the runtime).
+    /// Ends sessions idle past the timeout and applies the retention period (run
+    /// periodically by the runtime).
     pub async fn end_idle_sessions(&self) -> Result<usize> {
         let cutoff = now_ms() - self.settings.conversation.idle_timeout_minutes as i64 * 60_000;
         let idle = self.store.idle_sessions(cutoff).await?;
         for s in &idle {
             self.store.end_session(s.id, "idle", stage::CLOSED).await?;
+        }
+        let days = self.settings.conversation.retention_days;
+        if days > 0 {
+            let removed = self
+                .store
+                .delete_sessions_ended_before(now_ms() - days as i64 * 86_400_000)
+                .await?;
+            if removed > 0 {
+                tracing::info!(removed, "conversations past the retention period deleted");
+            }
         }
         Ok(idle.len())
     }
