@@ -339,16 +339,53 @@ impl Attention {
     }
 }
 
+/// The position-wise feed-forward block with its residual and post-layer-norm, shared by
+/// encoder and decoder layers.
 #[derive(Debug, Clone)]
-struct EncoderLayer {
-    self_attn: Attention,
-    self_attn_layer_norm: LayerNorm,
+struct FeedForward {
     fc1: Proj,
     fc2: Proj,
     final_layer_norm: LayerNorm,
     activation: Activation,
     dropout: f64,
     activation_dropout: f64,
+    mode: Mode,
+}
+
+impl FeedForward {
+    fn load(
+        cfg: &Config,
+        ffn_dim: usize,
+        vb: &VarBuilder,
+        mode: Mode,
+    ) -> candle_core::Result<Self> {
+        let d = cfg.d_model;
+        Ok(Self {
+            fc1: linear(d, ffn_dim, vb.pp("fc1"), cfg.init_std)?,
+            fc2: linear(ffn_dim, d, vb.pp("fc2"), cfg.init_std)?,
+            final_layer_norm: LayerNorm::load(d, vb.pp("final_layer_norm"), mode)?,
+            activation: Activation::from_name(&cfg.activation_function),
+            dropout: cfg.dropout,
+            activation_dropout: cfg.activation_dropout,
+            mode,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let h = self.activation.apply(&self.fc1.forward(x)?)?;
+        let h = dropout(&h, self.activation_dropout, self.mode)?;
+        let h = self.fc2.forward(&h)?;
+        self.final_layer_norm
+            .forward(&(x + dropout(&h, self.dropout, self.mode)?)?)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct EncoderLayer {
+    self_attn: Attention,
+    self_attn_layer_norm: LayerNorm,
+    ffn: FeedForward,
+    dropout: f64,
     mode: Mode,
 }
 
@@ -364,12 +401,8 @@ impl EncoderLayer {
                 mode,
             )?,
             self_attn_layer_norm: LayerNorm::load(d, vb.pp("self_attn_layer_norm"), mode)?,
-            fc1: linear(d, cfg.encoder_ffn_dim, vb.pp("fc1"), cfg.init_std)?,
-            fc2: linear(cfg.encoder_ffn_dim, d, vb.pp("fc2"), cfg.init_std)?,
-            final_layer_norm: LayerNorm::load(d, vb.pp("final_layer_norm"), mode)?,
-            activation: Activation::from_name(&cfg.activation_function),
+            ffn: FeedForward::load(cfg, cfg.encoder_ffn_dim, &vb, mode)?,
             dropout: cfg.dropout,
-            activation_dropout: cfg.activation_dropout,
             mode,
         })
     }
@@ -380,11 +413,7 @@ impl EncoderLayer {
         let x = self
             .self_attn_layer_norm
             .forward(&(x + dropout(&h, self.dropout, self.mode)?)?)?;
-        let h = self.activation.apply(&self.fc1.forward(&x)?)?;
-        let h = dropout(&h, self.activation_dropout, self.mode)?;
-        let h = self.fc2.forward(&h)?;
-        self.final_layer_norm
-            .forward(&(x + dropout(&h, self.dropout, self.mode)?)?)
+        self.ffn.forward(&x)
     }
 }
 
@@ -394,12 +423,8 @@ struct DecoderLayer {
     self_attn_layer_norm: LayerNorm,
     encoder_attn: Attention,
     encoder_attn_layer_norm: LayerNorm,
-    fc1: Proj,
-    fc2: Proj,
-    final_layer_norm: LayerNorm,
-    activation: Activation,
+    ffn: FeedForward,
     dropout: f64,
-    activation_dropout: f64,
     mode: Mode,
 }
 
@@ -412,12 +437,8 @@ impl DecoderLayer {
             self_attn_layer_norm: LayerNorm::load(d, vb.pp("self_attn_layer_norm"), mode)?,
             encoder_attn: Attention::load(d, heads, cfg, vb.pp("encoder_attn"), mode)?,
             encoder_attn_layer_norm: LayerNorm::load(d, vb.pp("encoder_attn_layer_norm"), mode)?,
-            fc1: linear(d, cfg.decoder_ffn_dim, vb.pp("fc1"), cfg.init_std)?,
-            fc2: linear(cfg.decoder_ffn_dim, d, vb.pp("fc2"), cfg.init_std)?,
-            final_layer_norm: LayerNorm::load(d, vb.pp("final_layer_norm"), mode)?,
-            activation: Activation::from_name(&cfg.activation_function),
+            ffn: FeedForward::load(cfg, cfg.decoder_ffn_dim, &vb, mode)?,
             dropout: cfg.dropout,
-            activation_dropout: cfg.activation_dropout,
             mode,
         })
     }
@@ -449,11 +470,7 @@ impl DecoderLayer {
         let x = self
             .encoder_attn_layer_norm
             .forward(&(x + dropout(&h, self.dropout, self.mode)?)?)?;
-        let h = self.activation.apply(&self.fc1.forward(&x)?)?;
-        let h = dropout(&h, self.activation_dropout, self.mode)?;
-        let h = self.fc2.forward(&h)?;
-        self.final_layer_norm
-            .forward(&(x + dropout(&h, self.dropout, self.mode)?)?)
+        self.ffn.forward(&x)
     }
 }
 
@@ -598,8 +615,8 @@ impl BlenderbotSmall {
                 &mut l.self_attn.k_proj,
                 &mut l.self_attn.v_proj,
                 &mut l.self_attn.out_proj,
-                &mut l.fc1,
-                &mut l.fc2,
+                &mut l.ffn.fc1,
+                &mut l.ffn.fc2,
             ] {
                 p.quantize()?;
             }
@@ -614,8 +631,8 @@ impl BlenderbotSmall {
                 &mut l.encoder_attn.k_proj,
                 &mut l.encoder_attn.v_proj,
                 &mut l.encoder_attn.out_proj,
-                &mut l.fc1,
-                &mut l.fc2,
+                &mut l.ffn.fc1,
+                &mut l.ffn.fc2,
             ] {
                 p.quantize()?;
             }
