@@ -36,6 +36,18 @@ pub fn model_dir(cli_model: &Option<PathBuf>) -> PathBuf {
     cli_model.clone().unwrap_or_else(model::default_model_dir)
 }
 
+/// Runs `f` on a fresh runtime. Shutdown does not wait for blocking reads (the console's
+/// stdin) that would otherwise keep the process alive after the work is done.
+fn block_on<F: std::future::Future<Output = Result<()>>>(f: F) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = rt.block_on(f);
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
+}
+
 pub fn dispatch(cli: Cli) -> Result<()> {
     let global = cli.global.clone();
     // Settings are checked for every command, so a broken file is reported at once.
@@ -48,16 +60,11 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         settings.logging.level.as_str()
     };
     init_logging(json, level);
-    let runtime = || {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")
-    };
+
     match cli.command {
         Command::Train(args) => train(*args),
         Command::Model(cmd) => model_command(cmd, &global.model, &settings),
-        Command::Chat(args) => runtime()?.block_on(async {
+        Command::Chat(args) => block_on(async {
             let model_dir = settings.model_dir(global.model.as_deref());
             let engine = startup::build_engine(settings, &model_dir).await?;
             let store = engine.store.clone();
@@ -68,7 +75,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             store.close().await;
             result
         }),
-        Command::Run => runtime()?.block_on(async {
+        Command::Run => block_on(async {
             let model_dir = settings.model_dir(global.model.as_deref());
             let console = settings.console.enabled;
             if !console {
@@ -85,14 +92,20 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             store.close().await;
             result
         }),
-        Command::Db(DbCommand::Migrate) => runtime()?.block_on(async {
+        Command::Db(DbCommand::Migrate) => block_on(async {
             let store = startup::open_store(&settings).await?;
             store.close().await;
-            println!("database {} is up to date", settings.database_path().display());
+            println!(
+                "database {} is up to date",
+                settings.database_path().display()
+            );
             Ok(())
         }),
         Command::Eval(a) => {
-            let joint = model::load(&settings.model_dir(global.model.as_deref()), &settings.load_options())?;
+            let joint = model::load(
+                &settings.model_dir(global.model.as_deref()),
+                &settings.load_options(),
+            )?;
             let decoding = settings.decoding_for(&joint.defaults)?;
             let report = crate::train::eval::evaluate(
                 &joint,
@@ -113,7 +126,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Export(a) => runtime()?.block_on(async {
+        Command::Export(a) => block_on(async {
             let since = match &a.since {
                 Some(d) => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
                     .with_context(|| format!("--since {d:?} is not a date like 2026-11-24"))?
@@ -127,20 +140,28 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             let sessions = crate::export::export(&store, since).await?;
             store.close().await;
             let text = if a.jsonl {
-                sessions.iter().map(|s| s.to_string() + "\n").collect::<String>()
+                sessions
+                    .iter()
+                    .map(|s| s.to_string() + "\n")
+                    .collect::<String>()
             } else {
                 serde_json::to_string_pretty(&sessions)? + "\n"
             };
             match &a.out {
                 Some(p) => {
-                    std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display()))?;
-                    eprintln!("exported {} conversations to {}", sessions.len(), p.display());
+                    std::fs::write(p, text)
+                        .with_context(|| format!("cannot write {}", p.display()))?;
+                    eprintln!(
+                        "exported {} conversations to {}",
+                        sessions.len(),
+                        p.display()
+                    );
                 }
                 None => print!("{text}"),
             }
             Ok(())
         }),
-        Command::Stats(a) => runtime()?.block_on(async {
+        Command::Stats(a) => block_on(async {
             let store = startup::open_store(&settings).await?;
             let v = crate::export::stats(&store).await?;
             store.close().await;
@@ -165,10 +186,17 @@ pub fn dispatch(cli: Cli) -> Result<()> {
                 tmp = tempfile_dir()?;
                 let shared = std::env::var_os("KINDRED_SHARED_ESC")
                     .map(PathBuf::from)
-                    .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/esc"));
+                    .unwrap_or_else(|| {
+                        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/esc")
+                    });
                 crate::bench::random_90m(&tmp, &shared)?;
                 for q8 in [false, true] {
-                    results.push(crate::bench::bench_model("BlenderBot-small 90M, random weights", &tmp, &o, q8)?);
+                    results.push(crate::bench::bench_model(
+                        "BlenderBot-small 90M, random weights",
+                        &tmp,
+                        &o,
+                        q8,
+                    )?);
                 }
                 let _ = std::fs::remove_dir_all(&tmp);
             }

@@ -140,6 +140,7 @@ impl Running {
         let mut finished = None;
         tokio::select! {
             _ = tokio::signal::ctrl_c() => tracing::info!("shutting down (interrupt)"),
+            _ = terminate() => tracing::info!("shutting down (terminate)"),
             (res, i, _) = futures_select_all(&mut self.adapters) => {
                 let name = self.adapters[i].0.clone();
                 finished = Some(i);
@@ -164,6 +165,19 @@ impl Running {
             None => Ok(()),
         }
     }
+}
+
+/// Resolves on SIGTERM (what service managers send), never elsewhere.
+async fn terminate() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+            return;
+        }
+    }
+    std::future::pending::<()>().await
 }
 
 /// Waits for the first of several join handles (without pulling in the futures crate).

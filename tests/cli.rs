@@ -200,3 +200,51 @@ fn db_migrate_creates_the_database_where_asked() {
     );
     assert!(nested.join("kindred.sqlite").exists());
 }
+
+#[test]
+fn run_stops_cleanly_on_sigterm() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = kindred(dir.path())
+        .env("KINDRED__CONSOLE__ENABLED", "true")
+        .env("NO_COLOR", "1")
+        .args(["run", "--model"])
+        .arg(tiny())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _stdin = child.stdin.take();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    // Wait until it is up, then ask it to stop as a service manager would.
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(30)) {
+        let up = line.contains("kindred is running");
+        log.push(line);
+        if up {
+            break;
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.wait().unwrap();
+    log.extend(rx.iter());
+    let log = log.join("\n");
+    assert!(status.success(), "{log}");
+    assert!(log.contains("shutting down (terminate)"), "{log}");
+}
