@@ -154,7 +154,7 @@ pub fn bench_model(
         o.batch,
         batch_rps / single_rps
     );
-    println!("  peak RSS             {rss_peak:>9.0} MB (after load {rss_loaded:.0} MB; cumulative over this run)");
+    println!("  peak RSS             {rss_peak:>9.0} MB (after load {rss_loaded:.0} MB)");
     let mut v = json!({
         "label": label.clone(), "p50_ms": p50, "p95_ms": p95, "load_ms": load_ms, "tokens_per_s": o.reply_tokens as f64 * 1e3 / p50,
         "batch": o.batch, "batch_replies_per_s": batch_rps, "single_replies_per_s": single_rps, "peak_rss_mb": rss_peak,

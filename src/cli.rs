@@ -196,6 +196,12 @@ pub struct BenchArgs {
     /// Also run the PyTorch reference on the same weights with this Python (needs torch + transformers).
     #[arg(long, value_name = "PYTHON")]
     pub python: Option<PathBuf>,
+    /// Measure one configuration in this process (used internally: each configuration
+    /// runs in its own process so that its peak memory is its own).
+    #[arg(long, value_name = "f32|q8_0", hide = true)]
+    pub only: Option<String>,
+    #[arg(long, hide = true, default_value = "configured model")]
+    pub label: String,
 }
 
 #[derive(Debug, Subcommand)]

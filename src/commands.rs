@@ -173,38 +173,61 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }),
         Command::Bench(a) => {
-            let o = crate::bench::BenchOptions {
-                replies: a.replies,
-                context_tokens: a.context_tokens,
-                reply_tokens: a.reply_tokens,
-                batch: a.batch,
-                python: a.python,
-            };
-            let mut results = Vec::new();
-            let tmp;
+            let dir = settings.model_dir(global.model.as_deref());
+            if let Some(only) = &a.only {
+                let o = crate::bench::BenchOptions {
+                    replies: a.replies,
+                    context_tokens: a.context_tokens,
+                    reply_tokens: a.reply_tokens,
+                    batch: a.batch,
+                    python: a.python.clone(),
+                };
+                let v = crate::bench::bench_model(&a.label, &dir, &o, only == "q8_0")?;
+                println!("{v}");
+                return Ok(());
+            }
+            // Each configuration in its own process, side by side in one run.
+            let mut targets = Vec::new();
+            let tmp = tempfile_dir()?;
             if a.full_size {
-                tmp = tempfile_dir()?;
                 let shared = std::env::var_os("KINDRED_SHARED_ESC")
                     .map(PathBuf::from)
                     .unwrap_or_else(|| {
                         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/esc")
                     });
                 crate::bench::random_90m(&tmp, &shared)?;
-                for q8 in [false, true] {
-                    results.push(crate::bench::bench_model(
-                        "BlenderBot-small 90M, random weights",
-                        &tmp,
-                        &o,
-                        q8,
-                    )?);
+                targets.push((
+                    "BlenderBot-small 90M, random weights".to_string(),
+                    tmp.clone(),
+                ));
+            }
+            targets.push(("configured model".to_string(), dir));
+            let exe = std::env::current_exe()?;
+            for (label, dir) in targets {
+                for only in ["f32", "q8_0"] {
+                    let mut c = std::process::Command::new(&exe);
+                    c.args(["bench", "--only", only, "--label", &label, "--model"])
+                        .arg(&dir);
+                    c.args([
+                        "--replies",
+                        &a.replies.to_string(),
+                        "--context-tokens",
+                        &a.context_tokens.to_string(),
+                    ]);
+                    c.args([
+                        "--reply-tokens",
+                        &a.reply_tokens.to_string(),
+                        "--batch",
+                        &a.batch.to_string(),
+                    ]);
+                    if let Some(py) = &a.python {
+                        c.arg("--python").arg(py);
+                    }
+                    let status = c.status().context("cannot start a benchmark process")?;
+                    anyhow::ensure!(status.success(), "the {label} ({only}) benchmark failed");
                 }
-                let _ = std::fs::remove_dir_all(&tmp);
             }
-            let dir = settings.model_dir(global.model.as_deref());
-            for q8 in [false, true] {
-                results.push(crate::bench::bench_model("configured model", &dir, &o, q8)?);
-            }
-            println!("{}", serde_json::to_string(&results)?);
+            let _ = std::fs::remove_dir_all(&tmp);
             Ok(())
         }
     }
