@@ -248,3 +248,28 @@ fn run_stops_cleanly_on_sigterm() {
     assert!(status.success(), "{log}");
     assert!(log.contains("shutting down (terminate)"), "{log}");
 }
+
+#[test]
+fn logs_are_json_on_request_and_never_hold_message_text_at_info() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = kindred(dir.path());
+    c.env("KINDRED_LOG", "info")
+        .env("KINDRED__LOGGING__FORMAT", "json");
+    c.args(["chat", "--model"]).arg(tiny());
+    let out = run_with_stdin(c, "my very private sentence about my sister\n");
+    assert!(out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(
+        lines.iter().any(|l| l.contains("message received")),
+        "{err}"
+    );
+    for l in &lines {
+        serde_json::from_str::<serde_json::Value>(l)
+            .unwrap_or_else(|e| panic!("not JSON: {l}: {e}"));
+    }
+    assert!(
+        !err.contains("private sentence"),
+        "message text leaked into info logs: {err}"
+    );
+}
