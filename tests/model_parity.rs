@@ -314,3 +314,96 @@ fn q8_quantisation_stays_close_to_full_precision() {
         "q8 logits differ by {err} (scale {scale})"
     );
 }
+
+#[test]
+fn batched_decoding_gives_each_conversation_its_own_reply() {
+    let joint = model::load(&fixtures().join("tiny-recipe"), &LoadOptions::default()).unwrap();
+    let contexts: Vec<Vec<u32>> = [
+        vec![ContextTurn::seeker("I lost my job today")],
+        vec![
+            ContextTurn::seeker("my sister is sick"),
+            ContextTurn::supporter(
+                "I'm sorry to hear that.",
+                Some(Strategy::ReflectionOfFeelings),
+            ),
+            ContextTurn::seeker("the doctors don't know what it is and we are all scared"),
+        ],
+        vec![ContextTurn::seeker("hi")],
+    ]
+    .iter()
+    .map(|t| joint.context_ids(None, t).unwrap())
+    .collect();
+    let opts = model::DecodingOptions::greedy(12);
+    let choices = vec![model::StrategyChoice::Predict; 3];
+    let batched = joint.reply_batch(&contexts, &choices, &opts).unwrap();
+    for (c, b) in contexts.iter().zip(&batched) {
+        let alone = joint
+            .reply(c, model::StrategyChoice::Predict, &opts)
+            .unwrap();
+        assert_eq!(alone.tokens, b.tokens);
+        assert_eq!(alone.strategy, b.strategy);
+    }
+    // Rows that stop early leave the batch; the others go on to their own length.
+    let mut short = opts.clone();
+    short.max_length = 3;
+    let mixed = joint
+        .reply_batch(
+            &contexts[..2],
+            &[
+                model::StrategyChoice::Given(Strategy::Question),
+                model::StrategyChoice::Predict,
+            ],
+            &short,
+        )
+        .unwrap();
+    assert!(mixed.iter().all(|r| r.tokens.len() <= 3));
+    assert_eq!(mixed[0].strategy, Some(Strategy::Question));
+}
+
+#[test]
+fn a_row_leaving_the_batch_does_not_disturb_the_others() {
+    use candle_core::{Device, Tensor};
+    let joint = model::load(&fixtures().join("tiny-recipe"), &LoadOptions::default()).unwrap();
+    let m = &joint.model;
+    let a: Vec<u32> = vec![792, 6, 44, 14, 62];
+    let b: Vec<u32> = vec![880, 6, 102, 46, 15, 20, 14, 8];
+    let dev = Device::Cpu;
+    // Batch of two, `a` right-padded, then `a` leaves after the first step.
+    let mut ids = a.clone();
+    ids.resize(8, 0);
+    ids.extend(&b);
+    let mask: Vec<u32> = (0..16).map(|i| u32::from(i >= 8 || i < 5)).collect();
+    let ids = Tensor::from_vec(ids, (2, 8), &dev).unwrap();
+    let mask = Tensor::from_vec(mask, (2, 8), &dev).unwrap();
+    let enc = m.encode(&ids, Some(&mask)).unwrap();
+    let mut state = m.start_decoding(&enc, Some(&mask)).unwrap();
+    m.decode_step(&Tensor::new(&[1u32, 1], &dev).unwrap(), &mut state)
+        .unwrap();
+    state
+        .select_rows(&Tensor::new(&[1u32], &dev).unwrap())
+        .unwrap();
+    let batched = m
+        .decode_step(&Tensor::new(&[5u32], &dev).unwrap(), &mut state)
+        .unwrap();
+    // `b` alone.
+    let ids_b = Tensor::new(b.as_slice(), &dev)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    let enc_b = m.encode(&ids_b, None).unwrap();
+    let mut sb = m.start_decoding(&enc_b, None).unwrap();
+    m.decode_step(&Tensor::new(&[1u32], &dev).unwrap(), &mut sb)
+        .unwrap();
+    let alone = m
+        .decode_step(&Tensor::new(&[5u32], &dev).unwrap(), &mut sb)
+        .unwrap();
+    let diff = (batched - alone)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(diff < 1e-4, "{diff}");
+}

@@ -381,6 +381,9 @@ impl JointModel {
         }
         let mut done = vec![false; b];
         let banned_strategies = self.lineage == Lineage::Recipe;
+        // The conversations still being decoded, in batch order: finished ones leave the
+        // batch so later steps only pay for the replies still growing.
+        let mut active: Vec<usize> = (0..b).collect();
         loop {
             // Rows at their length limit end without another forward pass.
             for (row, r) in replies.iter().enumerate() {
@@ -388,19 +391,24 @@ impl JointModel {
                     done[row] = true;
                 }
             }
-            if done.iter().all(|d| *d) {
-                break;
+            if active.iter().any(|r| done[*r]) {
+                let keep: Vec<u32> = (0..active.len() as u32)
+                    .filter(|i| !done[active[*i as usize]])
+                    .collect();
+                if keep.is_empty() {
+                    break;
+                }
+                state.select_rows(&Tensor::new(keep.clone(), &dev)?)?;
+                next = keep.iter().map(|i| next[*i as usize]).collect();
+                active = keep.iter().map(|i| active[*i as usize]).collect();
             }
             let logits = self
                 .model
                 .decode_step(&Tensor::new(next.clone(), &dev)?, &mut state)?
                 .to_vec2::<f32>()?;
             next.clear();
-            for (row, mut l) in logits.into_iter().enumerate() {
-                if done[row] {
-                    next.push(cfg.pad_token_id);
-                    continue;
-                }
+            for (pos, mut l) in logits.into_iter().enumerate() {
+                let row = active[pos];
                 let reply = &mut replies[row];
                 let seq = &mut seqs[row];
                 if opts.repetition_penalty != 1.0 {
