@@ -752,6 +752,26 @@ impl Engine {
             .await;
     }
 
+    /// The session a press refers to, if the press is genuine: the session exists, the
+    /// payload carries its nonce and the presser is its owner. Otherwise, the notice to show.
+    async fn session_for_press(
+        &self,
+        session_id: i64,
+        nonce: &str,
+        presser: Option<&User>,
+    ) -> Result<std::result::Result<Session, &'static str>> {
+        let Some(s) = self.store.session(session_id).await? else {
+            return Ok(Err(texts::STALE_BUTTON));
+        };
+        if s.nonce != nonce {
+            return Ok(Err(texts::STALE_BUTTON));
+        }
+        if presser.map(|u| u.id) != Some(s.user_id) {
+            return Ok(Err(texts::NOT_YOUR_BUTTON));
+        }
+        Ok(Ok(s))
+    }
+
     async fn press(
         &self,
         chat: &ChatRef,
@@ -777,24 +797,20 @@ impl Engine {
                         .await;
                     return Ok(());
                 };
-                let Some(s) = self.store.session(p.session_id).await? else {
-                    self.notice(out, chat, user, interaction, texts::STALE_BUTTON)
-                        .await;
-                    return Ok(());
-                };
-                if s.nonce != nonce {
-                    self.notice(out, chat, user, interaction, texts::STALE_BUTTON)
-                        .await;
-                } else if presser.as_ref().map(|u| u.id) != Some(s.user_id) {
-                    self.notice(out, chat, user, interaction, texts::NOT_YOUR_BUTTON)
-                        .await;
-                } else if s.ended_at.is_some() {
-                    self.notice(out, chat, user, interaction, texts::ENDED_CONVERSATION)
-                        .await;
-                } else {
-                    self.apply_rating(chat, &p, stars, out).await?;
-                    self.notice(out, chat, user, interaction, &texts::rated(stars))
-                        .await;
+                match self
+                    .session_for_press(p.session_id, &nonce, presser.as_ref())
+                    .await?
+                {
+                    Err(text) => self.notice(out, chat, user, interaction, text).await,
+                    Ok(s) if s.ended_at.is_some() => {
+                        self.notice(out, chat, user, interaction, texts::ENDED_CONVERSATION)
+                            .await
+                    }
+                    Ok(_) => {
+                        self.apply_rating(chat, &p, stars, out).await?;
+                        self.notice(out, chat, user, interaction, &texts::rated(stars))
+                            .await;
+                    }
                 }
                 Ok(())
             }
@@ -803,25 +819,19 @@ impl Engine {
                 nonce,
                 field,
                 value,
-            } => {
-                let Some(s) = self.store.session(session_id).await? else {
-                    self.notice(out, chat, user, interaction, texts::STALE_BUTTON)
-                        .await;
-                    return Ok(());
-                };
-                if s.nonce != nonce {
-                    self.notice(out, chat, user, interaction, texts::STALE_BUTTON)
-                        .await;
-                    return Ok(());
+            } => match self
+                .session_for_press(session_id, &nonce, presser.as_ref())
+                .await?
+            {
+                Err(text) => {
+                    self.notice(out, chat, user, interaction, text).await;
+                    Ok(())
                 }
-                if presser.as_ref().map(|u| u.id) != Some(s.user_id) {
-                    self.notice(out, chat, user, interaction, texts::NOT_YOUR_BUTTON)
-                        .await;
-                    return Ok(());
+                Ok(s) => {
+                    self.survey_answer(chat, user, &s, field, value, interaction, out)
+                        .await
                 }
-                self.survey_answer(chat, user, &s, field, value, interaction, out)
-                    .await
-            }
+            },
             Press::Forget {
                 user_id,
                 nonce,
