@@ -737,3 +737,35 @@ async fn retention_deletes_old_closed_conversations() {
         .unwrap();
     assert_eq!(n, 1);
 }
+
+#[tokio::test]
+async fn a_reply_that_fails_midway_gets_a_kind_message_and_loses_nothing() {
+    // Replies longer than the model's 256 positions fail partway through generation.
+    let app = spawn_app(&[
+        ("KINDRED__MODEL__DECODING__MIN_LENGTH", "300"),
+        ("KINDRED__MODEL__DECODING__MAX_LENGTH", "300"),
+    ])
+    .await;
+    let out = app.send(message("ana", "hello, is anyone there?")).await;
+    assert_eq!(
+        replies(&out),
+        vec![kindred::engine::texts::MODEL_FAILED.to_string()]
+    );
+    let out = app.send(message("ana", "I want to kill myself")).await;
+    assert!(
+        replies(&out)[0].contains("crisis line"),
+        "even a failed reply carries the crisis resources"
+    );
+    let (seeker, failed): (i64, i64) =
+        sqlx::query_as("SELECT SUM(speaker = 'seeker'), SUM(source = 'system') FROM turns")
+            .fetch_one(app.db())
+            .await
+            .unwrap();
+    assert_eq!(
+        (seeker, failed),
+        (2, 2),
+        "both messages kept; the failures are recorded but never enter the model's context"
+    );
+    // No rating prompt for failed replies.
+    assert!(rating_prompts(&out).is_empty());
+}
