@@ -273,3 +273,26 @@ fn logs_are_json_on_request_and_never_hold_message_text_at_info() {
         "message text leaked into info logs: {err}"
     );
 }
+
+#[test]
+fn chat_works_out_of_the_box_on_the_shipped_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kindred"));
+    c.env("KINDRED__DATA_DIR", dir.path())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("chat");
+    let out = run_with_stdin(
+        c,
+        "I have been feeling lonely since I moved to a new city\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let reply = stdout.lines().last().unwrap();
+    assert!(!reply.contains("couldn't put a reply together"), "{stdout}");
+    assert!(reply.split_whitespace().count() >= 3, "{stdout}");
+    assert!(dir.path().join("kindred.sqlite").exists());
+}
