@@ -652,9 +652,8 @@ pub fn train(out: &Path, settings: Option<TrainSettings>, resume: bool) -> Resul
             }
             use std::io::Write;
             writeln!(log, "{entry}")?;
-            if opt.step % 25 == 0 && !bar.is_hidden() {
-                // The bar shows it.
-            } else if opt.step % 25 == 0 {
+            // Without a terminal the bar is hidden: log progress instead.
+            if opt.step % 25 == 0 && bar.is_hidden() {
                 tracing::info!(
                     step = opt.step,
                     epoch = epoch + 1,
