@@ -293,6 +293,15 @@ impl Store {
         Ok(())
     }
 
+    /// Sessions in conversation (not in a check-in, a survey, or closed).
+    pub async fn chatting_sessions(&self) -> Result<Vec<Session>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM sessions WHERE stage = 'chatting' ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     /// Sessions idle since before `cutoff` that are still open.
     pub async fn idle_sessions(&self, cutoff: i64) -> Result<Vec<Session>> {
         Ok(sqlx::query_as(
@@ -532,12 +541,6 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.and_then(|r| r.0))
-    }
-
-    /// Counts rows of a table for a user (used by tests and `stats`).
-    pub async fn count(&self, sql: &str, bind: i64) -> Result<i64> {
-        let (n,): (i64,) = sqlx::query_as(sql).bind(bind).fetch_one(&self.pool).await?;
-        Ok(n)
     }
 
     pub fn pool(&self) -> &SqlitePool {

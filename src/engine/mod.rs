@@ -1009,10 +1009,7 @@ impl Engine {
                 .await;
             n += 1;
         }
-        let open: Vec<Session> = sqlx::query_as("SELECT * FROM sessions WHERE stage = 'chatting'")
-            .fetch_all(self.store.pool())
-            .await?;
-        for s in open {
+        for s in self.store.chatting_sessions().await? {
             let turns = self.store.turns(s.id).await?;
             let Some(last) = turns.iter().rev().find(|t| t.source != "safety") else {
                 continue;

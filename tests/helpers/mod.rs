@@ -2,7 +2,6 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use kindred::configuration::Settings;
 use kindred::engine::Engine;
@@ -180,8 +179,4 @@ pub fn replies(out: &[Outbound]) -> Vec<String> {
             _ => None,
         })
         .collect()
-}
-
-pub fn settings_arc(s: Settings) -> Arc<Settings> {
-    Arc::new(s)
 }
