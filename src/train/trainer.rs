@@ -326,8 +326,12 @@ pub fn collate(batch: &[&Example], pad: u32, bos: u32, dev: &Device) -> Result<[
     ])
 }
 
-/// Mean token cross-entropy of a micro-batch (the training loss, strategy token included).
-pub fn batch_loss(model: &BlenderbotSmall, batch: &[&Example]) -> Result<(Tensor, f64)> {
+/// Teacher-forced log-probabilities of a micro-batch's labels, flattened to `(b·t,)`,
+/// with the labels and their mask (1 for real tokens, 0 for padding).
+fn label_log_probs(
+    model: &BlenderbotSmall,
+    batch: &[&Example],
+) -> Result<(Tensor, Tensor, Tensor)> {
     let cfg = model.config();
     let [ids, mask, dec, lab, lmask] = collate(
         batch,
@@ -335,11 +339,18 @@ pub fn batch_loss(model: &BlenderbotSmall, batch: &[&Example]) -> Result<(Tensor
         cfg.decoder_start_token_id,
         model.device(),
     )?;
-    let logits = model.forward(&ids, Some(&mask), &dec)?;
+    let logits = model
+        .forward(&ids, Some(&mask), &dec)?
+        .to_dtype(DType::F32)?;
     let (b, t, v) = logits.dims3()?;
     let logp = candle_nn::ops::log_softmax(&logits.reshape((b * t, v))?, D::Minus1)?;
     let picked = logp.gather(&lab.reshape((b * t, 1))?, 1)?.squeeze(1)?;
-    let lmask = lmask.reshape(b * t)?;
+    Ok((picked, lab.flatten_all()?, lmask.flatten_all()?))
+}
+
+/// Mean token cross-entropy of a micro-batch (the training loss, strategy token included).
+pub fn batch_loss(model: &BlenderbotSmall, batch: &[&Example]) -> Result<(Tensor, f64)> {
+    let (picked, _, lmask) = label_log_probs(model, batch)?;
     let n = lmask.sum_all()?.to_scalar::<f32>()? as f64;
     let loss = ((picked * &lmask)?.sum_all()? / -n)?;
     Ok((loss, n))
@@ -352,29 +363,14 @@ pub fn perplexity(
     examples: &[Example],
     batch_size: usize,
 ) -> Result<(f64, usize)> {
-    let cfg = joint.model.config();
     let mut nll = 0f64;
     let mut count = 0usize;
     for chunk in examples.chunks(batch_size.max(1)) {
         let refs: Vec<&Example> = chunk.iter().collect();
-        let [ids, mask, dec, lab, lmask] = collate(
-            &refs,
-            cfg.pad_token_id,
-            cfg.decoder_start_token_id,
-            joint.model.device(),
-        )?;
-        let logits = joint
-            .model
-            .forward(&ids, Some(&mask), &dec)?
-            .to_dtype(DType::F32)?;
-        let (b, t, v) = logits.dims3()?;
-        let logp = candle_nn::ops::log_softmax(&logits.reshape((b * t, v))?, D::Minus1)?;
-        let picked = logp
-            .gather(&lab.reshape((b * t, 1))?, 1)?
-            .squeeze(1)?
-            .to_vec1::<f32>()?;
-        let lab = lab.flatten_all()?.to_vec1::<u32>()?;
-        let lmask = lmask.flatten_all()?.to_vec1::<f32>()?;
+        let (picked, lab, lmask) = label_log_probs(&joint.model, &refs)?;
+        let picked = picked.to_vec1::<f32>()?;
+        let lab = lab.to_vec1::<u32>()?;
+        let lmask = lmask.to_vec1::<f32>()?;
         for i in 0..picked.len() {
             if lmask[i] > 0.0 && !joint.strategy_ids.contains(&lab[i]) {
                 nll -= picked[i] as f64;
