@@ -302,6 +302,18 @@ impl Attention {
         })
     }
 
+    fn quantize(&mut self) -> candle_core::Result<()> {
+        for p in [
+            &mut self.q_proj,
+            &mut self.k_proj,
+            &mut self.v_proj,
+            &mut self.out_proj,
+        ] {
+            p.quantize()?;
+        }
+        Ok(())
+    }
+
     /// `(b, t, d)` → `(b, heads, t, head_dim)`.
     fn split_heads(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let (b, t, _) = x.dims3()?;
@@ -369,6 +381,11 @@ impl FeedForward {
             activation_dropout: cfg.activation_dropout,
             mode,
         })
+    }
+
+    fn quantize(&mut self) -> candle_core::Result<()> {
+        self.fc1.quantize()?;
+        self.fc2.quantize()
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
@@ -610,32 +627,13 @@ impl BlenderbotSmall {
     /// token embedding itself stays in full precision.
     pub fn quantize_q8(&mut self) -> candle_core::Result<()> {
         for l in self.encoder_layers.iter_mut() {
-            for p in [
-                &mut l.self_attn.q_proj,
-                &mut l.self_attn.k_proj,
-                &mut l.self_attn.v_proj,
-                &mut l.self_attn.out_proj,
-                &mut l.ffn.fc1,
-                &mut l.ffn.fc2,
-            ] {
-                p.quantize()?;
-            }
+            l.self_attn.quantize()?;
+            l.ffn.quantize()?;
         }
         for l in self.decoder_layers.iter_mut() {
-            for p in [
-                &mut l.self_attn.q_proj,
-                &mut l.self_attn.k_proj,
-                &mut l.self_attn.v_proj,
-                &mut l.self_attn.out_proj,
-                &mut l.encoder_attn.q_proj,
-                &mut l.encoder_attn.k_proj,
-                &mut l.encoder_attn.v_proj,
-                &mut l.encoder_attn.out_proj,
-                &mut l.ffn.fc1,
-                &mut l.ffn.fc2,
-            ] {
-                p.quantize()?;
-            }
+            l.self_attn.quantize()?;
+            l.encoder_attn.quantize()?;
+            l.ffn.quantize()?;
         }
         self.lm_head.quantize()
     }
