@@ -77,16 +77,12 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         }),
         Command::Run => block_on(async {
             let model_dir = settings.model_dir(global.model.as_deref());
-            let console = settings.console.enabled;
-            if !console {
-                anyhow::bail!("no adapter is enabled: set console.enabled = true (KINDRED__CONSOLE__ENABLED=true) to talk in this terminal");
-            }
+            // Secrets and URLs are checked before the model loads: a missing token should
+            // not take a model load to find out.
+            let adapters = startup::ConfiguredAdapters::from_settings(&settings)?;
             let engine = startup::build_engine(settings, &model_dir).await?;
             let store = engine.store.clone();
-            let mut app = startup::AppBuilder::new();
-            if console {
-                app = app.with_adapter(kindred_console::ConsoleAdapter::stdio("console"));
-            }
+            let app = adapters.add_to(startup::AppBuilder::new());
             tracing::info!("kindred is running");
             let result = app.start(engine).wait().await;
             store.close().await;

@@ -21,6 +21,8 @@ pub struct Settings {
     pub safety: SafetySettings,
     pub logging: LoggingSettings,
     pub console: ConsoleSettings,
+    pub telegram: TelegramSettings,
+    pub discord: DiscordSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -94,7 +96,83 @@ pub struct ConsoleSettings {
     pub enabled: bool,
 }
 
+/// How Telegram delivers updates.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TelegramMode {
+    Polling,
+    Webhook,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelegramSettings {
+    pub enabled: bool,
+    pub api_url: String,
+    pub token_file: String,
+    pub mode: TelegramMode,
+    pub poll_timeout_seconds: u32,
+    pub webhook_url: String,
+    pub webhook_listen: String,
+    pub groups_enabled_by_default: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscordSettings {
+    pub enabled: bool,
+    pub api_url: String,
+    pub token_file: String,
+    pub register_commands: bool,
+}
+
+/// A bot token: read from the environment or a secrets file, never printed.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// Reads a token from `env_var`, else from `file` (its first line). The error says where
+/// to put it, never what was found.
+pub fn read_secret(env_var: &str, file: &str, what: &str) -> Result<Secret> {
+    if let Ok(v) = std::env::var(env_var) {
+        let v = v.trim().to_string();
+        if !v.is_empty() {
+            return Ok(Secret(v));
+        }
+    }
+    if !file.is_empty() {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| anyhow!("cannot read the {what} from {file}: {e}"))?;
+        let v = text.lines().next().unwrap_or("").trim().to_string();
+        if v.is_empty() {
+            bail!("the {what} file {file} is empty");
+        }
+        return Ok(Secret(v));
+    }
+    bail!("no {what}: set the environment variable {env_var}, or point token_file at a file that holds it")
+}
+
 impl Settings {
+    /// Whether Kindred answers in a platform's shared chats before a moderator decides:
+    /// Telegram groups add the bot deliberately (on), Discord channels opt in (off).
+    pub fn group_default_enabled(&self, platform: &str) -> bool {
+        match platform {
+            "telegram" => self.telegram.groups_enabled_by_default,
+            _ => false,
+        }
+    }
+
     /// Loads the layered settings. `file` is `--config`; `env` are the environment
     /// variables to consider (the process environment in production, a fixed list in tests).
     pub fn load(
@@ -174,6 +252,39 @@ impl Settings {
         }
         if !["trace", "debug", "info", "warn", "error"].contains(&self.logging.level.as_str()) {
             return fail("logging.level", "one of trace, debug, info, warn, error");
+        }
+        if !(1..=15).contains(&self.telegram.poll_timeout_seconds) {
+            // teloxide gives up on a request after 17 s.
+            return fail("telegram.poll_timeout_seconds", "between 1 and 15");
+        }
+        for (key, u) in [
+            ("telegram.api_url", &self.telegram.api_url),
+            ("discord.api_url", &self.discord.api_url),
+        ] {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return fail(key, "an http:// or https:// URL");
+            }
+        }
+        if self.telegram.enabled && self.telegram.mode == TelegramMode::Webhook {
+            if !self.telegram.webhook_url.starts_with("https://")
+                && !self.telegram.webhook_url.starts_with("http://")
+            {
+                return fail(
+                    "telegram.webhook_url",
+                    "the public https:// URL Telegram should post updates to (webhook mode)",
+                );
+            }
+            if self
+                .telegram
+                .webhook_listen
+                .parse::<std::net::SocketAddr>()
+                .is_err()
+            {
+                return fail(
+                    "telegram.webhook_listen",
+                    "an address and port to listen on, e.g. 0.0.0.0:8443",
+                );
+            }
         }
         self.decoding_for(&DecodingOptions::default())?;
         Ok(())

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use kindred_adapter::{Adapter, AdapterIo, Inbound};
+use kindred_adapter::{Adapter, AdapterIo, Envelope, Inbox};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
@@ -65,6 +65,73 @@ pub async fn build_engine(settings: Settings, model_dir: &Path) -> Result<Engine
     Ok(Engine::new(store, worker, Arc::new(settings)))
 }
 
+/// The adapters `kindred run` serves, checked and configured from the settings.
+pub struct ConfiguredAdapters {
+    console: bool,
+    telegram: Option<kindred_telegram::TelegramConfig>,
+}
+
+impl ConfiguredAdapters {
+    pub fn from_settings(settings: &Settings) -> Result<Self> {
+        let telegram = if settings.telegram.enabled {
+            Some(telegram_config(settings)?)
+        } else {
+            None
+        };
+        let this = Self {
+            console: settings.console.enabled,
+            telegram,
+        };
+        if !this.console && this.telegram.is_none() {
+            anyhow::bail!(
+                "no adapter is enabled: set telegram.enabled = true (KINDRED__TELEGRAM__ENABLED=true) with \
+                 KINDRED_TELEGRAM_TOKEN, or console.enabled = true to talk in this terminal"
+            );
+        }
+        Ok(this)
+    }
+
+    pub fn add_to(self, mut app: AppBuilder) -> AppBuilder {
+        if self.console {
+            app = app.with_adapter(kindred_console::ConsoleAdapter::stdio("console"));
+        }
+        if let Some(t) = self.telegram {
+            app = app.with_adapter(kindred_telegram::TelegramAdapter::new(t));
+        }
+        app
+    }
+}
+
+/// The Telegram adapter's configuration: the token from `KINDRED_TELEGRAM_TOKEN` or
+/// `telegram.token_file`, the API URL, polling or webhook.
+pub fn telegram_config(settings: &Settings) -> Result<kindred_telegram::TelegramConfig> {
+    use crate::configuration::{read_secret, TelegramMode};
+    let t = &settings.telegram;
+    let token = read_secret(
+        "KINDRED_TELEGRAM_TOKEN",
+        &t.token_file,
+        "Telegram bot token",
+    )?;
+    let mode = match t.mode {
+        TelegramMode::Polling => kindred_telegram::Mode::Polling {
+            timeout: Duration::from_secs(t.poll_timeout_seconds as u64),
+        },
+        TelegramMode::Webhook => kindred_telegram::Mode::Webhook {
+            public_url: kindred_telegram::Url::parse(&t.webhook_url)
+                .context("telegram.webhook_url is not a URL")?,
+            listen: t
+                .webhook_listen
+                .parse()
+                .context("telegram.webhook_listen is not an address:port")?,
+        },
+    };
+    Ok(kindred_telegram::TelegramConfig {
+        token: token.expose().to_string(),
+        api_url: kindred_telegram::parse_api_url(&t.api_url)?,
+        mode,
+    })
+}
+
 /// A running application: the engine serving its adapters.
 pub struct Running {
     pub shutdown: broadcast::Sender<()>,
@@ -74,8 +141,8 @@ pub struct Running {
 
 /// Collects adapters before the engine starts.
 pub struct AppBuilder {
-    inbound_tx: mpsc::Sender<Inbound>,
-    inbound_rx: mpsc::Receiver<Inbound>,
+    inbound_tx: Inbox,
+    inbound_rx: mpsc::Receiver<Envelope>,
     shutdown: broadcast::Sender<()>,
     routes: HashMap<String, mpsc::Sender<kindred_adapter::Outbound>>,
     adapters: Vec<(String, JoinHandle<Result<()>>)>,
@@ -89,7 +156,7 @@ impl Default for AppBuilder {
 
 impl AppBuilder {
     pub fn new() -> Self {
-        let (inbound_tx, inbound_rx) = mpsc::channel(1024);
+        let (inbound_tx, inbound_rx) = Inbox::channel(1024);
         let (shutdown, _) = broadcast::channel(4);
         Self {
             inbound_tx,

@@ -543,6 +543,108 @@ impl Store {
         Ok(row.and_then(|r| r.0))
     }
 
+    /// Whether Kindred may answer in a shared chat (`None`: no moderator has decided).
+    pub async fn chat_enabled(&self, platform: &str, chat_id: &str) -> Result<Option<bool>> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT enabled FROM chat_settings WHERE platform = ? AND chat_id = ?")
+                .bind(platform)
+                .bind(chat_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|r| r.0 != 0))
+    }
+
+    /// Turns Kindred on or off in a shared chat.
+    pub async fn set_chat_enabled(
+        &self,
+        platform: &str,
+        chat_id: &str,
+        enabled: bool,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO chat_settings (platform, chat_id, enabled) VALUES (?, ?, ?)
+             ON CONFLICT (platform, chat_id) DO UPDATE SET enabled = excluded.enabled",
+        )
+        .bind(platform)
+        .bind(chat_id)
+        .bind(enabled as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Sets (or with `None`, clears) a chat's crisis resources, keeping whether it is on.
+    pub async fn set_chat_crisis_message(
+        &self,
+        platform: &str,
+        chat_id: &str,
+        message: Option<&str>,
+        enabled_if_new: bool,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO chat_settings (platform, chat_id, enabled, crisis_message) VALUES (?, ?, ?, ?)
+             ON CONFLICT (platform, chat_id) DO UPDATE SET crisis_message = excluded.crisis_message",
+        )
+        .bind(platform)
+        .bind(chat_id)
+        .bind(enabled_if_new as i64)
+        .bind(message)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    // ---- the inbox: platform events stored before they are acknowledged ----
+
+    /// Stores a platform event under its key. `Ok(None)` when the key was seen before.
+    pub async fn inbox_insert(
+        &self,
+        platform: &str,
+        key: &str,
+        payload: &str,
+    ) -> Result<Option<i64>> {
+        let r = sqlx::query(
+            "INSERT OR IGNORE INTO inbox (platform, event_key, payload, received_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(platform)
+        .bind(key)
+        .bind(payload)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok((r.rows_affected() == 1).then(|| r.last_insert_rowid()))
+    }
+
+    /// Marks an inbox event handled and drops its payload.
+    pub async fn inbox_done(&self, id: i64) -> Result<()> {
+        sqlx::query("UPDATE inbox SET handled_at = ?, payload = NULL WHERE id = ?")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Events stored but not yet handled (after a crash), oldest first: (id, payload).
+    pub async fn inbox_unhandled(&self) -> Result<Vec<(i64, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, payload FROM inbox WHERE handled_at IS NULL AND payload IS NOT NULL ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Forgets the keys of events handled before `cutoff` (redeliveries come within minutes).
+    pub async fn inbox_prune(&self, cutoff: i64) -> Result<u64> {
+        Ok(
+            sqlx::query("DELETE FROM inbox WHERE handled_at IS NOT NULL AND handled_at < ?")
+                .bind(cutoff)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }

@@ -220,6 +220,20 @@ impl Engine {
                 }
                 Ok(())
             }
+            Inbound::Moderation {
+                chat,
+                user,
+                action,
+                interaction,
+            } => self.moderate(&chat, &user, action, interaction, out).await,
+            Inbound::Message { ref chat, .. }
+            | Inbound::NonText { ref chat, .. }
+            | Inbound::Command { ref chat, .. }
+                if !self.answers_in(chat).await? =>
+            {
+                // A shared chat its moderators have not turned Kindred on in: stay silent.
+                Ok(())
+            }
             Inbound::Message {
                 chat,
                 user,
@@ -264,6 +278,70 @@ impl Engine {
                 interaction,
             } => self.press(&chat, &user, &payload, interaction, out).await,
         }
+    }
+
+    /// Whether Kindred answers in this chat: always in DMs; in shared chats as the
+    /// moderators decided, else the platform's default (`group_default_enabled`).
+    async fn answers_in(&self, chat: &ChatRef) -> Result<bool> {
+        if chat.kind == kindred_adapter::ChatKind::Direct {
+            return Ok(true);
+        }
+        Ok(
+            match self.store.chat_enabled(&chat.platform, &chat.id).await? {
+                Some(on) => on,
+                None => self.settings.group_default_enabled(&chat.platform),
+            },
+        )
+    }
+
+    /// A moderator's action (already checked by the adapter against platform permissions).
+    async fn moderate(
+        &self,
+        chat: &ChatRef,
+        user: &UserRef,
+        action: kindred_adapter::ModAction,
+        interaction: Option<String>,
+        out: &Out,
+    ) -> Result<()> {
+        use kindred_adapter::ModAction;
+        let default_on = self.settings.group_default_enabled(&chat.platform);
+        let reply = match action {
+            ModAction::Enable => {
+                self.store
+                    .set_chat_enabled(&chat.platform, &chat.id, true)
+                    .await?;
+                tracing::info!(platform = %chat.platform, chat = %chat.id, "enabled in a shared chat");
+                texts::ENABLED.to_string()
+            }
+            ModAction::Disable => {
+                self.store
+                    .set_chat_enabled(&chat.platform, &chat.id, false)
+                    .await?;
+                tracing::info!(platform = %chat.platform, chat = %chat.id, "disabled in a shared chat");
+                texts::DISABLED.to_string()
+            }
+            ModAction::Status => {
+                let on = self.answers_in(chat).await?;
+                let custom = self
+                    .store
+                    .chat_crisis_message(&chat.platform, &chat.id)
+                    .await?;
+                texts::status(on, custom.is_some(), &self.crisis_message(chat).await?)
+            }
+            ModAction::SetResources(text) => {
+                let text = text.trim();
+                let value = (!text.is_empty()).then_some(text);
+                self.store
+                    .set_chat_crisis_message(&chat.platform, &chat.id, value, default_on)
+                    .await?;
+                match value {
+                    Some(v) => format!("{}\n\n{v}", texts::RESOURCES_SET),
+                    None => texts::RESOURCES_RESET.to_string(),
+                }
+            }
+        };
+        self.notice(out, chat, user, interaction, &reply).await;
+        Ok(())
     }
 
     /// Records a platform message id; false when it was seen before (a redelivery).
@@ -356,6 +434,9 @@ impl Engine {
         };
         if session.is_none() {
             send_text(out, chat, texts::INTRO_SHORT).await;
+            if chat.kind == kindred_adapter::ChatKind::Group {
+                send_text(out, chat, texts::GROUP_PRIVACY).await;
+            }
             session = Some(self.new_session(&u, chat, stage::CHATTING).await?);
         }
         let session = session.unwrap();
@@ -563,7 +644,7 @@ impl Engine {
                 send_text(
                     out,
                     chat,
-                    &format!("{}\n\n{}", texts::HELP, self.settings.safety.crisis_message),
+                    &format!("{}\n\n{}", texts::HELP, self.crisis_message(chat).await?),
                 )
                 .await;
                 Ok(())
@@ -722,12 +803,15 @@ impl Engine {
         out: &Out,
     ) -> Result<()> {
         self.store.set_rating(p.id, stars).await?;
-        if let Some(pmid) = &p.platform_message_id {
+        let nonce = self.store.session(p.session_id).await?.map(|s| s.nonce);
+        if let (Some(pmid), Some(nonce)) = (&p.platform_message_id, nonce) {
             let _ = out
                 .send(Outbound::EditPrompt {
                     chat: chat.clone(),
                     platform_message_id: pmid.clone(),
                     text: format!("{} {}", texts::RATING_QUESTION, texts::rated(stars)),
+                    choices: rating_choices(p.id, &nonce),
+                    chosen: Some(stars as usize - 1),
                 })
                 .await;
         }

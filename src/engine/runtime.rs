@@ -1,13 +1,17 @@
 //! Running the engine with adapters: one task per person serialises that person's
 //! events, a semaphore bounds how many people are handled at once, a sweeper ends idle
 //! sessions, and a broadcast shutdown signal stops everything cleanly.
+//!
+//! Events that arrive with a receipt are written to the inbox table before the adapter
+//! is told they are stored (and so before the platform is acknowledged); they are marked
+//! handled once the engine is done with them, and unhandled ones are replayed at start.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use kindred_adapter::{Inbound, Outbound};
+use kindred_adapter::{Envelope, Inbound, Outbound, Stored};
 use tokio::sync::{broadcast, mpsc, Semaphore};
 
 use super::Engine;
@@ -18,14 +22,14 @@ pub type Routes = Arc<HashMap<String, mpsc::Sender<Outbound>>>;
 /// Feeds inbound events to the engine until `inbound` closes or shutdown fires.
 pub async fn serve(
     engine: Engine,
-    mut inbound: mpsc::Receiver<Inbound>,
+    mut inbound: mpsc::Receiver<Envelope>,
     routes: Routes,
     mut shutdown: broadcast::Receiver<()>,
 ) -> Result<()> {
     let permits = Arc::new(Semaphore::new(
         engine.settings().conversation.max_concurrent_users,
     ));
-    let mut people: HashMap<String, mpsc::Sender<Inbound>> = HashMap::new();
+    let mut people: HashMap<String, mpsc::Sender<Queued>> = HashMap::new();
     let route = {
         let routes = routes.clone();
         move |p: &str| routes.get(p).cloned()
@@ -35,64 +39,142 @@ pub async fn serve(
         Ok(n) => tracing::info!(resumed = n, "resumed unfinished replies"),
         Err(e) => tracing::error!(error = %format!("{e:#}"), "recovery after restart failed"),
     }
+    // Events stored before a crash but never handled go first, in their original order.
+    let mut replay: std::collections::VecDeque<Queued> = match engine.store.inbox_unhandled().await {
+        Ok(rows) => rows
+            .into_iter()
+            .filter_map(|(id, payload)| match serde_json::from_str::<Inbound>(&payload) {
+                Ok(ev) => Some((ev, Some(id))),
+                Err(e) => {
+                    tracing::warn!(inbox = id, error = %e, "an unreadable stored event was skipped");
+                    None
+                }
+            })
+            .collect(),
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "reading unhandled events failed");
+            Default::default()
+        }
+    };
+    if !replay.is_empty() {
+        tracing::info!(
+            events = replay.len(),
+            "handling events stored before the last stop"
+        );
+    }
     let mut sweep = tokio::time::interval(Duration::from_secs(60));
     loop {
+        if let Some(q) = replay.pop_front() {
+            dispatch(&engine, &routes, &mut people, &permits, q).await;
+            continue;
+        }
         tokio::select! {
             _ = shutdown.recv() => break,
             _ = sweep.tick() => {
                 if let Err(e) = engine.end_idle_sessions().await {
                     tracing::warn!(error = %format!("{e:#}"), "ending idle sessions failed");
                 }
+                let week_ago = crate::store::now_ms() - 7 * 24 * 3_600_000;
+                if let Err(e) = engine.store.inbox_prune(week_ago).await {
+                    tracing::warn!(error = %format!("{e:#}"), "pruning handled events failed");
+                }
             }
-            ev = inbound.recv() => {
-                let Some(ev) = ev else { break };
-                let key = match ev.origin() {
-                    Some((chat, user)) => format!("{}\u{1f}{}\u{1f}{}", chat.platform, chat.id, user.id),
-                    None => {
-                        // Delivery reports touch one row; no need to queue them behind a person.
-                        if let Err(e) = engine.handle(ev, &mpsc::channel(1).0).await {
-                            tracing::warn!(error = %format!("{e:#}"), "recording a delivery failed");
-                        }
-                        continue;
-                    }
-                };
-                let platform = ev.origin().map(|(c, _)| c.platform.clone()).unwrap_or_default();
-                let Some(out) = routes.get(&platform).cloned() else {
-                    tracing::warn!(%platform, "event from a platform without an adapter");
+            envelope = inbound.recv() => {
+                let Some(Envelope { event, receipt }) = envelope else { break };
+                let Some(receipt) = receipt else {
+                    dispatch(&engine, &routes, &mut people, &permits, (event, None)).await;
                     continue;
                 };
-                let mut ev = Some(ev);
-                if let Some(tx) = people.get(&key) {
-                    match tx.send(ev.take().unwrap()).await {
-                        Ok(()) => continue,
-                        Err(mpsc::error::SendError(back)) => ev = Some(back),
+                let platform = event.origin().map(|(c, _)| c.platform.clone()).unwrap_or_default();
+                let stored = match serde_json::to_string(&event) {
+                    Ok(payload) => engine.store.inbox_insert(&platform, &receipt.key, &payload).await,
+                    Err(e) => Err(e.into()),
+                };
+                match stored {
+                    Ok(Some(id)) => {
+                        let _ = receipt.stored.send(Stored::New);
+                        dispatch(&engine, &routes, &mut people, &permits, (event, Some(id))).await;
+                    }
+                    Ok(None) => {
+                        tracing::debug!(key = %receipt.key, "a redelivered event was ignored");
+                        let _ = receipt.stored.send(Stored::Duplicate);
+                    }
+                    Err(e) => {
+                        let reason = format!("{e:#}");
+                        tracing::error!(error = %reason, "storing an incoming event failed");
+                        let _ = receipt.stored.send(Stored::Failed(reason));
                     }
                 }
-                let (tx, rx) = mpsc::channel(64);
-                tx.send(ev.take().unwrap()).await.ok();
-                people.insert(key, tx);
-                tokio::spawn(person_task(engine.clone(), rx, out, permits.clone()));
             }
         }
     }
     Ok(())
 }
 
+/// An event for a person's queue, with its inbox row when it was stored on receipt.
+type Queued = (Inbound, Option<i64>);
+
+/// Hands an event to its person's task (starting one if needed).
+async fn dispatch(
+    engine: &Engine,
+    routes: &Routes,
+    people: &mut HashMap<String, mpsc::Sender<Queued>>,
+    permits: &Arc<Semaphore>,
+    (ev, inbox_id): Queued,
+) {
+    let key = match ev.origin() {
+        Some((chat, user)) => format!("{}\u{1f}{}\u{1f}{}", chat.platform, chat.id, user.id),
+        None => {
+            // Delivery reports touch one row; no need to queue them behind a person.
+            if let Err(e) = engine.handle(ev, &mpsc::channel(1).0).await {
+                tracing::warn!(error = %format!("{e:#}"), "recording a delivery failed");
+            }
+            return;
+        }
+    };
+    let platform = ev
+        .origin()
+        .map(|(c, _)| c.platform.clone())
+        .unwrap_or_default();
+    let Some(out) = routes.get(&platform).cloned() else {
+        tracing::warn!(%platform, "event from a platform without an adapter");
+        return;
+    };
+    let mut item = Some((ev, inbox_id));
+    if let Some(tx) = people.get(&key) {
+        match tx.send(item.take().unwrap()).await {
+            Ok(()) => return,
+            Err(mpsc::error::SendError(back)) => item = Some(back),
+        }
+    }
+    let (tx, rx) = mpsc::channel(64);
+    tx.send(item.take().unwrap()).await.ok();
+    people.insert(key, tx);
+    tokio::spawn(person_task(engine.clone(), rx, out, permits.clone()));
+}
+
 /// Handles one person's events in order; exits after a quiet spell.
 async fn person_task(
     engine: Engine,
-    mut rx: mpsc::Receiver<Inbound>,
+    mut rx: mpsc::Receiver<Queued>,
     out: mpsc::Sender<Outbound>,
     permits: Arc<Semaphore>,
 ) {
     loop {
-        let ev = match tokio::time::timeout(Duration::from_secs(600), rx.recv()).await {
-            Ok(Some(ev)) => ev,
+        let (ev, inbox_id) = match tokio::time::timeout(Duration::from_secs(600), rx.recv()).await {
+            Ok(Some(q)) => q,
             _ => return,
         };
         let Ok(_permit) = permits.acquire().await else {
             return;
         };
-        let _ = engine.handle(ev, &out).await;
+        let result = engine.handle(ev, &out).await;
+        if let Some(id) = inbox_id {
+            // A failure was already told to the person; replaying it would not help.
+            if let Err(e) = engine.store.inbox_done(id).await {
+                tracing::warn!(error = %format!("{e:#}"), "marking an event handled failed");
+            }
+        }
+        drop(result);
     }
 }

@@ -84,3 +84,23 @@ pub const PROBLEMS: [&str; 7] = [
     "family conflict",
     "something else",
 ];
+
+pub const GROUP_PRIVACY: &str = "This chat is shared, so others here can read what you write. For a private conversation, send me a direct message; I keep each person's conversation separate either way.";
+pub const ENABLED: &str =
+    "Kindred is now on in this chat: people can mention me or reply to me to talk.";
+pub const DISABLED: &str = "Kindred is now off in this chat. Direct messages still work.";
+pub const RESOURCES_SET: &str =
+    "Done. Replies here that need them will show these crisis resources:";
+pub const RESOURCES_RESET: &str = "Done. This chat shows the default crisis resources again.";
+
+pub fn status(on: bool, custom_resources: bool, resources: &str) -> String {
+    format!(
+        "Kindred is {} in this chat. Crisis resources ({}):\n{resources}",
+        if on { "on" } else { "off" },
+        if custom_resources {
+            "set for this chat"
+        } else {
+            "the default"
+        }
+    )
+}

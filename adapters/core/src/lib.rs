@@ -8,7 +8,7 @@
 use std::future::Future;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// Whether a chat is private (a DM) or shared with other people.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -89,6 +89,29 @@ pub enum Inbound {
     },
     /// An outbound message could not be delivered.
     Failed { outbound_id: String, reason: String },
+    /// A moderator's action on a shared chat. Adapters send it only after checking on
+    /// the platform that `user` may moderate `chat` (a Telegram group admin, a Discord
+    /// member with Manage Server), so the engine can trust it.
+    Moderation {
+        chat: ChatRef,
+        user: UserRef,
+        action: ModAction,
+        /// The platform's handle to answer in private (an interaction), if any.
+        interaction: Option<String>,
+    },
+}
+
+/// What a moderator asks for a shared chat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ModAction {
+    /// Let Kindred answer in this chat.
+    Enable,
+    /// Stop Kindred answering in this chat.
+    Disable,
+    /// Tell the moderator whether Kindred is on here and which crisis resources it shows.
+    Status,
+    /// Set the crisis resources shown in this chat (empty: back to the configured ones).
+    SetResources(String),
 }
 
 impl Inbound {
@@ -98,7 +121,8 @@ impl Inbound {
             Inbound::Message { chat, user, .. }
             | Inbound::NonText { chat, user, .. }
             | Inbound::Command { chat, user, .. }
-            | Inbound::Choice { chat, user, .. } => Some((chat, user)),
+            | Inbound::Choice { chat, user, .. }
+            | Inbound::Moderation { chat, user, .. } => Some((chat, user)),
             Inbound::Delivered { .. } | Inbound::Failed { .. } => None,
         }
     }
@@ -129,11 +153,15 @@ pub enum Outbound {
     },
     /// Show that a reply is being written.
     Typing { chat: ChatRef },
-    /// Replace an earlier prompt's text and remove its choices (e.g. "You rated 4 ★").
+    /// Replace an earlier prompt's text (e.g. "You rated 4 ★"), keeping its choices so
+    /// that a second press can change the answer; `chosen` is the index of the choice
+    /// that is now in effect, for platforms that can show it.
     EditPrompt {
         chat: ChatRef,
         platform_message_id: String,
         text: String,
+        choices: Vec<Choice>,
+        chosen: Option<usize>,
     },
     /// The engine has finished handling the last event from this chat. Platforms ignore
     /// it; the console uses it to read the next scripted line only when the bot is done.
@@ -161,10 +189,90 @@ impl Outbound {
     }
 }
 
+/// What became of an event handed over with [`Inbox::deliver`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    /// Written to the database; it will be handled even if Kindred crashes now.
+    New,
+    /// Seen before under the same key (a redelivery); it will not be handled twice.
+    Duplicate,
+    /// Could not be written (the reason). The platform should deliver it again later.
+    Failed(String),
+}
+
+/// An inbound event as it travels to the engine.
+#[derive(Debug)]
+pub struct Envelope {
+    pub event: Inbound,
+    /// Set when the adapter waits for the event to be stored before acknowledging it
+    /// to its platform (advancing a Telegram offset, answering a webhook with 200).
+    pub receipt: Option<Receipt>,
+}
+
+/// The key a platform redelivers an event under, and where to say it was stored.
+#[derive(Debug)]
+pub struct Receipt {
+    /// Unique per platform event, e.g. `update:1234`; a second event with the same key
+    /// is a redelivery.
+    pub key: String,
+    pub stored: oneshot::Sender<Stored>,
+}
+
+/// The engine closed its side of the channel (Kindred is shutting down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineGone;
+
+impl std::fmt::Display for EngineGone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the engine has stopped")
+    }
+}
+
+impl std::error::Error for EngineGone {}
+
+/// Where an adapter hands platform events to the engine.
+#[derive(Debug, Clone)]
+pub struct Inbox(mpsc::Sender<Envelope>);
+
+impl Inbox {
+    /// An inbox and the engine's end of it.
+    pub fn channel(capacity: usize) -> (Inbox, mpsc::Receiver<Envelope>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        (Inbox(tx), rx)
+    }
+
+    /// Hands over an event the platform will not redeliver (a console line, a delivery
+    /// report): returns as soon as the engine has it queued.
+    pub async fn send(&self, event: Inbound) -> Result<(), EngineGone> {
+        self.0
+            .send(Envelope {
+                event,
+                receipt: None,
+            })
+            .await
+            .map_err(|_| EngineGone)
+    }
+
+    /// Hands over an event and waits until it is stored under `key`. Only then may the
+    /// adapter acknowledge it to the platform: a crash before that point means the
+    /// platform delivers it again, and the key makes sure it is handled once.
+    pub async fn deliver(&self, key: String, event: Inbound) -> Result<Stored, EngineGone> {
+        let (stored, rx) = oneshot::channel();
+        self.0
+            .send(Envelope {
+                event,
+                receipt: Some(Receipt { key, stored }),
+            })
+            .await
+            .map_err(|_| EngineGone)?;
+        rx.await.map_err(|_| EngineGone)
+    }
+}
+
 /// The channels an adapter is run with.
 pub struct AdapterIo {
     /// Platform events go here.
-    pub inbound: mpsc::Sender<Inbound>,
+    pub inbound: Inbox,
     /// What to send arrives here.
     pub outbound: mpsc::Receiver<Outbound>,
     /// Fires once when the daemon shuts down.
@@ -177,4 +285,85 @@ pub trait Adapter: Send + 'static {
     fn platform(&self) -> &'static str;
     /// Runs until shutdown or a fatal error.
     fn run(self, io: AdapterIo) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+/// Splits a message for a platform's length limit, preferring sentence ends, then line
+/// breaks, then spaces; a single word longer than the limit is cut. `measure` is the
+/// platform's idea of length (Telegram counts UTF-16 units, Discord characters).
+pub fn split_message(text: &str, max: usize, measure: fn(&str) -> usize) -> Vec<String> {
+    assert!(max > 0, "a message limit must be positive");
+    let mut parts = Vec::new();
+    let mut rest = text.trim();
+    while measure(rest) > max {
+        // The longest prefix within the limit, as a byte index on a char boundary.
+        let mut fit = 0;
+        for (i, c) in rest.char_indices() {
+            let end = i + c.len_utf8();
+            if measure(&rest[..end]) > max {
+                break;
+            }
+            fit = end;
+        }
+        let window = &rest[..fit];
+        let sentence_end = window
+            .char_indices()
+            .filter(|&(i, c)| {
+                matches!(c, '.' | '!' | '?' | '…')
+                    && rest[i + c.len_utf8()..].starts_with(char::is_whitespace)
+            })
+            .map(|(i, c)| i + c.len_utf8())
+            .last();
+        let cut = sentence_end
+            .or_else(|| window.rfind('\n'))
+            .or_else(|| rest[fit..].starts_with(char::is_whitespace).then_some(fit))
+            .or_else(|| window.rfind(' '))
+            .filter(|&i| i > 0)
+            .unwrap_or(fit.max(rest.chars().next().map_or(1, char::len_utf8)));
+        parts.push(rest[..cut].trim_end().to_string());
+        rest = rest[cut..].trim_start();
+    }
+    if !rest.is_empty() || parts.is_empty() {
+        parts.push(rest.to_string());
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chars(s: &str) -> usize {
+        s.chars().count()
+    }
+
+    #[test]
+    fn short_messages_stay_whole() {
+        assert_eq!(
+            split_message("Hello there.", 20, chars),
+            vec!["Hello there."]
+        );
+    }
+
+    #[test]
+    fn long_messages_split_at_sentence_ends_within_the_limit() {
+        let text = "One two three. Four five six! Seven eight nine? Ten.";
+        let parts = split_message(text, 30, chars);
+        assert_eq!(
+            parts,
+            vec!["One two three. Four five six!", "Seven eight nine? Ten."]
+        );
+        assert!(parts.iter().all(|p| chars(p) <= 30));
+        assert_eq!(parts.join(" "), text);
+    }
+
+    #[test]
+    fn without_sentence_ends_it_splits_at_spaces_then_inside_words() {
+        let parts = split_message("aaaa bbbb cccc", 9, chars);
+        assert_eq!(parts, vec!["aaaa bbbb", "cccc"]);
+        let parts = split_message("abcdefghij", 4, chars);
+        assert_eq!(parts, vec!["abcd", "efgh", "ij"]);
+        let utf16 = |s: &str| s.encode_utf16().count();
+        let parts = split_message("😀😀😀", 4, utf16);
+        assert_eq!(parts, vec!["😀😀", "😀"]);
+    }
 }

@@ -1,0 +1,359 @@
+//! Telegram end to end: the real teloxide client in Kindred's Telegram adapter, talking
+//! HTTP to a stand-in Bot API server on loopback, with the real engine, the tiny model
+//! and a SQLite file in a temp dir.
+
+mod helpers;
+mod standins;
+
+use std::time::Duration;
+
+use kindred::startup::{AppBuilder, Running};
+use kindred_telegram::{Mode, TelegramAdapter, TelegramConfig};
+use standins::telegram::{Call, TelegramStandIn};
+
+const TOKEN: &str = "123456:TEST-token-never-real";
+const WAIT: Duration = Duration::from_secs(20);
+
+fn config(standin: &TelegramStandIn) -> TelegramConfig {
+    let api_url = kindred_telegram::parse_api_url(&standin.url).unwrap();
+    // Never the real Bot API: a misconfigured client would send the token there.
+    assert!(
+        matches!(
+            api_url.host_str(),
+            Some("127.0.0.1") | Some("::1") | Some("localhost")
+        ),
+        "tests talk to loopback only, not {api_url}"
+    );
+    TelegramConfig {
+        token: TOKEN.into(),
+        api_url,
+        mode: Mode::Polling {
+            timeout: Duration::from_secs(1),
+        },
+    }
+}
+
+async fn start(
+    dir: &std::path::Path,
+    standin: &TelegramStandIn,
+    extra: &[(&str, &str)],
+) -> Running {
+    let mut settings: Vec<(&str, &str)> = vec![("KINDRED__CONVERSATION__CHECKIN", "false")];
+    settings.extend_from_slice(extra);
+    let engine = kindred::startup::build_engine(
+        helpers::test_settings(dir, &settings),
+        &helpers::tiny_model(),
+    )
+    .await
+    .unwrap();
+    AppBuilder::new()
+        .with_adapter(TelegramAdapter::new(config(standin)))
+        .start(engine)
+}
+
+async fn stop(running: Running) {
+    let _ = running.shutdown.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(20), running.wait()).await;
+}
+
+fn has_keyboard(c: &Call) -> bool {
+    c.body["reply_markup"]["inline_keyboard"].is_array()
+}
+
+/// The callback data of each button of a sendMessage call, in order.
+fn buttons(c: &Call) -> Vec<String> {
+    c.body["reply_markup"]["inline_keyboard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| row.as_array().unwrap().iter())
+        .map(|b| b["callback_data"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn stars_in_db(dir: &std::path::Path) -> Vec<Option<i64>> {
+    let url = format!("sqlite://{}", dir.join("kindred.sqlite").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let rows: Vec<(Option<i64>,)> = sqlx::query_as("SELECT stars FROM rating_prompts ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    rows.into_iter().map(|r| r.0).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dm_conversation_with_rating_keyboard_presses_and_refusals() {
+    let tg = TelegramStandIn::start(TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(dir.path(), &tg, &[]).await;
+
+    // The command menu is registered, BotFather-style.
+    tg.wait_until("setMyCommands", WAIT, |c| {
+        c.iter().any(|c| c.method == "setmycommands")
+    })
+    .await;
+    let menu: Vec<String> = tg.calls_of("setMyCommands")[0].body["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["command"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(menu, ["start", "end", "reset", "rate", "forget", "help"]);
+
+    let ana = 501;
+    tg.dm(ana, "hello, I had a rough week");
+    tg.wait_until("first reply", WAIT, |_| tg.texts_to(ana).len() >= 2)
+        .await;
+    assert!(tg
+        .calls_of("sendChatAction")
+        .iter()
+        .any(|c| c.body["action"] == "typing"));
+    assert!(
+        tg.calls_of("sendMessage").iter().all(|c| !has_keyboard(c)),
+        "no rating after the first reply"
+    );
+    tg.dm(ana, "my exams went badly and I feel useless");
+    tg.wait_until("rating keyboard after the second reply", WAIT, |calls| {
+        calls
+            .iter()
+            .any(|c| c.method == "sendmessage" && has_keyboard(c))
+    })
+    .await;
+    let prompts: Vec<Call> = tg
+        .calls_of("sendMessage")
+        .into_iter()
+        .filter(has_keyboard)
+        .collect();
+    assert_eq!(prompts.len(), 1);
+    let data = buttons(&prompts[0]);
+    assert_eq!(data.len(), 5, "five star buttons");
+    assert!(
+        data.iter().all(|d| d.len() <= 64),
+        "callback data fits Telegram's 64 bytes"
+    );
+    let labels: Vec<String> = prompts[0].body["reply_markup"]["inline_keyboard"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(labels, ["1 ★", "2 ★", "3 ★", "4 ★", "5 ★"]);
+    // The prompt's message id, as the stand-in answered it.
+    let prompt_mid = prompts[0].result["message_id"].as_i64().unwrap();
+    tg.press(ana, prompt_mid, ana, &data[3]);
+    tg.wait_until("the prompt edited", WAIT, |calls| {
+        calls.iter().any(|c| c.method == "editmessagetext")
+            && calls.iter().any(|c| c.method == "answercallbackquery")
+    })
+    .await;
+    assert_eq!(
+        tg.calls_of("editMessageText")[0].body["message_id"].as_i64(),
+        Some(prompt_mid)
+    );
+    let answer = &tg.calls_of("answerCallbackQuery")[0].body;
+    assert!(answer["text"].as_str().unwrap().contains("4 ★"), "{answer}");
+    let edit = &tg.calls_of("editMessageText")[0].body;
+    assert!(
+        edit["text"].as_str().unwrap().contains("You rated 4 ★"),
+        "{edit}"
+    );
+    assert!(
+        edit["reply_markup"]["inline_keyboard"]
+            .to_string()
+            .contains("✓ 4 ★"),
+        "the keyboard stays, the choice marked: {edit}"
+    );
+    assert_eq!(stars_in_db(dir.path()).await, vec![Some(4)]);
+
+    // Pressing again changes the rating.
+    tg.press(ana, prompt_mid, ana, &data[1]);
+    tg.wait_until("second edit", WAIT, |_| {
+        tg.calls_of("editMessageText").len() >= 2
+    })
+    .await;
+    assert!(tg.calls_of("editMessageText")[1].body["text"]
+        .as_str()
+        .unwrap()
+        .contains("2 ★"));
+    assert_eq!(stars_in_db(dir.path()).await, vec![Some(2)]);
+
+    // A forged payload and a press by someone else are refused and change nothing.
+    let forged = data[4].replace(data[4].split(':').nth(2).unwrap(), "forgednonce");
+    tg.press(ana, prompt_mid, ana, &forged);
+    tg.press(ana, prompt_mid, 777, &data[4]);
+    tg.press(ana, prompt_mid, ana, "garbage that is not a payload");
+    tg.wait_until("three refusals", WAIT, |_| {
+        tg.calls_of("answerCallbackQuery").len() >= 5
+    })
+    .await;
+    let answers: Vec<String> = tg.calls_of("answerCallbackQuery")[2..]
+        .iter()
+        .map(|c| c.body["text"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(answers[0].contains("no longer valid"), "{answers:?}");
+    assert!(answers[1].contains("Only the person"), "{answers:?}");
+    assert!(answers[2].contains("no longer valid"), "{answers:?}");
+    assert_eq!(stars_in_db(dir.path()).await, vec![Some(2)]);
+    assert_eq!(
+        tg.calls_of("editMessageText").len(),
+        2,
+        "refused presses edit nothing"
+    );
+
+    // A sticker gets a kind text-only reply.
+    tg.push_update(
+        serde_json::json!({"message": {"message_id": 9001, "date": 1_700_000_000,
+        "chat": {"id": ana, "type": "private", "first_name": "Ana"},
+        "from": {"id": ana, "is_bot": false, "first_name": "Ana"},
+        "sticker": {"file_id": "f", "file_unique_id": "u", "type": "regular", "width": 512,
+            "height": 512, "is_animated": false, "is_video": false}}}),
+    );
+    tg.wait_until("text-only reply", WAIT, |_| {
+        tg.texts_to(ana)
+            .iter()
+            .any(|t| t.contains("I can only read text"))
+    })
+    .await;
+
+    // Every call went to the stand-in with the token in the path, and nothing else.
+    assert!(tg.calls().iter().all(|c| !c.method.is_empty()));
+    stop(app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_answer_mentions_only_and_admins_turn_it_off() {
+    let tg = TelegramStandIn::start(TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(dir.path(), &tg, &[]).await;
+    let group = -1001;
+    let (ana, ben, admin) = (601, 602, 603);
+    tg.set_member(group, admin, "creator");
+
+    tg.group_message(group, ana, "anyone around? just chatting with friends");
+    tg.group_message(group, ben, "@KindredTestBot I feel low today");
+    tg.wait_until("a reply to the mention", WAIT, |_| {
+        tg.texts_to(group).len() >= 3
+    })
+    .await;
+    let texts = tg.texts_to(group);
+    assert!(
+        texts.iter().any(|t| t.contains("direct message")),
+        "privacy suggestion: {texts:?}"
+    );
+    let acted = tg.confirmed_offset();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        tg.texts_to(group).len(),
+        3,
+        "the unaddressed message got nothing: {texts:?}"
+    );
+    assert!(acted > 0);
+
+    // A member cannot turn Kindred off; an admin can (checked with getChatMember).
+    tg.group_message(group, ana, "/disable");
+    tg.wait_until("refusal", WAIT, |_| {
+        tg.texts_to(group)
+            .iter()
+            .any(|t| t.contains("Only this group's admins"))
+    })
+    .await;
+    tg.group_message(group, admin, "/disable");
+    tg.wait_until("disabled", WAIT, |_| {
+        tg.texts_to(group).iter().any(|t| t.contains("now off"))
+    })
+    .await;
+    assert!(tg.calls_of("getChatMember").len() >= 2);
+    let before = tg.texts_to(group).len();
+    tg.group_message(group, ben, "@KindredTestBot are you there?");
+    tg.dm(ben, "hello in private");
+    tg.wait_until("the DM still answered", WAIT, |_| {
+        tg.texts_to(ben).len() >= 2
+    })
+    .await;
+    assert_eq!(
+        tg.texts_to(group).len(),
+        before,
+        "silent in a disabled group"
+    );
+    stop(app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_is_waited_out_and_the_reply_still_arrives() {
+    let tg = TelegramStandIn::start(TOKEN).await;
+    tg.rate_limit("sendMessage", 2, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(dir.path(), &tg, &[]).await;
+    tg.dm(701, "hello there");
+    tg.wait_until("messages delivered despite 429s", WAIT, |_| {
+        tg.calls_of("sendMessage").len() >= 4
+    })
+    .await;
+    // Two refused attempts, then the intro and the reply, in order.
+    let texts: Vec<String> = tg.texts_to(701);
+    assert_eq!(texts[0], texts[1], "the same message retried");
+    assert_eq!(texts[1], texts[2], "the same message retried");
+    stop(app).await;
+}
+
+#[test]
+fn a_crash_between_receipt_and_reply_loses_nothing_and_repeats_nothing() {
+    let standin_rt = tokio::runtime::Runtime::new().unwrap();
+    let tg = standin_rt.block_on(TelegramStandIn::start(TOKEN));
+    let dir = tempfile::tempdir().unwrap();
+    let ana = 801;
+
+    // Run 1: the message is received and stored; the reply is stuck (the Bot API never
+    // answers the typing action that goes before it), and then the process dies.
+    tg.hold("sendChatAction");
+    let rt1 = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let update_id = tg.dm(ana, "I can't sleep and everything feels heavy");
+    rt1.block_on(async {
+        let _app = start(dir.path(), &tg, &[]).await;
+        tg.wait_until("the update acknowledged", WAIT, |_| {
+            tg.confirmed_offset() > update_id
+        })
+        .await;
+        tg.wait_until("the reply under way", WAIT, |c| {
+            c.iter().any(|c| c.method == "sendchataction")
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        std::mem::forget(_app);
+    });
+    rt1.shutdown_background(); // the crash: no shutdown, tasks simply stop
+    let replies_before = tg.texts_to(ana).len();
+    assert_eq!(
+        replies_before, 1,
+        "only the greeting went out before the crash"
+    );
+
+    // Run 2 on the same database: the reply arrives, once.
+    tg.release("sendChatAction");
+    let rt2 = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt2.block_on(async {
+        let app = start(dir.path(), &tg, &[]).await;
+        tg.wait_until("the reply after restart", WAIT, |_| {
+            tg.texts_to(ana).len() >= 2
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        stop(app).await;
+    });
+    let texts = tg.texts_to(ana);
+    assert_eq!(
+        texts.len(),
+        2,
+        "greeting + one reply, nothing repeated: {texts:?}"
+    );
+    assert!(!texts[1].is_empty());
+}
