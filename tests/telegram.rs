@@ -357,3 +357,168 @@ fn a_crash_between_receipt_and_reply_loses_nothing_and_repeats_nothing() {
     );
     assert!(!texts[1].is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_mode_checks_the_secret_token_and_answers_after_storing() {
+    let tg = TelegramStandIn::start(TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let listen: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let public_url =
+        kindred_telegram::Url::parse(&format!("http://127.0.0.1:{port}/telegram/hook")).unwrap();
+    let mut cfg = config(&tg);
+    cfg.mode = Mode::Webhook {
+        public_url: public_url.clone(),
+        listen,
+    };
+    let engine = kindred::startup::build_engine(
+        helpers::test_settings(dir.path(), &[("KINDRED__CONVERSATION__CHECKIN", "false")]),
+        &helpers::tiny_model(),
+    )
+    .await
+    .unwrap();
+    let app = AppBuilder::new()
+        .with_adapter(TelegramAdapter::new(cfg))
+        .start(engine);
+    tg.wait_until("setWebhook", WAIT, |c| {
+        c.iter().any(|c| c.method == "setwebhook")
+    })
+    .await;
+    let hook = tg.calls_of("setWebhook")[0].body.clone();
+    assert_eq!(hook["url"], public_url.as_str());
+    let secret = hook["secret_token"].as_str().unwrap().to_string();
+    assert!(secret.len() >= 32);
+    assert!(
+        tg.calls_of("getUpdates").is_empty(),
+        "no polling in webhook mode"
+    );
+
+    let update = serde_json::json!({"update_id": 77, "message": {"message_id": 5, "date": 1_700_000_000,
+        "chat": {"id": 901, "type": "private", "first_name": "Ana"},
+        "from": {"id": 901, "is_bot": false, "first_name": "Ana"}, "text": "hello"}});
+    let client = reqwest_like_post(port, "/telegram/hook", Some("wrong-secret"), &update).await;
+    assert_eq!(client, 401, "a forged webhook call is refused");
+    assert_eq!(
+        reqwest_like_post(port, "/telegram/hook", None, &update).await,
+        401
+    );
+    assert_eq!(
+        reqwest_like_post(port, "/telegram/hook", Some(&secret), &update).await,
+        200
+    );
+    tg.wait_until("the reply", WAIT, |_| tg.texts_to(901).len() >= 2)
+        .await;
+    // Telegram redelivers when unsure; the same update is not answered twice.
+    assert_eq!(
+        reqwest_like_post(port, "/telegram/hook", Some(&secret), &update).await,
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(tg.texts_to(901).len(), 2, "{:?}", tg.texts_to(901));
+    stop(app).await;
+}
+
+/// A minimal HTTP/1.1 POST on loopback (what Telegram's servers would send), returning the status.
+async fn reqwest_like_post(
+    port: u16,
+    path: &str,
+    secret: Option<&str>,
+    body: &serde_json::Value,
+) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = body.to_string();
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let secret_header = secret
+        .map(|s| format!("X-Telegram-Bot-Api-Secret-Token: {s}\r\n"))
+        .unwrap_or_default();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{secret_header}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).await.unwrap();
+    resp.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn kindred_run_serves_telegram_and_never_logs_the_token() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tg = rt.block_on(TelegramStandIn::start(TOKEN));
+    // Some calls fail at first, so errors (which carry request URLs) get logged too.
+    tg.rate_limit("getMe", 1, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("telegram.token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    assert!(tg.url.starts_with("http://127.0.0.1:"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kindred"))
+        .env("KINDRED__DATA_DIR", dir.path())
+        .env("KINDRED__TELEGRAM__ENABLED", "true")
+        .env("KINDRED__TELEGRAM__API_URL", &tg.url)
+        .env("KINDRED__TELEGRAM__TOKEN_FILE", &token_file)
+        .env("KINDRED__TELEGRAM__POLL_TIMEOUT_SECONDS", "1")
+        .env("KINDRED__CONVERSATION__CHECKIN", "false")
+        .env("KINDRED__MODEL__DECODING__MAX_LENGTH", "6")
+        .env("KINDRED__MODEL__DECODING__MIN_LENGTH", "1")
+        .env("KINDRED_LOG", "debug")
+        .env_remove("KINDRED_TELEGRAM_TOKEN")
+        .env_remove("TELOXIDE_TOKEN")
+        .args(["run", "--model"])
+        .arg(helpers::tiny_model())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let log = std::thread::spawn(move || {
+        std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<_>>()
+    });
+    let replied = rt.block_on(async {
+        tg.dm(1001, "hello, is anyone there?");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while tg.texts_to(1001).len() < 2 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tg.texts_to(1001).len() >= 2
+    });
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.wait().unwrap();
+    let log = log.join().unwrap().join("\n");
+    assert!(replied, "no reply; calls {:?}\nlog:\n{log}", tg.calls());
+    assert!(status.success(), "{log}");
+    assert!(log.contains("connected to Telegram"), "{log}");
+    assert!(
+        !log.contains(TOKEN) && !log.contains("TEST-token"),
+        "the token leaked into the log:\n{log}"
+    );
+
+    // Without a token, `kindred run` says where to put one, before loading anything.
+    let out = Command::new(env!("CARGO_BIN_EXE_kindred"))
+        .env("KINDRED__DATA_DIR", dir.path())
+        .env("KINDRED__TELEGRAM__ENABLED", "true")
+        .env_remove("KINDRED_TELEGRAM_TOKEN")
+        .arg("run")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("KINDRED_TELEGRAM_TOKEN") && err.contains("token_file"),
+        "{err}"
+    );
+}

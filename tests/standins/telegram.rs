@@ -244,13 +244,24 @@ fn chat_of(id: i64) -> Value {
 async fn api(
     State(st): State<TelegramStandIn>,
     Path((bot, method)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
     if bot.strip_prefix("bot") != Some(st.token.as_str()) {
         return error(StatusCode::UNAUTHORIZED, "Unauthorized", None).0;
     }
     let method = method.to_lowercase();
-    let body: Value = serde_json::from_slice(&body).unwrap_or(json!({}));
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    // Methods that may upload files (setWebhook's certificate) arrive as multipart forms.
+    let body: Value = match content_type.split_once("boundary=") {
+        Some((_, boundary)) if content_type.starts_with("multipart/form-data") => {
+            form_fields(&body, boundary.trim_matches('"'))
+        }
+        _ => serde_json::from_slice(&body).unwrap_or(json!({})),
+    };
     let planned = {
         let mut s = st.lock();
         if s.held.contains(&method) {
@@ -366,4 +377,27 @@ async fn get_updates(st: TelegramStandIn, body: Value) -> (Response, Value) {
         }
         let _ = tokio::time::timeout_at(deadline.into(), notified).await;
     }
+}
+
+/// The text fields of a multipart/form-data body as a JSON object (values that parse as
+/// JSON, such as numbers and arrays, are kept as such).
+fn form_fields(body: &[u8], boundary: &str) -> Value {
+    let text = String::from_utf8_lossy(body);
+    let mut fields = serde_json::Map::new();
+    for part in text.split(&format!("--{boundary}")) {
+        let Some((head, value)) = part.split_once("\r\n\r\n") else {
+            continue;
+        };
+        let Some(name) = head
+            .split("name=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+        else {
+            continue;
+        };
+        let value = value.strip_suffix("\r\n").unwrap_or(value);
+        let parsed = serde_json::from_str(value).unwrap_or_else(|_| json!(value));
+        fields.insert(name.to_string(), parsed);
+    }
+    Value::Object(fields)
 }
