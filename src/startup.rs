@@ -69,6 +69,7 @@ pub async fn build_engine(settings: Settings, model_dir: &Path) -> Result<Engine
 pub struct ConfiguredAdapters {
     console: bool,
     telegram: Option<kindred_telegram::TelegramConfig>,
+    discord: Option<kindred_discord::DiscordConfig>,
 }
 
 impl ConfiguredAdapters {
@@ -78,14 +79,30 @@ impl ConfiguredAdapters {
         } else {
             None
         };
+        let discord = if settings.discord.enabled {
+            let token = crate::configuration::read_secret(
+                "KINDRED_DISCORD_TOKEN",
+                &settings.discord.token_file,
+                "Discord bot token",
+            )?;
+            Some(kindred_discord::DiscordConfig {
+                token: token.expose().to_string(),
+                api_url: settings.discord.api_url.clone(),
+                register_commands: settings.discord.register_commands,
+            })
+        } else {
+            None
+        };
         let this = Self {
             console: settings.console.enabled,
             telegram,
+            discord,
         };
-        if !this.console && this.telegram.is_none() {
+        if !this.console && this.telegram.is_none() && this.discord.is_none() {
             anyhow::bail!(
                 "no adapter is enabled: set telegram.enabled = true (KINDRED__TELEGRAM__ENABLED=true) with \
-                 KINDRED_TELEGRAM_TOKEN, or console.enabled = true to talk in this terminal"
+                 KINDRED_TELEGRAM_TOKEN, discord.enabled = true with KINDRED_DISCORD_TOKEN, or \
+                 console.enabled = true to talk in this terminal"
             );
         }
         Ok(this)
@@ -97,6 +114,9 @@ impl ConfiguredAdapters {
         }
         if let Some(t) = self.telegram {
             app = app.with_adapter(kindred_telegram::TelegramAdapter::new(t));
+        }
+        if let Some(d) = self.discord {
+            app = app.with_adapter(kindred_discord::DiscordAdapter::new(d));
         }
         app
     }

@@ -1,1 +1,2 @@
+pub mod discord;
 pub mod telegram;

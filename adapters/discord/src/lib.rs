@@ -1,1 +1,267 @@
-pub fn placeholder() {}
+//! The Discord adapter: serenity's gateway and REST clients with poise's slash
+//! commands on one side, Kindred's port on the other. It knows Discord (intents,
+//! interactions, buttons, permissions) and nothing about the model or the database.
+//!
+//! - DMs: every message goes to the engine.
+//! - Guild channels: off until a moderator runs `/kindred enable` there (the engine
+//!   keeps that setting); then the bot answers messages that mention it. Each member's
+//!   session is their own.
+//! - Slash commands are deferred at once (Discord allows 3 s) and the engine's answers
+//!   to them arrive as ephemeral follow-ups, so nothing sensitive shows in a channel.
+//! - Button presses are acknowledged at once (a deferred update) and the engine's
+//!   answer follows as an ephemeral message; the rating message is edited in place.
+//! - Intents: guilds, guild messages and direct messages. Not message content: a bot
+//!   always receives the content of DMs and of messages that mention it, which is all
+//!   Kindred reads.
+
+mod commands;
+mod convert;
+mod send;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context as _, Result};
+use kindred_adapter::{Adapter, AdapterIo, Inbox, Stored};
+use poise::serenity_prelude as serenity;
+use serenity::{ClientBuilder, FullEvent, GatewayIntents, HttpBuilder};
+
+/// The platform name in [`kindred_adapter::ChatRef::platform`].
+pub const PLATFORM: &str = "discord";
+
+/// Everything the adapter needs to run.
+#[derive(Clone)]
+pub struct DiscordConfig {
+    /// The bot token. Never logged.
+    pub token: String,
+    /// Discord's HTTP API base (`https://discord.com`). Anything else is used as a proxy
+    /// for every REST call (serenity's rate limiter is then off, and Kindred retries 429s
+    /// itself); the gateway URL is whatever `GET /gateway` there returns.
+    pub api_url: String,
+    /// Register the slash commands globally at start-up.
+    pub register_commands: bool,
+}
+
+impl std::fmt::Debug for DiscordConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiscordConfig")
+            .field("token", &"[redacted]")
+            .field("api_url", &self.api_url)
+            .field("register_commands", &self.register_commands)
+            .finish()
+    }
+}
+
+/// The intents Kindred asks for: no privileged ones.
+pub fn intents() -> GatewayIntents {
+    GatewayIntents::GUILDS | GatewayIntents::GUILD_MESSAGES | GatewayIntents::DIRECT_MESSAGES
+}
+
+/// A slash command waiting for the engine's answer: its answers go to the interaction
+/// as (ephemeral) follow-ups instead of into the channel.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingCommand {
+    pub token: String,
+    pub guild: bool,
+    pub answered: bool,
+}
+
+/// Slash commands awaiting answers, per channel, oldest first.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Pending(Arc<Mutex<HashMap<String, VecDeque<PendingCommand>>>>);
+
+impl Pending {
+    pub fn push(&self, channel: &str, p: PendingCommand) {
+        self.0
+            .lock()
+            .unwrap()
+            .entry(channel.to_string())
+            .or_default()
+            .push_back(p);
+    }
+
+    /// The command whose answers are being sent in `channel`, marked answered.
+    pub fn current(&self, channel: &str) -> Option<PendingCommand> {
+        let mut map = self.0.lock().unwrap();
+        let p = map.get_mut(channel)?.front_mut()?;
+        p.answered = true;
+        Some(p.clone())
+    }
+
+    /// The engine is done with an event of `channel`: the oldest command is finished.
+    pub fn finish(&self, channel: &str) -> Option<PendingCommand> {
+        let mut map = self.0.lock().unwrap();
+        let q = map.get_mut(channel)?;
+        let p = q.pop_front();
+        if q.is_empty() {
+            map.remove(channel);
+        }
+        p
+    }
+
+    pub fn remove_token(&self, channel: &str, token: &str) {
+        let mut map = self.0.lock().unwrap();
+        if let Some(q) = map.get_mut(channel) {
+            q.retain(|p| p.token != token);
+        }
+    }
+}
+
+/// What poise hands every command and event.
+pub(crate) struct Data {
+    pub inbox: Inbox,
+    pub pending: Pending,
+}
+
+pub(crate) type Error = anyhow::Error;
+pub(crate) type Ctx<'a> = poise::Context<'a, Data, Error>;
+
+/// The Discord adapter.
+pub struct DiscordAdapter {
+    config: DiscordConfig,
+}
+
+impl DiscordAdapter {
+    pub fn new(config: DiscordConfig) -> Self {
+        Self { config }
+    }
+}
+
+/// Whether the configured API base is Discord itself.
+fn is_discord(api_url: &str) -> bool {
+    api_url.trim_end_matches('/') == "https://discord.com"
+}
+
+impl Adapter for DiscordAdapter {
+    fn platform(&self) -> &'static str {
+        PLATFORM
+    }
+
+    async fn run(self, io: AdapterIo) -> Result<()> {
+        let AdapterIo {
+            inbound,
+            outbound,
+            mut shutdown,
+        } = io;
+        let mut http = HttpBuilder::new(&self.config.token);
+        if !is_discord(&self.config.api_url) {
+            // serenity 0.12's rate limiter builds its requests without the proxy.
+            http = http
+                .proxy(self.config.api_url.trim_end_matches('/'))
+                .ratelimiter_disabled(true);
+        }
+        let http = http.build();
+        let pending = Pending::default();
+        let register = self.config.register_commands;
+        let data_inbox = inbound.clone();
+        let data_pending = pending.clone();
+        let framework = poise::Framework::builder()
+            .options(poise::FrameworkOptions {
+                commands: commands::all(),
+                event_handler: |ctx, event| Box::pin(on_event(ctx, event)),
+                on_error: |err| Box::pin(commands::on_error(err)),
+                ..Default::default()
+            })
+            .setup(move |ctx, ready, framework| {
+                Box::pin(async move {
+                    tracing::info!(bot = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
+                    if register {
+                        if let Err(e) =
+                            poise::builtins::register_globally(ctx, &framework.options().commands).await
+                        {
+                            tracing::warn!(error = %e, "registering slash commands failed");
+                        }
+                    }
+                    Ok(Data {
+                        inbox: data_inbox,
+                        pending: data_pending,
+                    })
+                })
+            })
+            .build();
+        let mut client = ClientBuilder::new_with_http(http, intents())
+            .framework(framework)
+            .await
+            .context("cannot set up the Discord client")?;
+        let sender = tokio::spawn(send::run_outbound(
+            client.http.clone(),
+            outbound,
+            inbound.clone(),
+            pending,
+        ));
+        let shards = client.shard_manager.clone();
+        let result = tokio::select! {
+            r = client.start() => r.map_err(|e| anyhow::anyhow!("the Discord connection failed: {e}")),
+            _ = shutdown.recv() => {
+                shards.shutdown_all().await;
+                Ok(())
+            }
+        };
+        sender.abort();
+        result
+    }
+}
+
+/// Gateway events other than slash commands (poise handles those).
+async fn on_event(
+    ctx: poise::FrameworkContext<'_, Data, Error>,
+    event: &FullEvent,
+) -> Result<(), Error> {
+    let data = ctx.user_data;
+    let bot_id = ctx.bot_id();
+    match event {
+        FullEvent::Message { new_message } => {
+            if let Some(ev) = convert::message(new_message, bot_id) {
+                if !deliver(&data.inbox, format!("message:{}", new_message.id), ev).await {
+                    let _ = new_message
+                        .channel_id
+                        .say(&ctx.serenity_context.http, NOT_STORED)
+                        .await;
+                }
+            }
+        }
+        FullEvent::InteractionCreate {
+            interaction: serenity::Interaction::Component(press),
+        } => {
+            // Acknowledge within Discord's 3 s; the engine's answer follows.
+            if let Err(e) = send::retrying(|| {
+                press.create_response(
+                    &ctx.serenity_context.http,
+                    serenity::CreateInteractionResponse::Acknowledge,
+                )
+            })
+            .await
+            {
+                tracing::warn!(error = %e, "acknowledging a button press failed");
+            }
+            let ev = convert::press(press);
+            deliver(&data.inbox, format!("interaction:{}", press.id), ev).await;
+        }
+        FullEvent::Resume { .. } => tracing::info!("Discord connection resumed"),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Hands an event to the engine, waiting until it is stored. Discord does not redeliver
+/// messages, so storing is retried for a few seconds (a briefly locked database); false
+/// means it could not be kept and the person should be told.
+pub(crate) async fn deliver(inbox: &Inbox, key: String, ev: kindred_adapter::Inbound) -> bool {
+    let mut wait = std::time::Duration::from_millis(250);
+    for attempt in 1..=5 {
+        match inbox.deliver(key.clone(), ev.clone()).await {
+            Ok(Stored::New) | Ok(Stored::Duplicate) => return true,
+            Ok(Stored::Failed(reason)) => {
+                tracing::warn!(%reason, attempt, "an incoming Discord event could not be stored");
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+/// Said when an event could not be stored.
+pub(crate) const NOT_STORED: &str =
+    "Sorry, I couldn't take that in just now. Please send it again in a moment.";

@@ -1,0 +1,120 @@
+//! Discord events into platform-neutral ones. Pure: no network.
+
+use kindred_adapter::{Attachment, ChatKind, ChatRef, Inbound, UserRef};
+use poise::serenity_prelude as serenity;
+
+use crate::PLATFORM;
+
+pub fn chat_ref(channel: serenity::ChannelId, guild: Option<serenity::GuildId>) -> ChatRef {
+    ChatRef {
+        platform: PLATFORM.into(),
+        id: channel.get().to_string(),
+        kind: if guild.is_some() {
+            ChatKind::Group
+        } else {
+            ChatKind::Direct
+        },
+    }
+}
+
+pub fn user_ref(u: &serenity::User) -> UserRef {
+    UserRef {
+        platform: PLATFORM.into(),
+        id: u.id.get().to_string(),
+        display_name: Some(u.global_name.clone().unwrap_or_else(|| u.name.clone())),
+    }
+}
+
+/// The handle the engine passes back to answer an interaction: `id:token`.
+pub fn interaction_handle(id: serenity::InteractionId, token: &str) -> String {
+    format!("{}:{token}", id.get())
+}
+
+/// A message, if Kindred should see it: DMs always, guild messages only when they
+/// mention the bot (the engine then checks the channel is enabled). Bots are ignored.
+pub fn message(m: &serenity::Message, bot_id: serenity::UserId) -> Option<Inbound> {
+    if m.author.bot || m.author.id == bot_id {
+        return None;
+    }
+    if !matches!(
+        m.kind,
+        serenity::MessageType::Regular | serenity::MessageType::InlineReply
+    ) {
+        return None;
+    }
+    let chat = chat_ref(m.channel_id, m.guild_id);
+    if chat.kind == ChatKind::Group {
+        let replied_to_us = m
+            .referenced_message
+            .as_ref()
+            .is_some_and(|r| r.author.id == bot_id);
+        if !m.mentions_user_id(bot_id) && !replied_to_us {
+            return None;
+        }
+    }
+    let user = user_ref(&m.author);
+    let message_id = Some(m.id.get().to_string());
+    let text = if chat.kind == ChatKind::Group {
+        remove_mention(&m.content, bot_id)
+    } else {
+        m.content.clone()
+    };
+    if text.trim().is_empty() {
+        let attachment = if !m.sticker_items.is_empty() {
+            Some(Attachment::Sticker)
+        } else {
+            m.attachments
+                .first()
+                .map(|a| match a.content_type.as_deref().unwrap_or("") {
+                    t if t.starts_with("image/") => Attachment::Image,
+                    t if t.starts_with("audio/") => Attachment::Voice,
+                    t if t.starts_with("video/") => Attachment::Video,
+                    _ => Attachment::File,
+                })
+        };
+        if let Some(attachment) = attachment {
+            return Some(Inbound::NonText {
+                chat,
+                user,
+                message_id,
+                attachment,
+            });
+        }
+    }
+    if let Some(rest) = text.trim_start().strip_prefix('/') {
+        // Typed as text rather than picked from the slash-command menu.
+        let (name, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        return Some(Inbound::Command {
+            chat,
+            user,
+            message_id,
+            name: name.to_lowercase(),
+            args: args.trim().to_string(),
+        });
+    }
+    Some(Inbound::Message {
+        chat,
+        user,
+        message_id,
+        text,
+    })
+}
+
+/// A button press.
+pub fn press(p: &serenity::ComponentInteraction) -> Inbound {
+    Inbound::Choice {
+        chat: chat_ref(p.channel_id, p.guild_id),
+        user: user_ref(&p.user),
+        payload: p.data.custom_id.clone(),
+        interaction: Some(interaction_handle(p.id, &p.token)),
+    }
+}
+
+fn remove_mention(text: &str, bot_id: serenity::UserId) -> String {
+    let id = bot_id.get();
+    text.replace(&format!("<@{id}>"), "")
+        .replace(&format!("<@!{id}>"), "")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}

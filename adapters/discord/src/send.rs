@@ -1,0 +1,247 @@
+//! Carrying out the engine's requests with Discord's REST API.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kindred_adapter::{split_message, Choice, Inbound, Inbox, Outbound};
+use poise::serenity_prelude as serenity;
+use serenity::{
+    ButtonStyle, ChannelId, CreateActionRow, CreateButton, CreateInteractionResponseFollowup,
+    CreateMessage, EditInteractionResponse, EditMessage, Http, MessageId,
+};
+
+use crate::Pending;
+use serenity::Builder as _;
+
+/// Discord's limit for one message, in characters.
+pub const MESSAGE_LIMIT: usize = 2000;
+
+/// Runs a request, retrying rate limits (429), server errors and network failures
+/// with back-off. Other errors (a missing channel, no permission) return at once.
+pub async fn retrying<T, F, Fut>(mut request: F) -> serenity::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = serenity::Result<T>>,
+{
+    let mut wait = Duration::from_millis(500);
+    for attempt in 1.. {
+        match request().await {
+            Err(e) if attempt < 5 && retryable(&e) => {
+                tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "Discord request failed; retrying");
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            other => return other,
+        }
+    }
+    unreachable!()
+}
+
+fn retryable(e: &serenity::Error) -> bool {
+    match e {
+        serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(r)) => {
+            r.status_code.as_u16() == 429 || r.status_code.is_server_error()
+        }
+        serenity::Error::Http(serenity::HttpError::Request(_)) => true,
+        serenity::Error::Io(_) => true,
+        _ => false,
+    }
+}
+
+fn chars(s: &str) -> usize {
+    s.chars().count()
+}
+
+/// Buttons, five to a row (Discord's maximum), at most five rows. The chosen one (an
+/// answer in effect) is green and disabled; the others stay so it can be changed.
+pub fn buttons(choices: &[Choice], chosen: Option<usize>) -> Vec<CreateActionRow> {
+    choices
+        .chunks(5)
+        .take(5)
+        .enumerate()
+        .map(|(row, chunk)| {
+            CreateActionRow::Buttons(
+                chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        let picked = chosen == Some(row * 5 + i);
+                        CreateButton::new(c.payload.clone())
+                            .label(c.label.chars().take(80).collect::<String>())
+                            .style(if picked {
+                                ButtonStyle::Success
+                            } else {
+                                ButtonStyle::Secondary
+                            })
+                            .disabled(picked)
+                    })
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// The token of an interaction handle (`id:token`).
+fn token_of(handle: &str) -> &str {
+    handle.split_once(':').map_or(handle, |(_, t)| t)
+}
+
+/// Sends what the engine asks, in order, reporting deliveries back.
+pub async fn run_outbound(
+    http: Arc<Http>,
+    mut outbound: tokio::sync::mpsc::Receiver<Outbound>,
+    inbox: Inbox,
+    pending: Pending,
+) {
+    while let Some(o) = outbound.recv().await {
+        let chat = o.chat().clone();
+        let Ok(channel) = chat.id.parse::<u64>().map(ChannelId::new) else {
+            tracing::warn!(chat = %chat.id, "not a Discord channel id");
+            continue;
+        };
+        match o {
+            Outbound::Text { id, text, .. } => {
+                let r = send_text(&http, &pending, &chat.id, channel, &text, &[]).await;
+                report(&inbox, id, r).await;
+            }
+            Outbound::Prompt {
+                id, text, choices, ..
+            } => {
+                let r = send_text(&http, &pending, &chat.id, channel, &text, &choices).await;
+                report(&inbox, id, r).await;
+            }
+            Outbound::Typing { .. } => {
+                let _ = channel.broadcast_typing(&http).await;
+            }
+            Outbound::EditPrompt {
+                platform_message_id,
+                text,
+                choices,
+                chosen,
+                ..
+            } => {
+                let Ok(mid) = platform_message_id.parse::<u64>().map(MessageId::new) else {
+                    continue;
+                };
+                let r = retrying(|| {
+                    channel.edit_message(
+                        &http,
+                        mid,
+                        EditMessage::new()
+                            .content(text.clone())
+                            .components(buttons(&choices, chosen)),
+                    )
+                })
+                .await;
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "editing a prompt failed");
+                }
+            }
+            Outbound::Notice {
+                interaction: Some(handle),
+                text,
+                ..
+            } => {
+                let followup = CreateInteractionResponseFollowup::new()
+                    .content(text.clone())
+                    .ephemeral(true);
+                let r =
+                    retrying(|| followup.clone().execute(&http, (None, token_of(&handle)))).await;
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "answering an interaction failed");
+                }
+            }
+            Outbound::Notice {
+                interaction: None,
+                text,
+                ..
+            } => {
+                let r = send_text(&http, &pending, &chat.id, channel, &text, &[]).await;
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "sending a notice failed");
+                }
+            }
+            Outbound::Done { .. } => {
+                // The engine is done with the oldest slash command here; if it said
+                // nothing (e.g. a channel where Kindred is off), say why.
+                if let Some(p) = pending.finish(&chat.id) {
+                    if !p.answered {
+                        let text = if p.guild {
+                            "Kindred isn't answering in this channel. You can talk to me in a direct message."
+                        } else {
+                            "Done."
+                        };
+                        let _ = EditInteractionResponse::new()
+                            .content(text)
+                            .execute(&http, &p.token)
+                            .await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sends a text (split for Discord's limit), with buttons on its last part; as a
+/// follow-up of a pending slash command when there is one. Returns the id of the
+/// message that carries the buttons (or the last part).
+async fn send_text(
+    http: &Http,
+    pending: &Pending,
+    chat_id: &str,
+    channel: ChannelId,
+    text: &str,
+    choices: &[Choice],
+) -> Result<String, String> {
+    let parts = split_message(text, MESSAGE_LIMIT, chars);
+    let command = pending.current(chat_id);
+    let mut last = String::new();
+    for (i, part) in parts.iter().enumerate() {
+        let rows = if i + 1 == parts.len() {
+            buttons(choices, None)
+        } else {
+            Vec::new()
+        };
+        let sent = match &command {
+            Some(p) => {
+                let f = CreateInteractionResponseFollowup::new()
+                    .content(part.clone())
+                    .ephemeral(true)
+                    .components(rows);
+                retrying(|| f.clone().execute(http, (None, p.token.as_str()))).await
+            }
+            None => {
+                let m = CreateMessage::new().content(part.clone()).components(rows);
+                retrying(|| channel.send_message(http, m.clone())).await
+            }
+        };
+        match sent {
+            Ok(m) => last = m.id.get().to_string(),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(last)
+}
+
+async fn report(inbox: &Inbox, id: Option<String>, r: Result<String, String>) {
+    let ev = match (id, r) {
+        (Some(outbound_id), Ok(mid)) => Inbound::Delivered {
+            outbound_id,
+            platform_message_id: Some(mid),
+        },
+        (Some(outbound_id), Err(reason)) => {
+            tracing::warn!(error = %reason, "sending a message failed");
+            Inbound::Failed {
+                outbound_id,
+                reason,
+            }
+        }
+        (None, Err(reason)) => {
+            tracing::warn!(error = %reason, "sending a message failed");
+            return;
+        }
+        (None, Ok(_)) => return,
+    };
+    let _ = inbox.send(ev).await;
+}

@@ -1,0 +1,445 @@
+//! Discord end to end: the real serenity + poise client in Kindred's Discord adapter,
+//! talking REST and WebSocket to a stand-in on loopback, with the real engine, the tiny
+//! model and a SQLite file in a temp dir.
+
+mod helpers;
+mod standins;
+
+use std::time::Duration;
+
+use kindred::startup::{AppBuilder, Running};
+use kindred_discord::{DiscordAdapter, DiscordConfig};
+use serde_json::{json, Value};
+use standins::discord::{DiscordStandIn, RestCall};
+
+const WAIT: Duration = Duration::from_secs(20);
+const TOKEN: &str = "TEST.discord.token-never-real";
+
+async fn start(dir: &std::path::Path, dc: &DiscordStandIn) -> Running {
+    // Never Discord itself: a misconfigured client would fall back to discord.gg.
+    assert!(dc.url.starts_with("http://127.0.0.1:") && dc.ws_url.starts_with("ws://127.0.0.1:"));
+    let engine = kindred::startup::build_engine(
+        helpers::test_settings(dir, &[("KINDRED__CONVERSATION__CHECKIN", "false")]),
+        &helpers::tiny_model(),
+    )
+    .await
+    .unwrap();
+    let app = AppBuilder::new()
+        .with_adapter(DiscordAdapter::new(DiscordConfig {
+            token: TOKEN.into(),
+            api_url: dc.url.clone(),
+            register_commands: true,
+        }))
+        .start(engine);
+    dc.wait_until("IDENTIFY and READY", WAIT, |d| {
+        d.connected() && !d.identifies().is_empty()
+    })
+    .await;
+    app
+}
+
+async fn stop(running: Running) {
+    let _ = running.shutdown.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(20), running.wait()).await;
+}
+
+fn custom_ids(c: &RestCall) -> Vec<String> {
+    c.body["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row["components"].as_array().cloned().unwrap_or_default())
+        .map(|b| b["custom_id"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+fn has_buttons(c: &RestCall) -> bool {
+    !custom_ids(c).is_empty()
+}
+
+async fn stars_in_db(dir: &std::path::Path) -> Vec<Option<i64>> {
+    let url = format!("sqlite://{}", dir.join("kindred.sqlite").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let rows: Vec<(Option<i64>,)> = sqlx::query_as("SELECT stars FROM rating_prompts ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    rows.into_iter().map(|r| r.0).collect()
+}
+
+fn followups(dc: &DiscordStandIn, token: &str) -> Vec<String> {
+    dc.calls_to(
+        "POST",
+        &format!("/webhooks/{}/{token}", standins::discord::APP_ID),
+    )
+    .iter()
+    .map(|c| c.body["content"].as_str().unwrap_or("").to_string())
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dm_conversation_with_button_ratings_and_refused_presses() {
+    let dc = DiscordStandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(dir.path(), &dc).await;
+
+    // Intents: guilds, guild messages, direct messages; no privileged message content.
+    let intents = dc.identifies()[0]["intents"].as_u64().unwrap();
+    assert_eq!(intents, 1 | 512 | 4096, "intents {intents:#b}");
+    assert!(dc.identifies()[0]["token"]
+        .as_str()
+        .unwrap()
+        .ends_with(TOKEN));
+    // Slash commands registered, the moderator group hidden from non-moderators.
+    dc.wait_until("commands registered", WAIT, |d| {
+        !d.calls_to("PUT", "/commands").is_empty()
+    })
+    .await;
+    let registered = dc.calls_to("PUT", "/commands")[0].body.clone();
+    let names: Vec<&str> = registered
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["start", "end", "reset", "rate", "forget", "help", "kindred"]
+    );
+    let kindred = registered
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "kindred")
+        .unwrap();
+    assert_eq!(kindred["default_member_permissions"], "32", "Manage Server");
+
+    let (dm, ana) = (7001, 8001);
+    dc.message(dm, None, ana, "hello, I had a rough week", false);
+    dc.wait_until("first reply", WAIT, |d| d.texts_in(dm).len() >= 2)
+        .await;
+    assert!(
+        !dc.calls_to("POST", &format!("/channels/{dm}/typing"))
+            .is_empty(),
+        "typing shown"
+    );
+    assert!(dc.posted(dm).iter().all(|c| !has_buttons(c)));
+    dc.message(
+        dm,
+        None,
+        ana,
+        "my exams went badly and I feel useless",
+        false,
+    );
+    dc.wait_until("the rating prompt", WAIT, |d| {
+        d.posted(dm).iter().any(has_buttons)
+    })
+    .await;
+    let prompt = dc.posted(dm).into_iter().find(has_buttons).unwrap();
+    let ids = custom_ids(&prompt);
+    assert_eq!(ids.len(), 5);
+    let prompt_id: u64 = prompt.result["id"].as_str().unwrap().parse().unwrap();
+
+    // A press: acknowledged (deferred update), recorded, the message edited.
+    let press = dc.press(dm, None, prompt_id, ana, &ids[3]);
+    dc.wait_until("the edit", WAIT, |d| {
+        !d.calls_to("PATCH", &format!("/channels/{dm}/messages/{prompt_id}"))
+            .is_empty()
+    })
+    .await;
+    let ack = dc
+        .calls_to("POST", &format!("/interactions/{press}/"))
+        .pop()
+        .unwrap();
+    assert_eq!(ack.body["type"], 6, "deferred update");
+    let edit = dc
+        .calls_to("PATCH", &format!("/channels/{dm}/messages/{prompt_id}"))
+        .pop()
+        .unwrap();
+    assert!(
+        edit.body["content"]
+            .as_str()
+            .unwrap()
+            .contains("You rated 4 ★"),
+        "{}",
+        edit.body
+    );
+    let buttons = &edit.body["components"][0]["components"];
+    assert_eq!(
+        buttons[3]["disabled"], true,
+        "the chosen button disabled: {buttons}"
+    );
+    assert_eq!(buttons[3]["style"], 3, "and green");
+    dc.wait_until("ephemeral notice", WAIT, |d| {
+        !followups(d, &format!("press-token-{press}")).is_empty()
+    })
+    .await;
+    assert_eq!(stars_in_db(dir.path()).await, vec![Some(4)]);
+
+    // Pressing again changes it; another member's press and a forged id change nothing.
+    dc.press(dm, None, prompt_id, ana, &ids[1]);
+    dc.wait_until("second edit", WAIT, |d| {
+        d.calls_to("PATCH", &format!("/messages/{prompt_id}")).len() >= 2
+    })
+    .await;
+    assert_eq!(stars_in_db(dir.path()).await, vec![Some(2)]);
+    let other = dc.press(dm, None, prompt_id, 8999, &ids[4]);
+    let forged = dc.press(dm, None, prompt_id, ana, "r:1:forged:5");
+    dc.wait_until("refusals", WAIT, |d| {
+        !followups(d, &format!("press-token-{other}")).is_empty()
+            && !followups(d, &format!("press-token-{forged}")).is_empty()
+    })
+    .await;
+    assert!(followups(&dc, &format!("press-token-{other}"))[0].contains("Only the person"));
+    assert!(followups(&dc, &format!("press-token-{forged}"))[0].contains("no longer valid"));
+    let body = dc.calls_to(
+        "POST",
+        &format!(
+            "/webhooks/{}/press-token-{other}",
+            standins::discord::APP_ID
+        ),
+    )[0]
+    .body
+    .clone();
+    let flags = body["flags"].as_u64().unwrap_or_else(|| panic!("{body}"));
+    assert_eq!(flags & 64, 64, "ephemeral");
+    assert_eq!(stars_in_db(dir.path()).await, vec![Some(2)]);
+    assert_eq!(
+        dc.calls_to("PATCH", &format!("/messages/{prompt_id}"))
+            .len(),
+        2
+    );
+
+    // A slash command in a DM: deferred ephemerally, answered as a follow-up.
+    let rate = dc.slash(
+        dm,
+        None,
+        ana,
+        "0",
+        "rate",
+        None,
+        json!([{"name": "stars", "type": 4, "value": 5}]),
+    );
+    dc.wait_until("/rate answered", WAIT, |d| {
+        !followups(d, &format!("slash-token-{rate}")).is_empty()
+    })
+    .await;
+    let defer = dc
+        .calls_to("POST", &format!("/interactions/{rate}/"))
+        .pop()
+        .unwrap();
+    assert_eq!(
+        (
+            defer.body["type"].as_u64(),
+            defer.body["data"]["flags"].as_u64()
+        ),
+        (Some(5), Some(64))
+    );
+    assert!(followups(&dc, &format!("slash-token-{rate}"))[0].contains("5 ★"));
+    assert_eq!(stars_in_db(dir.path()).await, vec![Some(5)]);
+
+    // Bots are ignored; a file gets the kind text-only answer.
+    let before = dc.texts_in(dm).len();
+    dc.dispatch("MESSAGE_CREATE", {
+        let mut m = json!({"id": dc.new_id().to_string(), "channel_id": dm.to_string(),
+            "author": standins::discord::user_json(5555, true), "content": "beep",
+            "timestamp": "2026-11-24T07:00:00.000000+00:00", "tts": false, "mention_everyone": false,
+            "mentions": [], "mention_roles": [], "attachments": [], "embeds": [], "pinned": false, "type": 0});
+        m["edited_timestamp"] = Value::Null;
+        m
+    });
+    dc.dispatch(
+        "MESSAGE_CREATE",
+        json!({"id": dc.new_id().to_string(), "channel_id": dm.to_string(),
+        "author": standins::discord::user_json(ana, false), "content": "",
+        "timestamp": "2026-11-24T07:00:00.000000+00:00", "tts": false, "mention_everyone": false,
+        "mentions": [], "mention_roles": [], "embeds": [], "pinned": false, "type": 0,
+        "attachments": [{"id": "1", "filename": "scan.png", "size": 10, "url": "https://cdn/x.png",
+            "proxy_url": "https://cdn/x.png", "content_type": "image/png"}]}),
+    );
+    dc.wait_until("text-only answer", WAIT, |d| {
+        d.texts_in(dm).iter().any(|t| t.contains("only read text"))
+    })
+    .await;
+    assert_eq!(
+        dc.texts_in(dm).len(),
+        before + 1,
+        "the bot's message got nothing"
+    );
+    stop(app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guild_channels_are_off_until_a_moderator_enables_them() {
+    let dc = DiscordStandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(dir.path(), &dc).await;
+    let (guild, channel) = (6001, 6101);
+    let (member, moderator) = (8101, 8102);
+
+    dc.message(
+        channel,
+        Some(guild),
+        member,
+        &format!("<@{}> hi, can we talk?", standins::discord::BOT_ID),
+        true,
+    );
+    // A member without Manage Server cannot enable the channel (checked server-side,
+    // from the permissions Discord sends with the interaction).
+    let refused = dc.slash(
+        channel,
+        Some(guild),
+        member,
+        "0",
+        "kindred",
+        Some("enable"),
+        json!([]),
+    );
+    dc.wait_until("refusal", WAIT, |d| {
+        !d.calls_to("POST", &format!("/interactions/{refused}/"))
+            .is_empty()
+    })
+    .await;
+    let answer = dc
+        .calls_to("POST", &format!("/interactions/{refused}/"))
+        .pop()
+        .unwrap()
+        .body;
+    assert_eq!(answer["type"], 4);
+    assert_eq!(answer["data"]["flags"], 64, "ephemeral");
+    assert!(
+        answer["data"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Manage Server"),
+        "{answer}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        dc.texts_in(channel).is_empty(),
+        "nothing said in a disabled channel"
+    );
+
+    let enable = dc.slash(
+        channel,
+        Some(guild),
+        moderator,
+        "32",
+        "kindred",
+        Some("enable"),
+        json!([]),
+    );
+    dc.wait_until("enabled", WAIT, |d| {
+        followups(d, &format!("slash-token-{enable}"))
+            .iter()
+            .any(|t| t.contains("now on"))
+    })
+    .await;
+    let resources = dc.slash(
+        channel,
+        Some(guild),
+        moderator,
+        "32",
+        "kindred",
+        Some("resources"),
+        json!([{"name": "text", "type": 3, "value": "Call the Campus Line: 555-0100"}]),
+    );
+    dc.wait_until("resources set", WAIT, |d| {
+        !followups(d, &format!("slash-token-{resources}")).is_empty()
+    })
+    .await;
+
+    // Enabled: a mention is answered in the channel, with the privacy suggestion; a
+    // message without a mention is not.
+    dc.message(
+        channel,
+        Some(guild),
+        member,
+        "just talking to friends",
+        false,
+    );
+    dc.message(
+        channel,
+        Some(guild),
+        member,
+        &format!("<@{}> I feel low today", standins::discord::BOT_ID),
+        true,
+    );
+    dc.wait_until("a reply in the channel", WAIT, |d| {
+        d.texts_in(channel).len() >= 3
+    })
+    .await;
+    let texts = dc.texts_in(channel);
+    assert!(
+        texts.iter().any(|t| t.contains("direct message")),
+        "{texts:?}"
+    );
+    // The channel's own crisis resources are what /help shows there.
+    let help = dc.slash(channel, Some(guild), member, "0", "help", None, json!([]));
+    dc.wait_until("help", WAIT, |d| {
+        !followups(d, &format!("slash-token-{help}")).is_empty()
+    })
+    .await;
+    assert!(followups(&dc, &format!("slash-token-{help}"))[0].contains("Campus Line"));
+    stop(app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_gateway_connection_resumes_without_losing_or_repeating_a_message() {
+    let dc = DiscordStandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(dir.path(), &dc).await;
+    let (dm, ana) = (7101, 8201);
+    dc.message(dm, None, ana, "hello", false);
+    dc.wait_until("first reply", WAIT, |d| d.texts_in(dm).len() >= 2)
+        .await;
+
+    dc.drop_connection();
+    // Sent while the connection is down: Discord keeps it for the resumed session.
+    let id = dc.message(dm, None, ana, "are you still there?", false);
+    dc.wait_until("resumed", WAIT, |d| {
+        !d.resumes().is_empty() && d.connected()
+    })
+    .await;
+    // Its reply, then the rating prompt (second reply).
+    dc.wait_until("the missed message answered", WAIT, |d| {
+        d.texts_in(dm).len() >= 4
+    })
+    .await;
+    assert_eq!(dc.identifies().len(), 1, "resumed, not re-identified");
+    assert!(dc.resumes()[0]["session_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("session-"));
+
+    // The same message delivered again (Discord may replay on resume) gets no second reply.
+    dc.message_with_id(id, dm, None, ana, "are you still there?", false);
+    dc.message(dm, None, ana, "thanks", false);
+    dc.wait_until("the next reply", WAIT, |d| d.texts_in(dm).len() >= 5)
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(dc.texts_in(dm).len(), 5, "{:?}", dc.texts_in(dm));
+    stop(app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_rate_limits_and_outages_are_retried() {
+    let dc = DiscordStandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (dm, ana) = (7201, 8301);
+    dc.fail("POST", &format!("/api/v10/channels/{dm}/messages"), 429, 1);
+    dc.fail("POST", &format!("/api/v10/channels/{dm}/messages"), 502, 1);
+    let app = start(dir.path(), &dc).await;
+    dc.message(dm, None, ana, "hello", false);
+    dc.wait_until("delivered after a 429 and a 502", WAIT, |d| {
+        d.texts_in(dm).len() >= 2
+    })
+    .await;
+    let attempts = dc.calls_to("POST", &format!("/channels/{dm}/messages"));
+    assert_eq!(
+        attempts[0].body["content"], attempts[2].body["content"],
+        "the same message retried"
+    );
+    stop(app).await;
+}
