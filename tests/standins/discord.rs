@@ -163,6 +163,7 @@ impl DiscordStandIn {
 
     /// A slash command: `name` with an optional subcommand, by `user` whose permissions
     /// in the channel (as Discord computes them) are `permissions`.
+    #[allow(clippy::too_many_arguments)]
     pub fn slash(
         &self,
         channel: u64,

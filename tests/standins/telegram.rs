@@ -276,7 +276,7 @@ async fn api(
         }
     };
     let response = answer(&st, &method, &body, planned).await;
-    if !matches!(planned, None) {
+    if planned.is_some() {
         let result = response.1.clone();
         st.lock().calls.push(Call {
             method,

@@ -312,7 +312,7 @@ pub fn split_message(text: &str, max: usize, measure: fn(&str) -> usize) -> Vec<
                     && rest[i + c.len_utf8()..].starts_with(char::is_whitespace)
             })
             .map(|(i, c)| i + c.len_utf8())
-            .last();
+            .next_back();
         let cut = sentence_end
             .or_else(|| window.rfind('\n'))
             .or_else(|| rest[fit..].starts_with(char::is_whitespace).then_some(fit))

@@ -239,7 +239,7 @@ mod tests {
     }
 
     fn update(v: serde_json::Value) -> Update {
-        serde_json::from_value(v).expect("a valid update")
+        serde_json::from_str(&v.to_string()).expect("a valid update")
     }
 
     fn msg(chat: serde_json::Value, text: &str) -> Update {
