@@ -62,7 +62,7 @@ pub fn unknown_command(name: &str) -> String {
 }
 
 pub fn rated(stars: i64) -> String {
-    format!("You rated {stars} ★, thank you.")
+    format!("You rated {stars} ★ — thank you.")
 }
 
 pub const EMOTIONS: [&str; 8] = [
