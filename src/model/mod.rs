@@ -10,6 +10,7 @@ pub mod hub;
 pub mod lineage;
 pub mod strategy;
 pub mod tokenizer;
+pub mod weights;
 
 use std::path::{Path, PathBuf};
 
@@ -124,8 +125,9 @@ impl Default for LoadOptions {
 pub fn open_weights(dir: &Path, dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
     let weights = weights_file(dir)?;
     let vb = if weights.extension().is_some_and(|e| e == "safetensors") {
-        // SAFETY: the file is memory-mapped read-only; Kindred never writes a model it has loaded.
-        unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], dtype, device) }
+        weights::StreamingSafetensors::open(&weights)
+            .map(|st| VarBuilder::from_backend(Box::new(st), dtype, device.clone()))
+            .map_err(|e| candle_core::Error::Msg(format!("{e:#}")))
     } else {
         VarBuilder::from_pth(&weights, dtype, device)
     }
