@@ -80,16 +80,7 @@ impl ConfiguredAdapters {
             None
         };
         let discord = if settings.discord.enabled {
-            let token = crate::configuration::read_secret(
-                "KINDRED_DISCORD_TOKEN",
-                &settings.discord.token_file,
-                "Discord bot token",
-            )?;
-            Some(kindred_discord::DiscordConfig {
-                token: token.expose().to_string(),
-                api_url: settings.discord.api_url.clone(),
-                register_commands: settings.discord.register_commands,
-            })
+            Some(discord_config(settings)?)
         } else {
             None
         };
@@ -149,6 +140,22 @@ pub fn telegram_config(settings: &Settings) -> Result<kindred_telegram::Telegram
         token: token.expose().to_string(),
         api_url: kindred_telegram::parse_api_url(&t.api_url)?,
         mode,
+    })
+}
+
+/// The Discord adapter's configuration: the token from `KINDRED_DISCORD_TOKEN` or
+/// `discord.token_file`, the API base.
+pub fn discord_config(settings: &Settings) -> Result<kindred_discord::DiscordConfig> {
+    let d = &settings.discord;
+    let token = crate::configuration::read_secret(
+        "KINDRED_DISCORD_TOKEN",
+        &d.token_file,
+        "Discord bot token",
+    )?;
+    Ok(kindred_discord::DiscordConfig {
+        token: token.expose().to_string(),
+        api_url: d.api_url.clone(),
+        register_commands: d.register_commands,
     })
 }
 

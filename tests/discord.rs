@@ -57,17 +57,6 @@ fn has_buttons(c: &RestCall) -> bool {
     !custom_ids(c).is_empty()
 }
 
-async fn stars_in_db(dir: &std::path::Path) -> Vec<Option<i64>> {
-    let url = format!("sqlite://{}", dir.join("kindred.sqlite").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let rows: Vec<(Option<i64>,)> = sqlx::query_as("SELECT stars FROM rating_prompts ORDER BY id")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    rows.into_iter().map(|r| r.0).collect()
-}
-
 fn followups(dc: &DiscordStandIn, token: &str) -> Vec<String> {
     dc.calls_to(
         "POST",
@@ -175,7 +164,7 @@ async fn a_dm_conversation_with_button_ratings_and_refused_presses() {
         !followups(d, &format!("press-token-{press}")).is_empty()
     })
     .await;
-    assert_eq!(stars_in_db(dir.path()).await, vec![Some(4)]);
+    assert_eq!(helpers::stars_in_db(dir.path()).await, vec![Some(4)]);
 
     // Pressing again changes it; another member's press and a forged id change nothing.
     dc.press(dm, None, prompt_id, ana, &ids[1]);
@@ -183,7 +172,7 @@ async fn a_dm_conversation_with_button_ratings_and_refused_presses() {
         d.calls_to("PATCH", &format!("/messages/{prompt_id}")).len() >= 2
     })
     .await;
-    assert_eq!(stars_in_db(dir.path()).await, vec![Some(2)]);
+    assert_eq!(helpers::stars_in_db(dir.path()).await, vec![Some(2)]);
     let other = dc.press(dm, None, prompt_id, 8999, &ids[4]);
     let forged = dc.press(dm, None, prompt_id, ana, "r:1:forged:5");
     dc.wait_until("refusals", WAIT, |d| {
@@ -204,7 +193,7 @@ async fn a_dm_conversation_with_button_ratings_and_refused_presses() {
     .clone();
     let flags = body["flags"].as_u64().unwrap_or_else(|| panic!("{body}"));
     assert_eq!(flags & 64, 64, "ephemeral");
-    assert_eq!(stars_in_db(dir.path()).await, vec![Some(2)]);
+    assert_eq!(helpers::stars_in_db(dir.path()).await, vec![Some(2)]);
     assert_eq!(
         dc.calls_to("PATCH", &format!("/messages/{prompt_id}"))
             .len(),
@@ -237,7 +226,7 @@ async fn a_dm_conversation_with_button_ratings_and_refused_presses() {
         (Some(5), Some(64))
     );
     assert!(followups(&dc, &format!("slash-token-{rate}"))[0].contains("5 ★"));
-    assert_eq!(stars_in_db(dir.path()).await, vec![Some(5)]);
+    assert_eq!(helpers::stars_in_db(dir.path()).await, vec![Some(5)]);
 
     // Bots are ignored; a file gets the kind text-only answer.
     let before = dc.texts_in(dm).len();

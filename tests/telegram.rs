@@ -71,17 +71,6 @@ fn buttons(c: &Call) -> Vec<String> {
         .collect()
 }
 
-async fn stars_in_db(dir: &std::path::Path) -> Vec<Option<i64>> {
-    let url = format!("sqlite://{}", dir.join("kindred.sqlite").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let rows: Vec<(Option<i64>,)> = sqlx::query_as("SELECT stars FROM rating_prompts ORDER BY id")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    rows.into_iter().map(|r| r.0).collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dm_conversation_with_rating_keyboard_presses_and_refusals() {
     let tg = TelegramStandIn::start(TOKEN).await;
@@ -164,7 +153,7 @@ async fn a_dm_conversation_with_rating_keyboard_presses_and_refusals() {
             .contains("✓ 4 ★"),
         "the keyboard stays, the choice marked: {edit}"
     );
-    assert_eq!(stars_in_db(dir.path()).await, vec![Some(4)]);
+    assert_eq!(helpers::stars_in_db(dir.path()).await, vec![Some(4)]);
 
     // Pressing again changes the rating.
     tg.press(ana, prompt_mid, ana, &data[1]);
@@ -176,7 +165,7 @@ async fn a_dm_conversation_with_rating_keyboard_presses_and_refusals() {
         .as_str()
         .unwrap()
         .contains("2 ★"));
-    assert_eq!(stars_in_db(dir.path()).await, vec![Some(2)]);
+    assert_eq!(helpers::stars_in_db(dir.path()).await, vec![Some(2)]);
 
     // A forged payload and a press by someone else are refused and change nothing.
     let forged = data[4].replace(data[4].split(':').nth(2).unwrap(), "forgednonce");
@@ -194,7 +183,7 @@ async fn a_dm_conversation_with_rating_keyboard_presses_and_refusals() {
     assert!(answers[0].contains("no longer valid"), "{answers:?}");
     assert!(answers[1].contains("Only the person"), "{answers:?}");
     assert!(answers[2].contains("no longer valid"), "{answers:?}");
-    assert_eq!(stars_in_db(dir.path()).await, vec![Some(2)]);
+    assert_eq!(helpers::stars_in_db(dir.path()).await, vec![Some(2)]);
     assert_eq!(
         tg.calls_of("editMessageText").len(),
         2,

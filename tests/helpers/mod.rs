@@ -180,3 +180,15 @@ pub fn replies(out: &[Outbound]) -> Vec<String> {
         })
         .collect()
 }
+
+/// The stars of every rating prompt in the database under `data_dir`, oldest first.
+pub async fn stars_in_db(data_dir: &Path) -> Vec<Option<i64>> {
+    let url = format!("sqlite://{}", data_dir.join("kindred.sqlite").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let rows: Vec<(Option<i64>,)> = sqlx::query_as("SELECT stars FROM rating_prompts ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    rows.into_iter().map(|r| r.0).collect()
+}

@@ -99,6 +99,17 @@ impl Pending {
         p
     }
 
+    /// An answer went straight to the interaction with this token (a notice).
+    pub fn mark_answered(&self, channel: &str, token: &str) {
+        let mut map = self.0.lock().unwrap();
+        if let Some(p) = map
+            .get_mut(channel)
+            .and_then(|q| q.iter_mut().find(|p| p.token == token))
+        {
+            p.answered = true;
+        }
+    }
+
     pub fn remove_token(&self, channel: &str, token: &str) {
         let mut map = self.0.lock().unwrap();
         if let Some(q) = map.get_mut(channel) {

@@ -143,6 +143,7 @@ pub async fn run_outbound(
                 text,
                 ..
             } => {
+                pending.mark_answered(&chat.id, token_of(&handle));
                 let followup = CreateInteractionResponseFollowup::new()
                     .content(text.clone())
                     .ephemeral(true);
