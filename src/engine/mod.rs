@@ -510,14 +510,7 @@ impl Engine {
             })
             .collect();
         let risk = safety::shows_risk(last_text);
-        let crisis = match self
-            .store
-            .chat_crisis_message(&chat.platform, &chat.id)
-            .await?
-        {
-            Some(m) => m,
-            None => self.settings.safety.crisis_message.clone(),
-        };
+        let crisis = self.crisis_message(chat).await?;
         let generated = self
             .model
             .reply(session.situation.clone(), turns, StrategyChoice::Predict)
