@@ -116,21 +116,24 @@ impl TelegramStandIn {
             "text": text}}))
     }
 
-    /// A press on an inline button of the bot's message `message_id` in `chat`.
-    pub fn press(&self, chat: i64, message_id: i64, user: i64, data: &str) -> i64 {
+    /// A press on an inline button of the bot's message `message_id` in `chat`; returns
+    /// the callback query id (what `answerCallbackQuery` names).
+    pub fn press(&self, chat: i64, message_id: i64, user: i64, data: &str) -> String {
         let chat_obj = if chat > 0 {
             json!({"id": chat, "type": "private", "first_name": format!("User{chat}")})
         } else {
             json!({"id": chat, "type": "supergroup", "title": "Support circle"})
         };
+        let query_id = format!("cbq-{}", self.next_message_id());
         self.push_update(json!({"callback_query": {
-            "id": format!("cbq-{}", self.next_message_id()),
+            "id": query_id,
             "from": {"id": user, "is_bot": false, "first_name": format!("User{user}")},
             "chat_instance": "ci-1",
             "data": data,
             "message": {"message_id": message_id, "date": 1_700_000_000, "chat": chat_obj,
                 "from": {"id": BOT_ID, "is_bot": true, "first_name": "Kindred", "username": BOT_USERNAME},
-                "text": "How helpful were my last two replies?"}}}))
+                "text": "How helpful were my last two replies?"}}}));
+        query_id
     }
 
     fn next_message_id(&self) -> i64 {
