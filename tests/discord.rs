@@ -435,8 +435,7 @@ async fn rest_rate_limits_and_outages_are_retried() {
 
 #[test]
 fn kindred_run_serves_discord_and_never_logs_the_token() {
-    use std::io::BufRead;
-    use std::process::{Command, Stdio};
+    use std::process::Command;
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dc = rt.block_on(DiscordStandIn::start());
     // A failing call first, so errors get logged too.
@@ -445,29 +444,18 @@ fn kindred_run_serves_discord_and_never_logs_the_token() {
     let token_file = dir.path().join("discord.token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
     assert!(dc.url.starts_with("http://127.0.0.1:"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kindred"))
-        .env("KINDRED__DATA_DIR", dir.path())
-        .env("KINDRED__DISCORD__ENABLED", "true")
-        .env("KINDRED__DISCORD__API_URL", &dc.url)
-        .env("KINDRED__DISCORD__TOKEN_FILE", &token_file)
-        .env("KINDRED__CONVERSATION__CHECKIN", "false")
-        .env("KINDRED__MODEL__DECODING__MAX_LENGTH", "6")
-        .env("KINDRED__MODEL__DECODING__MIN_LENGTH", "1")
-        .env("KINDRED_LOG", "debug")
-        .env_remove("KINDRED_DISCORD_TOKEN")
-        .args(["run", "--model"])
-        .arg(helpers::tiny_model())
-        .stderr(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let log = std::thread::spawn(move || {
-        std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-            .collect::<Vec<_>>()
-    });
+    let daemon = helpers::DaemonProcess::start(
+        dir.path(),
+        &[
+            ("KINDRED__DISCORD__ENABLED", "true".to_string()),
+            ("KINDRED__DISCORD__API_URL", dc.url.clone()),
+            (
+                "KINDRED__DISCORD__TOKEN_FILE",
+                token_file.display().to_string(),
+            ),
+        ],
+        &["KINDRED_DISCORD_TOKEN"],
+    );
     let replied = rt.block_on(async {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while !(dc.connected() && !dc.identifies().is_empty())
@@ -481,14 +469,7 @@ fn kindred_run_serves_discord_and_never_logs_the_token() {
         }
         dc.texts_in(7301).len() >= 2
     });
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let status = child.wait().unwrap();
-    let log = log.join().unwrap().join("\n");
+    let (status, log) = daemon.stop();
     assert!(replied, "no reply; log:\n{log}");
     assert!(status.success(), "{log}");
     assert!(log.contains("connected to Discord"), "{log}");

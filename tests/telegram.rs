@@ -446,8 +446,7 @@ async fn reqwest_like_post(
 
 #[test]
 fn kindred_run_serves_telegram_and_never_logs_the_token() {
-    use std::io::BufRead;
-    use std::process::{Command, Stdio};
+    use std::process::Command;
     let rt = tokio::runtime::Runtime::new().unwrap();
     let tg = rt.block_on(TelegramStandIn::start(TOKEN));
     // Some calls fail at first, so errors (which carry request URLs) get logged too.
@@ -456,31 +455,19 @@ fn kindred_run_serves_telegram_and_never_logs_the_token() {
     let token_file = dir.path().join("telegram.token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
     assert!(tg.url.starts_with("http://127.0.0.1:"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kindred"))
-        .env("KINDRED__DATA_DIR", dir.path())
-        .env("KINDRED__TELEGRAM__ENABLED", "true")
-        .env("KINDRED__TELEGRAM__API_URL", &tg.url)
-        .env("KINDRED__TELEGRAM__TOKEN_FILE", &token_file)
-        .env("KINDRED__TELEGRAM__POLL_TIMEOUT_SECONDS", "1")
-        .env("KINDRED__CONVERSATION__CHECKIN", "false")
-        .env("KINDRED__MODEL__DECODING__MAX_LENGTH", "6")
-        .env("KINDRED__MODEL__DECODING__MIN_LENGTH", "1")
-        .env("KINDRED_LOG", "debug")
-        .env_remove("KINDRED_TELEGRAM_TOKEN")
-        .env_remove("TELOXIDE_TOKEN")
-        .args(["run", "--model"])
-        .arg(helpers::tiny_model())
-        .stderr(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let log = std::thread::spawn(move || {
-        std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-            .collect::<Vec<_>>()
-    });
+    let daemon = helpers::DaemonProcess::start(
+        dir.path(),
+        &[
+            ("KINDRED__TELEGRAM__ENABLED", "true".to_string()),
+            ("KINDRED__TELEGRAM__API_URL", tg.url.clone()),
+            (
+                "KINDRED__TELEGRAM__TOKEN_FILE",
+                token_file.display().to_string(),
+            ),
+            ("KINDRED__TELEGRAM__POLL_TIMEOUT_SECONDS", "1".to_string()),
+        ],
+        &["KINDRED_TELEGRAM_TOKEN", "TELOXIDE_TOKEN"],
+    );
     let replied = rt.block_on(async {
         tg.dm(1001, "hello, is anyone there?");
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -489,14 +476,7 @@ fn kindred_run_serves_telegram_and_never_logs_the_token() {
         }
         tg.texts_to(1001).len() >= 2
     });
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let status = child.wait().unwrap();
-    let log = log.join().unwrap().join("\n");
+    let (status, log) = daemon.stop();
     assert!(replied, "no reply; calls {:?}\nlog:\n{log}", tg.calls());
     assert!(status.success(), "{log}");
     assert!(log.contains("connected to Telegram"), "{log}");

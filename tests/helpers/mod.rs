@@ -192,3 +192,57 @@ pub async fn stars_in_db(data_dir: &Path) -> Vec<Option<i64>> {
     pool.close().await;
     rows.into_iter().map(|r| r.0).collect()
 }
+
+/// `kindred run` as a child process on the tiny model, its log (debug level) collected,
+/// for tests that drive the daemon end to end through a platform stand-in.
+pub struct DaemonProcess {
+    child: std::process::Child,
+    log: std::thread::JoinHandle<Vec<String>>,
+}
+
+impl DaemonProcess {
+    /// Starts it with data in `data_dir`, short replies and no check-in; `env` adds
+    /// settings, `remove` names variables that must not leak in from the test's own.
+    pub fn start(data_dir: &Path, env: &[(&str, String)], remove: &[&str]) -> Self {
+        use std::io::BufRead;
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_kindred"));
+        c.env("KINDRED__DATA_DIR", data_dir)
+            .env("KINDRED__CONVERSATION__CHECKIN", "false")
+            .env("KINDRED__MODEL__DECODING__MAX_LENGTH", "6")
+            .env("KINDRED__MODEL__DECODING__MIN_LENGTH", "1")
+            .env("KINDRED_LOG", "debug");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        for k in remove {
+            c.env_remove(k);
+        }
+        let mut child = c
+            .args(["run", "--model"])
+            .arg(tiny_model())
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = std::thread::spawn(move || {
+            std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<_>>()
+        });
+        Self { child, log }
+    }
+
+    /// Stops it as a service manager would (SIGTERM); its exit status and whole log.
+    pub fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        assert!(std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let status = self.child.wait().unwrap();
+        (status, self.log.join().unwrap().join("\n"))
+    }
+}
