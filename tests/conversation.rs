@@ -769,3 +769,58 @@ async fn a_reply_that_fails_midway_gets_a_kind_message_and_loses_nothing() {
     // No rating prompt for failed replies.
     assert!(rating_prompts(&out).is_empty());
 }
+
+/// Everything said in answer to a platform interaction (a slash command) carries its
+/// handle, down to the final Done, so the adapter can keep it private to the person who
+/// asked; answers to plain messages carry none.
+#[tokio::test]
+async fn answers_to_an_interaction_carry_its_handle() {
+    let app = spawn_app(&[("KINDRED__CONVERSATION__CHECKIN", "false")]).await;
+    let all = |ev| async {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        app.engine.handle(ev, &tx).await.unwrap();
+        drop(tx);
+        let mut said = Vec::new();
+        while let Some(o) = rx.recv().await {
+            said.push(o);
+        }
+        said
+    };
+    let handle = |o: &Outbound| match o {
+        Outbound::Text { interaction, .. }
+        | Outbound::Prompt { interaction, .. }
+        | Outbound::Done { interaction, .. }
+        | Outbound::Notice { interaction, .. } => Some(interaction.clone()),
+        _ => None,
+    };
+
+    let Inbound::Command {
+        chat, user, name, ..
+    } = command("ana", "start", "")
+    else {
+        unreachable!()
+    };
+    let said = all(Inbound::Command {
+        chat,
+        user,
+        message_id: None,
+        name,
+        args: String::new(),
+        interaction: Some("42:token-42".into()),
+    })
+    .await;
+    assert!(said.len() >= 2, "{said:?}");
+    for o in &said {
+        if let Some(h) = handle(o) {
+            assert_eq!(h.as_deref(), Some("42:token-42"), "{o:?}");
+        }
+    }
+    assert!(matches!(said.last(), Some(Outbound::Done { .. })));
+
+    let said = all(message("ana", "I feel alone")).await;
+    assert!(said.iter().any(|o| matches!(o, Outbound::Text { .. })));
+    assert!(
+        said.iter().all(|o| handle(o).flatten().is_none()),
+        "{said:?}"
+    );
+}

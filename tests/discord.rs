@@ -374,6 +374,73 @@ async fn guild_channels_are_off_until_a_moderator_enables_them() {
     stop(app).await;
 }
 
+/// One member's slash command and another member's conversation in the same channel,
+/// at the same time: each answer reaches only its own addressee. (Answers were once
+/// matched to slash commands by channel, first come first served, so a reply could
+/// become another member's private follow-up.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_in_a_busy_channel_reach_only_the_member_they_answer() {
+    let dc = DiscordStandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(dir.path(), &dc).await;
+    let (guild, channel) = (6002, 6201);
+    let (moderator, bea, cai) = (8111, 8112, 8113);
+    let enable = dc.slash(
+        channel,
+        Some(guild),
+        moderator,
+        "32",
+        "kindred",
+        Some("enable"),
+        json!([]),
+    );
+    dc.wait_until("enabled", WAIT, |d| {
+        !followups(d, &format!("slash-token-{enable}")).is_empty()
+    })
+    .await;
+
+    // Bea's conversation is held up: the channel's first messages fail twice (retried),
+    // and Cai asks for /help while Bea's greeting, privacy suggestion and reply wait.
+    let path = format!("/api/v10/channels/{channel}/messages");
+    dc.fail("POST", &path, 500, 2);
+    dc.message(
+        channel,
+        Some(guild),
+        bea,
+        &format!("<@{}> I can't sleep lately", standins::discord::BOT_ID),
+        true,
+    );
+    dc.wait_until("the first failed send", WAIT, |d| {
+        !d.calls_to("POST", &path).is_empty()
+    })
+    .await;
+    let help = dc.slash(channel, Some(guild), cai, "0", "help", None, json!([]));
+    dc.wait_until("Bea's reply and Cai's help", WAIT, |d| {
+        d.texts_in(channel).len() >= 3 && !followups(d, &format!("slash-token-{help}")).is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let to_cai = followups(&dc, &format!("slash-token-{help}"));
+    assert_eq!(to_cai.len(), 1, "{to_cai:?}");
+    assert!(
+        to_cai[0].contains("/forget"),
+        "Cai got the help: {to_cai:?}"
+    );
+    let in_channel = dc.texts_in(channel);
+    assert_eq!(in_channel.len(), 3, "{in_channel:?}");
+    assert!(in_channel[1].contains("direct message"), "{in_channel:?}");
+    assert!(
+        in_channel.iter().all(|t| !t.contains("/forget: delete")),
+        "the help went only to Cai: {in_channel:?}"
+    );
+    // Cai's command was answered, so it is not also told Kindred is off here.
+    assert!(dc
+        .calls_to("PATCH", &format!("slash-token-{help}/messages/@original"))
+        .is_empty());
+    stop(app).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_gateway_connection_resumes_without_losing_or_repeating_a_message() {
     let dc = DiscordStandIn::start().await;

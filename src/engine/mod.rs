@@ -41,7 +41,52 @@ pub struct Engine {
     settings: Arc<Settings>,
 }
 
-type Out = mpsc::Sender<Outbound>;
+/// Where the answers to one event go. It stamps them with the platform interaction
+/// they answer (see [`Outbound`]), so that every answer to a private interaction stays
+/// private, however deep in the engine it is sent.
+struct Out {
+    tx: mpsc::Sender<Outbound>,
+    interaction: Option<String>,
+}
+
+impl Out {
+    fn to_chat(tx: &mpsc::Sender<Outbound>) -> Self {
+        Self {
+            tx: tx.clone(),
+            interaction: None,
+        }
+    }
+
+    /// Answers to `ev`: those to a slash command or a moderator's action, and those to a
+    /// button press in a shared chat, go to that interaction.
+    fn answering(tx: &mpsc::Sender<Outbound>, ev: &Inbound) -> Self {
+        let interaction = match ev {
+            Inbound::Command { interaction, .. } | Inbound::Moderation { interaction, .. } => {
+                interaction.clone()
+            }
+            Inbound::Choice {
+                chat, interaction, ..
+            } if chat.kind == kindred_adapter::ChatKind::Group => interaction.clone(),
+            _ => None,
+        };
+        Self {
+            tx: tx.clone(),
+            interaction,
+        }
+    }
+
+    async fn send(&self, mut o: Outbound) -> Result<(), mpsc::error::SendError<Outbound>> {
+        if let Some(handle) = &self.interaction {
+            if let Outbound::Text { interaction, .. }
+            | Outbound::Prompt { interaction, .. }
+            | Outbound::Done { interaction, .. } = &mut o
+            {
+                interaction.get_or_insert_with(|| handle.clone());
+            }
+        }
+        self.tx.send(o).await
+    }
+}
 
 /// What a button press says, parsed from its payload. Payloads carry a nonce of the
 /// session (or of the pending /forget) so that a forged or stale press is recognised.
@@ -177,8 +222,9 @@ impl Engine {
 
     /// Handles one event; everything to send goes to `out`, ending with `Outbound::Done`
     /// for the event's chat.
-    pub async fn handle(&self, ev: Inbound, out: &Out) -> Result<()> {
+    pub async fn handle(&self, ev: Inbound, tx: &mpsc::Sender<Outbound>) -> Result<()> {
         let chat = ev.origin().map(|(c, _)| c.clone());
+        let out = &Out::answering(tx, &ev);
         let result = self.dispatch(ev, out).await;
         if let Err(e) = &result {
             tracing::error!(error = %format!("{e:#}"), "handling an event failed");
@@ -188,12 +234,18 @@ impl Engine {
                         id: None,
                         chat: chat.clone(),
                         text: texts::MODEL_FAILED.into(),
+                        interaction: None,
                     })
                     .await;
             }
         }
         if let Some(chat) = chat {
-            let _ = out.send(Outbound::Done { chat }).await;
+            let _ = out
+                .send(Outbound::Done {
+                    chat,
+                    interaction: None,
+                })
+                .await;
         }
         result
     }
@@ -265,6 +317,7 @@ impl Engine {
                 message_id,
                 name,
                 args,
+                ..
             } => {
                 if !self.first_time(&chat, message_id.as_deref()).await? {
                     return Ok(());
@@ -564,6 +617,7 @@ impl Engine {
                 id: Some(format!("turn:{}", turn.id)),
                 chat: chat.clone(),
                 text,
+                interaction: None,
             })
             .await;
         if source == "model" {
@@ -615,6 +669,7 @@ impl Engine {
                 chat: chat.clone(),
                 text: texts::RATING_QUESTION.into(),
                 choices: rating_choices(prompt.id, &session.nonce),
+                interaction: None,
             })
             .await;
         Ok(())
@@ -1067,13 +1122,16 @@ impl Engine {
 
     /// After a restart: re-sends replies that were recorded but never confirmed delivered,
     /// and answers seeker messages that were stored but not yet replied to.
-    pub async fn recover(&self, out_for: impl Fn(&str) -> Option<Out>) -> Result<usize> {
+    pub async fn recover(
+        &self,
+        out_for: impl Fn(&str) -> Option<mpsc::Sender<Outbound>>,
+    ) -> Result<usize> {
         let mut n = 0;
         for t in self.store.undelivered_turns().await? {
             let Some(s) = self.store.session(t.session_id).await? else {
                 continue;
             };
-            let Some(out) = out_for(&s.chat_platform) else {
+            let Some(out) = out_for(&s.chat_platform).map(|tx| Out::to_chat(&tx)) else {
                 continue;
             };
             let chat = chat_of(&s);
@@ -1082,6 +1140,7 @@ impl Engine {
                     id: Some(format!("turn:{}", t.id)),
                     chat,
                     text: t.text.clone(),
+                    interaction: None,
                 })
                 .await;
             n += 1;
@@ -1092,7 +1151,7 @@ impl Engine {
                 continue;
             };
             if last.speaker == "seeker" {
-                let Some(out) = out_for(&s.chat_platform) else {
+                let Some(out) = out_for(&s.chat_platform).map(|tx| Out::to_chat(&tx)) else {
                     continue;
                 };
                 let chat = chat_of(&s);
@@ -1143,6 +1202,7 @@ async fn send_text(out: &Out, chat: &ChatRef, text: &str) {
             id: None,
             chat: chat.clone(),
             text: text.into(),
+            interaction: None,
         })
         .await;
 }
@@ -1154,6 +1214,7 @@ async fn prompt(out: &Out, chat: &ChatRef, text: &str, choices: Vec<Choice>) {
             chat: chat.clone(),
             text: text.into(),
             choices,
+            interaction: None,
         })
         .await;
 }

@@ -88,6 +88,7 @@ pub fn command(user: &str, name: &str, args: &str) -> Inbound {
         message_id: None,
         name: name.into(),
         args: args.into(),
+        interaction: None,
     }
 }
 

@@ -55,6 +55,7 @@ fn parse_line(line: &str, chat: &ChatRef, user: &UserRef, pending: &[Choice]) ->
                 message_id: None,
                 name,
                 args: parts.next().unwrap_or_default().trim().to_string(),
+                interaction: None,
             });
         }
     }
@@ -99,6 +100,7 @@ where
                 message_id: None,
                 name: "start".into(),
                 args: String::new(),
+                interaction: None,
             })
             .await?;
         loop {

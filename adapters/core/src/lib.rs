@@ -72,6 +72,9 @@ pub enum Inbound {
         message_id: Option<String>,
         name: String,
         args: String,
+        /// The platform's handle to answer this command in private (a Discord slash
+        /// command's interaction), if any. Every answer to the command then carries it.
+        interaction: Option<String>,
     },
     /// A button or numbered choice was pressed. `payload` is the opaque string the engine
     /// put on the choice; it is checked, never trusted.
@@ -136,6 +139,12 @@ pub struct Choice {
 }
 
 /// Something the engine asks an adapter to do.
+///
+/// `interaction`, where present, is the handle of the platform interaction the
+/// message answers (from [`Inbound::Command`], [`Inbound::Moderation`], or a
+/// [`Inbound::Choice`] in a shared chat): platforms that can answer an interaction
+/// privately (Discord's ephemeral follow-ups) send it there, so that it reaches only
+/// the person who asked and never another member's conversation. `None`: the chat.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Outbound {
     /// A text message. `id` (when set, an opaque string) is reported back in [`Inbound::Delivered`].
@@ -143,6 +152,7 @@ pub enum Outbound {
         id: Option<String>,
         chat: ChatRef,
         text: String,
+        interaction: Option<String>,
     },
     /// A question with choices (buttons, an inline keyboard, or numbered lines).
     Prompt {
@@ -150,6 +160,7 @@ pub enum Outbound {
         chat: ChatRef,
         text: String,
         choices: Vec<Choice>,
+        interaction: Option<String>,
     },
     /// Show that a reply is being written.
     Typing { chat: ChatRef },
@@ -163,9 +174,13 @@ pub enum Outbound {
         choices: Vec<Choice>,
         chosen: Option<usize>,
     },
-    /// The engine has finished handling the last event from this chat. Platforms ignore
-    /// it; the console uses it to read the next scripted line only when the bot is done.
-    Done { chat: ChatRef },
+    /// The engine has finished handling an event from this chat (the console reads its
+    /// next scripted line only then). With `interaction`, the event was that interaction:
+    /// a platform that deferred its answer can close it if nothing was said.
+    Done {
+        chat: ChatRef,
+        interaction: Option<String>,
+    },
     /// A short notice for one person only (an answer to a button press where the
     /// platform supports it; otherwise a plain message).
     Notice {
@@ -182,7 +197,7 @@ impl Outbound {
             Outbound::Text { chat, .. }
             | Outbound::Prompt { chat, .. }
             | Outbound::Typing { chat }
-            | Outbound::Done { chat }
+            | Outbound::Done { chat, .. }
             | Outbound::EditPrompt { chat, .. }
             | Outbound::Notice { chat, .. } => chat,
         }

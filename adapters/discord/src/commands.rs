@@ -7,7 +7,7 @@
 use kindred_adapter::{Inbound, ModAction};
 
 use crate::convert::{chat_ref, interaction_handle, user_ref};
-use crate::{Ctx, Data, Error, PendingCommand};
+use crate::{Ctx, Data, Error};
 
 pub fn all() -> Vec<poise::Command<Data, Error>> {
     vec![start(), end(), reset(), rate(), forget(), help(), kindred()]
@@ -25,16 +25,9 @@ async fn forward(
     ctx.defer_ephemeral().await?;
     let chat = chat_ref(ctx.channel_id(), ctx.guild_id());
     let token = app.interaction.token.clone();
-    ctx.data().pending.push(
-        &chat.id,
-        PendingCommand {
-            token: token.clone(),
-            guild: ctx.guild_id().is_some(),
-            answered: false,
-        },
-    );
+    ctx.data().deferred.insert(&token);
     let handle = interaction_handle(app.interaction.id, &token);
-    let ev = make(chat.clone(), user_ref(ctx.author()), Some(handle));
+    let ev = make(chat, user_ref(ctx.author()), Some(handle));
     if !crate::deliver(
         &ctx.data().inbox,
         format!("interaction:{}", app.interaction.id),
@@ -42,7 +35,7 @@ async fn forward(
     )
     .await
     {
-        ctx.data().pending.remove_token(&chat.id, &token);
+        ctx.data().deferred.remove(&token);
         ctx.say(crate::NOT_STORED).await?;
     }
     Ok(())
@@ -50,12 +43,13 @@ async fn forward(
 
 async fn command(ctx: Ctx<'_>, name: &str, args: String) -> Result<(), Error> {
     let name = name.to_string();
-    forward(ctx, move |chat, user, _| Inbound::Command {
+    forward(ctx, move |chat, user, interaction| Inbound::Command {
         chat,
         user,
         message_id: None,
         name,
         args,
+        interaction,
     })
     .await
 }

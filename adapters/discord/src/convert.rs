@@ -90,6 +90,7 @@ pub fn message(m: &serenity::Message, bot_id: serenity::UserId) -> Option<Inboun
             message_id,
             name: name.to_lowercase(),
             args: args.trim().to_string(),
+            interaction: None,
         });
     }
     Some(Inbound::Message {

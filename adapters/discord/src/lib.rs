@@ -18,7 +18,7 @@ mod commands;
 mod convert;
 mod send;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context as _, Result};
@@ -57,71 +57,28 @@ pub fn intents() -> GatewayIntents {
     GatewayIntents::GUILDS | GatewayIntents::GUILD_MESSAGES | GatewayIntents::DIRECT_MESSAGES
 }
 
-/// A slash command waiting for the engine's answer: its answers go to the interaction
-/// as (ephemeral) follow-ups instead of into the channel.
-#[derive(Debug, Clone)]
-pub(crate) struct PendingCommand {
-    pub token: String,
-    pub guild: bool,
-    pub answered: bool,
-}
-
-/// Slash commands awaiting answers, per channel, oldest first.
+/// Slash commands whose answer was deferred ("Kindred is thinking…"), by interaction
+/// token. The engine's answers carry the token (see `Outbound`'s `interaction`), so they
+/// become private follow-ups of the right command whatever else happens in the channel;
+/// this set only lets the sender close a command the engine said nothing to.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Pending(Arc<Mutex<HashMap<String, VecDeque<PendingCommand>>>>);
+pub(crate) struct Deferred(Arc<Mutex<HashSet<String>>>);
 
-impl Pending {
-    pub fn push(&self, channel: &str, p: PendingCommand) {
-        self.0
-            .lock()
-            .unwrap()
-            .entry(channel.to_string())
-            .or_default()
-            .push_back(p);
+impl Deferred {
+    pub fn insert(&self, token: &str) {
+        self.0.lock().unwrap().insert(token.to_string());
     }
 
-    /// The command whose answers are being sent in `channel`, marked answered.
-    pub fn current(&self, channel: &str) -> Option<PendingCommand> {
-        let mut map = self.0.lock().unwrap();
-        let p = map.get_mut(channel)?.front_mut()?;
-        p.answered = true;
-        Some(p.clone())
-    }
-
-    /// The engine is done with an event of `channel`: the oldest command is finished.
-    pub fn finish(&self, channel: &str) -> Option<PendingCommand> {
-        let mut map = self.0.lock().unwrap();
-        let q = map.get_mut(channel)?;
-        let p = q.pop_front();
-        if q.is_empty() {
-            map.remove(channel);
-        }
-        p
-    }
-
-    /// An answer went straight to the interaction with this token (a notice).
-    pub fn mark_answered(&self, channel: &str, token: &str) {
-        let mut map = self.0.lock().unwrap();
-        if let Some(p) = map
-            .get_mut(channel)
-            .and_then(|q| q.iter_mut().find(|p| p.token == token))
-        {
-            p.answered = true;
-        }
-    }
-
-    pub fn remove_token(&self, channel: &str, token: &str) {
-        let mut map = self.0.lock().unwrap();
-        if let Some(q) = map.get_mut(channel) {
-            q.retain(|p| p.token != token);
-        }
+    /// Whether `token` was deferred (and is no longer).
+    pub fn remove(&self, token: &str) -> bool {
+        self.0.lock().unwrap().remove(token)
     }
 }
 
 /// What poise hands every command and event.
 pub(crate) struct Data {
     pub inbox: Inbox,
-    pub pending: Pending,
+    pub deferred: Deferred,
 }
 
 pub(crate) type Error = anyhow::Error;
@@ -162,10 +119,10 @@ impl Adapter for DiscordAdapter {
                 .ratelimiter_disabled(true);
         }
         let http = http.build();
-        let pending = Pending::default();
+        let deferred = Deferred::default();
         let register = self.config.register_commands;
         let data_inbox = inbound.clone();
-        let data_pending = pending.clone();
+        let data_deferred = deferred.clone();
         let framework = poise::Framework::builder()
             .options(poise::FrameworkOptions {
                 commands: commands::all(),
@@ -185,7 +142,7 @@ impl Adapter for DiscordAdapter {
                     }
                     Ok(Data {
                         inbox: data_inbox,
-                        pending: data_pending,
+                        deferred: data_deferred,
                     })
                 })
             })
@@ -198,7 +155,7 @@ impl Adapter for DiscordAdapter {
             client.http.clone(),
             outbound,
             inbound.clone(),
-            pending,
+            deferred,
         ));
         let shards = client.shard_manager.clone();
         let result = tokio::select! {

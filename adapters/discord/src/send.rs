@@ -1,17 +1,18 @@
 //! Carrying out the engine's requests with Discord's REST API.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kindred_adapter::{split_message, Choice, Inbound, Inbox, Outbound};
+use kindred_adapter::{split_message, ChatKind, Choice, Inbound, Inbox, Outbound};
 use poise::serenity_prelude as serenity;
 use serenity::{
     ButtonStyle, ChannelId, CreateActionRow, CreateButton, CreateInteractionResponseFollowup,
     CreateMessage, EditInteractionResponse, EditMessage, Http, MessageId,
 };
 
-use crate::Pending;
+use crate::Deferred;
 use serenity::Builder as _;
 
 /// Discord's limit for one message, in characters.
@@ -92,8 +93,10 @@ pub async fn run_outbound(
     http: Arc<Http>,
     mut outbound: tokio::sync::mpsc::Receiver<Outbound>,
     inbox: Inbox,
-    pending: Pending,
+    deferred: Deferred,
 ) {
+    // Interactions something was said to, until the engine is done with them.
+    let mut answered: HashSet<String> = HashSet::new();
     while let Some(o) = outbound.recv().await {
         let chat = o.chat().clone();
         let Ok(channel) = chat.id.parse::<u64>().map(ChannelId::new) else {
@@ -101,14 +104,27 @@ pub async fn run_outbound(
             continue;
         };
         match o {
-            Outbound::Text { id, text, .. } => {
-                let r = send_text(&http, &pending, &chat.id, channel, &text, &[]).await;
+            Outbound::Text {
+                id,
+                text,
+                interaction,
+                ..
+            } => {
+                let to = interaction.as_deref().map(token_of);
+                answered.extend(to.map(String::from));
+                let r = send_text(&http, channel, to, &text, &[]).await;
                 report(&inbox, id, r).await;
             }
             Outbound::Prompt {
-                id, text, choices, ..
+                id,
+                text,
+                choices,
+                interaction,
+                ..
             } => {
-                let r = send_text(&http, &pending, &chat.id, channel, &text, &choices).await;
+                let to = interaction.as_deref().map(token_of);
+                answered.extend(to.map(String::from));
+                let r = send_text(&http, channel, to, &text, &choices).await;
                 report(&inbox, id, r).await;
             }
             Outbound::Typing { .. } => {
@@ -143,7 +159,7 @@ pub async fn run_outbound(
                 text,
                 ..
             } => {
-                pending.mark_answered(&chat.id, token_of(&handle));
+                answered.insert(token_of(&handle).to_string());
                 let followup = CreateInteractionResponseFollowup::new()
                     .content(text.clone())
                     .ephemeral(true);
@@ -158,45 +174,48 @@ pub async fn run_outbound(
                 text,
                 ..
             } => {
-                let r = send_text(&http, &pending, &chat.id, channel, &text, &[]).await;
+                let r = send_text(&http, channel, None, &text, &[]).await;
                 if let Err(e) = r {
                     tracing::warn!(error = %e, "sending a notice failed");
                 }
             }
-            Outbound::Done { .. } => {
-                // The engine is done with the oldest slash command here; if it said
-                // nothing (e.g. a channel where Kindred is off), say why.
-                if let Some(p) = pending.finish(&chat.id) {
-                    if !p.answered {
-                        let text = if p.guild {
-                            "Kindred isn't answering in this channel. You can talk to me in a direct message."
-                        } else {
-                            "Done."
-                        };
-                        let _ = EditInteractionResponse::new()
-                            .content(text)
-                            .execute(&http, &p.token)
-                            .await;
-                    }
+            Outbound::Done {
+                interaction: Some(handle),
+                ..
+            } => {
+                // A deferred slash command the engine said nothing to (e.g. in a channel
+                // where Kindred is off): say why instead of leaving it "thinking".
+                let token = token_of(&handle);
+                if deferred.remove(token) && !answered.remove(token) {
+                    let text = match chat.kind {
+                        ChatKind::Group => "Kindred isn't answering in this channel. You can talk to me in a direct message.",
+                        ChatKind::Direct => "Done.",
+                    };
+                    let _ = EditInteractionResponse::new()
+                        .content(text)
+                        .execute(&http, token)
+                        .await;
                 }
+                answered.remove(token);
             }
+            Outbound::Done {
+                interaction: None, ..
+            } => {}
         }
     }
 }
 
-/// Sends a text (split for Discord's limit), with buttons on its last part; as a
-/// follow-up of a pending slash command when there is one. Returns the id of the
-/// message that carries the buttons (or the last part).
+/// Sends a text (split for Discord's limit), with buttons on its last part: into the
+/// channel, or as private follow-ups of the interaction with token `to`. Returns the
+/// id of the message that carries the buttons (or the last part).
 async fn send_text(
     http: &Http,
-    pending: &Pending,
-    chat_id: &str,
     channel: ChannelId,
+    to: Option<&str>,
     text: &str,
     choices: &[Choice],
 ) -> Result<String, String> {
     let parts = split_message(text, MESSAGE_LIMIT, chars);
-    let command = pending.current(chat_id);
     let mut last = String::new();
     for (i, part) in parts.iter().enumerate() {
         let rows = if i + 1 == parts.len() {
@@ -204,13 +223,13 @@ async fn send_text(
         } else {
             Vec::new()
         };
-        let sent = match &command {
-            Some(p) => {
+        let sent = match to {
+            Some(token) => {
                 let f = CreateInteractionResponseFollowup::new()
                     .content(part.clone())
                     .ephemeral(true)
                     .components(rows);
-                retrying(|| f.clone().execute(http, (None, p.token.as_str()))).await
+                retrying(|| f.clone().execute(http, (None, token))).await
             }
             None => {
                 let m = CreateMessage::new().content(part.clone()).components(rows);

@@ -132,6 +132,7 @@ impl Converter {
                     message_id,
                     name,
                     args,
+                    interaction: None,
                 });
             }
             let text = if group {
