@@ -12,9 +12,13 @@
 //! * training with gradients: candle 0.11's fused softmax and layer norm have no
 //!   backward pass, so a model built with `Mode::Train` uses the slower composite ops.
 
+use std::sync::Arc;
+
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{Embedding, Init, Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
+
+use super::q8::{self, Q8Matrix};
 
 /// The model's hyper-parameters, read from (and written to) a Hugging Face `config.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -165,12 +169,23 @@ impl LayerNorm {
 }
 
 /// A linear projection, dense or quantised to q8_0 for faster CPU inference.
+///
+/// Quantised projections use one of two q8_0 products with the same weights format.
+/// candle's packs the weights into tiles for AVX-512 VNNI (or NEON) when their shape
+/// allows (`n % 16 == 0`, `k % 256 == 0`), and is the faster there; for other shapes,
+/// notably the output layer (vocabulary sizes are rarely multiples of 16), it falls back
+/// to a loop that reads the whole matrix again for every input row, so those use
+/// [`Q8Matrix`], which reads the weights once per 8 rows (see `q8.rs`).
 #[derive(Debug, Clone)]
 enum Proj {
     Dense(Linear),
-    Q8 {
+    Q8Tiled {
         weight: candle_core::quantized::QMatMul,
         bias: Option<Tensor>,
+    },
+    Q8Rows {
+        weight: Arc<Q8Matrix>,
+        bias: Option<Vec<f32>>,
     },
 }
 
@@ -178,31 +193,61 @@ impl Proj {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         match self {
             Proj::Dense(l) => l.forward(x),
-            Proj::Q8 { weight, bias } => {
+            Proj::Q8Tiled { weight, bias } => {
                 let y = weight.forward(&x.contiguous()?)?;
                 match bias {
                     Some(b) => y.broadcast_add(b),
                     None => Ok(y),
                 }
             }
+            Proj::Q8Rows { weight, bias } => {
+                let dims = x.dims().to_vec();
+                let k = *dims.last().expect("a projection's input has dimensions");
+                let m = x.elem_count() / k;
+                let input = x.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+                let y = weight.matmul(&input, m, bias.as_deref());
+                let mut out_dims = dims;
+                *out_dims.last_mut().unwrap() = weight.rows();
+                Tensor::from_vec(y, out_dims, x.device())?.to_dtype(x.dtype())
+            }
         }
     }
 
-    /// Quantises a dense projection whose input size fits q8_0's 32-value blocks.
+    /// Quantises a dense f32 projection whose input size fits q8_0's 32-value blocks.
     fn quantize(&mut self) -> candle_core::Result<()> {
-        if let Proj::Dense(l) = self {
-            let w = l.weight();
-            if w.dim(1)? % 32 == 0 && w.dtype() == DType::F32 {
-                let q = candle_core::quantized::QTensor::quantize(
-                    w,
-                    candle_core::quantized::GgmlDType::Q8_0,
-                )?;
-                *self = Proj::Q8 {
-                    weight: candle_core::quantized::QMatMul::from_qtensor(q)?,
-                    bias: l.bias().cloned(),
-                };
-            }
+        let Proj::Dense(l) = self else {
+            return Ok(());
+        };
+        let w = l.weight();
+        let (n, k) = w.dims2()?;
+        if k % q8::BLOCK != 0 || w.dtype() != DType::F32 {
+            return Ok(());
         }
+        *self = if n % 16 == 0 && k % 256 == 0 {
+            let q = candle_core::quantized::QTensor::quantize(
+                w,
+                candle_core::quantized::GgmlDType::Q8_0,
+            )?;
+            Proj::Q8Tiled {
+                weight: candle_core::quantized::QMatMul::from_qtensor(q)?,
+                bias: l.bias().cloned(),
+            }
+        } else {
+            // A few thousand rows at a time: the output layer alone is 110 MB in f32.
+            let mut q = Q8Matrix::with_capacity(n, k);
+            for start in (0..n).step_by(4096) {
+                let rows = w.narrow(0, start, 4096.min(n - start))?;
+                q.push_rows(&rows.flatten_all()?.to_vec1::<f32>()?);
+            }
+            let bias = match l.bias() {
+                Some(b) => Some(b.to_dtype(DType::F32)?.to_vec1::<f32>()?),
+                None => None,
+            };
+            Proj::Q8Rows {
+                weight: Arc::new(q),
+                bias,
+            }
+        };
         Ok(())
     }
 }

@@ -159,9 +159,10 @@ fn softmax(xs: &[f32]) -> Vec<f32> {
 
 /// Samples from `logits` after temperature, top-k and top-p (greedy if temperature is 0).
 ///
-/// Only the head of the distribution is sorted: a linear-time selection finds the best
-/// few hundred candidates, which nearly always hold the top-p mass; the full sort of a
-/// 55k-token vocabulary per generated token is what this avoids.
+/// Nothing is sorted: top-k is a linear-time selection, top-p a selection by mass
+/// ([`mass_threshold`]), and the draw walks the kept tokens in vocabulary order. A
+/// sort of the 55k-token vocabulary per generated token (what PyTorch's samplers do)
+/// cost more than the whole decoder step when the distribution is flat.
 fn pick(logits: &[f32], temperature: f64, top_k: usize, top_p: f64, rng: &mut impl Rng) -> usize {
     if temperature <= 0.0 {
         return argmax(logits);
@@ -173,49 +174,82 @@ fn pick(logits: &[f32], temperature: f64, top_k: usize, top_p: f64, rng: &mut im
     }
     let weights: Vec<f32> = logits.iter().map(|l| ((l - max) * inv_t).exp()).collect();
     let n = weights.len();
-    let limit = if top_k > 0 { top_k.min(n) } else { n };
-    let mut idx: Vec<usize> = (0..n).collect();
-    let mut want = limit.min(256);
+    // Exactly the k best with top-k (ties broken arbitrarily, as a sort would), in
+    // vocabulary order; otherwise every token.
+    let candidates: Vec<usize> = if top_k > 0 && top_k < n {
+        let mut idx: Vec<usize> = (0..n).collect();
+        idx.select_nth_unstable_by(top_k - 1, |a, b| weights[*b].total_cmp(&weights[*a]));
+        idx.truncate(top_k);
+        idx.sort_unstable();
+        idx
+    } else {
+        (0..n).collect()
+    };
+    // Banned tokens (weight 0) are never kept.
+    let mut threshold = f32::MIN_POSITIVE;
+    if top_p < 1.0 {
+        let mut masses: Vec<f32> = candidates.iter().map(|i| weights[*i]).collect();
+        let total: f32 = masses.iter().sum();
+        threshold = threshold.max(mass_threshold(&mut masses, top_p as f32 * total));
+    }
+    let kept = || {
+        candidates
+            .iter()
+            .copied()
+            .filter(|i| weights[*i] >= threshold)
+    };
+    let mass: f32 = kept().map(|i| weights[i]).sum();
+    let mut r = rng.random::<f32>() * mass;
+    let mut last = argmax(logits);
+    for i in kept() {
+        r -= weights[i];
+        last = i;
+        if r <= 0.0 {
+            return i;
+        }
+    }
+    last
+}
+
+/// The smallest weight top-p keeps: the tokens weighing more than it hold less than
+/// `target` of the mass, those weighing at least as much hold `target` or more. A
+/// quickselect that follows the mass instead of a rank: expected linear time.
+fn mass_threshold(weights: &mut [f32], target: f32) -> f32 {
+    let mut above = 0f32;
+    let mut s = weights;
     loop {
-        let head = &mut idx[..];
-        if want < n {
-            head.select_nth_unstable_by(want - 1, |a, b| weights[*b].total_cmp(&weights[*a]));
+        match s.len() {
+            0 => return 0.0,
+            1 => return s[0],
+            _ => {}
         }
-        let head = &mut idx[..want];
-        head.sort_unstable_by(|a, b| weights[*b].total_cmp(&weights[*a]));
-        // Mass relative to what top-k keeps (all tokens when top-k is off).
-        let total: f32 = if want == limit && limit < n {
-            head.iter().map(|i| weights[*i]).sum()
-        } else {
-            weights.iter().sum()
-        };
-        let mut cum = 0f64;
-        let mut keep = None;
-        for (k, i) in head.iter().enumerate() {
-            cum += (weights[*i] / total) as f64;
-            if cum >= top_p {
-                keep = Some(k + 1);
-                break;
+        let (a, b, c) = (s[0], s[s.len() / 2], s[s.len() - 1]);
+        let pivot = a.max(b).min(a.min(b).max(c));
+        // Three-way partition: [> pivot][== pivot][< pivot].
+        let (mut gt, mut i, mut lt) = (0, 0, s.len());
+        while i < lt {
+            if s[i] > pivot {
+                s.swap(gt, i);
+                gt += 1;
+                i += 1;
+            } else if s[i] < pivot {
+                lt -= 1;
+                s.swap(i, lt);
+            } else {
+                i += 1;
             }
         }
-        let keep = match keep {
-            Some(k) => k,
-            None if want >= limit => want,
-            None => {
-                want = (want * 8).min(limit);
-                continue;
-            }
-        };
-        let kept = &idx[..keep];
-        let mass: f32 = kept.iter().map(|i| weights[*i]).sum();
-        let mut r = rng.random::<f32>() * mass;
-        for i in kept {
-            r -= weights[*i];
-            if r <= 0.0 {
-                return *i;
-            }
+        let heavier: f32 = s[..gt].iter().sum();
+        if gt > 0 && above + heavier >= target {
+            s = &mut s[..gt];
+            continue;
         }
-        return kept[keep - 1];
+        let equal = pivot * (lt - gt) as f32;
+        if above + heavier + equal >= target || lt == s.len() {
+            return pivot;
+        }
+        above += heavier + equal;
+        s = &mut s[lt..];
     }
 }
 
@@ -548,5 +582,41 @@ mod tests {
         seen.sort();
         seen.dedup();
         assert!(seen.len() <= 3);
+        // Banned tokens (-inf) are never picked, whatever the settings.
+        let mut banned = vec![0.0f32; 100];
+        banned[..90].iter_mut().for_each(|l| *l = f32::NEG_INFINITY);
+        for _ in 0..200 {
+            assert!(pick(&banned, 1.0, 0, 1.0, &mut rng) >= 90);
+            assert!(pick(&banned, 1.0, 95, 0.99, &mut rng) >= 90);
+        }
+    }
+
+    /// The kept set is the one a full sort would keep: the heaviest tokens until their
+    /// mass reaches the target.
+    #[test]
+    fn mass_threshold_matches_a_sort() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        for case in 0..200 {
+            let n = 1 + case % 300;
+            // Some ties, some spread.
+            let w: Vec<f32> = (0..n)
+                .map(|_| (rng.random_range(0..20) as f32 * 0.37).exp())
+                .collect();
+            let total: f32 = w.iter().sum();
+            let p = rng.random_range(0.05f32..0.999);
+            let mut sorted = w.clone();
+            sorted.sort_by(|a, b| b.total_cmp(a));
+            let mut cum = 0f32;
+            let mut want = sorted[n - 1];
+            for v in &sorted {
+                cum += v;
+                if cum >= p * total {
+                    want = *v;
+                    break;
+                }
+            }
+            let got = mass_threshold(&mut w.clone(), p * total);
+            assert_eq!(got, want, "n={n} p={p}");
+        }
     }
 }

@@ -8,6 +8,7 @@ pub mod context;
 pub mod generate;
 pub mod hub;
 pub mod lineage;
+pub mod q8;
 pub mod strategy;
 pub mod tokenizer;
 pub mod weights;
