@@ -5,7 +5,7 @@ mod helpers;
 
 use helpers::*;
 use kindred::model::{self, ContextTurn, Strategy, StrategyChoice};
-use kindred_adapter::{Attachment, Inbound, Outbound};
+use kindred_adapter::{Attachment, ChatKind, ChatRef, Inbound, ModAction, Outbound};
 
 async fn count(app: &TestApp, sql: &str, id: i64) -> i64 {
     let (n,): (i64,) = sqlx::query_as(sql)
@@ -823,4 +823,61 @@ async fn answers_to_an_interaction_carry_its_handle() {
         said.iter().all(|o| handle(o).flatten().is_none()),
         "{said:?}"
     );
+}
+
+/// In a shared chat the answers to a button press (the next check-in question) go to
+/// the press's interaction, so that only the presser sees them; in a DM they go to the chat.
+#[tokio::test]
+async fn answers_to_a_press_are_private_only_in_shared_chats() {
+    let app = spawn_app(&[]).await;
+    let group = ChatRef {
+        platform: "test".into(),
+        id: "group-1".into(),
+        kind: ChatKind::Group,
+    };
+    let (_, ana) = dm("ana");
+    let (_, moderator) = dm("mo");
+    app.send(Inbound::Moderation {
+        chat: group.clone(),
+        user: moderator,
+        action: ModAction::Enable,
+        interaction: Some("1:mod".into()),
+    })
+    .await;
+    let next_prompt = |out: &[Outbound]| match out.last() {
+        Some(Outbound::Prompt {
+            choices,
+            interaction,
+            ..
+        }) => (choices.clone(), interaction.clone()),
+        other => panic!("{other:?}"),
+    };
+
+    let out = app
+        .send(Inbound::Command {
+            chat: group.clone(),
+            user: ana.clone(),
+            message_id: None,
+            name: "start".into(),
+            args: String::new(),
+            interaction: Some("2:start".into()),
+        })
+        .await;
+    let (choices, to) = next_prompt(&out);
+    assert_eq!(to.as_deref(), Some("2:start"));
+    let out = app
+        .send(Inbound::Choice {
+            chat: group.clone(),
+            user: ana.clone(),
+            payload: choices[0].payload.clone(),
+            interaction: Some("3:press".into()),
+        })
+        .await;
+    assert_eq!(next_prompt(&out).1.as_deref(), Some("3:press"));
+
+    // The same in a DM: the next question is an ordinary message.
+    let out = app.send(command("bo", "start", "")).await;
+    let (choices, _) = next_prompt(&out);
+    let out = app.send(press("bo", "bo", &choices[0].payload)).await;
+    assert_eq!(next_prompt(&out).1, None);
 }
