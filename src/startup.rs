@@ -31,6 +31,19 @@ pub fn start_model(settings: &Settings, model_dir: &Path) -> Result<ModelWorker>
         // candle reads this when it first sizes its thread pool.
         std::env::set_var("CANDLE_NUM_THREADS", settings.model.threads.to_string());
     }
+    // The q8_0 output layer (src/model/q8.rs) and candle's matrix products run on
+    // rayon's global pool: the same limit (0 lets rayon choose, RAYON_NUM_THREADS too).
+    let threads = std::env::var("CANDLE_NUM_THREADS")
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok())
+        .unwrap_or(0);
+    if rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .is_err()
+    {
+        tracing::debug!("rayon's thread pool was already set up");
+    }
     let started = std::time::Instant::now();
     let mut joint = model::load(model_dir, &settings.load_options())?;
     if settings.model.max_context_turns > 0 {

@@ -7,6 +7,9 @@
 //!   session in a group is their own (the engine keys sessions by chat and person).
 //! - `/enable`, `/disable`, `/status`, `/resources TEXT` in groups are moderation: the
 //!   caller checks the sender is an admin with `getChatMember` before passing them on.
+//!   An admin who posts anonymously writes as the group itself (`sender_chat` is the
+//!   chat), which Telegram allows only admins: those commands need no check, and their
+//!   other messages are ignored (there is no person to keep a conversation with).
 //! - Messages from bots, channel posts and service messages are ignored.
 //! - Edited messages are ignored: Kindred has already answered the original, and
 //!   answering the edit too would repeat the conversation. (Documented in the README.)
@@ -22,11 +25,13 @@ pub const ADMINS_ONLY: &str = "Only this group's admins can change how Kindred w
 #[derive(Debug, PartialEq)]
 pub enum Converted {
     Event(Inbound),
-    /// A moderation command: to be passed on only if `user_id` administers `chat_id`.
+    /// A moderation command: to be passed on only if `user_id` administers `chat_id`
+    /// (already known when `by_anonymous_admin`).
     Moderation {
         event: Inbound,
         chat_id: i64,
         user_id: u64,
+        by_anonymous_admin: bool,
     },
     Ignore(&'static str),
 }
@@ -86,7 +91,9 @@ impl Converter {
         let Some(from) = &m.from else {
             return Converted::Ignore("message without a sender");
         };
-        if from.is_bot {
+        // Sent on behalf of the group itself: only its admins can do that.
+        let anonymous_admin = m.sender_chat.as_ref().is_some_and(|c| c.id == m.chat.id);
+        if from.is_bot && !anonymous_admin {
             return Converted::Ignore("message from a bot");
         }
         let Some(chat) = chat_ref(m) else {
@@ -123,8 +130,12 @@ impl Converter {
                             },
                             chat_id: m.chat.id.0,
                             user_id: from.id.0,
+                            by_anonymous_admin: anonymous_admin,
                         };
                     }
+                }
+                if anonymous_admin {
+                    return Converted::Ignore("an anonymous admin's command");
                 }
                 return Converted::Event(Inbound::Command {
                     chat,
@@ -134,6 +145,9 @@ impl Converter {
                     args,
                     interaction: None,
                 });
+            }
+            if anonymous_admin {
+                return Converted::Ignore("an anonymous admin's message");
             }
             let text = if group {
                 let replied_to_us = m
@@ -315,14 +329,48 @@ mod tests {
                 event: Inbound::Moderation { action, .. },
                 chat_id,
                 user_id,
+                by_anonymous_admin,
             } => {
                 assert_eq!(
-                    (action, chat_id, user_id),
-                    (ModAction::SetResources("Call 112".into()), -100, 5)
+                    (action, chat_id, user_id, by_anonymous_admin),
+                    (ModAction::SetResources("Call 112".into()), -100, 5, false)
                 );
             }
             other => panic!("{other:?}"),
         }
+        // An anonymous admin (as Telegram sends it: from GroupAnonymousBot, sender_chat
+        // the group): moderation passes without a check; anything else is ignored.
+        let anonymous = |text: &str| {
+            update(json!({"update_id": 9, "message": {
+                "message_id": 12, "date": 1700000000, "chat": group(),
+                "from": {"id": 1087968824u64, "is_bot": true, "first_name": "Group", "username": "GroupAnonymousBot"},
+                "sender_chat": group(), "text": text}}))
+        };
+        assert!(matches!(
+            conv().convert(anonymous("/enable")),
+            Converted::Moderation {
+                event: Inbound::Moderation {
+                    action: ModAction::Enable,
+                    ..
+                },
+                by_anonymous_admin: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            conv().convert(anonymous("@KindredBot hello")),
+            Converted::Ignore(_)
+        ));
+        assert!(matches!(
+            conv().convert(anonymous("/start")),
+            Converted::Ignore(_)
+        ));
+        // Another bot posting as some other chat is still a bot.
+        let other = update(json!({"update_id": 10, "message": {
+            "message_id": 13, "date": 1700000000, "chat": group(),
+            "from": {"id": 136817688u64, "is_bot": true, "first_name": "Channel"},
+            "sender_chat": {"id": -100777, "title": "News", "type": "channel"}, "text": "/enable"}}));
+        assert!(matches!(conv().convert(other), Converted::Ignore(_)));
         // In a DM the same word is just an unknown command for the engine to explain.
         assert!(matches!(
             conv().convert(msg(private(), "/enable")),

@@ -203,8 +203,14 @@ impl UpdateHandler {
             Converted::Event(ev) => self.deliver(key, ev).await,
             Converted::Moderation {
                 event,
+                by_anonymous_admin: true,
+                ..
+            } => self.deliver(key, event).await,
+            Converted::Moderation {
+                event,
                 chat_id,
                 user_id,
+                by_anonymous_admin: false,
             } => {
                 // Only a group's admins may moderate it: ask Telegram, never the message.
                 let privileged = send::retrying(|| {
