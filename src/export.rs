@@ -107,51 +107,8 @@ pub async fn export(store: &Store, since_ms: i64) -> Result<Vec<Value>> {
 
 /// Summary statistics of the stored data.
 pub async fn stats(store: &Store) -> Result<Value> {
-    let pool = store.pool();
-    let one = |sql: &'static str| async move {
-        let (n,): (i64,) = sqlx::query_as(sql).fetch_one(pool).await?;
-        anyhow::Ok(n)
-    };
-    let avg = |sql: &'static str| async move {
-        let (v,): (Option<f64>,) = sqlx::query_as(sql).fetch_one(pool).await?;
-        anyhow::Ok(v)
-    };
-    let mut strategies = serde_json::Map::new();
-    for s in Strategy::ALL {
-        let (n,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM turns WHERE source = 'model' AND strategy = ?")
-                .bind(s.name())
-                .fetch_one(pool)
-                .await?;
-        strategies.insert(s.name().into(), json!(n));
-    }
-    let mut stars = serde_json::Map::new();
-    for k in 1..=5 {
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM rating_prompts WHERE stars = ?")
-            .bind(k)
-            .fetch_one(pool)
-            .await?;
-        stars.insert(k.to_string(), json!(n));
-    }
-    Ok(json!({
-        "users": one("SELECT COUNT(*) FROM users").await?,
-        "sessions": one("SELECT COUNT(*) FROM sessions").await?,
-        "sessions_open": one("SELECT COUNT(*) FROM sessions WHERE stage != 'closed'").await?,
-        "seeker_messages": one("SELECT COUNT(*) FROM turns WHERE source = 'user'").await?,
-        "bot_replies": one("SELECT COUNT(*) FROM turns WHERE source = 'model'").await?,
-        "undelivered_replies": one("SELECT COUNT(*) FROM turns WHERE source = 'model' AND delivery != 'delivered'").await?,
-        "rating_prompts": one("SELECT COUNT(*) FROM rating_prompts").await?,
-        "ratings": one("SELECT COUNT(*) FROM rating_prompts WHERE stars IS NOT NULL").await?,
-        "mean_rating": avg("SELECT AVG(stars) FROM rating_prompts WHERE stars IS NOT NULL").await?,
-        "ratings_by_stars": stars,
-        "strategies": strategies,
-        "checkins": one("SELECT COUNT(*) FROM sessions WHERE intensity_before IS NOT NULL").await?,
-        "surveys": one("SELECT COUNT(*) FROM sessions WHERE intensity_after IS NOT NULL OR empathy IS NOT NULL OR relevance IS NOT NULL").await?,
-        "mean_intensity_before": avg("SELECT AVG(intensity_before) FROM sessions").await?,
-        "mean_intensity_after": avg("SELECT AVG(intensity_after) FROM sessions").await?,
-        "mean_empathy": avg("SELECT AVG(empathy) FROM sessions").await?,
-        "mean_relevance": avg("SELECT AVG(relevance) FROM sessions").await?,
-    }))
+    let names: Vec<&str> = Strategy::ALL.iter().map(|s| s.name()).collect();
+    store.stats(&names).await
 }
 
 /// `stats` as a readable table.
