@@ -499,7 +499,7 @@ async fn start_checkin_and_end_survey_are_recorded_and_skippable() {
         .send(press(
             "ana",
             "ana",
-            &format!("{}", choices[1].payload.replace(":a:2", ":m:skip")),
+            &choices[1].payload.replace(":a:2", ":m:skip").to_string(),
         ))
         .await;
     assert!(texts(&out)

@@ -525,7 +525,7 @@ fn kindred_run_serves_discord_and_never_logs_the_token() {
     );
     let replied = rt.block_on(async {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while !(dc.connected() && !dc.identifies().is_empty())
+        while (!dc.connected() || dc.identifies().is_empty())
             && std::time::Instant::now() < deadline
         {
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -372,7 +372,7 @@ fn a_row_leaving_the_batch_does_not_disturb_the_others() {
     let mut ids = a.clone();
     ids.resize(8, 0);
     ids.extend(&b);
-    let mask: Vec<u32> = (0..16).map(|i| u32::from(i >= 8 || i < 5)).collect();
+    let mask: Vec<u32> = (0..16).map(|i| u32::from(!(5..8).contains(&i))).collect();
     let ids = Tensor::from_vec(ids, (2, 8), &dev).unwrap();
     let mask = Tensor::from_vec(mask, (2, 8), &dev).unwrap();
     let enc = m.encode(&ids, Some(&mask)).unwrap();

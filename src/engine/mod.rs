@@ -207,6 +207,9 @@ fn survey_choices(session: &Session, field: char, options: &[&str]) -> Vec<Choic
 
 const SCALE: [&str; 5] = ["1", "2", "3", "4", "5"];
 
+/// The question after a check-in or survey answer: its stage, text, field and options.
+type NextQuestion = (&'static str, &'static str, char, &'static [&'static str]);
+
 impl Engine {
     pub fn new(store: Store, model: ModelWorker, settings: Arc<Settings>) -> Self {
         Self {
@@ -1006,55 +1009,54 @@ impl Engine {
         out: &Out,
     ) -> Result<()> {
         // Which stage each question belongs to, the column it fills, and what follows.
-        let (expected, column, next): (&str, SessionField, Option<(&str, &str, char, &[&str])>) =
-            match field {
-                'e' => (
-                    stage::CHECKIN_EMOTION,
-                    SessionField::EmotionType,
-                    Some((
-                        stage::CHECKIN_PROBLEM,
-                        texts::CHECKIN_PROBLEM,
-                        'p',
-                        &texts::PROBLEMS,
-                    )),
-                ),
-                'p' => (
+        let (expected, column, next): (&str, SessionField, Option<NextQuestion>) = match field {
+            'e' => (
+                stage::CHECKIN_EMOTION,
+                SessionField::EmotionType,
+                Some((
                     stage::CHECKIN_PROBLEM,
-                    SessionField::ProblemType,
-                    Some((
-                        stage::CHECKIN_INTENSITY,
-                        texts::CHECKIN_INTENSITY,
-                        'i',
-                        &SCALE,
-                    )),
-                ),
-                'i' => (
+                    texts::CHECKIN_PROBLEM,
+                    'p',
+                    &texts::PROBLEMS,
+                )),
+            ),
+            'p' => (
+                stage::CHECKIN_PROBLEM,
+                SessionField::ProblemType,
+                Some((
                     stage::CHECKIN_INTENSITY,
-                    SessionField::IntensityBefore,
-                    None,
-                ),
-                'a' => (
-                    stage::SURVEY_INTENSITY,
-                    SessionField::IntensityAfter,
-                    Some((stage::SURVEY_EMPATHY, texts::SURVEY_EMPATHY, 'm', &SCALE)),
-                ),
-                'm' => (
-                    stage::SURVEY_EMPATHY,
-                    SessionField::Empathy,
-                    Some((
-                        stage::SURVEY_RELEVANCE,
-                        texts::SURVEY_RELEVANCE,
-                        'v',
-                        &SCALE,
-                    )),
-                ),
-                'v' => (stage::SURVEY_RELEVANCE, SessionField::Relevance, None),
-                _ => {
-                    self.notice(out, chat, user, interaction, texts::STALE_BUTTON)
-                        .await;
-                    return Ok(());
-                }
-            };
+                    texts::CHECKIN_INTENSITY,
+                    'i',
+                    &SCALE,
+                )),
+            ),
+            'i' => (
+                stage::CHECKIN_INTENSITY,
+                SessionField::IntensityBefore,
+                None,
+            ),
+            'a' => (
+                stage::SURVEY_INTENSITY,
+                SessionField::IntensityAfter,
+                Some((stage::SURVEY_EMPATHY, texts::SURVEY_EMPATHY, 'm', &SCALE)),
+            ),
+            'm' => (
+                stage::SURVEY_EMPATHY,
+                SessionField::Empathy,
+                Some((
+                    stage::SURVEY_RELEVANCE,
+                    texts::SURVEY_RELEVANCE,
+                    'v',
+                    &SCALE,
+                )),
+            ),
+            'v' => (stage::SURVEY_RELEVANCE, SessionField::Relevance, None),
+            _ => {
+                self.notice(out, chat, user, interaction, texts::STALE_BUTTON)
+                    .await;
+                return Ok(());
+            }
+        };
         if s.stage != expected {
             self.notice(out, chat, user, interaction, texts::STALE_BUTTON)
                 .await;

@@ -99,9 +99,9 @@ impl Config {
             ));
         }
         if self.encoder_attention_heads == 0
-            || self.d_model % self.encoder_attention_heads != 0
+            || !self.d_model.is_multiple_of(self.encoder_attention_heads)
             || self.decoder_attention_heads == 0
-            || self.d_model % self.decoder_attention_heads != 0
+            || !self.d_model.is_multiple_of(self.decoder_attention_heads)
         {
             return Err(format!(
                 "d_model {} is not divisible by the attention heads ({} / {})",

@@ -62,7 +62,10 @@ impl Q8Matrix {
     /// An empty matrix of `k` columns with room for `n` rows, to be filled with
     /// [`Q8Matrix::push_rows`] (so a large matrix never needs a second f32 copy).
     pub fn with_capacity(n: usize, k: usize) -> Self {
-        assert!(k > 0 && k % BLOCK == 0, "q8_0 needs k % 32 == 0, not {k}");
+        assert!(
+            k > 0 && k.is_multiple_of(BLOCK),
+            "q8_0 needs k % 32 == 0, not {k}"
+        );
         Self {
             n: 0,
             k,

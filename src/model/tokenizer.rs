@@ -192,7 +192,7 @@ pub fn clean_up_tokenization(s: &str) -> String {
 }
 
 enum Backend {
-    BlenderbotSmall(BlenderbotSmallBpe),
+    BlenderbotSmall(Box<BlenderbotSmallBpe>),
     Json(Box<tokenizers::Tokenizer>),
 }
 
@@ -223,7 +223,7 @@ impl Tokenizer {
             }
             Backend::Json(Box::new(tk))
         } else if vocab.exists() && merges.exists() {
-            Backend::BlenderbotSmall(BlenderbotSmallBpe::from_files(&vocab, &merges)?)
+            Backend::BlenderbotSmall(Box::new(BlenderbotSmallBpe::from_files(&vocab, &merges)?))
         } else {
             bail!(
                 "{} has no tokenizer: expected tokenizer.json, or vocab.json and merges.txt",

@@ -605,8 +605,8 @@ pub fn train(out: &Path, settings: Option<TrainSettings>, resume: bool) -> Resul
             let mut loss_sum = 0.0;
             let accum_end = (next_batch + s.grad_accum.max(1)).min(batches.len());
             let parts = accum_end - next_batch;
-            for bi in next_batch..accum_end {
-                let batch: Vec<&Example> = batches[bi].iter().map(|i| &examples[*i]).collect();
+            for ids in &batches[next_batch..accum_end] {
+                let batch: Vec<&Example> = ids.iter().map(|i| &examples[*i]).collect();
                 let (loss, _) = batch_loss(&train_model, &batch)?;
                 let loss = (loss / parts as f64)?;
                 loss_sum += loss.to_scalar::<f32>()? as f64;
