@@ -17,9 +17,11 @@ pub const BLOCK: usize = 32;
 /// Rows of the input handled together per pass over the weights.
 const ROWS: usize = 8;
 
-/// Output columns per parallel task: small enough to balance two to a few dozen
-/// threads, large enough that a task outlasts its scheduling.
-const COLS_PER_TASK: usize = 64;
+/// Output columns per parallel task, at least: a task must outlast its scheduling.
+const MIN_COLS_PER_TASK: usize = 64;
+
+/// Parallel tasks per thread: a few, so that threads slowed by other work even out.
+const TASKS_PER_THREAD: usize = 4;
 
 /// A `(n, k)` weight matrix (PyTorch's `Linear.weight` layout) in q8_0 blocks.
 #[derive(Debug, Clone)]
@@ -127,14 +129,17 @@ impl Q8Matrix {
         }
         // Each task computes a range of output columns for every row, into its own
         // buffer; they are put in place afterwards.
-        let parts: Vec<(usize, Vec<f32>)> = (0..n.div_ceil(COLS_PER_TASK))
+        let per_task = n
+            .div_ceil(rayon::current_num_threads() * TASKS_PER_THREAD)
+            .max(MIN_COLS_PER_TASK);
+        let parts: Vec<(usize, Vec<f32>)> = (0..n.div_ceil(per_task))
             .into_par_iter()
             .map(|task| {
-                let cols = task * COLS_PER_TASK..((task + 1) * COLS_PER_TASK).min(n);
+                let cols = task * per_task..((task + 1) * per_task).min(n);
                 let width = cols.len();
                 let mut part = vec![0f32; m * width];
-                // The task's weights (64 rows) stay in cache while every tile of input
-                // rows passes by, and each tile stays in cache across the 64 rows.
+                // Each tile of input rows stays in cache while the task's weight rows
+                // pass by (for one person, the weights are read once in all).
                 for r0 in (0..m).step_by(ROWS) {
                     let rows = ROWS.min(m - r0);
                     let xq = &xq[r0 * k..(r0 + rows) * k];
