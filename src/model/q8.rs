@@ -96,10 +96,6 @@ impl Q8Matrix {
         self.n
     }
 
-    pub fn cols(&self) -> usize {
-        self.k
-    }
-
     /// The matrix as f32 again (for tests and for comparing with the dense original).
     pub fn dequantize(&self) -> Vec<f32> {
         self.quants
