@@ -67,6 +67,25 @@ fn followups(dc: &DiscordStandIn, token: &str) -> Vec<String> {
     .collect()
 }
 
+/// `/kindred enable` by a member with Manage Server, waited for until Kindred confirms.
+async fn enable_channel(dc: &DiscordStandIn, guild: u64, channel: u64, moderator: u64) {
+    let enable = dc.slash(
+        channel,
+        Some(guild),
+        moderator,
+        "32",
+        "kindred",
+        Some("enable"),
+        json!([]),
+    );
+    dc.wait_until("enabled", WAIT, |d| {
+        followups(d, &format!("slash-token-{enable}"))
+            .iter()
+            .any(|t| t.contains("now on"))
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dm_conversation_with_button_ratings_and_refused_presses() {
     let dc = DiscordStandIn::start().await;
@@ -310,21 +329,7 @@ async fn guild_channels_are_off_until_a_moderator_enables_them() {
         "nothing said in a disabled channel"
     );
 
-    let enable = dc.slash(
-        channel,
-        Some(guild),
-        moderator,
-        "32",
-        "kindred",
-        Some("enable"),
-        json!([]),
-    );
-    dc.wait_until("enabled", WAIT, |d| {
-        followups(d, &format!("slash-token-{enable}"))
-            .iter()
-            .any(|t| t.contains("now on"))
-    })
-    .await;
+    enable_channel(&dc, guild, channel, moderator).await;
     let resources = dc.slash(
         channel,
         Some(guild),
@@ -385,19 +390,7 @@ async fn answers_in_a_busy_channel_reach_only_the_member_they_answer() {
     let app = start(dir.path(), &dc).await;
     let (guild, channel) = (6002, 6201);
     let (moderator, bea, cai) = (8111, 8112, 8113);
-    let enable = dc.slash(
-        channel,
-        Some(guild),
-        moderator,
-        "32",
-        "kindred",
-        Some("enable"),
-        json!([]),
-    );
-    dc.wait_until("enabled", WAIT, |d| {
-        !followups(d, &format!("slash-token-{enable}")).is_empty()
-    })
-    .await;
+    enable_channel(&dc, guild, channel, moderator).await;
 
     // Bea's conversation is held up: the channel's first messages fail twice (retried),
     // and Cai asks for /help while Bea's greeting, privacy suggestion and reply wait.
