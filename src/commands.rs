@@ -337,6 +337,20 @@ fn model_command(
                     String::new()
                 }
             );
+            let d = &joint.defaults;
+            println!(
+                "decoding      strategy {:?} (temperature {}, top-p {}); reply temperature {}, top-p {}, top-k {}, repetition penalty {}, no-repeat {}-grams, {}–{} tokens",
+                d.strategy_selection,
+                d.strategy_temperature,
+                d.strategy_top_p,
+                d.temperature,
+                d.top_p,
+                d.top_k,
+                d.repetition_penalty,
+                d.no_repeat_ngram_size,
+                d.min_length,
+                d.max_length
+            );
             println!("strategies:");
             for s in model::Strategy::ALL {
                 let id = joint.strategy_ids[s.index()];

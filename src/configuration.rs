@@ -292,16 +292,9 @@ impl Settings {
 
     /// The model's decoding defaults with the configured overrides applied.
     pub fn decoding_for(&self, model_defaults: &DecodingOptions) -> Result<DecodingOptions> {
-        let mut v = serde_json::to_value(model_defaults)?;
-        let obj = v.as_object_mut().expect("options serialise to an object");
-        for (k, val) in &self.model.decoding {
-            obj.insert(k.clone(), val.clone());
-        }
-        let opts: DecodingOptions = serde_json::from_value(v)
-            .map_err(|e| anyhow!("invalid settings: model.decoding: {e}"))?;
-        opts.validate()
-            .map_err(|e| anyhow!("invalid settings: model.decoding: {e}"))?;
-        Ok(opts)
+        model_defaults
+            .overridden(&self.model.decoding)
+            .map_err(|e| anyhow!("invalid settings: model.decoding: {e}"))
     }
 
     /// The database file.

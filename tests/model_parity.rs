@@ -37,6 +37,16 @@ fn ids(v: &Value) -> Vec<u32> {
         .collect()
 }
 
+/// A scratch copy of a fixture model directory, to edit.
+fn copy_fixture(name: &str) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(fixtures().join(name)).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), tmp.path().join(e.file_name())).unwrap();
+    }
+    tmp
+}
+
 /// Checks one model directory against its `reference.json`; returns the max abs logit error.
 fn check_against_reference(dir: &Path) -> f32 {
     let reference: Value =
@@ -232,13 +242,41 @@ fn paper_checkpoint_lineage_is_recognised_and_matches_its_reference() {
 }
 
 #[test]
+fn a_model_directory_may_change_some_decoding_defaults_of_its_lineage() {
+    // The paper lineage decodes with top-k 30; a kindred.json that only lowers the
+    // temperature keeps that.
+    let dir = copy_fixture("tiny-paper");
+    let meta = dir.path().join("kindred.json");
+    std::fs::write(&meta, r#"{"decoding": {"temperature": 0.5}}"#).unwrap();
+    let joint = model::load(dir.path(), &LoadOptions::default()).unwrap();
+    assert_eq!(joint.lineage, model::Lineage::Paper);
+    assert_eq!(joint.defaults.temperature, 0.5);
+    assert_eq!(
+        joint.defaults,
+        model::DecodingOptions {
+            temperature: 0.5,
+            ..model::DecodingOptions::paper()
+        }
+    );
+
+    // A misspelt or invalid setting names the file and the setting.
+    for (bad, named) in [
+        (r#"{"decoding": {"temprature": 0.5}}"#, "temprature"),
+        (r#"{"decoding": {"top_p": 1.5}}"#, "top_p"),
+    ] {
+        std::fs::write(&meta, bad).unwrap();
+        let err = model::load(dir.path(), &LoadOptions::default())
+            .err()
+            .expect("should not load");
+        let err = format!("{err:#}");
+        assert!(err.contains("kindred.json") && err.contains(named), "{err}");
+    }
+}
+
+#[test]
 fn broken_model_directories_name_the_file_and_the_problem() {
     let copy = |edit: &dyn Fn(&Path)| -> String {
-        let tmp = tempfile::tempdir().unwrap();
-        for e in std::fs::read_dir(fixtures().join("tiny-recipe")).unwrap() {
-            let e = e.unwrap();
-            std::fs::copy(e.path(), tmp.path().join(e.file_name())).unwrap();
-        }
+        let tmp = copy_fixture("tiny-recipe");
         edit(tmp.path());
         let err = model::load(tmp.path(), &LoadOptions::default())
             .err()

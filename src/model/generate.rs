@@ -87,6 +87,23 @@ impl DecodingOptions {
         }
     }
 
+    /// These options with the fields named in `overrides` replaced (a model's
+    /// `kindred.json` over its lineage's defaults, then `model.decoding` settings over
+    /// those). Unknown names and invalid values are errors.
+    pub fn overridden(
+        &self,
+        overrides: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Self, String> {
+        let mut v = serde_json::to_value(self).map_err(|e| e.to_string())?;
+        let fields = v.as_object_mut().expect("options serialise to an object");
+        for (k, val) in overrides {
+            fields.insert(k.clone(), val.clone());
+        }
+        let opts: Self = serde_json::from_value(v).map_err(|e| e.to_string())?;
+        opts.validate()?;
+        Ok(opts)
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         let check = |ok: bool, what: &str| if ok { Ok(()) } else { Err(what.to_string()) };
         check(
@@ -158,50 +175,99 @@ fn softmax(xs: &[f32]) -> Vec<f32> {
 }
 
 /// Samples from `logits` after temperature, top-k and top-p (greedy if temperature is 0).
+fn pick(logits: &[f32], temperature: f64, top_k: usize, top_p: f64, rng: &mut impl Rng) -> usize {
+    Candidates::new(logits, temperature, top_k, top_p).draw(rng)
+}
+
+/// The tokens a sampler may draw, with their weights: everything about a draw except the
+/// random number. Building it is the costly part (a pass over the whole vocabulary), and
+/// needs no random numbers, so a batch's rows build theirs in parallel and then draw one
+/// after another from one generator: a seed gives the same replies at any thread count.
 ///
 /// Nothing is sorted: top-k is a linear-time selection, top-p a selection by mass
 /// ([`mass_threshold`]), and the draw walks the kept tokens in vocabulary order. A
 /// sort of the 55k-token vocabulary per generated token (what PyTorch's samplers do)
 /// cost more than the whole decoder step when the distribution is flat.
-fn pick(logits: &[f32], temperature: f64, top_k: usize, top_p: f64, rng: &mut impl Rng) -> usize {
-    if temperature <= 0.0 {
-        return argmax(logits);
+enum Candidates {
+    /// Greedy decoding, or nothing to sample from: this token.
+    Fixed(usize),
+    Weighted {
+        weights: Vec<f32>,
+        /// The top-k tokens in vocabulary order, or `None` for all of them.
+        top_k: Option<Vec<usize>>,
+        /// Tokens lighter than this are not drawn (top-p; banned tokens weigh 0).
+        threshold: f32,
+        /// Drawn if rounding leaves the random number above the kept mass.
+        fallback: usize,
+    },
+}
+
+impl Candidates {
+    fn new(logits: &[f32], temperature: f64, top_k: usize, top_p: f64) -> Self {
+        let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        if temperature <= 0.0 || !max.is_finite() {
+            return Candidates::Fixed(argmax(logits));
+        }
+        let inv_t = 1.0 / temperature as f32;
+        let weights: Vec<f32> = logits.iter().map(|l| ((l - max) * inv_t).exp()).collect();
+        let n = weights.len();
+        // Exactly the k best with top-k (ties broken arbitrarily, as a sort would).
+        let top_k = (top_k > 0 && top_k < n).then(|| {
+            let mut idx: Vec<usize> = (0..n).collect();
+            idx.select_nth_unstable_by(top_k - 1, |a, b| weights[*b].total_cmp(&weights[*a]));
+            idx.truncate(top_k);
+            idx.sort_unstable();
+            idx
+        });
+        let mut threshold = f32::MIN_POSITIVE;
+        if top_p < 1.0 {
+            let mut masses: Vec<f32> = match &top_k {
+                Some(idx) => idx.iter().map(|i| weights[*i]).collect(),
+                None => weights.clone(),
+            };
+            let total: f32 = masses.iter().sum();
+            threshold = threshold.max(mass_threshold(&mut masses, top_p as f32 * total));
+        }
+        Candidates::Weighted {
+            weights,
+            top_k,
+            threshold,
+            fallback: argmax(logits),
+        }
     }
-    let inv_t = 1.0 / temperature as f32;
-    let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-    if !max.is_finite() {
-        return argmax(logits);
+
+    fn draw(&self, rng: &mut impl Rng) -> usize {
+        match self {
+            Candidates::Fixed(token) => *token,
+            Candidates::Weighted {
+                weights,
+                top_k: Some(tokens),
+                threshold,
+                fallback,
+            } => draw_from(tokens.iter().copied(), weights, *threshold, *fallback, rng),
+            Candidates::Weighted {
+                weights,
+                top_k: None,
+                threshold,
+                fallback,
+            } => draw_from(0..weights.len(), weights, *threshold, *fallback, rng),
+        }
     }
-    let weights: Vec<f32> = logits.iter().map(|l| ((l - max) * inv_t).exp()).collect();
-    let n = weights.len();
-    // Exactly the k best with top-k (ties broken arbitrarily, as a sort would), in
-    // vocabulary order; otherwise every token.
-    let candidates: Vec<usize> = if top_k > 0 && top_k < n {
-        let mut idx: Vec<usize> = (0..n).collect();
-        idx.select_nth_unstable_by(top_k - 1, |a, b| weights[*b].total_cmp(&weights[*a]));
-        idx.truncate(top_k);
-        idx.sort_unstable();
-        idx
-    } else {
-        (0..n).collect()
-    };
-    // Banned tokens (weight 0) are never kept.
-    let mut threshold = f32::MIN_POSITIVE;
-    if top_p < 1.0 {
-        let mut masses: Vec<f32> = candidates.iter().map(|i| weights[*i]).collect();
-        let total: f32 = masses.iter().sum();
-        threshold = threshold.max(mass_threshold(&mut masses, top_p as f32 * total));
-    }
-    let kept = || {
-        candidates
-            .iter()
-            .copied()
-            .filter(|i| weights[*i] >= threshold)
-    };
-    let mass: f32 = kept().map(|i| weights[i]).sum();
+}
+
+/// Draws one of `tokens` whose weight reaches `threshold`, in proportion to its weight.
+fn draw_from(
+    tokens: impl Iterator<Item = usize> + Clone,
+    weights: &[f32],
+    threshold: f32,
+    fallback: usize,
+    rng: &mut impl Rng,
+) -> usize {
+    let kept = tokens.filter(|i| weights[*i] >= threshold);
+    let mass: f32 = kept.clone().map(|i| weights[i]).sum();
     let mut r = rng.random::<f32>() * mass;
-    let mut last = argmax(logits);
-    for i in kept() {
+    let mut last = fallback;
+    for i in kept {
         r -= weights[i];
         last = i;
         if r <= 0.0 {
@@ -209,6 +275,27 @@ fn pick(logits: &[f32], temperature: f64, top_k: usize, top_p: f64, rng: &mut im
         }
     }
     last
+}
+
+/// `f(0), …, f(n - 1)` computed on candle's thread pool (the one the model's own
+/// operations use, so no second pool competes with it for the cores).
+fn par_map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let slots: Vec<std::sync::Mutex<Option<T>>> =
+        (0..n).map(|_| std::sync::Mutex::new(None)).collect();
+    candle_core::utils::barrier_pool().execute_chunked(n, |range| {
+        for i in range {
+            let value = f(i);
+            *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
+        }
+    });
+    slots
+        .into_iter()
+        .map(|s| {
+            s.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .expect("every index is computed")
+        })
+        .collect()
 }
 
 /// The smallest weight top-p keeps: the tokens weighing more than it hold less than
@@ -352,8 +439,13 @@ impl JointModel {
         };
         let b = contexts.len();
         let (ids, mask) = self.pad_batch(contexts)?;
+        // Prefill and per-step times, for `KINDRED_LOG=kindred=debug` when tuning speed.
+        let t_enc = std::time::Instant::now();
         let enc = self.model.encode(&ids, Some(&mask))?;
         let mut state = self.model.start_decoding(&enc, Some(&mask))?;
+        let enc_ms = t_enc.elapsed().as_secs_f64() * 1e3;
+        let t_dec = std::time::Instant::now();
+        let mut steps = 0usize;
         let dev = self.model.device().clone();
 
         // Step 1: the strategy.
@@ -440,11 +532,14 @@ impl JointModel {
                 .model
                 .decode_step(&Tensor::new(next.clone(), &dev)?, &mut state)?
                 .to_vec2::<f32>()?;
+            steps += 1;
             next.clear();
-            for (pos, mut l) in logits.into_iter().enumerate() {
+            // Each row's logits processors and candidate set, in parallel; then the
+            // draws, in row order from the one generator.
+            let candidates = par_map(logits.len(), |pos| {
                 let row = active[pos];
-                let reply = &mut replies[row];
-                let seq = &mut seqs[row];
+                let seq = &seqs[row];
+                let mut l = logits[pos].clone();
                 if opts.repetition_penalty != 1.0 {
                     let p = opts.repetition_penalty as f32;
                     let mut seen = seq.clone();
@@ -458,7 +553,7 @@ impl JointModel {
                 for t in banned_ngram_tokens(seq, opts.no_repeat_ngram_size) {
                     l[t as usize] = f32::NEG_INFINITY;
                 }
-                if reply.tokens.len() < opts.min_length {
+                if replies[row].tokens.len() < opts.min_length {
                     l[eos as usize] = f32::NEG_INFINITY;
                 }
                 if banned_strategies {
@@ -466,16 +561,30 @@ impl JointModel {
                         l[t as usize] = f32::NEG_INFINITY;
                     }
                 }
-                let t = pick(&l, opts.temperature, opts.top_k, opts.top_p, &mut rng) as u32;
-                seq.push(t);
+                Candidates::new(&l, opts.temperature, opts.top_k, opts.top_p)
+            });
+            for (pos, c) in candidates.iter().enumerate() {
+                let row = active[pos];
+                let t = c.draw(&mut rng) as u32;
+                seqs[row].push(t);
                 if t == eos {
                     done[row] = true;
                 } else {
-                    reply.tokens.push(t);
+                    replies[row].tokens.push(t);
                 }
                 next.push(t);
             }
         }
+        tracing::debug!(
+            batch = b,
+            encode_ms = format!("{enc_ms:.1}"),
+            steps,
+            ms_per_step = format!(
+                "{:.1}",
+                t_dec.elapsed().as_secs_f64() * 1e3 / steps.max(1) as f64
+            ),
+            "replies decoded"
+        );
         for r in replies.iter_mut() {
             r.text = self.tokenizer.decode(&r.tokens, true);
         }

@@ -4,7 +4,6 @@
 //! recipe's (`codes_zcj`, what `kindred train` produces) and the paper's original code
 //! (the published `lsy641/ESC_Blender_Strategy`). Each is run the way its authors ran it.
 
-use super::generate::DecodingOptions;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -45,9 +44,10 @@ pub struct ModelMeta {
     /// Whether the seeker's situation was prepended in training.
     #[serde(default)]
     pub situation: bool,
-    /// Decoding defaults for this model; config and callers override them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub decoding: Option<DecodingOptions>,
+    /// Decoding defaults for this model that differ from its lineage's (e.g.
+    /// `{"temperature": 0.5}`); settings and callers override them in turn.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub decoding: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ModelMeta {

@@ -192,6 +192,9 @@ pub fn load_with(
         Lineage::Recipe => (160, 0, DecodingOptions::default()),
         Lineage::Paper => (cfg.max_position_embeddings, 5, DecodingOptions::paper()),
     };
+    let defaults = default_decoding
+        .overridden(&meta.decoding)
+        .map_err(|e| anyhow::anyhow!("{}: decoding: {e}", dir.join("kindred.json").display()))?;
     let context = ContextBuilder {
         lineage,
         eos_id: cfg.eos_token_id,
@@ -208,7 +211,7 @@ pub fn load_with(
         lineage,
         strategy_ids,
         context,
-        defaults: meta.decoding.unwrap_or(default_decoding),
+        defaults,
         situation: meta.situation,
     })
 }

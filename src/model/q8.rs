@@ -8,8 +8,14 @@
 //! rows while it is in registers, so a batch costs little more memory traffic than one
 //! reply. On x86_64 with AVX-512 VNNI one instruction does a block's 32 multiply-adds;
 //! AVX2 and plain Rust paths give the same sums on other machines.
+//!
+//! The work is shared out on candle's own CPU thread pool (`barrier_pool`), the one its
+//! other operations in a decoding step use: a second pool (rayon) would leave its threads
+//! spinning for work on the same two cores while candle's run, and candle's while ours do.
+//! (Quantising at load time, when nothing else runs, uses rayon.)
 
 use rayon::prelude::*;
+use std::sync::Mutex;
 
 /// Values per block (and so the granularity of the scales).
 pub const BLOCK: usize = 32;
@@ -126,11 +132,11 @@ impl Q8Matrix {
         // Each task computes a range of output columns for every row, into its own
         // buffer; they are put in place afterwards.
         let per_task = n
-            .div_ceil(rayon::current_num_threads() * TASKS_PER_THREAD)
+            .div_ceil(candle_core::utils::get_num_threads() * TASKS_PER_THREAD)
             .max(MIN_COLS_PER_TASK);
-        let parts: Vec<(usize, Vec<f32>)> = (0..n.div_ceil(per_task))
-            .into_par_iter()
-            .map(|task| {
+        let parts: Mutex<Vec<(usize, Vec<f32>)>> = Mutex::new(Vec::new());
+        candle_core::utils::barrier_pool().execute_chunked(n.div_ceil(per_task), |tasks| {
+            for task in tasks {
                 let cols = task * per_task..((task + 1) * per_task).min(n);
                 let width = cols.len();
                 let mut part = vec![0f32; m * width];
@@ -151,9 +157,13 @@ impl Q8Matrix {
                         }
                     }
                 }
-                (cols.start, part)
-            })
-            .collect();
+                parts
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((cols.start, part));
+            }
+        });
+        let parts = parts.into_inner().unwrap_or_else(|e| e.into_inner());
         let mut out = vec![0f32; m * n];
         for (start, part) in parts {
             let width = part.len() / m;

@@ -130,7 +130,7 @@ fn prepare_model_dir(out: &Path, s: &TrainSettings) -> Result<()> {
         max_context_tokens: Some(s.max_context_tokens),
         max_context_turns: None,
         situation: s.situation,
-        decoding: None,
+        decoding: Default::default(),
     };
     if let Some(init) = &s.init {
         // Fine-tuning: take the pretrained tokenizer and config, extend the vocabulary
