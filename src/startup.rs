@@ -31,8 +31,8 @@ pub fn start_model(settings: &Settings, model_dir: &Path) -> Result<ModelWorker>
         // candle reads this when it first sizes its thread pool.
         std::env::set_var("CANDLE_NUM_THREADS", settings.model.threads.to_string());
     }
-    // The q8_0 output layer (src/model/q8.rs) and candle's matrix products run on
-    // rayon's global pool: the same limit (0 lets rayon choose, RAYON_NUM_THREADS too).
+    // candle's f32 matrix products (gemm) and quantising at load time run on rayon's
+    // global pool: the same limit (0 lets rayon choose, RAYON_NUM_THREADS too).
     let threads = std::env::var("CANDLE_NUM_THREADS")
         .ok()
         .and_then(|s| s.parse::<usize>().ok())
