@@ -277,27 +277,6 @@ fn draw_from(
     last
 }
 
-/// `f(0), …, f(n - 1)` computed on candle's thread pool (the one the model's own
-/// operations use, so no second pool competes with it for the cores).
-fn par_map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let slots: Vec<std::sync::Mutex<Option<T>>> =
-        (0..n).map(|_| std::sync::Mutex::new(None)).collect();
-    candle_core::utils::barrier_pool().execute_chunked(n, |range| {
-        for i in range {
-            let value = f(i);
-            *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
-        }
-    });
-    slots
-        .into_iter()
-        .map(|s| {
-            s.into_inner()
-                .unwrap_or_else(|e| e.into_inner())
-                .expect("every index is computed")
-        })
-        .collect()
-}
-
 /// The smallest weight top-p keeps: the tokens weighing more than it hold less than
 /// `target` of the mass, those weighing at least as much hold `target` or more. A
 /// quickselect that follows the mass instead of a rank: expected linear time.
@@ -536,7 +515,7 @@ impl JointModel {
             next.clear();
             // Each row's logits processors and candidate set, in parallel; then the
             // draws, in row order from the one generator.
-            let candidates = par_map(logits.len(), |pos| {
+            let candidates = super::par_map(logits.len(), |pos| {
                 let row = active[pos];
                 let seq = &seqs[row];
                 let mut l = logits[pos].clone();

@@ -215,3 +215,24 @@ pub fn load_with(
         situation: meta.situation,
     })
 }
+
+/// `f(0), …, f(n - 1)` computed on candle's thread pool (the one the model's own
+/// operations use, so no second pool competes with it for the cores).
+pub(crate) fn par_map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let slots: Vec<std::sync::Mutex<Option<T>>> =
+        (0..n).map(|_| std::sync::Mutex::new(None)).collect();
+    candle_core::utils::barrier_pool().execute_chunked(n, |range| {
+        for i in range {
+            let value = f(i);
+            *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
+        }
+    });
+    slots
+        .into_iter()
+        .map(|s| {
+            s.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .expect("every index is computed")
+        })
+        .collect()
+}

@@ -9,13 +9,12 @@
 //! reply. On x86_64 with AVX-512 VNNI one instruction does a block's 32 multiply-adds;
 //! AVX2 and plain Rust paths give the same sums on other machines.
 //!
-//! The work is shared out on candle's own CPU thread pool (`barrier_pool`), the one its
+//! The work is shared out on candle's own CPU thread pool (`barrier_pool`, via `par_map`), the one its
 //! other operations in a decoding step use: a second pool (rayon) would leave its threads
 //! spinning for work on the same two cores while candle's run, and candle's while ours do.
 //! (Quantising at load time, when nothing else runs, uses rayon.)
 
 use rayon::prelude::*;
-use std::sync::Mutex;
 
 /// Values per block (and so the granularity of the scales).
 pub const BLOCK: usize = 32;
@@ -134,36 +133,29 @@ impl Q8Matrix {
         let per_task = n
             .div_ceil(candle_core::utils::get_num_threads() * TASKS_PER_THREAD)
             .max(MIN_COLS_PER_TASK);
-        let parts: Mutex<Vec<(usize, Vec<f32>)>> = Mutex::new(Vec::new());
-        candle_core::utils::barrier_pool().execute_chunked(n.div_ceil(per_task), |tasks| {
-            for task in tasks {
-                let cols = task * per_task..((task + 1) * per_task).min(n);
-                let width = cols.len();
-                let mut part = vec![0f32; m * width];
-                // Each tile of input rows stays in cache while the task's weight rows
-                // pass by (for one person, the weights are read once in all).
-                for r0 in (0..m).step_by(ROWS) {
-                    let rows = ROWS.min(m - r0);
-                    let xq = &xq[r0 * k..(r0 + rows) * k];
-                    let xs = &xs[r0 * nb..(r0 + rows) * nb];
-                    for (c, j) in cols.clone().enumerate() {
-                        let w = &self.quants[j * k..(j + 1) * k];
-                        let ws = &self.scales[j * nb..(j + 1) * nb];
-                        let mut dst = [0f32; ROWS];
-                        kernel.dot(w, ws, xq, xs, &mut dst[..rows]);
-                        let b = bias.map_or(0.0, |b| b[j]);
-                        for (i, v) in dst[..rows].iter().enumerate() {
-                            part[(r0 + i) * width + c] = v + b;
-                        }
+        let parts = super::par_map(n.div_ceil(per_task), |task| {
+            let cols = task * per_task..((task + 1) * per_task).min(n);
+            let width = cols.len();
+            let mut part = vec![0f32; m * width];
+            // Each tile of input rows stays in cache while the task's weight rows
+            // pass by (for one person, the weights are read once in all).
+            for r0 in (0..m).step_by(ROWS) {
+                let rows = ROWS.min(m - r0);
+                let xq = &xq[r0 * k..(r0 + rows) * k];
+                let xs = &xs[r0 * nb..(r0 + rows) * nb];
+                for (c, j) in cols.clone().enumerate() {
+                    let w = &self.quants[j * k..(j + 1) * k];
+                    let ws = &self.scales[j * nb..(j + 1) * nb];
+                    let mut dst = [0f32; ROWS];
+                    kernel.dot(w, ws, xq, xs, &mut dst[..rows]);
+                    let b = bias.map_or(0.0, |b| b[j]);
+                    for (i, v) in dst[..rows].iter().enumerate() {
+                        part[(r0 + i) * width + c] = v + b;
                     }
                 }
-                parts
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push((cols.start, part));
             }
+            (cols.start, part)
         });
-        let parts = parts.into_inner().unwrap_or_else(|e| e.into_inner());
         let mut out = vec![0f32; m * n];
         for (start, part) in parts {
             let width = part.len() / m;
