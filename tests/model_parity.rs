@@ -326,6 +326,7 @@ fn q8_quantisation_stays_close_to_full_precision() {
     let vb = candle_nn::VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
     let dense = model::BlenderbotSmall::load(vb.clone(), &cfg, model::Mode::Inference).unwrap();
     let mut q8 = model::BlenderbotSmall::load(vb, &cfg, model::Mode::Inference).unwrap();
+    q8.fuse_projections().unwrap();
     q8.quantize_q8().unwrap();
     let enc = Tensor::new(&[[5u32, 17, 42, 99, 2, 7, 300, 11]], &Device::Cpu).unwrap();
     let dec = Tensor::new(&[[1u32, 3, 8, 250]], &Device::Cpu).unwrap();

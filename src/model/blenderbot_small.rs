@@ -213,6 +213,28 @@ impl Proj {
         }
     }
 
+    /// Dense projections of the same input stacked into one: their weights' rows and
+    /// biases one after the other, so the output is their outputs side by side.
+    fn stack(parts: &[&Proj]) -> candle_core::Result<Proj> {
+        let mut weights = Vec::with_capacity(parts.len());
+        let mut biases = Vec::with_capacity(parts.len());
+        for p in parts {
+            let Proj::Dense(l) = p else {
+                candle_core::bail!("only dense projections can be stacked");
+            };
+            weights.push(l.weight().clone());
+            let n = l.weight().dim(0)?;
+            biases.push(match l.bias() {
+                Some(b) => b.clone(),
+                None => Tensor::zeros(n, l.weight().dtype(), l.weight().device())?,
+            });
+        }
+        Ok(Proj::Dense(Linear::new(
+            Tensor::cat(&weights, 0)?,
+            Some(Tensor::cat(&biases, 0)?),
+        )))
+    }
+
     /// Quantises a dense f32 projection whose input size fits q8_0's 32-value blocks.
     fn quantize(&mut self) -> candle_core::Result<()> {
         let Proj::Dense(l) = self else {
@@ -311,17 +333,97 @@ pub struct KeyValue {
     pub v: Tensor,
 }
 
+/// A decoder layer's self-attention keys and values, grown one position per step.
+///
+/// Appending with `Tensor::cat` would copy the whole history at every step (for eight
+/// conversations, megabytes per token); instead the tensors are allocated with room to
+/// spare and each step's keys and values are written in place after the `len` already
+/// there. Only the first `len` positions are ever read.
+#[derive(Debug)]
+struct SelfCache {
+    /// `(batch, heads, capacity, head_dim)`.
+    k: Tensor,
+    v: Tensor,
+    len: usize,
+}
+
+/// Positions of room added when a cache is (re)allocated, beyond what is needed now.
+const CACHE_HEADROOM: usize = 64;
+
+impl SelfCache {
+    /// The cache's keys and values after appending `new` (`(b, heads, t, head_dim)`).
+    fn append(cache: &mut Option<Self>, new: KeyValue) -> candle_core::Result<KeyValue> {
+        let t = new.k.dim(2)?;
+        let Some(c) = cache.as_mut() else {
+            // The first call (and teacher-forced scoring and training, which make only
+            // one): keep the tensors as they are, no copy.
+            let kv = new.clone();
+            *cache = Some(Self {
+                k: new.k,
+                v: new.v,
+                len: t,
+            });
+            return Ok(kv);
+        };
+        if c.len + t > c.k.dim(2)? {
+            let (b, h, _, hd) = c.k.dims4()?;
+            let capacity = c.len + t + CACHE_HEADROOM;
+            let grow = |old: &Tensor| -> candle_core::Result<Tensor> {
+                let fresh = Tensor::zeros((b, h, capacity, hd), old.dtype(), old.device())?;
+                fresh.slice_set(&old.narrow(2, 0, c.len)?.contiguous()?, 2, 0)?;
+                Ok(fresh)
+            };
+            c.k = grow(&c.k)?;
+            c.v = grow(&c.v)?;
+        }
+        c.k.slice_set(&new.k, 2, c.len)?;
+        c.v.slice_set(&new.v, 2, c.len)?;
+        c.len += t;
+        Ok(KeyValue {
+            k: c.k.narrow(2, 0, c.len)?,
+            v: c.v.narrow(2, 0, c.len)?,
+        })
+    }
+
+    fn select_rows(&mut self, rows: &Tensor) -> candle_core::Result<()> {
+        self.k = self.k.index_select(rows, 0)?;
+        self.v = self.v.index_select(rows, 0)?;
+        Ok(())
+    }
+}
+
+/// How an attention layer projects its inputs to queries, keys and values.
+///
+/// For inference the projections that read the same input are stacked into one matrix:
+/// one product (and, quantised, one quantisation of the input) instead of two or three,
+/// which matters when a decoding step is a long row of small products.
+#[derive(Debug, Clone)]
+enum InputProjections {
+    /// As stored in the checkpoint (training, and dense inference).
+    Separate { q: Proj, k: Proj, v: Proj },
+    /// Self-attention: `[q | k | v]` from one product.
+    FusedQkv(Proj),
+    /// Cross-attention: `q` from the decoder, `[k | v]` from the encoder in one product.
+    FusedKv { q: Proj, kv: Proj },
+}
+
 #[derive(Debug, Clone)]
 struct Attention {
-    q_proj: Proj,
-    k_proj: Proj,
-    v_proj: Proj,
+    inputs: InputProjections,
     out_proj: Proj,
     num_heads: usize,
     head_dim: usize,
     scaling: f64,
     dropout: f64,
     mode: Mode,
+}
+
+/// Whether an attention layer attends to its own input or to the encoder's output
+/// (which decides how its projections can be fused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AttentionKind {
+    SelfAttention,
+    Cross,
 }
 
 impl Attention {
@@ -335,9 +437,11 @@ impl Attention {
         let std = cfg.init_std;
         let head_dim = d / heads;
         Ok(Self {
-            q_proj: linear(d, d, vb.pp("q_proj"), std)?,
-            k_proj: linear(d, d, vb.pp("k_proj"), std)?,
-            v_proj: linear(d, d, vb.pp("v_proj"), std)?,
+            inputs: InputProjections::Separate {
+                q: linear(d, d, vb.pp("q_proj"), std)?,
+                k: linear(d, d, vb.pp("k_proj"), std)?,
+                v: linear(d, d, vb.pp("v_proj"), std)?,
+            },
             out_proj: linear(d, d, vb.pp("out_proj"), std)?,
             num_heads: heads,
             head_dim,
@@ -347,16 +451,36 @@ impl Attention {
         })
     }
 
-    fn quantize(&mut self) -> candle_core::Result<()> {
-        for p in [
-            &mut self.q_proj,
-            &mut self.k_proj,
-            &mut self.v_proj,
-            &mut self.out_proj,
-        ] {
-            p.quantize()?;
+    /// Stacks the projections that read the same input (see [`InputProjections`]).
+    fn fuse(&mut self, kind: AttentionKind) -> candle_core::Result<()> {
+        if let InputProjections::Separate { q, k, v } = &self.inputs {
+            self.inputs = match kind {
+                AttentionKind::SelfAttention => {
+                    InputProjections::FusedQkv(Proj::stack(&[q, k, v])?)
+                }
+                AttentionKind::Cross => InputProjections::FusedKv {
+                    q: q.clone(),
+                    kv: Proj::stack(&[k, v])?,
+                },
+            };
         }
         Ok(())
+    }
+
+    fn quantize(&mut self) -> candle_core::Result<()> {
+        match &mut self.inputs {
+            InputProjections::Separate { q, k, v } => {
+                q.quantize()?;
+                k.quantize()?;
+                v.quantize()?;
+            }
+            InputProjections::FusedQkv(qkv) => qkv.quantize()?,
+            InputProjections::FusedKv { q, kv } => {
+                q.quantize()?;
+                kv.quantize()?;
+            }
+        }
+        self.out_proj.quantize()
     }
 
     /// `(b, t, d)` → `(b, heads, t, head_dim)`.
@@ -367,23 +491,74 @@ impl Attention {
             .contiguous()
     }
 
-    /// Keys and values for `source` (used once per reply for cross-attention).
-    fn project_kv(&self, source: &Tensor) -> candle_core::Result<KeyValue> {
-        Ok(KeyValue {
-            k: self.split_heads(&self.k_proj.forward(source)?)?,
-            v: self.split_heads(&self.v_proj.forward(source)?)?,
-        })
+    /// `(b, t, n·d)` → the `n` slices of width `d`, each split into heads.
+    fn split_stacked(&self, y: &Tensor, n: usize) -> candle_core::Result<Vec<Tensor>> {
+        let d = self.num_heads * self.head_dim;
+        (0..n)
+            .map(|i| self.split_heads(&y.narrow(2, i * d, d)?))
+            .collect()
     }
 
-    /// Attends from `x` to `kv`; `mask` is additive and broadcast to `(b, heads, tq, tk)`.
+    /// Scaled queries for `x`, split into heads.
+    fn project_q(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let q = match &self.inputs {
+            InputProjections::Separate { q, .. } | InputProjections::FusedKv { q, .. } => {
+                q.forward(x)?
+            }
+            InputProjections::FusedQkv(qkv) => {
+                let d = self.num_heads * self.head_dim;
+                qkv.forward(x)?.narrow(2, 0, d)?
+            }
+        };
+        self.split_heads(&(q * self.scaling)?)
+    }
+
+    /// Keys and values for `source` (used once per reply for cross-attention).
+    fn project_kv(&self, source: &Tensor) -> candle_core::Result<KeyValue> {
+        let (k, v) = match &self.inputs {
+            InputProjections::Separate { k, v, .. } => (
+                self.split_heads(&k.forward(source)?)?,
+                self.split_heads(&v.forward(source)?)?,
+            ),
+            InputProjections::FusedKv { kv, .. } => {
+                let mut parts = self.split_stacked(&kv.forward(source)?, 2)?;
+                let v = parts.pop().expect("two parts");
+                (parts.pop().expect("two parts"), v)
+            }
+            InputProjections::FusedQkv(qkv) => {
+                let mut parts = self.split_stacked(&qkv.forward(source)?, 3)?;
+                let v = parts.pop().expect("three parts");
+                (parts.pop().expect("three parts"), v)
+            }
+        };
+        Ok(KeyValue { k, v })
+    }
+
+    /// Scaled queries and the keys and values of `x` attending to itself.
+    fn project_self(&self, x: &Tensor) -> candle_core::Result<(Tensor, KeyValue)> {
+        match &self.inputs {
+            InputProjections::FusedQkv(qkv) => {
+                let d = self.num_heads * self.head_dim;
+                let y = qkv.forward(x)?;
+                let q = self.split_heads(&(y.narrow(2, 0, d)? * self.scaling)?)?;
+                let mut kv = self.split_stacked(&y.narrow(2, d, 2 * d)?, 2)?;
+                let v = kv.pop().expect("two parts");
+                let k = kv.pop().expect("two parts");
+                Ok((q, KeyValue { k, v }))
+            }
+            _ => Ok((self.project_q(x)?, self.project_kv(x)?)),
+        }
+    }
+
+    /// Attends with queries `q` `(b, heads, t, head_dim)` to `kv`; `mask` is additive
+    /// and broadcast to `(b, heads, tq, tk)`. Returns `(b, t, d)` after `out_proj`.
     fn attend(
         &self,
-        x: &Tensor,
+        q: &Tensor,
         kv: &KeyValue,
         mask: Option<&Tensor>,
     ) -> candle_core::Result<Tensor> {
-        let (b, t, d) = x.dims3()?;
-        let q = self.split_heads(&(self.q_proj.forward(x)? * self.scaling)?)?;
+        let (b, _, t, _) = q.dims4()?;
         let mut scores = q.matmul(&kv.k.t()?)?;
         if let Some(mask) = mask {
             scores = scores.broadcast_add(mask)?;
@@ -391,7 +566,9 @@ impl Attention {
         let probs = softmax_last(&scores, self.mode)?;
         let probs = dropout(&probs, self.dropout, self.mode)?;
         let out = probs.matmul(&kv.v)?; // (b, h, t, hd)
-        let out = out.transpose(1, 2)?.reshape((b, t, d))?;
+        let out = out
+            .transpose(1, 2)?
+            .reshape((b, t, self.num_heads * self.head_dim))?;
         self.out_proj.forward(&out)
     }
 }
@@ -470,8 +647,8 @@ impl EncoderLayer {
     }
 
     fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
-        let kv = self.self_attn.project_kv(x)?;
-        let h = self.self_attn.attend(x, &kv, mask)?;
+        let (q, kv) = self.self_attn.project_self(x)?;
+        let h = self.self_attn.attend(&q, &kv, mask)?;
         let x = self
             .self_attn_layer_norm
             .forward(&(x + dropout(&h, self.dropout, self.mode)?)?)?;
@@ -510,25 +687,19 @@ impl DecoderLayer {
     fn forward(
         &self,
         x: &Tensor,
-        self_kv: &mut Option<KeyValue>,
+        self_kv: &mut Option<SelfCache>,
         self_mask: Option<&Tensor>,
         cross_kv: &KeyValue,
         cross_mask: Option<&Tensor>,
     ) -> candle_core::Result<Tensor> {
-        let new_kv = self.self_attn.project_kv(x)?;
-        let kv = match self_kv.take() {
-            Some(past) => KeyValue {
-                k: Tensor::cat(&[&past.k, &new_kv.k], 2)?,
-                v: Tensor::cat(&[&past.v, &new_kv.v], 2)?,
-            },
-            None => new_kv,
-        };
-        let h = self.self_attn.attend(x, &kv, self_mask)?;
-        *self_kv = Some(kv);
+        let (q, new_kv) = self.self_attn.project_self(x)?;
+        let kv = SelfCache::append(self_kv, new_kv)?;
+        let h = self.self_attn.attend(&q, &kv, self_mask)?;
         let x = self
             .self_attn_layer_norm
             .forward(&(x + dropout(&h, self.dropout, self.mode)?)?)?;
-        let h = self.encoder_attn.attend(&x, cross_kv, cross_mask)?;
+        let q = self.encoder_attn.project_q(&x)?;
+        let h = self.encoder_attn.attend(&q, cross_kv, cross_mask)?;
         let x = self
             .encoder_attn_layer_norm
             .forward(&(x + dropout(&h, self.dropout, self.mode)?)?)?;
@@ -538,11 +709,14 @@ impl DecoderLayer {
 
 /// Per-reply decoding state: the encoder's cross-attention keys/values, the padding
 /// mask, and each decoder layer's self-attention cache.
-#[derive(Debug, Clone)]
+///
+/// Not `Clone`: the self-attention caches are written in place, so two copies would
+/// write into the same memory.
+#[derive(Debug)]
 pub struct DecoderState {
     cross_kv: Vec<KeyValue>,
     cross_mask: Option<Tensor>,
-    self_kv: Vec<Option<KeyValue>>,
+    self_kv: Vec<Option<SelfCache>>,
     /// Number of decoder positions already processed.
     pub position: usize,
 }
@@ -557,9 +731,8 @@ impl DecoderState {
         if let Some(m) = self.cross_mask.as_mut() {
             *m = m.index_select(rows, 0)?;
         }
-        for kv in self.self_kv.iter_mut().flatten() {
-            kv.k = kv.k.index_select(rows, 0)?;
-            kv.v = kv.v.index_select(rows, 0)?;
+        for cache in self.self_kv.iter_mut().flatten() {
+            cache.select_rows(rows)?;
         }
         Ok(())
     }
@@ -668,6 +841,21 @@ impl BlenderbotSmall {
         &self.cfg
     }
 
+    /// Stacks each attention layer's projections of the same input into one matrix, for
+    /// inference: fewer, larger products per layer (see [`InputProjections`]). The
+    /// stacked weights are copies, so a model whose variables are still being trained
+    /// must not be fused.
+    pub fn fuse_projections(&mut self) -> candle_core::Result<()> {
+        for l in self.encoder_layers.iter_mut() {
+            l.self_attn.fuse(AttentionKind::SelfAttention)?;
+        }
+        for l in self.decoder_layers.iter_mut() {
+            l.self_attn.fuse(AttentionKind::SelfAttention)?;
+            l.encoder_attn.fuse(AttentionKind::Cross)?;
+        }
+        Ok(())
+    }
+
     /// Quantises every projection (and the output layer) to q8_0 for inference. The
     /// token embedding itself stays in full precision.
     pub fn quantize_q8(&mut self) -> candle_core::Result<()> {
@@ -758,7 +946,7 @@ impl BlenderbotSmall {
         Ok(DecoderState {
             cross_kv,
             cross_mask: attention_mask.map(|m| self.padding_mask(m)).transpose()?,
-            self_kv: vec![None; self.decoder_layers.len()],
+            self_kv: (0..self.decoder_layers.len()).map(|_| None).collect(),
             position: 0,
         })
     }
@@ -823,5 +1011,86 @@ impl BlenderbotSmall {
         let enc = self.encode(input_ids, attention_mask)?;
         let mut state = self.start_decoding(&enc, attention_mask)?;
         self.decode(decoder_input_ids, &mut state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny(max_positions: usize) -> (Config, candle_nn::VarMap) {
+        let cfg: Config = serde_json::from_value(serde_json::json!({
+            "model_type": "blenderbot-small", "vocab_size": 60, "d_model": 32, "encoder_layers": 2,
+            "decoder_layers": 2, "encoder_attention_heads": 4, "decoder_attention_heads": 4,
+            "encoder_ffn_dim": 64, "decoder_ffn_dim": 64, "max_position_embeddings": max_positions,
+            "scale_embedding": true, "init_std": 0.2
+        }))
+        .unwrap();
+        (cfg, candle_nn::VarMap::new())
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    /// Decoding one token at a time — through the in-place cache, its regrowth past
+    /// [`CACHE_HEADROOM`], and a row leaving the batch — gives the logits of scoring the
+    /// whole sequence at once, with fused and with separate projections.
+    #[test]
+    fn step_by_step_decoding_matches_teacher_forcing() {
+        let steps = 2 * CACHE_HEADROOM + 10;
+        let (cfg, varmap) = tiny(steps + 8);
+        let dev = Device::Cpu;
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
+        let separate = BlenderbotSmall::load(vb, &cfg, Mode::Inference).unwrap();
+        let mut fused = separate.clone();
+        fused.fuse_projections().unwrap();
+        let enc = Tensor::new(&[[5u32, 17, 42, 9, 2, 0], [7, 8, 3, 11, 30, 2]], &dev).unwrap();
+        let mask = Tensor::new(&[[1u32, 1, 1, 1, 1, 0], [1, 1, 1, 1, 1, 1]], &dev).unwrap();
+        let dec: Vec<Vec<u32>> = (0..2u32)
+            .map(|r| {
+                (0..steps as u32)
+                    .map(|i| (i * 7 + r * 13 + 1) % 60)
+                    .collect()
+            })
+            .collect();
+        let dec_t = Tensor::new(dec.clone(), &dev).unwrap();
+        let whole = separate.forward(&enc, Some(&mask), &dec_t).unwrap();
+        assert!(
+            max_diff(&whole, &fused.forward(&enc, Some(&mask), &dec_t).unwrap()) < 1e-4,
+            "fused projections change the teacher-forced logits"
+        );
+        let leave_at = CACHE_HEADROOM + 3;
+        for model in [&separate, &fused] {
+            let enc_out = model.encode(&enc, Some(&mask)).unwrap();
+            let mut state = model.start_decoding(&enc_out, Some(&mask)).unwrap();
+            let mut rows = vec![0usize, 1];
+            for i in 0..steps {
+                if i == leave_at {
+                    // Row 0 finishes; only row 1 goes on.
+                    state
+                        .select_rows(&Tensor::new(&[1u32], &dev).unwrap())
+                        .unwrap();
+                    rows = vec![1];
+                }
+                let last: Vec<u32> = rows.iter().map(|r| dec[*r][i]).collect();
+                let step = model
+                    .decode_step(&Tensor::new(last, &dev).unwrap(), &mut state)
+                    .unwrap();
+                for (pos, r) in rows.iter().enumerate() {
+                    let want = whole.get(*r).unwrap().get(i).unwrap();
+                    let got = step.get(pos).unwrap();
+                    let d = max_diff(&want, &got);
+                    assert!(d < 1e-4, "step {i}, row {r}: logits differ by {d}");
+                }
+            }
+        }
     }
 }

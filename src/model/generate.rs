@@ -221,11 +221,23 @@ impl Candidates {
         });
         let mut threshold = f32::MIN_POSITIVE;
         if top_p < 1.0 {
-            let mut masses: Vec<f32> = match &top_k {
-                Some(idx) => idx.iter().map(|i| weights[*i]).collect(),
-                None => weights.clone(),
+            let (total, count) = match &top_k {
+                Some(idx) => (idx.iter().map(|i| weights[*i]).sum::<f32>(), idx.len()),
+                None => (weights.iter().sum::<f32>(), n),
             };
-            let total: f32 = masses.iter().sum();
+            // Tokens lighter than `floor` hold less than `1 - top_p` of the mass between
+            // them (fewer than `count` of them, each under `floor`), so the tokens at or
+            // above it hold more than `top_p`: the threshold is among those, usually a few
+            // hundred of the 55k, and only they need the selection.
+            let floor = (1.0 - top_p as f32) * total / count as f32;
+            let mut masses: Vec<f32> = match &top_k {
+                Some(idx) => idx
+                    .iter()
+                    .map(|i| weights[*i])
+                    .filter(|w| *w >= floor)
+                    .collect(),
+                None => weights.iter().copied().filter(|w| *w >= floor).collect(),
+            };
             threshold = threshold.max(mass_threshold(&mut masses, top_p as f32 * total));
         }
         Candidates::Weighted {
@@ -676,6 +688,37 @@ mod tests {
         for _ in 0..200 {
             assert!(pick(&banned, 1.0, 0, 1.0, &mut rng) >= 90);
             assert!(pick(&banned, 1.0, 95, 0.99, &mut rng) >= 90);
+        }
+    }
+
+    /// Selecting top-p among only the tokens that could matter (see `Candidates::new`)
+    /// keeps exactly the tokens a selection over the whole vocabulary keeps.
+    #[test]
+    fn top_p_over_the_heavy_tokens_equals_top_p_over_all() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        for case in 0..60 {
+            let n = 2000 + case * 37;
+            let logits: Vec<f32> = (0..n).map(|_| rng.random_range(-12.0f32..6.0)).collect();
+            let top_p = [0.5, 0.9, 0.95, 0.99][case % 4];
+            let temperature = [0.5, 0.7, 1.0][case % 3];
+            for top_k in [0, 40] {
+                let Candidates::Weighted {
+                    weights,
+                    top_k: kept,
+                    threshold,
+                    ..
+                } = Candidates::new(&logits, temperature, top_k, top_p)
+                else {
+                    panic!("sampling expected");
+                };
+                let mut masses: Vec<f32> = match &kept {
+                    Some(idx) => idx.iter().map(|i| weights[*i]).collect(),
+                    None => weights.clone(),
+                };
+                let total: f32 = masses.iter().sum();
+                let want = mass_threshold(&mut masses, top_p as f32 * total);
+                assert_eq!(threshold, want, "case {case}, top_k {top_k}");
+            }
         }
     }
 

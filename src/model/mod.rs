@@ -148,6 +148,10 @@ pub fn load(dir: &Path, opts: &LoadOptions) -> Result<JointModel> {
                     .unwrap_or_default()
             )
         })?;
+        if opts.mode == Mode::Inference {
+            m.fuse_projections()
+                .context("stacking the attention projections failed")?;
+        }
         if opts.quantize_q8 {
             m.quantize_q8().context("q8_0 quantisation failed")?;
         }
