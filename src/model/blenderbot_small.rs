@@ -1044,6 +1044,7 @@ mod tests {
     /// [`CACHE_HEADROOM`], and a row leaving the batch — gives the logits of scoring the
     /// whole sequence at once, with fused and with separate projections.
     #[test]
+    #[allow(clippy::needless_range_loop)] // `i` is a position in several sequences at once
     fn step_by_step_decoding_matches_teacher_forcing() {
         let steps = 2 * CACHE_HEADROOM + 10;
         let (cfg, varmap) = tiny(steps + 8);
