@@ -18,6 +18,7 @@ use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{Embedding, Init, Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
+use super::decode_attention;
 use super::q8::{self, Q8Matrix};
 
 /// The model's hyper-parameters, read from (and written to) a Hugging Face `config.json`.
@@ -559,6 +560,13 @@ impl Attention {
         mask: Option<&Tensor>,
     ) -> candle_core::Result<Tensor> {
         let (b, _, t, _) = q.dims4()?;
+        // A decoding step (one query per conversation, a padding mask at most): the
+        // direct kernel instead of a small matrix product per head.
+        let mask_fits = mask.is_none_or(|m| m.dims() == [b, 1, 1, kv.k.dim(2).unwrap_or(0)]);
+        if self.mode == Mode::Inference && mask_fits && decode_attention::applies(q) {
+            let out = decode_attention::attend_one_position(q, &kv.k, &kv.v, mask)?;
+            return self.out_proj.forward(&out);
+        }
         let mut scores = q.matmul(&kv.k.t()?)?;
         if let Some(mask) = mask {
             scores = scores.broadcast_add(mask)?;

@@ -5,6 +5,7 @@
 
 pub mod blenderbot_small;
 pub mod context;
+pub(crate) mod decode_attention;
 pub mod generate;
 pub mod hub;
 pub mod lineage;
