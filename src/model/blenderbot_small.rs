@@ -171,18 +171,21 @@ impl LayerNorm {
 
 /// A linear projection, dense or quantised to q8_0 for faster CPU inference.
 ///
-/// Quantised projections use one of two q8_0 products with the same weights format.
-/// candle's packs the weights into tiles for AVX-512 VNNI (or NEON) when their shape
-/// allows (`n % 16 == 0`, `k % 256 == 0`), and is the faster there; for other shapes,
-/// notably the output layer (vocabulary sizes are rarely multiples of 16), it falls back
-/// to a loop that reads the whole matrix again for every input row, so those use
-/// [`Q8Matrix`], which reads the weights once per 8 rows (see `q8.rs`).
+/// Quantised projections use candle's q8_0 product, which packs the weights into tiles
+/// of 16 output columns for AVX-512 VNNI (or NEON) when `n % 16 == 0` and
+/// `k % 256 == 0`. A matrix of another `n` (the output layer: vocabulary sizes are
+/// rarely multiples of 16) is padded with zero rows to the next multiple of 16 and its
+/// output narrowed back: without tiles candle reads the whole matrix again for every
+/// input row. Input sizes that are not multiples of 256 use [`Q8Matrix`], which reads
+/// the weights once per 8 rows (see `q8.rs`).
 #[derive(Debug, Clone)]
 enum Proj {
     Dense(Linear),
     Q8Tiled {
         weight: candle_core::quantized::QMatMul,
         bias: Option<Tensor>,
+        /// Output columns without the padding rows.
+        n: usize,
     },
     Q8Rows {
         weight: Arc<Q8Matrix>,
@@ -194,8 +197,11 @@ impl Proj {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         match self {
             Proj::Dense(l) => l.forward(x),
-            Proj::Q8Tiled { weight, bias } => {
-                let y = weight.forward(&x.contiguous()?)?;
+            Proj::Q8Tiled { weight, bias, n } => {
+                let mut y = weight.forward(&x.contiguous()?)?;
+                if y.dim(D::Minus1)? != *n {
+                    y = y.narrow(D::Minus1, 0, *n)?;
+                }
                 match bias {
                     Some(b) => y.broadcast_add(b),
                     None => Ok(y),
@@ -246,14 +252,24 @@ impl Proj {
         if k % q8::BLOCK != 0 || w.dtype() != DType::F32 {
             return Ok(());
         }
-        *self = if n % 16 == 0 && k % 256 == 0 {
-            let q = candle_core::quantized::QTensor::quantize(
-                w,
-                candle_core::quantized::GgmlDType::Q8_0,
-            )?;
+        *self = if k % 256 == 0 {
+            use candle_core::quantized::{ggml_file, GgmlDType, QMatMul, QTensor};
+            // Quantised a few thousand rows at a time (the output layer alone is 110 MB
+            // in f32), then padded with zero blocks (34 zero bytes each) to 16 rows.
+            let padded = n.next_multiple_of(16);
+            let block_bytes = GgmlDType::Q8_0.type_size();
+            let mut raw = Vec::with_capacity(padded * k / q8::BLOCK * block_bytes);
+            for start in (0..n).step_by(4096) {
+                let rows = w.narrow(0, start, 4096.min(n - start))?;
+                raw.extend_from_slice(&QTensor::quantize(&rows, GgmlDType::Q8_0)?.data()?);
+            }
+            raw.resize(padded * k / q8::BLOCK * block_bytes, 0);
+            let q =
+                ggml_file::qtensor_from_ggml(GgmlDType::Q8_0, &raw, vec![padded, k], w.device())?;
             Proj::Q8Tiled {
-                weight: candle_core::quantized::QMatMul::from_qtensor(q)?,
+                weight: QMatMul::from_qtensor(q)?,
                 bias: l.bias().cloned(),
+                n,
             }
         } else {
             // A few thousand rows at a time: the output layer alone is 110 MB in f32.
@@ -1046,6 +1062,35 @@ mod tests {
             .unwrap()
             .to_scalar::<f32>()
             .unwrap()
+    }
+
+    /// A projection whose output size is not a multiple of 16 (an output layer) is
+    /// padded for candle's tiles and narrowed back: same shape, q8_0-close values.
+    #[test]
+    fn a_padded_q8_projection_gives_the_dense_result() {
+        let dev = Device::Cpu;
+        let (n, k, m) = (50, 256, 3);
+        let w = Tensor::randn(0f32, 1.0, (n, k), &dev).unwrap();
+        let b = Tensor::randn(0f32, 1.0, n, &dev).unwrap();
+        let dense = Proj::Dense(Linear::new(w, Some(b)));
+        let mut q8 = dense.clone();
+        q8.quantize().unwrap();
+        assert!(matches!(q8, Proj::Q8Tiled { .. }), "{q8:?}");
+        let x = Tensor::randn(0f32, 1.0, (1, m, k), &dev).unwrap();
+        let (want, got) = (dense.forward(&x).unwrap(), q8.forward(&x).unwrap());
+        assert_eq!(got.dims(), &[1, m, n]);
+        let scale = want
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        let err = max_diff(&want, &got);
+        assert!(
+            err > 0.0 && err < 0.02 * scale,
+            "error {err} at scale {scale}"
+        );
     }
 
     /// Decoding one token at a time — through the in-place cache, its regrowth past
