@@ -192,13 +192,18 @@ fn pick(logits: &[f32], temperature: f64, top_k: usize, top_p: f64, rng: &mut im
 enum Candidates {
     /// Greedy decoding, or nothing to sample from: this token.
     Fixed(usize),
-    /// The tokens that may be drawn, in vocabulary order, with their weights.
-    Weighted(Vec<(u32, f32)>),
+    /// The tokens that may be drawn, in vocabulary order, with their weights and the
+    /// weights' sum.
+    Weighted {
+        tokens: Vec<u32>,
+        weights: Vec<f32>,
+        mass: f32,
+    },
 }
 
 impl Candidates {
     fn new(logits: &[f32], temperature: f64, top_k: usize, top_p: f64) -> Self {
-        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let max = lane_max(logits);
         if temperature <= 0.0 || !max.is_finite() {
             return Candidates::Fixed(argmax(logits));
         }
@@ -219,42 +224,91 @@ impl Candidates {
         // Banned tokens weigh 0 and are never kept.
         let mut threshold = f32::MIN_POSITIVE;
         if top_p < 1.0 {
-            let masses: Vec<f32> = match &top_k {
-                Some(idx) => idx.iter().map(|i| weights[*i]).collect(),
-                None => weights.clone(),
+            let top_k_weights: Vec<f32>;
+            let masses: &[f32] = match &top_k {
+                Some(idx) => {
+                    top_k_weights = idx.iter().map(|i| weights[*i]).collect();
+                    &top_k_weights
+                }
+                None => &weights,
             };
-            let total: f32 = masses.iter().sum();
-            threshold = threshold.max(top_p_threshold(&masses, top_p as f32 * total));
+            let total = lane_sum(masses);
+            threshold = threshold.max(top_p_threshold(masses, top_p as f32 * total));
         }
-        let keep = |i: usize| (weights[i] >= threshold).then_some((i as u32, weights[i]));
-        let kept: Vec<(u32, f32)> = match &top_k {
-            Some(idx) => idx.iter().filter_map(|i| keep(*i)).collect(),
-            None => (0..n).filter_map(keep).collect(),
+        let kept: Vec<u32> = match &top_k {
+            Some(idx) => idx
+                .iter()
+                .filter(|i| weights[**i] >= threshold)
+                .map(|i| *i as u32)
+                .collect(),
+            None => (0..n as u32)
+                .filter(|i| weights[*i as usize] >= threshold)
+                .collect(),
         };
         if kept.is_empty() {
             return Candidates::Fixed(argmax(logits));
         }
-        Candidates::Weighted(kept)
+        let weights: Vec<f32> = kept.iter().map(|i| weights[*i as usize]).collect();
+        Candidates::Weighted {
+            mass: lane_sum(&weights),
+            tokens: kept,
+            weights,
+        }
     }
 
     /// One token, drawn in proportion to its weight.
     fn draw(&self, rng: &mut impl Rng) -> usize {
         match self {
             Candidates::Fixed(token) => *token,
-            Candidates::Weighted(kept) => {
-                let mass: f32 = kept.iter().map(|(_, w)| w).sum();
+            Candidates::Weighted {
+                tokens,
+                weights,
+                mass,
+            } => {
                 let mut r = rng.random::<f32>() * mass;
-                for (token, w) in kept {
+                for (token, w) in tokens.iter().zip(weights) {
                     r -= w;
                     if r <= 0.0 {
                         return *token as usize;
                     }
                 }
                 // Rounding left a sliver of the random number: the last kept token.
-                kept[kept.len() - 1].0 as usize
+                tokens[tokens.len() - 1] as usize
             }
         }
     }
+}
+
+/// The sum of `xs`, added in 8 lanes: a plain `sum()` is one long chain of dependent
+/// additions (the compiler may not reorder them), this vectorises. The order is fixed,
+/// so the result is the same on every machine.
+fn lane_sum(xs: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let chunks = xs.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        for (l, x) in lanes.iter_mut().zip(c) {
+            *l += x;
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// The largest of `xs` (NaN ignored, -∞ for none), in 8 lanes like [`lane_sum`].
+fn lane_max(xs: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let chunks = xs.chunks_exact(8);
+    let tail = chunks
+        .remainder()
+        .iter()
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max);
+    for c in chunks {
+        for (l, x) in lanes.iter_mut().zip(c) {
+            *l = l.max(*x);
+        }
+    }
+    lanes.iter().copied().fold(tail, f32::max)
 }
 
 /// `exp(x)` for `x ≤ 0`, and 0 below -87 (where f32 would go subnormal) and for -∞ (a
@@ -753,11 +807,13 @@ mod tests {
                 .map(|l| exp_nonpositive((l - max) * (1.0 / temperature as f32)))
                 .collect();
             for top_k in [0, 40] {
-                let Candidates::Weighted(kept) =
-                    Candidates::new(&logits, temperature, top_k, top_p)
+                let Candidates::Weighted {
+                    tokens, weights: w, ..
+                } = Candidates::new(&logits, temperature, top_k, top_p)
                 else {
                     panic!("sampling expected");
                 };
+                let kept: Vec<(u32, f32)> = tokens.into_iter().zip(w).collect();
                 // The reference: the selection over every top-k token (or all of them).
                 let mut pool: Vec<usize> = (0..n).collect();
                 if top_k > 0 {
@@ -766,7 +822,7 @@ mod tests {
                     pool.sort_unstable();
                 }
                 let mut masses: Vec<f32> = pool.iter().map(|i| weights[*i]).collect();
-                let total: f32 = masses.iter().sum();
+                let total = lane_sum(&masses);
                 let threshold = mass_threshold(&mut masses, top_p as f32 * total);
                 let want: Vec<(u32, f32)> = pool
                     .iter()
@@ -776,6 +832,19 @@ mod tests {
                 assert_eq!(kept, want, "case {case}, top_k {top_k}");
             }
         }
+    }
+
+    #[test]
+    fn lane_reductions_agree_with_plain_ones() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        for n in [0, 1, 7, 8, 9, 100, 1001] {
+            let xs: Vec<f32> = (0..n).map(|_| rng.random_range(-5.0f32..5.0)).collect();
+            let plain_max = xs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            assert_eq!(lane_max(&xs), plain_max);
+            let exact: f64 = xs.iter().map(|x| *x as f64).sum();
+            assert!((lane_sum(&xs) as f64 - exact).abs() < 1e-3, "n={n}");
+        }
+        assert_eq!(lane_max(&[f32::NAN, 1.0, f32::NEG_INFINITY]), 1.0);
     }
 
     #[test]
