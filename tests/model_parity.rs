@@ -446,3 +446,37 @@ fn a_row_leaving_the_batch_does_not_disturb_the_others() {
         .unwrap();
     assert!(diff < 1e-4, "{diff}");
 }
+
+/// The default serving path (q8_0: candle's tiles for every projection, the output layer
+/// padded to them) keeps the shipped model's perplexity within 1 % of full precision.
+#[test]
+fn the_shipped_model_keeps_its_perplexity_when_quantised() {
+    use kindred::train::{data, trainer};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/kindred-esconv-small");
+    let valid = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/esc/data/valid.jsonl");
+    let sample = tempfile::tempdir().unwrap();
+    let few: String = std::fs::read_to_string(&valid)
+        .unwrap()
+        .lines()
+        .take(6)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let path = sample.path().join("few.jsonl");
+    std::fs::write(&path, few).unwrap();
+    let conversations = data::read_conversations(&path).unwrap();
+    let ppl = |quantize_q8: bool| {
+        let opts = LoadOptions {
+            quantize_q8,
+            ..LoadOptions::default()
+        };
+        let joint = model::load(&dir, &opts).unwrap();
+        let examples = data::build_examples(&joint, &conversations, &Default::default()).unwrap();
+        trainer::perplexity(&joint, &examples, 16).unwrap()
+    };
+    let ((dense, tokens), (q8, _)) = (ppl(false), ppl(true));
+    assert!(tokens > 500, "only {tokens} tokens scored");
+    assert!(
+        (q8 / dense - 1.0).abs() < 0.01,
+        "perplexity {q8} with q8_0 against {dense} in f32"
+    );
+}

@@ -261,6 +261,13 @@ impl Proj {
             let mut raw = Vec::with_capacity(padded * k / q8::BLOCK * block_bytes);
             for start in (0..n).step_by(4096) {
                 let rows = w.narrow(0, start, 4096.min(n - start))?;
+                // A copy of its own: candle 0.11's `QTensor::quantize` reads the source's
+                // storage from its beginning, whatever the view's offset.
+                let rows = Tensor::from_vec(
+                    rows.flatten_all()?.to_vec1::<f32>()?,
+                    rows.shape(),
+                    rows.device(),
+                )?;
                 raw.extend_from_slice(&QTensor::quantize(&rows, GgmlDType::Q8_0)?.data()?);
             }
             raw.resize(padded * k / q8::BLOCK * block_bytes, 0);
@@ -1069,7 +1076,8 @@ mod tests {
     #[test]
     fn a_padded_q8_projection_gives_the_dense_result() {
         let dev = Device::Cpu;
-        let (n, k, m) = (50, 256, 3);
+        // More rows than one quantisation chunk (4096), and not a multiple of 16.
+        let (n, k, m) = (4096 + 50, 256, 3);
         let w = Tensor::randn(0f32, 1.0, (n, k), &dev).unwrap();
         let b = Tensor::randn(0f32, 1.0, n, &dev).unwrap();
         let dense = Proj::Dense(Linear::new(w, Some(b)));
