@@ -184,7 +184,7 @@ enum Proj {
     Q8Tiled {
         weight: candle_core::quantized::QMatMul,
         bias: Option<Tensor>,
-        /// Output columns without the padding rows.
+        /// Output columns without the padding rows (`bias` has them, as zeros).
         n: usize,
     },
     Q8Rows {
@@ -199,13 +199,15 @@ impl Proj {
             Proj::Dense(l) => l.forward(x),
             Proj::Q8Tiled { weight, bias, n } => {
                 let mut y = weight.forward(&x.contiguous()?)?;
+                // The bias (padded like the weights) goes on while the output is still
+                // contiguous: on a narrowed view candle adds element by element.
+                if let Some(b) = bias {
+                    y = y.broadcast_add(b)?;
+                }
                 if y.dim(D::Minus1)? != *n {
-                    y = y.narrow(D::Minus1, 0, *n)?;
+                    y = y.narrow(D::Minus1, 0, *n)?.contiguous()?;
                 }
-                match bias {
-                    Some(b) => y.broadcast_add(b),
-                    None => Ok(y),
-                }
+                Ok(y)
             }
             Proj::Q8Rows { weight, bias } => {
                 let dims = x.dims().to_vec();
@@ -273,9 +275,16 @@ impl Proj {
             raw.resize(padded * k / q8::BLOCK * block_bytes, 0);
             let q =
                 ggml_file::qtensor_from_ggml(GgmlDType::Q8_0, &raw, vec![padded, k], w.device())?;
+            let bias = match l.bias() {
+                Some(b) if padded > n => Some(Tensor::cat(
+                    &[b, &Tensor::zeros(padded - n, b.dtype(), b.device())?],
+                    0,
+                )?),
+                b => b.cloned(),
+            };
             Proj::Q8Tiled {
                 weight: QMatMul::from_qtensor(q)?,
-                bias: l.bias().cloned(),
+                bias,
                 n,
             }
         } else {
