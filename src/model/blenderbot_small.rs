@@ -1069,15 +1069,17 @@ mod tests {
         (cfg, candle_nn::VarMap::new())
     }
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
+    fn max_abs(t: &Tensor) -> f32 {
+        t.abs()
             .unwrap()
             .max_all()
             .unwrap()
             .to_scalar::<f32>()
             .unwrap()
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        max_abs(&(a - b).unwrap())
     }
 
     /// A projection whose output size is not a multiple of 16 (an output layer) is
@@ -1096,13 +1098,7 @@ mod tests {
         let x = Tensor::randn(0f32, 1.0, (1, m, k), &dev).unwrap();
         let (want, got) = (dense.forward(&x).unwrap(), q8.forward(&x).unwrap());
         assert_eq!(got.dims(), &[1, m, n]);
-        let scale = want
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let scale = max_abs(&want);
         let err = max_diff(&want, &got);
         assert!(
             err > 0.0 && err < 0.02 * scale,
