@@ -171,25 +171,22 @@ impl LayerNorm {
 
 /// A linear projection, dense or quantised to q8_0 for faster CPU inference.
 ///
-/// Quantised projections use candle's q8_0 product, which packs the weights into tiles
-/// of 16 output columns for AVX-512 VNNI (or NEON) when `n % 16 == 0` and
-/// `k % 256 == 0`. A matrix of another `n` (the output layer: vocabulary sizes are
+/// On CPUs with AVX-512 VNNI quantised projections use [`Q8Matrix`] (`q8.rs`), whose
+/// tiles make batches cheap. Elsewhere they use candle's q8_0 product, which packs the
+/// weights into tiles of 16 output columns (for AVX VNNI or NEON) when `n % 16 == 0`
+/// and `k % 256 == 0`; a matrix of another `n` (the output layer: vocabulary sizes are
 /// rarely multiples of 16) is padded with zero rows to the next multiple of 16 and its
-/// output narrowed back: without tiles candle reads the whole matrix again for every
-/// input row. Input sizes that are not multiples of 256 use [`Q8Matrix`], which reads
-/// the weights once per 8 rows (see `q8.rs`).
+/// output narrowed back, since without tiles candle reads the whole matrix again for
+/// every input row.
 #[derive(Debug, Clone)]
 enum Proj {
     Dense(Linear),
-    Q8Tiled {
+    Q8(Arc<Q8Matrix>),
+    Q8Candle {
         weight: candle_core::quantized::QMatMul,
         bias: Option<Tensor>,
         /// Output columns without the padding rows (`bias` has them, as zeros).
         n: usize,
-    },
-    Q8Rows {
-        weight: Arc<Q8Matrix>,
-        bias: Option<Vec<f32>>,
     },
 }
 
@@ -197,7 +194,23 @@ impl Proj {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         match self {
             Proj::Dense(l) => l.forward(x),
-            Proj::Q8Tiled { weight, bias, n } => {
+            Proj::Q8(weight) => {
+                let x = x.to_dtype(DType::F32)?.contiguous()?;
+                let mut dims = x.dims().to_vec();
+                let k = *dims.last().expect("a projection's input has dimensions");
+                let m = x.elem_count() / k;
+                let y = {
+                    let (storage, layout) = x.storage_and_layout();
+                    let candle_core::Storage::Cpu(cpu) = &*storage else {
+                        candle_core::bail!("q8_0 projections run on the CPU");
+                    };
+                    let (start, end) = layout.contiguous_offsets().expect("made contiguous above");
+                    weight.matmul(&cpu.as_slice::<f32>()?[start..end], m)
+                };
+                *dims.last_mut().expect("checked above") = weight.rows();
+                Tensor::from_vec(y, dims, x.device())
+            }
+            Proj::Q8Candle { weight, bias, n } => {
                 let mut y = weight.forward(&x.contiguous()?)?;
                 // The bias (padded like the weights) goes on while the output is still
                 // contiguous: on a narrowed view candle adds element by element.
@@ -208,16 +221,6 @@ impl Proj {
                     y = y.narrow(D::Minus1, 0, *n)?.contiguous()?;
                 }
                 Ok(y)
-            }
-            Proj::Q8Rows { weight, bias } => {
-                let dims = x.dims().to_vec();
-                let k = *dims.last().expect("a projection's input has dimensions");
-                let m = x.elem_count() / k;
-                let input = x.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
-                let y = weight.matmul(&input, m, bias.as_deref());
-                let mut out_dims = dims;
-                *out_dims.last_mut().unwrap() = weight.rows();
-                Tensor::from_vec(y, out_dims, x.device())?.to_dtype(x.dtype())
             }
         }
     }
@@ -246,6 +249,11 @@ impl Proj {
 
     /// Quantises a dense f32 projection whose input size fits q8_0's 32-value blocks.
     fn quantize(&mut self) -> candle_core::Result<()> {
+        self.quantize_with(Q8Matrix::available())
+    }
+
+    /// As [`Proj::quantize`], with [`Q8Matrix`] or (`false`) candle's product.
+    fn quantize_with(&mut self, own_kernel: bool) -> candle_core::Result<()> {
         let Proj::Dense(l) = self else {
             return Ok(());
         };
@@ -254,22 +262,34 @@ impl Proj {
         if k % q8::BLOCK != 0 || w.dtype() != DType::F32 {
             return Ok(());
         }
-        *self = if k % 256 == 0 {
+        // Quantised a few thousand rows at a time: the output layer alone is 110 MB in
+        // f32. Each part is a copy of its own: candle 0.11's `QTensor::quantize` reads
+        // the source's storage from its beginning, whatever the view's offset.
+        let parts = (0..n).step_by(4096).map(|start| {
+            w.narrow(0, start, 4096.min(n - start))?
+                .flatten_all()?
+                .to_vec1::<f32>()
+        });
+        *self = if own_kernel {
+            let mut q = Q8Matrix::with_capacity(n, k);
+            for rows in parts {
+                q.push_rows(&rows?);
+            }
+            let bias = match l.bias() {
+                Some(b) => Some(b.to_dtype(DType::F32)?.to_vec1::<f32>()?),
+                None => None,
+            };
+            Proj::Q8(Arc::new(q.finish(bias.as_deref())))
+        } else {
             use candle_core::quantized::{ggml_file, GgmlDType, QMatMul, QTensor};
-            // Quantised a few thousand rows at a time (the output layer alone is 110 MB
-            // in f32), then padded with zero blocks (34 zero bytes each) to 16 rows.
+            // Padded with zero blocks (34 zero bytes each) to 16 rows.
             let padded = n.next_multiple_of(16);
             let block_bytes = GgmlDType::Q8_0.type_size();
             let mut raw = Vec::with_capacity(padded * k / q8::BLOCK * block_bytes);
-            for start in (0..n).step_by(4096) {
-                let rows = w.narrow(0, start, 4096.min(n - start))?;
-                // A copy of its own: candle 0.11's `QTensor::quantize` reads the source's
-                // storage from its beginning, whatever the view's offset.
-                let rows = Tensor::from_vec(
-                    rows.flatten_all()?.to_vec1::<f32>()?,
-                    rows.shape(),
-                    rows.device(),
-                )?;
+            for rows in parts {
+                let rows = rows?;
+                let count = rows.len() / k;
+                let rows = Tensor::from_vec(rows, (count, k), w.device())?;
                 raw.extend_from_slice(&QTensor::quantize(&rows, GgmlDType::Q8_0)?.data()?);
             }
             raw.resize(padded * k / q8::BLOCK * block_bytes, 0);
@@ -282,25 +302,10 @@ impl Proj {
                 )?),
                 b => b.cloned(),
             };
-            Proj::Q8Tiled {
+            Proj::Q8Candle {
                 weight: QMatMul::from_qtensor(q)?,
                 bias,
                 n,
-            }
-        } else {
-            // A few thousand rows at a time: the output layer alone is 110 MB in f32.
-            let mut q = Q8Matrix::with_capacity(n, k);
-            for start in (0..n).step_by(4096) {
-                let rows = w.narrow(0, start, 4096.min(n - start))?;
-                q.push_rows(&rows.flatten_all()?.to_vec1::<f32>()?);
-            }
-            let bias = match l.bias() {
-                Some(b) => Some(b.to_dtype(DType::F32)?.to_vec1::<f32>()?),
-                None => None,
-            };
-            Proj::Q8Rows {
-                weight: Arc::new(q),
-                bias,
             }
         };
         Ok(())
@@ -1082,28 +1087,41 @@ mod tests {
         max_abs(&(a - b).unwrap())
     }
 
-    /// A projection whose output size is not a multiple of 16 (an output layer) is
-    /// padded for candle's tiles and narrowed back: same shape, q8_0-close values.
+    /// A projection whose output size is not a multiple of 16 (an output layer) and
+    /// larger than one quantisation part (4096 rows) gives the dense result within
+    /// q8_0's error, in both quantised forms: padded for candle's tiles and narrowed
+    /// back, and packed into [`Q8Matrix`]'s tiles (run where the CPU has AVX-512 VNNI).
     #[test]
-    fn a_padded_q8_projection_gives_the_dense_result() {
+    fn a_q8_projection_gives_the_dense_result() {
         let dev = Device::Cpu;
-        // More rows than one quantisation chunk (4096), and not a multiple of 16.
         let (n, k, m) = (4096 + 50, 256, 3);
         let w = Tensor::randn(0f32, 1.0, (n, k), &dev).unwrap();
         let b = Tensor::randn(0f32, 1.0, n, &dev).unwrap();
         let dense = Proj::Dense(Linear::new(w, Some(b)));
-        let mut q8 = dense.clone();
-        q8.quantize().unwrap();
-        assert!(matches!(q8, Proj::Q8Tiled { .. }), "{q8:?}");
         let x = Tensor::randn(0f32, 1.0, (1, m, k), &dev).unwrap();
-        let (want, got) = (dense.forward(&x).unwrap(), q8.forward(&x).unwrap());
-        assert_eq!(got.dims(), &[1, m, n]);
+        let want = dense.forward(&x).unwrap();
         let scale = max_abs(&want);
-        let err = max_diff(&want, &got);
-        assert!(
-            err > 0.0 && err < 0.02 * scale,
-            "error {err} at scale {scale}"
-        );
+        let mut forms = vec![false];
+        if Q8Matrix::available() {
+            forms.push(true);
+        } else {
+            eprintln!("this CPU has no AVX-512 VNNI: only candle's q8_0 form is checked");
+        }
+        for own in forms {
+            let mut q8 = dense.clone();
+            q8.quantize_with(own).unwrap();
+            match (&q8, own) {
+                (Proj::Q8(_), true) | (Proj::Q8Candle { .. }, false) => {}
+                _ => panic!("unexpected form {q8:?}"),
+            }
+            let got = q8.forward(&x).unwrap();
+            assert_eq!(got.dims(), &[1, m, n]);
+            let err = max_diff(&want, &got);
+            assert!(
+                err > 0.0 && err < 0.02 * scale,
+                "own kernel {own}: error {err} at scale {scale}"
+            );
+        }
     }
 
     /// Decoding one token at a time — through the in-place cache, its regrowth past

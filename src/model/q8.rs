@@ -1,289 +1,441 @@
-//! q8_0 matrix products for decoding on the CPU.
+//! q8_0 matrix products for inference on CPUs with AVX-512 VNNI.
 //!
-//! Weights are stored once as signed 8-bit blocks of 32 values with one scale each, and
+//! Weights are stored as signed 8-bit blocks of 32 values with one scale each, and
 //! activations are quantised the same way, row by row: the numerics of ggml's q8_0,
-//! which candle also offers. What differs is the loop. candle's q8_0 product walks the
-//! whole weight matrix again for every row of the input, so decoding for 8 people reads
-//! the weights 8 times; here each weight block is loaded once and applied to up to 8
-//! rows while it is in registers, so a batch costs little more memory traffic than one
-//! reply. On x86_64 with AVX-512 VNNI one instruction does a block's 32 multiply-adds;
-//! AVX2 and plain Rust paths give the same sums on other machines.
+//! which candle also offers. What differs is the loop, which decides how fast a batch
+//! is. The weights are packed into tiles of 16 output columns, so that one 64-byte
+//! load holds 4 input values of 16 columns: one `vpdpbusd` then does 64 multiply-adds,
+//! and a tile is applied to 8 input rows while it is in a register. So the encoder
+//! (hundreds of rows) runs near the instruction's throughput, and a decoding step for 8
+//! people reads the weights once, as a step for one person does. candle's own q8_0
+//! tiles (0.11) take 4 rows at a time and spend more of each block on bookkeeping;
+//! this kernel made the encoder about twice as fast (see the README's Performance
+//! section).
 //!
-//! The work is shared out on candle's own CPU thread pool (`barrier_pool`, via `par_map`), the one its
+//! `vpdpbusd` multiplies unsigned bytes by signed ones, so the weights are kept with
+//! 128 added (1..=255) and each activation block's sum, times 128, is taken off again:
+//! it is where the integer sum starts.
+//!
+//! Only machines with AVX-512 VNNI use this ([`Q8Matrix::available`]); elsewhere the
+//! model uses candle's q8_0 product. The portable kernel here computes the same sums in
+//! plain Rust and is what the fast one is tested against.
+//!
+//! The work is shared out on candle's own CPU thread pool (`barrier_pool`), the one its
 //! other operations in a decoding step use: a second pool (rayon) would leave its threads
 //! spinning for work on the same two cores while candle's run, and candle's while ours do.
-//! (Quantising at load time, when nothing else runs, uses rayon.)
+//! (Quantising the weights at load time, when nothing else runs, uses rayon.)
 
 use rayon::prelude::*;
 
 /// Values per block (and so the granularity of the scales).
 pub const BLOCK: usize = 32;
 
-/// Rows of the input handled together per pass over the weights.
+/// Output columns per tile: one 512-bit register of 32-bit sums.
+const TILE: usize = 16;
+
+/// Bytes of one tile's block: 16 columns × 32 values.
+const TILE_BLOCK_BYTES: usize = TILE * BLOCK;
+
+/// Input rows a tile is applied to per pass over its weights.
 const ROWS: usize = 8;
 
-/// Output columns per parallel task, at least: a task must outlast its scheduling.
-const MIN_COLS_PER_TASK: usize = 64;
-
-/// Parallel tasks per thread: a few, so that threads slowed by other work even out.
-const TASKS_PER_THREAD: usize = 4;
-
-/// A `(n, k)` weight matrix (PyTorch's `Linear.weight` layout) in q8_0 blocks.
+/// A `(n, k)` weight matrix (PyTorch's `Linear.weight` layout) and its bias, in q8_0
+/// blocks packed into tiles of 16 output columns.
 #[derive(Debug, Clone)]
 pub struct Q8Matrix {
+    /// Output columns (without the padding to whole tiles).
     n: usize,
     k: usize,
-    quants: Vec<i8>,
-    /// One per block, row-major: `n * k / BLOCK`.
+    /// Tile `t`, block `b`, group `g` of 4 values, column `c`, value `j` at
+    /// `((t·blocks + b)·8 + g)·64 + c·4 + j`, stored as the weight + 128.
+    quants: Vec<u8>,
+    /// Tile `t`, block `b`, column `c` at `(t·blocks + b)·16 + c`.
     scales: Vec<f32>,
+    /// Padded to whole tiles with zeros; zeros when the projection has none.
+    bias: Vec<f32>,
 }
 
-/// One row quantised: `quants.len() == scales.len() * BLOCK`.
+/// Quantises one row of `x` into q8_0 blocks: `quants.len() == scales.len() * BLOCK`.
+/// As ggml (and candle) do, values are divided by the exact scale, which is then kept
+/// in f16 precision. Halves are rounded to even (ggml rounds them away from zero): the
+/// instruction for it vectorises, `roundf` does not; no sum changes by more than one
+/// rounding step.
+#[inline(always)]
 fn quantize_row(x: &[f32], quants: &mut [i8], scales: &mut [f32]) {
     for ((block, q), d) in x
         .chunks_exact(BLOCK)
         .zip(quants.chunks_exact_mut(BLOCK))
         .zip(scales.iter_mut())
     {
-        let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
-        // As ggml (and candle) do, to give the same numbers: values are divided by the
-        // exact scale, which is then kept in f16.
+        let amax = block
+            .iter()
+            .fold(0f32, |m, v| if v.abs() > m { v.abs() } else { m });
         let scale = amax / 127.0;
         let inv = if scale != 0.0 { 1.0 / scale } else { 0.0 };
         for (qi, v) in q.iter_mut().zip(block) {
-            *qi = (v * inv).round().clamp(-127.0, 127.0) as i8;
+            *qi = (v * inv).round_ties_even().clamp(-127.0, 127.0) as i8;
         }
         *d = half::f16::from_f32(scale).to_f32();
     }
 }
 
-impl Q8Matrix {
-    /// Quantises a row-major `(n, k)` matrix; `k` must be a multiple of [`BLOCK`].
-    pub fn quantize(w: &[f32], n: usize, k: usize) -> Self {
-        assert_eq!(w.len(), n * k, "not an (n, k) matrix");
-        let mut q = Self::with_capacity(n, k);
-        q.push_rows(w);
-        q
-    }
+/// Input rows quantised for a product: the values, one scale per block, and per block
+/// `-128 ·` the sum of its values (where the unsigned-weight sums start).
+struct QuantizedRows {
+    k: usize,
+    quants: Vec<i8>,
+    scales: Vec<f32>,
+    offsets: Vec<i32>,
+}
 
-    /// An empty matrix of `k` columns with room for `n` rows, to be filled with
-    /// [`Q8Matrix::push_rows`] (so a large matrix never needs a second f32 copy).
-    pub fn with_capacity(n: usize, k: usize) -> Self {
-        assert!(
-            k > 0 && k.is_multiple_of(BLOCK),
-            "q8_0 needs k % 32 == 0, not {k}"
-        );
-        Self {
-            n: 0,
-            k,
-            quants: Vec::with_capacity(n * k),
-            scales: Vec::with_capacity(n * k / BLOCK),
-        }
-    }
-
-    /// Appends rows (row-major, `k` values each).
-    pub fn push_rows(&mut self, w: &[f32]) {
-        let k = self.k;
-        assert_eq!(w.len() % k, 0, "rows of {k} values expected");
-        let rows = w.len() / k;
-        let (q0, s0) = (self.quants.len(), self.scales.len());
-        self.quants.resize(q0 + rows * k, 0);
-        self.scales.resize(s0 + rows * k / BLOCK, 0.0);
-        self.quants[q0..]
-            .par_chunks_mut(k)
-            .zip(self.scales[s0..].par_chunks_mut(k / BLOCK))
-            .zip(w.par_chunks(k))
-            .for_each(|((q, s), row)| quantize_row(row, q, s));
-        self.n += rows;
-    }
-
-    pub fn rows(&self) -> usize {
-        self.n
-    }
-
-    /// The matrix as f32 again (for tests and for comparing with the dense original).
-    pub fn dequantize(&self) -> Vec<f32> {
-        self.quants
-            .chunks_exact(BLOCK)
-            .zip(&self.scales)
-            .flat_map(|(q, d)| q.iter().map(move |v| *v as f32 * d))
-            .collect()
-    }
-
-    /// `x · Wᵀ (+ bias)` for `m` rows of `x` (row-major `(m, k)`): a row-major `(m, n)`.
-    pub fn matmul(&self, x: &[f32], m: usize, bias: Option<&[f32]>) -> Vec<f32> {
-        self.matmul_with(x, m, bias, Kernel::detect())
-    }
-
-    fn matmul_with(&self, x: &[f32], m: usize, bias: Option<&[f32]>, kernel: Kernel) -> Vec<f32> {
-        let (n, k) = (self.n, self.k);
-        assert_eq!(x.len(), m * k, "input is not (m, k)");
-        let nb = k / BLOCK;
-        let mut xq = vec![0i8; m * k];
-        let mut xs = vec![0f32; m * nb];
-        for ((row, q), s) in x
-            .chunks_exact(k)
-            .zip(xq.chunks_exact_mut(k))
-            .zip(xs.chunks_exact_mut(nb))
-        {
-            quantize_row(row, q, s);
-        }
-        // Each task computes a range of output columns for every row, into its own
-        // buffer; they are put in place afterwards.
-        let per_task = n
-            .div_ceil(candle_core::utils::get_num_threads() * TASKS_PER_THREAD)
-            .max(MIN_COLS_PER_TASK);
-        let parts = super::par_map(n.div_ceil(per_task), |task| {
-            let cols = task * per_task..((task + 1) * per_task).min(n);
-            let width = cols.len();
-            let mut part = vec![0f32; m * width];
-            // Each tile of input rows stays in cache while the task's weight rows
-            // pass by (for one person, the weights are read once in all).
-            for r0 in (0..m).step_by(ROWS) {
-                let rows = ROWS.min(m - r0);
-                let xq = &xq[r0 * k..(r0 + rows) * k];
-                let xs = &xs[r0 * nb..(r0 + rows) * nb];
-                for (c, j) in cols.clone().enumerate() {
-                    let w = &self.quants[j * k..(j + 1) * k];
-                    let ws = &self.scales[j * nb..(j + 1) * nb];
-                    let mut dst = [0f32; ROWS];
-                    kernel.dot(w, ws, xq, xs, &mut dst[..rows]);
-                    let b = bias.map_or(0.0, |b| b[j]);
-                    for (i, v) in dst[..rows].iter().enumerate() {
-                        part[(r0 + i) * width + c] = v + b;
-                    }
-                }
-            }
-            (cols.start, part)
-        });
-        let mut out = vec![0f32; m * n];
-        for (start, part) in parts {
-            let width = part.len() / m;
-            for (r, row) in part.chunks_exact(width).enumerate() {
-                out[r * n + start..r * n + start + width].copy_from_slice(row);
-            }
-        }
-        out
+/// One input row into `quants`, `scales` and `offsets` (see [`QuantizedRows`]).
+#[inline(always)]
+fn quantize_input_row(x: &[f32], quants: &mut [i8], scales: &mut [f32], offsets: &mut [i32]) {
+    quantize_row(x, quants, scales);
+    for (o, block) in offsets.iter_mut().zip(quants.chunks_exact(BLOCK)) {
+        *o = -128 * block.iter().map(|v| *v as i32).sum::<i32>();
     }
 }
 
-/// Which instructions compute the block dot products.
+impl QuantizedRows {
+    fn new(x: &[f32], m: usize, k: usize, kernel: Kernel) -> Self {
+        let nb = k / BLOCK;
+        let mut rows = Self {
+            k,
+            quants: vec![0; m * k],
+            scales: vec![0.0; m * nb],
+            offsets: vec![0; m * nb],
+        };
+        let (qp, sp, op) = (
+            rows.quants.as_mut_ptr() as usize,
+            rows.scales.as_mut_ptr() as usize,
+            rows.offsets.as_mut_ptr() as usize,
+        );
+        let one = |r: usize| {
+            // SAFETY: each row index is visited once, so the slices made for it do not
+            // overlap any other's, and all lie inside the vectors above.
+            let (q, s, o) = unsafe {
+                (
+                    std::slice::from_raw_parts_mut((qp as *mut i8).add(r * k), k),
+                    std::slice::from_raw_parts_mut((sp as *mut f32).add(r * nb), nb),
+                    std::slice::from_raw_parts_mut((op as *mut i32).add(r * nb), nb),
+                )
+            };
+            let x = &x[r * k..(r + 1) * k];
+            match kernel {
+                Kernel::Portable => quantize_input_row(x, q, s, o),
+                // SAFETY: `detect` chose it only where the CPU has the features.
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Avx512Vnni => unsafe { x86::quantize_input_row(x, q, s, o) },
+            }
+        };
+        if m * k >= 64 * 1024 {
+            candle_core::utils::barrier_pool().execute_chunked(m, |range| range.for_each(one));
+        } else {
+            (0..m).for_each(one);
+        }
+        rows
+    }
+}
+
+/// Which instructions compute the tiles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kernel {
     Portable,
     #[cfg(target_arch = "x86_64")]
-    Avx2,
-    #[cfg(target_arch = "x86_64")]
-    Vnni,
+    Avx512Vnni,
 }
 
 impl Kernel {
     fn detect() -> Self {
         #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vnni")
         {
-            let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-            if avx2
-                && is_x86_feature_detected!("avx512vnni")
-                && is_x86_feature_detected!("avx512vl")
-            {
-                return Kernel::Vnni;
-            }
-            if avx2 {
-                return Kernel::Avx2;
-            }
+            return Kernel::Avx512Vnni;
         }
         Kernel::Portable
     }
+}
 
-    /// `out[r] = Σ_b ws[b]·xs[r][b]·(w_b · xq[r]_b)` for the `out.len()` rows of `xq`.
-    fn dot(self, w: &[i8], ws: &[f32], xq: &[i8], xs: &[f32], out: &mut [f32]) {
-        match self {
-            Kernel::Portable => dot_portable(w, ws, xq, xs, out),
-            // SAFETY: `detect` chose these only where the CPU has the features.
+impl Q8Matrix {
+    /// Whether this CPU has the instructions the fast kernel needs (AVX-512 VNNI).
+    pub fn available() -> bool {
+        Kernel::detect() != Kernel::Portable
+    }
+
+    /// An empty matrix of `k` columns with room for `n` rows, to be filled with
+    /// [`Q8Matrix::push_rows`] (so a large matrix never needs a second f32 copy), then
+    /// given its bias with [`Q8Matrix::finish`].
+    pub fn with_capacity(n: usize, k: usize) -> Self {
+        assert!(
+            k > 0 && k.is_multiple_of(BLOCK),
+            "q8_0 needs k % 32 == 0, not {k}"
+        );
+        let padded = n.next_multiple_of(TILE);
+        Self {
+            n: 0,
+            k,
+            quants: Vec::with_capacity(padded * k),
+            scales: Vec::with_capacity(padded * k / BLOCK),
+            bias: Vec::new(),
+        }
+    }
+
+    /// Appends rows (row-major, `k` values each). Every call but the last must bring a
+    /// whole number of tiles (a multiple of 16 rows); the last is padded with zeros.
+    pub fn push_rows(&mut self, w: &[f32]) {
+        let k = self.k;
+        let nb = k / BLOCK;
+        assert_eq!(w.len() % k, 0, "rows of {k} values expected");
+        assert!(
+            self.n.is_multiple_of(TILE),
+            "only the last rows pushed may leave a tile unfinished"
+        );
+        let rows = w.len() / k;
+        let tiles = rows.div_ceil(TILE);
+        let (q0, s0) = (self.quants.len(), self.scales.len());
+        self.quants.resize(q0 + tiles * TILE * k, 0);
+        self.scales.resize(s0 + tiles * TILE * nb, 0.0);
+        self.quants[q0..]
+            .par_chunks_mut(TILE * k)
+            .zip(self.scales[s0..].par_chunks_mut(TILE * nb))
+            .enumerate()
+            .for_each(|(t, (tq, ts))| {
+                let mut q = vec![0i8; k];
+                let mut s = vec![0f32; nb];
+                for c in 0..TILE {
+                    let row = t * TILE + c;
+                    if row < rows {
+                        quantize_row(&w[row * k..(row + 1) * k], &mut q, &mut s);
+                    } else {
+                        q.fill(0);
+                        s.fill(0.0);
+                    }
+                    for b in 0..nb {
+                        ts[b * TILE + c] = s[b];
+                        for g in 0..BLOCK / 4 {
+                            for j in 0..4 {
+                                tq[b * TILE_BLOCK_BYTES + g * 4 * TILE + c * 4 + j] =
+                                    (q[b * BLOCK + g * 4 + j] as i32 + 128) as u8;
+                            }
+                        }
+                    }
+                }
+            });
+        self.n += rows;
+    }
+
+    /// Sets the bias (or none) once all rows are in.
+    pub fn finish(mut self, bias: Option<&[f32]>) -> Self {
+        let padded = self.n.next_multiple_of(TILE);
+        self.bias = vec![0.0; padded];
+        if let Some(b) = bias {
+            assert_eq!(b.len(), self.n, "one bias per output column");
+            self.bias[..self.n].copy_from_slice(b);
+        }
+        self
+    }
+
+    /// Quantises a row-major `(n, k)` matrix and its bias; `k` must be a multiple of
+    /// [`BLOCK`].
+    pub fn quantize(w: &[f32], n: usize, k: usize, bias: Option<&[f32]>) -> Self {
+        assert_eq!(w.len(), n * k, "not an (n, k) matrix");
+        let mut q = Self::with_capacity(n, k);
+        q.push_rows(w);
+        q.finish(bias)
+    }
+
+    /// Output columns.
+    pub fn rows(&self) -> usize {
+        self.n
+    }
+
+    /// The weights as f32 again, row-major `(n, k)` (for tests).
+    pub fn dequantize(&self) -> Vec<f32> {
+        let (k, nb) = (self.k, self.k / BLOCK);
+        let mut w = vec![0f32; self.n * k];
+        for (row, out) in w.chunks_exact_mut(k).enumerate() {
+            let (t, c) = (row / TILE, row % TILE);
+            for (i, v) in out.iter_mut().enumerate() {
+                let (b, g, j) = (i / BLOCK, (i % BLOCK) / 4, i % 4);
+                let q = self.quants[(t * nb + b) * TILE_BLOCK_BYTES + g * 4 * TILE + c * 4 + j]
+                    as i32
+                    - 128;
+                *v = q as f32 * self.scales[(t * nb + b) * TILE + c];
+            }
+        }
+        w
+    }
+
+    /// `x · Wᵀ + bias` for `m` rows of `x` (row-major `(m, k)`): a row-major `(m, n)`.
+    pub fn matmul(&self, x: &[f32], m: usize) -> Vec<f32> {
+        self.matmul_with(x, m, Kernel::detect())
+    }
+
+    fn matmul_with(&self, x: &[f32], m: usize, kernel: Kernel) -> Vec<f32> {
+        let n = self.n;
+        assert_eq!(x.len(), m * self.k, "input is not (m, k)");
+        let rows = QuantizedRows::new(x, m, self.k, kernel);
+        let mut out = vec![0f32; m * n];
+        let (tiles, groups) = (n.div_ceil(TILE), m.div_ceil(ROWS));
+        let out_ptr = out.as_mut_ptr() as usize;
+        // Units in tile-major order: a thread's consecutive units share a tile, whose
+        // weights then stay in the L1 cache while its row groups pass by.
+        candle_core::utils::barrier_pool().execute_chunked(tiles * groups, |range| {
+            for unit in range {
+                let (t, r0) = (unit / groups, (unit % groups) * ROWS);
+                let dst = Dst {
+                    ptr: out_ptr as *mut f32,
+                    n,
+                };
+                self.tile(kernel, t, &rows, r0, (m - r0).min(ROWS), dst);
+            }
+        });
+        out
+    }
+
+    /// Columns `16·t ..` of rows `r0 .. r0 + count`.
+    fn tile(&self, kernel: Kernel, t: usize, x: &QuantizedRows, r0: usize, count: usize, dst: Dst) {
+        match kernel {
+            Kernel::Portable => self.tile_portable(t, x, r0, count, dst),
+            // SAFETY: `detect` chose it only where the CPU has the features; the
+            // indices are inside the matrix and the rows (checked by `matmul_with`).
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => unsafe { x86::dot::<false>(w, ws, xq, xs, out) },
-            #[cfg(target_arch = "x86_64")]
-            Kernel::Vnni => unsafe { x86::dot_vnni(w, ws, xq, xs, out) },
+            Kernel::Avx512Vnni => unsafe {
+                match count {
+                    8 => x86::tile::<8>(self, t, x, r0, dst),
+                    7 => x86::tile::<7>(self, t, x, r0, dst),
+                    6 => x86::tile::<6>(self, t, x, r0, dst),
+                    5 => x86::tile::<5>(self, t, x, r0, dst),
+                    4 => x86::tile::<4>(self, t, x, r0, dst),
+                    3 => x86::tile::<3>(self, t, x, r0, dst),
+                    2 => x86::tile::<2>(self, t, x, r0, dst),
+                    _ => x86::tile::<1>(self, t, x, r0, dst),
+                }
+            },
+        }
+    }
+
+    fn tile_portable(&self, t: usize, x: &QuantizedRows, r0: usize, count: usize, dst: Dst) {
+        let (k, nb) = (self.k, self.k / BLOCK);
+        for r in r0..r0 + count {
+            let mut acc = [0f32; TILE];
+            for b in 0..nb {
+                let mut sums = [x.offsets[r * nb + b]; TILE];
+                let w = &self.quants[(t * nb + b) * TILE_BLOCK_BYTES..][..TILE_BLOCK_BYTES];
+                for g in 0..BLOCK / 4 {
+                    for (c, sum) in sums.iter_mut().enumerate() {
+                        for j in 0..4 {
+                            *sum += w[g * 4 * TILE + c * 4 + j] as i32
+                                * x.quants[r * k + b * BLOCK + g * 4 + j] as i32;
+                        }
+                    }
+                }
+                let ws = &self.scales[(t * nb + b) * TILE..][..TILE];
+                for c in 0..TILE {
+                    acc[c] += sums[c] as f32 * ws[c] * x.scales[r * nb + b];
+                }
+            }
+            for (c, a) in acc.iter().enumerate() {
+                let col = t * TILE + c;
+                if col < self.n {
+                    // SAFETY: `(r, col)` is inside the `(m, n)` output, and no other
+                    // unit writes this tile's columns of these rows.
+                    unsafe { *dst.ptr.add(r * dst.n + col) = a + self.bias[col] };
+                }
+            }
         }
     }
 }
 
-fn dot_portable(w: &[i8], ws: &[f32], xq: &[i8], xs: &[f32], out: &mut [f32]) {
-    let (k, nb) = (w.len(), ws.len());
-    for (r, o) in out.iter_mut().enumerate() {
-        let x = &xq[r * k..(r + 1) * k];
-        let s = &xs[r * nb..(r + 1) * nb];
-        let mut acc = 0f32;
-        for b in 0..nb {
-            let block: i32 = w[b * BLOCK..(b + 1) * BLOCK]
-                .iter()
-                .zip(&x[b * BLOCK..(b + 1) * BLOCK])
-                .map(|(a, c)| *a as i32 * *c as i32)
-                .sum();
-            acc += ws[b] * s[b] * block as f32;
-        }
-        *o = acc;
-    }
+/// Where a unit writes: the `(m, n)` output, shared by units that write disjoint parts.
+#[derive(Clone, Copy)]
+struct Dst {
+    ptr: *mut f32,
+    n: usize,
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{BLOCK, ROWS};
+    use super::{Dst, Q8Matrix, QuantizedRows, BLOCK, TILE, TILE_BLOCK_BYTES};
     use std::arch::x86_64::*;
 
-    #[inline(always)]
-    unsafe fn hsum(v: __m256) -> f32 {
-        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-        _mm_cvtss_f32(s)
-    }
-
-    /// The 32 products of one block summed into 8 lanes: |x| (unsigned) times w with
-    /// x's sign, as ggml does, since the instructions multiply unsigned by signed bytes.
-    #[inline(always)]
-    unsafe fn block_dot<const VNNI: bool>(w: __m256i, x: __m256i) -> __m256i {
-        let ax = _mm256_sign_epi8(x, x);
-        let sw = _mm256_sign_epi8(w, x);
-        if VNNI {
-            _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sw)
-        } else {
-            let pairs = _mm256_maddubs_epi16(ax, sw);
-            _mm256_madd_epi16(pairs, _mm256_set1_epi16(1))
-        }
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn dot<const VNNI: bool>(
-        w: &[i8],
-        ws: &[f32],
-        xq: &[i8],
-        xs: &[f32],
-        out: &mut [f32],
+    /// [`super::quantize_input_row`] compiled for AVX-512: rounding, the block maxima and
+    /// sums become vector instructions (the baseline target has no vector rounding,
+    /// so there every value would be a call to `rintf`).
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub unsafe fn quantize_input_row(
+        x: &[f32],
+        quants: &mut [i8],
+        scales: &mut [f32],
+        offsets: &mut [i32],
     ) {
-        let (k, nb, rows) = (w.len(), ws.len(), out.len());
-        debug_assert!(rows <= ROWS && xq.len() == rows * k && xs.len() == rows * nb);
-        let mut acc = [_mm256_setzero_ps(); ROWS];
-        let wp = w.as_ptr();
-        let xp = xq.as_ptr();
+        super::quantize_input_row(x, quants, scales, offsets)
+    }
+
+    /// One tile of 16 columns for `R` rows from `r0`. Two integer sums per row (even
+    /// and odd groups of 4 values) so that one row alone is not held up by the
+    /// instruction's latency.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub unsafe fn tile<const R: usize>(
+        m: &Q8Matrix,
+        t: usize,
+        x: &QuantizedRows,
+        r0: usize,
+        dst: Dst,
+    ) {
+        let (k, nb) = (x.k, x.k / BLOCK);
+        let wq = m.quants.as_ptr().add(t * nb * TILE_BLOCK_BYTES);
+        let ws = m.scales.as_ptr().add(t * nb * TILE);
+        let xq = x.quants.as_ptr().add(r0 * k);
+        let xs = x.scales.as_ptr().add(r0 * nb);
+        let xo = x.offsets.as_ptr().add(r0 * nb);
+        let mut acc = [_mm512_setzero_ps(); R];
         for b in 0..nb {
-            let wv = _mm256_loadu_si256(wp.add(b * BLOCK) as *const __m256i);
-            let wscale = *ws.get_unchecked(b);
-            for (r, a) in acc.iter_mut().enumerate().take(rows) {
-                let xv = _mm256_loadu_si256(xp.add(r * k + b * BLOCK) as *const __m256i);
-                let d = _mm256_cvtepi32_ps(block_dot::<VNNI>(wv, xv));
-                let scale = _mm256_set1_ps(wscale * *xs.get_unchecked(r * nb + b));
-                *a = _mm256_fmadd_ps(scale, d, *a);
+            let mut even = [_mm512_setzero_si512(); R];
+            let mut odd = [_mm512_setzero_si512(); R];
+            for (r, e) in even.iter_mut().enumerate() {
+                *e = _mm512_set1_epi32(*xo.add(r * nb + b));
+            }
+            let wb = wq.add(b * TILE_BLOCK_BYTES);
+            let xb = xq.add(b * BLOCK);
+            for g in (0..BLOCK / 4).step_by(2) {
+                let w0 = _mm512_loadu_si512(wb.add(g * 4 * TILE) as *const _);
+                let w1 = _mm512_loadu_si512(wb.add((g + 1) * 4 * TILE) as *const _);
+                for r in 0..R {
+                    let a0 = (xb.add(r * k + g * 4) as *const i32).read_unaligned();
+                    let a1 = (xb.add(r * k + (g + 1) * 4) as *const i32).read_unaligned();
+                    even[r] = _mm512_dpbusd_epi32(even[r], w0, _mm512_set1_epi32(a0));
+                    odd[r] = _mm512_dpbusd_epi32(odd[r], w1, _mm512_set1_epi32(a1));
+                }
+            }
+            let wscale = _mm512_loadu_ps(ws.add(b * TILE));
+            for r in 0..R {
+                let sum = _mm512_cvtepi32_ps(_mm512_add_epi32(even[r], odd[r]));
+                acc[r] = _mm512_fmadd_ps(
+                    _mm512_mul_ps(sum, wscale),
+                    _mm512_set1_ps(*xs.add(r * nb + b)),
+                    acc[r],
+                );
             }
         }
-        for (o, a) in out.iter_mut().zip(acc) {
-            *o = hsum(a);
+        let col = t * TILE;
+        let bias = _mm512_loadu_ps(m.bias.as_ptr().add(col));
+        // The last tile may be partly padding: only the real columns are written.
+        let mask: __mmask16 = if col + TILE <= m.n {
+            0xffff
+        } else {
+            (1u16 << (m.n - col)) - 1
+        };
+        for (r, a) in acc.iter().enumerate() {
+            _mm512_mask_storeu_ps(
+                dst.ptr.add((r0 + r) * dst.n + col),
+                mask,
+                _mm512_add_ps(*a, bias),
+            );
         }
-    }
-
-    #[target_feature(enable = "avx2,fma,avx512vnni,avx512vl")]
-    pub unsafe fn dot_vnni(w: &[i8], ws: &[f32], xq: &[i8], xs: &[f32], out: &mut [f32]) {
-        dot::<true>(w, ws, xq, xs, out)
     }
 }
 
@@ -305,47 +457,35 @@ mod tests {
 
     fn kernels() -> Vec<Kernel> {
         let mut v = vec![Kernel::Portable];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                v.push(Kernel::Avx2);
-            }
-            if Kernel::detect() == Kernel::Vnni {
-                v.push(Kernel::Vnni);
-            }
+        if Kernel::detect() != Kernel::Portable {
+            v.push(Kernel::detect());
+        } else {
+            eprintln!("this CPU has no AVX-512 VNNI: only the portable kernel is checked");
         }
         v
     }
 
     #[test]
     fn every_kernel_matches_the_dequantised_product() {
-        let (n, k) = (131, 96);
+        // Columns not a whole number of tiles; rows below, at and above one row group.
+        let (n, k) = (37, 96);
         let w = lcg(1, n * k);
-        let q = Q8Matrix::quantize(&w, n, k);
         let bias = lcg(2, n);
-        // Row counts below, at and above one register tile.
-        for m in [1, 3, 8, 11] {
+        let q = Q8Matrix::quantize(&w, n, k, Some(&bias));
+        let wd = q.dequantize();
+        for m in [1, 3, 8, 11, 17] {
             let x = lcg(3 + m as u64, m * k);
             // The reference: the same quantised activations, summed in f64.
-            let mut xq = vec![0i8; m * k];
-            let mut xs = vec![0f32; m * k / BLOCK];
-            for r in 0..m {
-                quantize_row(
-                    &x[r * k..(r + 1) * k],
-                    &mut xq[r * k..(r + 1) * k],
-                    &mut xs[r * k / BLOCK..(r + 1) * k / BLOCK],
-                );
-            }
-            let wd = q.dequantize();
+            let xq = QuantizedRows::new(&x, m, k, Kernel::Portable);
             for kernel in kernels() {
-                let y = q.matmul_with(&x, m, Some(&bias), kernel);
+                let y = q.matmul_with(&x, m, kernel);
                 for r in 0..m {
                     for j in 0..n {
                         let want: f64 = (0..k)
                             .map(|i| {
                                 wd[j * k + i] as f64
-                                    * xq[r * k + i] as f64
-                                    * xs[r * k / BLOCK + i / BLOCK] as f64
+                                    * xq.quants[r * k + i] as f64
+                                    * xq.scales[r * k / BLOCK + i / BLOCK] as f64
                             })
                             .sum::<f64>()
                             + bias[j] as f64;
@@ -361,11 +501,26 @@ mod tests {
     }
 
     #[test]
+    fn rows_pushed_in_parts_pack_like_rows_pushed_at_once() {
+        let (n, k) = (40, 64);
+        let w = lcg(5, n * k);
+        let whole = Q8Matrix::quantize(&w, n, k, None);
+        let mut parts = Q8Matrix::with_capacity(n, k);
+        parts.push_rows(&w[..32 * k]);
+        parts.push_rows(&w[32 * k..]);
+        let parts = parts.finish(None);
+        assert_eq!(whole.quants, parts.quants);
+        assert_eq!(whole.scales, parts.scales);
+        let x = lcg(6, 3 * k);
+        assert_eq!(whole.matmul(&x, 3), parts.matmul(&x, 3));
+    }
+
+    #[test]
     fn quantisation_stays_close_to_the_dense_product() {
         let (n, k, m) = (64, 128, 2);
         let w = lcg(7, n * k);
         let x = lcg(8, m * k);
-        let y = Q8Matrix::quantize(&w, n, k).matmul(&x, m, None);
+        let y = Q8Matrix::quantize(&w, n, k, None).matmul(&x, m);
         for r in 0..m {
             for j in 0..n {
                 let dense: f32 = (0..k).map(|i| w[j * k + i] * x[r * k + i]).sum();
@@ -381,8 +536,9 @@ mod tests {
     }
 
     /// The same numbers as candle's q8_0 product (ggml's kernels), up to the order of the
-    /// float sums. (`n` is not a multiple of 16: for those, candle on AVX-512 machines
-    /// switches to tiles whose activations are quantised in blocks of 256 instead.)
+    /// float sums and the rounding of halves. (`n` is not a multiple of 16: for those,
+    /// candle on AVX-512 machines uses its plain q8_0 kernel, whose activations are
+    /// quantised in blocks of 32 as ours are.)
     #[test]
     fn agrees_with_candles_q8_0() {
         use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
@@ -390,7 +546,7 @@ mod tests {
         let (n, k, m) = (50, 256, 5);
         let w = lcg(11, n * k);
         let x = lcg(12, m * k);
-        let ours = Q8Matrix::quantize(&w, n, k).matmul(&x, m, None);
+        let ours = Q8Matrix::quantize(&w, n, k, None).matmul(&x, m);
         let wt = Tensor::from_vec(w, (n, k), &Device::Cpu).unwrap();
         let q = QTensor::quantize(&wt, GgmlDType::Q8_0).unwrap();
         let xt = Tensor::from_vec(x, (m, k), &Device::Cpu).unwrap();
@@ -409,8 +565,8 @@ mod tests {
 
     #[test]
     fn zero_blocks_do_not_divide_by_zero() {
-        let q = Q8Matrix::quantize(&[0.0; 64], 2, 32);
-        let y = q.matmul(&[1.0; 64], 2, None);
+        let q = Q8Matrix::quantize(&[0.0; 64], 2, 32, None);
+        let y = q.matmul(&[1.0; 64], 2);
         assert_eq!(y, vec![0.0; 4]);
     }
 }
