@@ -18,8 +18,8 @@ use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{Embedding, Init, Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
-use super::decode_attention;
 use super::q8::{self, Q8Matrix};
+use super::{activation, attention};
 
 /// The model's hyper-parameters, read from (and written to) a Hugging Face `config.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -340,8 +340,15 @@ impl Activation {
             _ => Self::GeluErf,
         }
     }
-    fn apply(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+    fn apply(&self, x: &Tensor, mode: Mode) -> candle_core::Result<Tensor> {
         match self {
+            Self::GeluErf
+                if mode == Mode::Inference
+                    && x.dtype() == DType::F32
+                    && matches!(x.device(), Device::Cpu) =>
+            {
+                x.contiguous()?.apply_op1_no_bwd(&activation::GeluErf)
+            }
             Self::GeluErf => x.gelu_erf(),
             Self::GeluTanh => x.gelu(),
             Self::Relu => x.relu(),
@@ -597,11 +604,16 @@ impl Attention {
         mask: Option<&Tensor>,
     ) -> candle_core::Result<Tensor> {
         let (b, _, t, _) = q.dims4()?;
-        // A decoding step (one query per conversation, a padding mask at most): the
-        // direct kernel instead of a small matrix product per head.
+        // At inference, attention straight from the tensors' memory (`attention.rs`):
+        // a decoding step (one query per conversation, a padding mask at most) by a
+        // direct kernel, more positions by two single-threaded products per head.
         let mask_fits = mask.is_none_or(|m| m.dims() == [b, 1, 1, kv.k.dim(2).unwrap_or(0)]);
-        if self.mode == Mode::Inference && mask_fits && decode_attention::applies(q) {
-            let out = decode_attention::attend_one_position(q, &kv.k, &kv.v, mask)?;
+        if self.mode == Mode::Inference && attention::applies(q) {
+            let out = if t == 1 && mask_fits {
+                attention::attend_one_position(q, &kv.k, &kv.v, mask)?
+            } else {
+                attention::attend_positions(q, &kv.k, &kv.v, mask)?
+            };
             return self.out_proj.forward(&out);
         }
         let mut scores = q.matmul(&kv.k.t()?)?;
@@ -656,7 +668,7 @@ impl FeedForward {
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let h = self.activation.apply(&self.fc1.forward(x)?)?;
+        let h = self.activation.apply(&self.fc1.forward(x)?, self.mode)?;
         let h = dropout(&h, self.activation_dropout, self.mode)?;
         let h = self.fc2.forward(&h)?;
         self.final_layer_norm

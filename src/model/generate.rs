@@ -282,7 +282,8 @@ impl Candidates {
 /// The sum of `xs`, added in 8 lanes: a plain `sum()` is one long chain of dependent
 /// additions (the compiler may not reorder them), this vectorises. The order is fixed,
 /// so the result is the same on every machine.
-fn lane_sum(xs: &[f32]) -> f32 {
+#[inline(always)]
+pub(crate) fn lane_sum(xs: &[f32]) -> f32 {
     let mut lanes = [0f32; 8];
     let chunks = xs.chunks_exact(8);
     let tail: f32 = chunks.remainder().iter().sum();
@@ -295,7 +296,8 @@ fn lane_sum(xs: &[f32]) -> f32 {
 }
 
 /// The largest of `xs` (NaN ignored, -∞ for none), in 8 lanes like [`lane_sum`].
-fn lane_max(xs: &[f32]) -> f32 {
+#[inline(always)]
+pub(crate) fn lane_max(xs: &[f32]) -> f32 {
     let mut lanes = [f32::NEG_INFINITY; 8];
     let chunks = xs.chunks_exact(8);
     let tail = chunks
@@ -321,7 +323,7 @@ fn lane_max(xs: &[f32]) -> f32 {
 /// vocabulary vectorises. Plain multiplies and adds, no fused ones: every machine
 /// computes the same bits, so a seed gives the same replies everywhere.
 #[inline(always)]
-fn exp_nonpositive(x: f32) -> f32 {
+pub(crate) fn exp_nonpositive(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;

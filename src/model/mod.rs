@@ -3,9 +3,10 @@
 //! Knows nothing of chats or storage: it maps a conversation to a reply, a strategy and
 //! the strategy distribution.
 
+pub(crate) mod activation;
+pub(crate) mod attention;
 pub mod blenderbot_small;
 pub mod context;
-pub(crate) mod decode_attention;
 pub mod generate;
 pub mod hub;
 pub mod lineage;
@@ -240,4 +241,34 @@ pub(crate) fn par_map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T
                 .expect("every index is computed")
         })
         .collect()
+}
+
+/// The widest vector instructions this CPU has, for kernels compiled once per width
+/// (the crate itself is built for the baseline x86-64, which has neither).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Simd {
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    Baseline,
+}
+
+impl Simd {
+    pub(crate) fn detect() -> Self {
+        static LEVEL: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
+        *LEVEL.get_or_init(|| {
+            #[cfg(target_arch = "x86_64")]
+            {
+                let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+                if avx2 && is_x86_feature_detected!("avx512f") {
+                    return Simd::Avx512;
+                }
+                if avx2 {
+                    return Simd::Avx2;
+                }
+            }
+            Simd::Baseline
+        })
+    }
 }
