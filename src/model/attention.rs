@@ -86,34 +86,32 @@ pub fn attend_one_position(
     };
     let outputs = super::par_map(b * heads, |pair| {
         let (bi, hi) = (pair / heads, pair % heads);
-        let query = qv.row(&[bi, hi, 0, 0], hd);
-        let mut scores: Vec<f32> = (0..t)
-            .map(|j| dot(query, kv.row(&[bi, hi, j, 0], hd)))
-            .collect();
-        if let Some(m) = &mv {
-            for (s, add) in scores.iter_mut().zip(m.row(&[bi, 0, 0, 0], t)) {
-                *s += add;
-            }
-        }
-        let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut sum = 0f32;
-        for s in scores.iter_mut() {
-            *s = (*s - max).exp();
-            sum += *s;
-        }
-        let mut out = vec![0f32; hd];
-        for (j, p) in scores.iter().enumerate() {
-            let p = p / sum;
-            for (o, x) in out.iter_mut().zip(vv.row(&[bi, hi, j, 0], hd)) {
-                *o += p * x;
-            }
-        }
-        out
+        super::Simd::run(
+            #[inline(always)]
+            || {
+                let query = qv.row(&[bi, hi, 0, 0], hd);
+                // Loops, not iterator chains, here: a `collect` may be compiled out of
+                // line, for the baseline target, and would not vectorise.
+                let mut scores = vec![0f32; t];
+                for (j, s) in scores.iter_mut().enumerate() {
+                    *s = dot(query, kv.row(&[bi, hi, j, 0], hd));
+                }
+                softmax_in_place(&mut scores, mv.as_ref().map(|m| m.row(&[bi, 0, 0, 0], t)));
+                let mut out = vec![0f32; hd];
+                for (j, p) in scores.iter().enumerate() {
+                    for (o, x) in out.iter_mut().zip(vv.row(&[bi, hi, j, 0], hd)) {
+                        *o += p * x;
+                    }
+                }
+                out
+            },
+        )
     });
     Tensor::from_vec(outputs.concat(), (b, 1, heads * hd), &Device::Cpu)
 }
 
 /// A dot product summed in 8 lanes, so that it vectorises.
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0f32; 8];
     let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
@@ -192,10 +190,14 @@ pub fn attend_positions(
                 gemm::Parallelism::None,
             );
         }
-        for (i, row) in scores.chunks_exact_mut(tk).enumerate() {
-            let mask_row = mv.as_ref().map(|m| m.row(&[bi, 0, i, 0], tk));
-            softmax_row(row, mask_row);
-        }
+        super::Simd::run(
+            #[inline(always)]
+            || {
+                for (i, row) in scores.chunks_exact_mut(tk).enumerate() {
+                    softmax_in_place(row, mv.as_ref().map(|m| m.row(&[bi, 0, i, 0], tk)));
+                }
+            },
+        );
         unsafe {
             gemm::gemm(
                 tq,
@@ -225,40 +227,20 @@ pub fn attend_positions(
 }
 
 /// `row + mask` turned into probabilities, in place.
-fn softmax_row(row: &mut [f32], mask: Option<&[f32]>) {
-    #[inline(always)]
-    fn body(row: &mut [f32], mask: Option<&[f32]>) {
-        if let Some(m) = mask {
-            for (s, add) in row.iter_mut().zip(m) {
-                *s += add;
-            }
-        }
-        let max = lane_max(row);
-        for s in row.iter_mut() {
-            *s = exp_nonpositive(*s - max);
-        }
-        let inv = 1.0 / lane_sum(row);
-        for s in row.iter_mut() {
-            *s *= inv;
+#[inline(always)]
+fn softmax_in_place(row: &mut [f32], mask: Option<&[f32]>) {
+    if let Some(m) = mask {
+        for (s, add) in row.iter_mut().zip(m) {
+            *s += add;
         }
     }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    unsafe fn avx512(row: &mut [f32], mask: Option<&[f32]>) {
-        body(row, mask)
+    let max = lane_max(row);
+    for s in row.iter_mut() {
+        *s = exp_nonpositive(*s - max);
     }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn avx2(row: &mut [f32], mask: Option<&[f32]>) {
-        body(row, mask)
-    }
-    match super::Simd::detect() {
-        // SAFETY: `detect` found these features on this CPU.
-        #[cfg(target_arch = "x86_64")]
-        super::Simd::Avx512 => unsafe { avx512(row, mask) },
-        #[cfg(target_arch = "x86_64")]
-        super::Simd::Avx2 => unsafe { avx2(row, mask) },
-        super::Simd::Baseline => body(row, mask),
+    let inv = 1.0 / lane_sum(row);
+    for s in row.iter_mut() {
+        *s *= inv;
     }
 }
 

@@ -203,15 +203,27 @@ enum Candidates {
 
 impl Candidates {
     fn new(logits: &[f32], temperature: f64, top_k: usize, top_p: f64) -> Self {
+        super::Simd::run(
+            #[inline(always)]
+            || Self::new_inline(logits, temperature, top_k, top_p),
+        )
+    }
+
+    /// The body of [`Candidates::new`], inlined into a function compiled for the widest
+    /// vector instructions: its passes over the vocabulary are loops rather than
+    /// iterator chains, since a `collect` may be compiled out of line (for the
+    /// baseline target) and not vectorise.
+    #[inline(always)]
+    fn new_inline(logits: &[f32], temperature: f64, top_k: usize, top_p: f64) -> Self {
         let max = lane_max(logits);
         if temperature <= 0.0 || !max.is_finite() {
             return Candidates::Fixed(argmax(logits));
         }
         let inv_t = 1.0 / temperature as f32;
-        let weights: Vec<f32> = logits
-            .iter()
-            .map(|l| exp_nonpositive((l - max) * inv_t))
-            .collect();
+        let mut weights = vec![0f32; logits.len()];
+        for (w, l) in weights.iter_mut().zip(logits) {
+            *w = exp_nonpositive((l - max) * inv_t);
+        }
         let n = weights.len();
         // Exactly the k best with top-k (ties broken arbitrarily, as a sort would).
         let top_k = (top_k > 0 && top_k < n).then(|| {
@@ -235,24 +247,44 @@ impl Candidates {
             let total = lane_sum(masses);
             threshold = threshold.max(top_p_threshold(masses, top_p as f32 * total));
         }
-        let kept: Vec<u32> = match &top_k {
+        let (kept, kept_weights) = match &top_k {
             Some(idx) => idx
                 .iter()
                 .filter(|i| weights[**i] >= threshold)
-                .map(|i| *i as u32)
-                .collect(),
-            None => (0..n as u32)
-                .filter(|i| weights[*i as usize] >= threshold)
-                .collect(),
+                .map(|i| (*i as u32, weights[*i]))
+                .unzip(),
+            None => {
+                // Without branches: each token is written at the end of the kept
+                // ones, which then grow by one only if it is kept (whether a token is
+                // kept is a coin toss for the branch predictor).
+                let mut kept: Vec<u32> = Vec::with_capacity(n);
+                let mut kept_weights: Vec<f32> = Vec::with_capacity(n);
+                let (tokens, masses) = (kept.as_mut_ptr(), kept_weights.as_mut_ptr());
+                let mut len = 0;
+                for (i, w) in weights.iter().enumerate() {
+                    // SAFETY: `len <= i < n`, the capacity; the lengths are set below
+                    // to the slots written.
+                    unsafe {
+                        tokens.add(len).write(i as u32);
+                        masses.add(len).write(*w);
+                    }
+                    len += (*w >= threshold) as usize;
+                }
+                // SAFETY: the first `len` slots of both were written in the loop.
+                unsafe {
+                    kept.set_len(len);
+                    kept_weights.set_len(len);
+                }
+                (kept, kept_weights)
+            }
         };
         if kept.is_empty() {
             return Candidates::Fixed(argmax(logits));
         }
-        let weights: Vec<f32> = kept.iter().map(|i| weights[*i as usize]).collect();
         Candidates::Weighted {
-            mass: lane_sum(&weights),
+            mass: lane_sum(&kept_weights),
             tokens: kept,
-            weights,
+            weights: kept_weights,
         }
     }
 
@@ -329,16 +361,19 @@ pub(crate) fn exp_nonpositive(x: f32) -> f32 {
     const LN2_LO: f32 = -2.121_944_4e-4;
     // Adding and subtracting 1.5·2^23 rounds to the nearest integer.
     const ROUND: f32 = 12_582_912.0;
-    let xc = x.max(-87.0);
-    let n = (xc * LOG2E + ROUND) - ROUND;
+    let xc = if x > -87.0 { x } else { -87.0 };
+    let shifted = xc * LOG2E + ROUND;
+    let n = shifted - ROUND;
     let r = xc - n * LN2_HI - n * LN2_LO;
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
         + 1.666_666_5e-1)
         * r
         + 0.5;
     let e = p * r * r + r + 1.0;
-    // n is in [-126, 0]: 2^n is a normal float built from its exponent bits.
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // n is in [-126, 0]: 2^n is a normal float built from its exponent bits. They are
+    // taken from `shifted`, whose low mantissa bits hold 2^22 + n (the bits above are
+    // shifted out): no float-to-integer conversion, which would not vectorise well.
+    let scale = f32::from_bits(shifted.to_bits().wrapping_add(127) << 23);
     if x < -87.0 {
         0.0
     } else {
@@ -358,9 +393,26 @@ pub(crate) fn exp_nonpositive(x: f32) -> f32 {
 fn top_p_threshold(weights: &[f32], target: f32) -> f32 {
     // Positive floats order as their bits do; the sign bit is 0, so 11 bits remain.
     const SHIFT: u32 = 20;
-    let mut mass = vec![0f32; 1 << (31 - SHIFT)];
-    for w in weights {
-        mass[(w.to_bits() >> SHIFT) as usize] += w;
+    const BUCKETS: usize = 1 << (31 - SHIFT);
+    // Four histograms, for weights by position mod 4, added up after: neighbouring
+    // weights often share a bucket, and with one histogram each addition would wait for
+    // the previous one's store to that bucket.
+    let mut parts = vec![0f32; 4 * BUCKETS];
+    let chunks = weights.chunks_exact(4);
+    for w in chunks.remainder() {
+        parts[(w.to_bits() >> SHIFT) as usize] += w;
+    }
+    for c in chunks {
+        for (lane, w) in c.iter().enumerate() {
+            parts[lane * BUCKETS + (w.to_bits() >> SHIFT) as usize] += w;
+        }
+    }
+    let mut mass = vec![0f32; BUCKETS];
+    for (bucket, m) in mass.iter_mut().enumerate() {
+        *m = parts[bucket]
+            + parts[BUCKETS + bucket]
+            + parts[2 * BUCKETS + bucket]
+            + parts[3 * BUCKETS + bucket];
     }
     // The bucket where the mass reaches `target` and the mass of those above it; if
     // rounding leaves it short of `target`, the lightest bucket.
@@ -379,11 +431,17 @@ fn top_p_threshold(weights: &[f32], target: f32) -> f32 {
     let Some((boundary, above)) = boundary else {
         return 0.0;
     };
-    let mut members: Vec<f32> = weights
-        .iter()
-        .copied()
-        .filter(|w| (w.to_bits() >> SHIFT) as usize == boundary)
-        .collect();
+    // Without branches, as the kept tokens are gathered (see `Candidates::new_inline`).
+    let mut members: Vec<f32> = Vec::with_capacity(weights.len());
+    let slots = members.as_mut_ptr();
+    let mut len = 0;
+    for w in weights {
+        // SAFETY: `len` never passes the number of weights seen, so stays in capacity.
+        unsafe { slots.add(len).write(*w) };
+        len += ((w.to_bits() >> SHIFT) as usize == boundary) as usize;
+    }
+    // SAFETY: the first `len` slots were written above.
+    unsafe { members.set_len(len) };
     mass_threshold(&mut members, target - above)
 }
 
@@ -535,6 +593,8 @@ impl JointModel {
         let enc_ms = t_enc.elapsed().as_secs_f64() * 1e3;
         let t_dec = std::time::Instant::now();
         let mut steps = 0usize;
+        // Time in the logits processors and sampler, apart from the model's forward passes.
+        let mut sampling = std::time::Duration::ZERO;
         let dev = self.model.device().clone();
 
         // Step 1: the strategy.
@@ -623,6 +683,7 @@ impl JointModel {
                 .to_vec2::<f32>()?;
             steps += 1;
             next.clear();
+            let t_sampling = std::time::Instant::now();
             // Each row's logits processors and candidate set, in parallel; then the
             // draws, in row order from the one generator.
             let candidates = super::par_map(logits.len(), |pos| {
@@ -663,6 +724,7 @@ impl JointModel {
                 }
                 next.push(t);
             }
+            sampling += t_sampling.elapsed();
         }
         tracing::debug!(
             batch = b,
@@ -672,6 +734,8 @@ impl JointModel {
                 "{:.1}",
                 t_dec.elapsed().as_secs_f64() * 1e3 / steps.max(1) as f64
             ),
+            sampling_ms_per_step =
+                format!("{:.2}", sampling.as_secs_f64() * 1e3 / steps.max(1) as f64),
             "replies decoded"
         );
         for r in replies.iter_mut() {

@@ -271,4 +271,30 @@ impl Simd {
             Simd::Baseline
         })
     }
+
+    /// Runs `f` compiled for the widest vector instructions this CPU has: `f` is
+    /// inlined into a function built with those features, so its loops vectorise at
+    /// that width. (Only plain arithmetic is written in these kernels, never fused
+    /// multiply-adds, so every width computes the same bits.)
+    #[inline(always)]
+    pub(crate) fn run<R>(f: impl FnOnce() -> R) -> R {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
+        unsafe fn avx512<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        match Self::detect() {
+            // SAFETY: `detect` found these features on this CPU.
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx512 => unsafe { avx512(f) },
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx2 => unsafe { avx2(f) },
+            Simd::Baseline => f(),
+        }
+    }
 }
