@@ -459,6 +459,9 @@ struct Attention {
     num_heads: usize,
     head_dim: usize,
     scaling: f64,
+    /// Whether queries are still to be multiplied by `scaling`: until [`Attention::fuse`]
+    /// folds it into the query projection's weights (a pass over the queries less).
+    scale_queries: bool,
     dropout: f64,
     mode: Mode,
 }
@@ -491,25 +494,45 @@ impl Attention {
             num_heads: heads,
             head_dim,
             scaling: (head_dim as f64).powf(-0.5),
+            scale_queries: true,
             dropout: cfg.attention_dropout,
             mode,
         })
     }
 
     /// Stacks the projections that read the same input (see [`InputProjections`]).
+    /// Also folds the query scaling into the query projection (`W·s`, `b·s`).
     fn fuse(&mut self, kind: AttentionKind) -> candle_core::Result<()> {
         if let InputProjections::Separate { q, k, v } = &self.inputs {
+            let Proj::Dense(q_dense) = q else {
+                candle_core::bail!("projections are fused before they are quantised");
+            };
+            let q = Proj::Dense(Linear::new(
+                (q_dense.weight() * self.scaling)?,
+                q_dense.bias().map(|b| b * self.scaling).transpose()?,
+            ));
             self.inputs = match kind {
                 AttentionKind::SelfAttention => {
-                    InputProjections::FusedQkv(Proj::stack(&[q, k, v])?)
+                    InputProjections::FusedQkv(Proj::stack(&[&q, k, v])?)
                 }
                 AttentionKind::Cross => InputProjections::FusedKv {
-                    q: q.clone(),
+                    q,
                     kv: Proj::stack(&[k, v])?,
                 },
             };
+            self.scale_queries = false;
         }
         Ok(())
+    }
+
+    /// Queries from the query projection's output: scaled, unless the scaling is
+    /// folded into the projection.
+    fn scaled(&self, q: Tensor) -> candle_core::Result<Tensor> {
+        if self.scale_queries {
+            q * self.scaling
+        } else {
+            Ok(q)
+        }
     }
 
     fn quantize(&mut self) -> candle_core::Result<()> {
@@ -555,7 +578,7 @@ impl Attention {
                 qkv.forward(x)?.narrow(2, 0, d)?
             }
         };
-        self.split_heads(&(q * self.scaling)?)
+        self.split_heads(&self.scaled(q)?)
     }
 
     /// Keys and values for `source` (used once per reply for cross-attention).
@@ -585,7 +608,7 @@ impl Attention {
             InputProjections::FusedQkv(qkv) => {
                 let d = self.num_heads * self.head_dim;
                 let y = qkv.forward(x)?;
-                let q = self.split_heads(&(y.narrow(2, 0, d)? * self.scaling)?)?;
+                let q = self.split_heads(&self.scaled(y.narrow(2, 0, d)?)?)?;
                 let mut kv = self.split_stacked(&y.narrow(2, d, 2 * d)?, 2)?;
                 let v = kv.pop().expect("two parts");
                 let k = kv.pop().expect("two parts");

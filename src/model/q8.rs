@@ -98,7 +98,7 @@ fn quantize_input_row(x: &[f32], quants: &mut [i8], scales: &mut [f32], offsets:
 }
 
 impl QuantizedRows {
-    fn new(x: &[f32], m: usize, k: usize, kernel: Kernel) -> Self {
+    fn new(x: &[f32], m: usize, k: usize) -> Self {
         let nb = k / BLOCK;
         let mut rows = Self {
             k,
@@ -122,12 +122,12 @@ impl QuantizedRows {
                 )
             };
             let x = &x[r * k..(r + 1) * k];
-            match kernel {
-                Kernel::Portable => quantize_input_row(x, q, s, o),
-                // SAFETY: `detect` chose it only where the CPU has the features.
-                #[cfg(target_arch = "x86_64")]
-                Kernel::Avx512Vnni => unsafe { x86::quantize_input_row(x, q, s, o) },
-            }
+            // Vector rounding, maxima and sums (the baseline target has no vector
+            // rounding: every value would be a call to `rintf`).
+            super::Simd::run(
+                #[inline(always)]
+                || quantize_input_row(x, q, s, o),
+            );
         };
         if m * k >= 64 * 1024 {
             candle_core::utils::barrier_pool().execute_chunked(m, |range| range.for_each(one));
@@ -208,7 +208,11 @@ impl Q8Matrix {
                 for c in 0..TILE {
                     let row = t * TILE + c;
                     if row < rows {
-                        quantize_row(&w[row * k..(row + 1) * k], &mut q, &mut s);
+                        let w = &w[row * k..(row + 1) * k];
+                        super::Simd::run(
+                            #[inline(always)]
+                            || quantize_row(w, &mut q, &mut s),
+                        );
                     } else {
                         q.fill(0);
                         s.fill(0.0);
@@ -277,7 +281,7 @@ impl Q8Matrix {
     fn matmul_with(&self, x: &[f32], m: usize, kernel: Kernel) -> Vec<f32> {
         let n = self.n;
         assert_eq!(x.len(), m * self.k, "input is not (m, k)");
-        let rows = QuantizedRows::new(x, m, self.k, kernel);
+        let rows = QuantizedRows::new(x, m, self.k);
         let mut out = vec![0f32; m * n];
         let (tiles, groups) = (n.div_ceil(TILE), m.div_ceil(ROWS));
         let out_ptr = out.as_mut_ptr() as usize;
@@ -361,19 +365,6 @@ struct Dst {
 mod x86 {
     use super::{Dst, Q8Matrix, QuantizedRows, BLOCK, TILE, TILE_BLOCK_BYTES};
     use std::arch::x86_64::*;
-
-    /// [`super::quantize_input_row`] compiled for AVX-512: rounding, the block maxima and
-    /// sums become vector instructions (the baseline target has no vector rounding,
-    /// so there every value would be a call to `rintf`).
-    #[target_feature(enable = "avx512f,avx512bw")]
-    pub unsafe fn quantize_input_row(
-        x: &[f32],
-        quants: &mut [i8],
-        scales: &mut [f32],
-        offsets: &mut [i32],
-    ) {
-        super::quantize_input_row(x, quants, scales, offsets)
-    }
 
     /// One tile of 16 columns for `R` rows from `r0`. Two integer sums per row (even
     /// and odd groups of 4 values) so that one row alone is not held up by the
@@ -476,7 +467,7 @@ mod tests {
         for m in [1, 3, 8, 11, 17] {
             let x = lcg(3 + m as u64, m * k);
             // The reference: the same quantised activations, summed in f64.
-            let xq = QuantizedRows::new(&x, m, k, Kernel::Portable);
+            let xq = QuantizedRows::new(&x, m, k);
             for kernel in kernels() {
                 let y = q.matmul_with(&x, m, kernel);
                 for r in 0..m {
