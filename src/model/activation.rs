@@ -45,25 +45,11 @@ fn gelu_into(x: &[f32], out: &mut [f32]) {
 
 /// GELU of `x` into `out`, with the widest instructions this CPU has.
 pub fn gelu(x: &[f32], out: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    unsafe fn avx512(x: &[f32], out: &mut [f32]) {
-        gelu_into(x, out)
-    }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn avx2(x: &[f32], out: &mut [f32]) {
-        gelu_into(x, out)
-    }
     assert_eq!(x.len(), out.len());
-    match Simd::detect() {
-        // SAFETY: `detect` found these features on this CPU.
-        #[cfg(target_arch = "x86_64")]
-        Simd::Avx512 => unsafe { avx512(x, out) },
-        #[cfg(target_arch = "x86_64")]
-        Simd::Avx2 => unsafe { avx2(x, out) },
-        Simd::Baseline => gelu_into(x, out),
-    }
+    Simd::run(
+        #[inline(always)]
+        || gelu_into(x, out),
+    )
 }
 
 impl CustomOp1 for GeluErf {

@@ -261,7 +261,10 @@ impl Simd {
             #[cfg(target_arch = "x86_64")]
             {
                 let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-                if avx2 && is_x86_feature_detected!("avx512f") {
+                if avx2
+                    && is_x86_feature_detected!("avx512f")
+                    && is_x86_feature_detected!("avx512bw")
+                {
                     return Simd::Avx512;
                 }
                 if avx2 {
