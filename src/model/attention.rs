@@ -40,7 +40,7 @@ impl View<'_> {
 
 fn view<'a>(storage: &'a Storage, layout: &Layout) -> candle_core::Result<View<'a>> {
     let Storage::Cpu(cpu) = storage else {
-        candle_core::bail!("decode attention runs on the CPU");
+        candle_core::bail!("the attention kernels run on the CPU");
     };
     Ok(View {
         data: cpu.as_slice::<f32>()?,
@@ -146,7 +146,10 @@ pub fn attend_positions(
     let (b, heads, tq, hd) = q.dims4()?;
     let tk = k.dim(2)?;
     // Broadcast views of the mask cost nothing: their repeated dimensions have stride 0.
-    let mask = mask.map(|m| m.broadcast_as((b, 1, tq, tk))).transpose()?;
+    // (Made contiguous first: its rows are read as slices.)
+    let mask = mask
+        .map(|m| m.contiguous()?.broadcast_as((b, 1, tq, tk)))
+        .transpose()?;
     let (qs, ql) = q.storage_and_layout();
     let (ks, kl) = k.storage_and_layout();
     let (vs, vl) = v.storage_and_layout();
