@@ -166,31 +166,24 @@ pub fn attend_positions(
     super::par_map(b * heads, |pair| {
         let (bi, hi) = (pair / heads, pair % heads);
         let mut scores = vec![0f32; tq * tk];
-        // SAFETY: the pointers and strides are the tensors' own (every index the
-        // products visit is inside them), and each pair writes only its own head's
-        // columns of `out`, which outlives the pool's work.
+        // SAFETY (both products): the pointers and strides are the tensors' own (every
+        // index the products visit is inside them), and each pair writes only its own
+        // head's columns of `out`, which outlives the pool's work.
         unsafe {
-            gemm::gemm(
-                tq,
-                tk,
-                hd,
-                scores.as_mut_ptr(),
-                1,
-                tk as isize,
-                false,
-                qv.data.as_ptr().add(qv.at(&[bi, hi, 0, 0])),
-                stride(&qv, 3),
-                stride(&qv, 2),
-                // kᵀ: along its rows (the head dimension) is k's last stride.
-                kv.data.as_ptr().add(kv.at(&[bi, hi, 0, 0])),
-                stride(&kv, 2),
-                stride(&kv, 3),
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
+            // kᵀ: along its rows (the head dimension) is k's last stride.
+            product(
+                (tq, tk, hd),
+                (scores.as_mut_ptr(), tk),
+                (
+                    qv.data.as_ptr().add(qv.at(&[bi, hi, 0, 0])),
+                    stride(&qv, 2),
+                    stride(&qv, 3),
+                ),
+                (
+                    kv.data.as_ptr().add(kv.at(&[bi, hi, 0, 0])),
+                    stride(&kv, 3),
+                    stride(&kv, 2),
+                ),
             );
         }
         super::Simd::run(
@@ -202,31 +195,55 @@ pub fn attend_positions(
             },
         );
         unsafe {
-            gemm::gemm(
-                tq,
-                hd,
-                tk,
-                (out_ptr as *mut f32).add(bi * tq * width + hi * hd),
-                1,
-                width as isize,
-                false,
-                scores.as_ptr(),
-                1,
-                tk as isize,
-                vv.data.as_ptr().add(vv.at(&[bi, hi, 0, 0])),
-                stride(&vv, 3),
-                stride(&vv, 2),
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
+            product(
+                (tq, hd, tk),
+                ((out_ptr as *mut f32).add(bi * tq * width + hi * hd), width),
+                (scores.as_ptr(), tk as isize, 1),
+                (
+                    vv.data.as_ptr().add(vv.at(&[bi, hi, 0, 0])),
+                    stride(&vv, 2),
+                    stride(&vv, 3),
+                ),
             );
         }
     });
     drop((qs, ks, vs, mask_guard));
     Tensor::from_vec(out, (b, tq, width), &Device::Cpu)
+}
+
+/// `dst = lhs · rhs` for `(m, n, k)`, single-threaded: `dst` is given with its row
+/// stride (its columns are adjacent), `lhs` and `rhs` with their row and column strides.
+///
+/// # Safety
+/// Every element the strides reach from the pointers must be inside its allocation, and
+/// `dst`'s must be writable and not read or written by anyone else meanwhile.
+unsafe fn product(
+    (m, n, k): (usize, usize, usize),
+    (dst, dst_rs): (*mut f32, usize),
+    (lhs, lhs_rs, lhs_cs): (*const f32, isize, isize),
+    (rhs, rhs_rs, rhs_cs): (*const f32, isize, isize),
+) {
+    gemm::gemm(
+        m,
+        n,
+        k,
+        dst,
+        1,
+        dst_rs as isize,
+        false,
+        lhs,
+        lhs_cs,
+        lhs_rs,
+        rhs,
+        rhs_cs,
+        rhs_rs,
+        0.0,
+        1.0,
+        false,
+        false,
+        false,
+        gemm::Parallelism::None,
+    );
 }
 
 /// `row + mask` turned into probabilities, in place.
@@ -250,6 +267,7 @@ fn softmax_in_place(row: &mut [f32], mask: Option<&[f32]>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::test_util::max_diff;
 
     /// The tensor-operation formula the kernels replace.
     fn reference(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Tensor {
@@ -265,17 +283,6 @@ mod tests {
             .transpose(1, 2)
             .unwrap()
             .reshape((b, t, h * d))
-            .unwrap()
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
             .unwrap()
     }
 

@@ -1097,6 +1097,7 @@ impl BlenderbotSmall {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::test_util::{max_abs, max_diff};
 
     fn tiny(max_positions: usize) -> (Config, candle_nn::VarMap) {
         let cfg: Config = serde_json::from_value(serde_json::json!({
@@ -1107,19 +1108,6 @@ mod tests {
         }))
         .unwrap();
         (cfg, candle_nn::VarMap::new())
-    }
-
-    fn max_abs(t: &Tensor) -> f32 {
-        t.abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        max_abs(&(a - b).unwrap())
     }
 
     /// A projection whose output size is not a multiple of 16 (an output layer) and

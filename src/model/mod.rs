@@ -301,3 +301,24 @@ impl Simd {
         }
     }
 }
+
+/// Helpers for the model's unit tests.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use candle_core::Tensor;
+
+    /// The largest absolute value in `t`.
+    pub fn max_abs(t: &Tensor) -> f32 {
+        t.abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    /// The largest absolute difference between `a` and `b`.
+    pub fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        max_abs(&(a - b).unwrap())
+    }
+}
