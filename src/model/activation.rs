@@ -7,7 +7,7 @@
 //! arithmetic and the vectorisable `exp` of the sampler, and compiled once per vector
 //! width.
 
-use super::generate::exp_nonpositive;
+use super::simd::exp_nonpositive;
 use super::Simd;
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape};
 

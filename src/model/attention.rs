@@ -11,7 +11,7 @@
 //! cache: [`attend_one_position`] for decoding steps, [`attend_positions`] for the
 //! encoder.
 
-use super::generate::{exp_nonpositive, lane_max, lane_sum};
+use super::simd::{exp_nonpositive, lane_max, lane_sum};
 use candle_core::{DType, Device, Layout, Storage, Tensor};
 
 /// A read view of an f32 CPU tensor: its data and how to index it.

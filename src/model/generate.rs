@@ -6,6 +6,7 @@
 
 use super::blenderbot_small::BlenderbotSmall;
 use super::lineage::Lineage;
+use super::simd::{exp_nonpositive, lane_max, lane_sum};
 use super::strategy::Strategy;
 use super::tokenizer::Tokenizer;
 use anyhow::Result;
@@ -312,76 +313,6 @@ fn gather_where<T: Copy>(
     // SAFETY: the first `len` slots were written above.
     unsafe { out.set_len(len) };
     out
-}
-
-/// The sum of `xs`, added in 8 lanes: a plain `sum()` is one long chain of dependent
-/// additions (the compiler may not reorder them), this vectorises. The order is fixed,
-/// so the result is the same on every machine.
-#[inline(always)]
-pub(crate) fn lane_sum(xs: &[f32]) -> f32 {
-    let mut lanes = [0f32; 8];
-    let chunks = xs.chunks_exact(8);
-    let tail: f32 = chunks.remainder().iter().sum();
-    for c in chunks {
-        for (l, x) in lanes.iter_mut().zip(c) {
-            *l += x;
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
-}
-
-/// The largest of `xs` (NaN ignored, -∞ for none), in 8 lanes like [`lane_sum`].
-#[inline(always)]
-pub(crate) fn lane_max(xs: &[f32]) -> f32 {
-    let mut lanes = [f32::NEG_INFINITY; 8];
-    let chunks = xs.chunks_exact(8);
-    let tail = chunks
-        .remainder()
-        .iter()
-        .copied()
-        .fold(f32::NEG_INFINITY, f32::max);
-    for c in chunks {
-        for (l, x) in lanes.iter_mut().zip(c) {
-            *l = l.max(*x);
-        }
-    }
-    lanes.iter().copied().fold(tail, f32::max)
-}
-
-/// `exp(x)` for `x ≤ 0`, and 0 below -87 (where f32 would go subnormal) and for -∞ (a
-/// banned token).
-///
-/// libm's `expf` is a function call per token that the compiler cannot vectorise, and
-/// 55k of them per generated token were a tenth of a batched decoding step. This is
-/// Cephes' `expf` (range reduction to `2^n · e^r`, `|r| ≤ ln 2 / 2`, and a degree-6
-/// polynomial; within 2 ulp of the exact value) written so that the loop over the
-/// vocabulary vectorises. Plain multiplies and adds, no fused ones: every machine
-/// computes the same bits, so a seed gives the same replies everywhere.
-#[inline(always)]
-pub(crate) fn exp_nonpositive(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    // Adding and subtracting 1.5·2^23 rounds to the nearest integer.
-    const ROUND: f32 = 12_582_912.0;
-    let xc = if x > -87.0 { x } else { -87.0 };
-    let shifted = xc * LOG2E + ROUND;
-    let n = shifted - ROUND;
-    let r = xc - n * LN2_HI - n * LN2_LO;
-    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
-        + 1.666_666_5e-1)
-        * r
-        + 0.5;
-    let e = p * r * r + r + 1.0;
-    // n is in [-126, 0]: 2^n is a normal float built from its exponent bits. They are
-    // taken from `shifted`, whose low mantissa bits hold 2^22 + n (the bits above are
-    // shifted out): no float-to-integer conversion, which would not vectorise well.
-    let scale = f32::from_bits(shifted.to_bits().wrapping_add(127) << 23);
-    if x < -87.0 {
-        0.0
-    } else {
-        e * scale
-    }
 }
 
 /// [`mass_threshold`] for a vocabulary's worth of weights in `[0, 1]`.
@@ -895,33 +826,6 @@ mod tests {
                 assert_eq!(kept, want, "case {case}, top_k {top_k}");
             }
         }
-    }
-
-    #[test]
-    fn lane_reductions_agree_with_plain_ones() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
-        for n in [0, 1, 7, 8, 9, 100, 1001] {
-            let xs: Vec<f32> = (0..n).map(|_| rng.random_range(-5.0f32..5.0)).collect();
-            let plain_max = xs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            assert_eq!(lane_max(&xs), plain_max);
-            let exact: f64 = xs.iter().map(|x| *x as f64).sum();
-            assert!((lane_sum(&xs) as f64 - exact).abs() < 1e-3, "n={n}");
-        }
-        assert_eq!(lane_max(&[f32::NAN, 1.0, f32::NEG_INFINITY]), 1.0);
-    }
-
-    #[test]
-    fn the_vectorisable_exp_is_within_two_ulp_of_libm() {
-        let mut worst = 0f32;
-        for i in 0..=870_000 {
-            let x = -(i as f32) * 1e-4;
-            let (got, want) = (exp_nonpositive(x), x.exp());
-            worst = worst.max((got - want).abs() / want);
-        }
-        assert!(worst < 2.5e-7, "relative error {worst}");
-        assert_eq!(exp_nonpositive(0.0), 1.0);
-        assert_eq!(exp_nonpositive(-87.5), 0.0);
-        assert_eq!(exp_nonpositive(f32::NEG_INFINITY), 0.0);
     }
 
     /// The kept set is the one a full sort would keep: the heaviest tokens until their

@@ -11,6 +11,7 @@ pub mod generate;
 pub mod hub;
 pub mod lineage;
 pub mod q8;
+pub(crate) mod simd;
 pub mod strategy;
 pub mod tokenizer;
 pub mod weights;
@@ -25,6 +26,7 @@ pub use blenderbot_small::{BlenderbotSmall, Config, Mode};
 pub use context::{ContextBuilder, ContextTurn, Speaker};
 pub use generate::{DecodingOptions, JointModel, Reply, StrategyChoice, StrategySelection};
 pub use lineage::{Lineage, ModelMeta};
+pub(crate) use simd::Simd;
 pub use strategy::Strategy;
 pub use tokenizer::Tokenizer;
 
@@ -241,65 +243,6 @@ pub(crate) fn par_map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T
                 .expect("every index is computed")
         })
         .collect()
-}
-
-/// The widest vector instructions this CPU has, for kernels compiled once per width
-/// (the crate itself is built for the baseline x86-64, which has neither).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Simd {
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-    Baseline,
-}
-
-impl Simd {
-    pub(crate) fn detect() -> Self {
-        static LEVEL: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
-        *LEVEL.get_or_init(|| {
-            #[cfg(target_arch = "x86_64")]
-            {
-                let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-                if avx2
-                    && is_x86_feature_detected!("avx512f")
-                    && is_x86_feature_detected!("avx512bw")
-                {
-                    return Simd::Avx512;
-                }
-                if avx2 {
-                    return Simd::Avx2;
-                }
-            }
-            Simd::Baseline
-        })
-    }
-
-    /// Runs `f` compiled for the widest vector instructions this CPU has: `f` is
-    /// inlined into a function built with those features, so its loops vectorise at
-    /// that width. (Only plain arithmetic is written in these kernels, never fused
-    /// multiply-adds, so every width computes the same bits.)
-    #[inline(always)]
-    pub(crate) fn run<R>(f: impl FnOnce() -> R) -> R {
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
-        unsafe fn avx512<R>(f: impl FnOnce() -> R) -> R {
-            f()
-        }
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
-            f()
-        }
-        match Self::detect() {
-            // SAFETY: `detect` found these features on this CPU.
-            #[cfg(target_arch = "x86_64")]
-            Simd::Avx512 => unsafe { avx512(f) },
-            #[cfg(target_arch = "x86_64")]
-            Simd::Avx2 => unsafe { avx2(f) },
-            Simd::Baseline => f(),
-        }
-    }
 }
 
 /// Helpers for the model's unit tests.
