@@ -378,6 +378,17 @@ pub struct KeyValue {
     pub v: Tensor,
 }
 
+/// A decoder layer's cross-attention keys and values: as tensors, or in 8 bits for
+/// quantised models (see [`attention::QuantizedHeads`]).
+#[derive(Debug)]
+enum CrossKv {
+    Dense(KeyValue),
+    Quantized {
+        k: attention::QuantizedHeads,
+        v: attention::QuantizedHeads,
+    },
+}
+
 /// A decoder layer's self-attention keys and values, grown one position per step.
 ///
 /// Appending with `Tensor::cat` would copy the whole history at every step (for eight
@@ -653,6 +664,35 @@ impl Attention {
     }
 }
 
+impl Attention {
+    /// [`Attention::attend`] to a decoder layer's cross-attention keys and values. In 8
+    /// bits, a decoding step (one query per conversation) reads them directly; more
+    /// queries (teacher forcing) attend to their dequantised values, the same numbers.
+    fn attend_cross(
+        &self,
+        q: &Tensor,
+        cross: &CrossKv,
+        mask: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        match cross {
+            CrossKv::Dense(kv) => self.attend(q, kv, mask),
+            CrossKv::Quantized { k, v } => {
+                let (b, _, t, _) = q.dims4()?;
+                let mask_fits = mask.is_none_or(|m| m.dims() == [b, 1, 1, k.dims().2]);
+                if t == 1 && mask_fits && attention::applies(q) {
+                    let out = attention::attend_one_position_quantized(q, k, v, mask)?;
+                    return self.out_proj.forward(&out);
+                }
+                let kv = KeyValue {
+                    k: k.dequantize()?.to_dtype(q.dtype())?,
+                    v: v.dequantize()?.to_dtype(q.dtype())?,
+                };
+                self.attend(q, &kv, mask)
+            }
+        }
+    }
+}
+
 /// The position-wise feed-forward block with its residual and post-layer-norm, shared by
 /// encoder and decoder layers.
 #[derive(Debug, Clone)]
@@ -769,7 +809,7 @@ impl DecoderLayer {
         x: &Tensor,
         self_kv: &mut Option<SelfCache>,
         self_mask: Option<&Tensor>,
-        cross_kv: &KeyValue,
+        cross_kv: &CrossKv,
         cross_mask: Option<&Tensor>,
     ) -> candle_core::Result<Tensor> {
         let (q, new_kv) = self.self_attn.project_self(x)?;
@@ -779,7 +819,7 @@ impl DecoderLayer {
             .self_attn_layer_norm
             .forward(&(x + dropout(&h, self.dropout, self.mode)?)?)?;
         let q = self.encoder_attn.project_q(&x)?;
-        let h = self.encoder_attn.attend(&q, cross_kv, cross_mask)?;
+        let h = self.encoder_attn.attend_cross(&q, cross_kv, cross_mask)?;
         let x = self
             .encoder_attn_layer_norm
             .forward(&(x + dropout(&h, self.dropout, self.mode)?)?)?;
@@ -794,7 +834,7 @@ impl DecoderLayer {
 /// write into the same memory.
 #[derive(Debug)]
 pub struct DecoderState {
-    cross_kv: Vec<KeyValue>,
+    cross_kv: Vec<CrossKv>,
     cross_mask: Option<Tensor>,
     self_kv: Vec<Option<SelfCache>>,
     /// Number of decoder positions already processed.
@@ -804,9 +844,23 @@ pub struct DecoderState {
 impl DecoderState {
     /// Keeps only the batch rows in `rows` (used when finished sequences leave a batch).
     pub fn select_rows(&mut self, rows: &Tensor) -> candle_core::Result<()> {
-        for kv in self.cross_kv.iter_mut() {
-            kv.k = kv.k.index_select(rows, 0)?;
-            kv.v = kv.v.index_select(rows, 0)?;
+        let picked: Vec<usize> = rows
+            .to_dtype(DType::U32)?
+            .to_vec1::<u32>()?
+            .into_iter()
+            .map(|r| r as usize)
+            .collect();
+        for cross in self.cross_kv.iter_mut() {
+            match cross {
+                CrossKv::Dense(kv) => {
+                    kv.k = kv.k.index_select(rows, 0)?;
+                    kv.v = kv.v.index_select(rows, 0)?;
+                }
+                CrossKv::Quantized { k, v } => {
+                    *k = k.select(&picked);
+                    *v = v.select(&picked);
+                }
+            }
         }
         if let Some(m) = self.cross_mask.as_mut() {
             *m = m.index_select(rows, 0)?;
@@ -829,6 +883,9 @@ pub struct BlenderbotSmall {
     decoder_layernorm_embedding: LayerNorm,
     decoder_layers: Vec<DecoderLayer>,
     lm_head: Proj,
+    /// Whether decoding keeps the cross-attention keys and values in 8 bits (set with
+    /// the q8_0 projections).
+    quantized_cross_kv: bool,
     embed_scale: f64,
     dropout: f64,
     mode: Mode,
@@ -904,6 +961,7 @@ impl BlenderbotSmall {
             decoder_layernorm_embedding: LayerNorm::load(d, dec.pp("layernorm_embedding"), mode)?,
             decoder_layers,
             lm_head: Proj::Dense(Linear::new(lm_weight, Some(bias))),
+            quantized_cross_kv: false,
             embed_scale: if cfg.scale_embedding {
                 (d as f64).sqrt()
             } else {
@@ -936,9 +994,11 @@ impl BlenderbotSmall {
         Ok(())
     }
 
-    /// Quantises every projection (and the output layer) to q8_0 for inference. The
-    /// token embedding itself stays in full precision.
+    /// Quantises every projection (and the output layer) to q8_0 for inference, and has
+    /// decoding keep the cross-attention keys and values in 8 bits. The token embedding
+    /// itself stays in full precision.
     pub fn quantize_q8(&mut self) -> candle_core::Result<()> {
+        self.quantized_cross_kv = self.dtype == DType::F32 && matches!(self.device, Device::Cpu);
         for l in self.encoder_layers.iter_mut() {
             l.self_attn.quantize()?;
             l.ffn.quantize()?;
@@ -1021,7 +1081,17 @@ impl BlenderbotSmall {
         let cross_kv = self
             .decoder_layers
             .iter()
-            .map(|l| l.encoder_attn.project_kv(encoder_out))
+            .map(|l| {
+                let kv = l.encoder_attn.project_kv(encoder_out)?;
+                Ok(if self.quantized_cross_kv {
+                    CrossKv::Quantized {
+                        k: attention::QuantizedHeads::new(&kv.k, true)?,
+                        v: attention::QuantizedHeads::new(&kv.v, false)?,
+                    }
+                } else {
+                    CrossKv::Dense(kv)
+                })
+            })
             .collect::<candle_core::Result<Vec<_>>>()?;
         Ok(DecoderState {
             cross_kv,
@@ -1149,7 +1219,7 @@ mod tests {
 
     /// Decoding one token at a time — through the in-place cache, its regrowth past
     /// [`CACHE_HEADROOM`], and a row leaving the batch — gives the logits of scoring the
-    /// whole sequence at once, with fused and with separate projections.
+    /// whole sequence at once, with fused and with separate projections, and quantised.
     #[test]
     #[allow(clippy::needless_range_loop)] // `i` is a position in several sequences at once
     fn step_by_step_decoding_matches_teacher_forcing() {
@@ -1175,8 +1245,22 @@ mod tests {
             max_diff(&whole, &fused.forward(&enc, Some(&mask), &dec_t).unwrap()) < 1e-4,
             "fused projections change the teacher-forced logits"
         );
+        // Quantised: q8_0 projections (VNNI for one row, AMX for many where the CPU has
+        // it) and 8-bit cross-attention keys and values, which teacher forcing reads
+        // dequantised: the same numbers.
+        let mut quantized = fused.clone();
+        quantized.quantize_q8().unwrap();
+        let whole_q8 = quantized.forward(&enc, Some(&mask), &dec_t).unwrap();
+        assert!(
+            max_diff(&whole, &whole_q8) > 0.0,
+            "quantisation changed nothing"
+        );
         let leave_at = CACHE_HEADROOM + 3;
-        for model in [&separate, &fused] {
+        for (model, whole) in [
+            (&separate, &whole),
+            (&fused, &whole),
+            (&quantized, &whole_q8),
+        ] {
             let enc_out = model.encode(&enc, Some(&mask)).unwrap();
             let mut state = model.start_decoding(&enc_out, Some(&mask)).unwrap();
             let mut rows = vec![0usize, 1];

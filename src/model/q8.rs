@@ -1,25 +1,35 @@
-//! q8_0 matrix products for inference on CPUs with AVX-512 VNNI.
+//! q8_0 matrix products for inference on CPUs with AVX-512 VNNI, and with AMX where the
+//! CPU has it.
 //!
 //! Weights are stored as signed 8-bit blocks of 32 values with one scale each, and
 //! activations are quantised the same way, row by row: the numerics of ggml's q8_0,
 //! which candle also offers. What differs is the loop, which decides how fast a batch
 //! is. The weights are packed into tiles of 16 output columns, so that one 64-byte
-//! load holds 4 input values of 16 columns: one `vpdpbusd` then does 64 multiply-adds,
-//! and a tile is applied to 8 input rows while it is in a register. So the encoder
-//! (hundreds of rows) runs near the instruction's throughput, and a decoding step for 8
-//! people reads the weights once, as a step for one person does. candle's own q8_0
-//! tiles (0.11) take 4 rows at a time, spend more of each block on bookkeeping and
-//! quantise activations with a libm call per value; with this kernel the encoder for 8
-//! contexts of 128 tokens went from 350–375 to 295–310 ms (before the attention and
-//! GELU changes; its products now run at 400–470 G int8-ops/s on two cores).
+//! load holds 4 input values of 16 columns:
 //!
-//! `vpdpbusd` multiplies unsigned bytes by signed ones, so the weights are kept with
-//! 128 added (1..=255) and each activation block's sum, times 128, is taken off again:
-//! it is where the integer sum starts.
+//! * **AVX-512 VNNI** (`x86::tile`): one `vpdpbusd` does 64 multiply-adds, and a tile is
+//!   applied to 8 input rows while it is in a register, so a decoding step for 8 people
+//!   reads the weights once, as a step for one person does.
+//! * **AMX** (`amx::tile`, Sapphire Rapids and later): the same tile layout is what an
+//!   AMX weight tile is, and one `tdpbssd` multiplies 16 input rows by one block of a
+//!   weight tile (8192 multiply-adds). Products of at least 16 rows (the encoder, the
+//!   cross-attention keys and values) use it; decoding steps keep VNNI, since for a
+//!   handful of rows the tiles would be mostly padding and reading the weights is what
+//!   takes the time.
+//!
+//! Both compute the same exact integer sums per block and scale them in the same order,
+//! so they give the same bits: a seed gives the same reply on either kind of CPU.
+//! candle's own q8_0 tiles (0.11) take 4 rows at a time, spend more of each block on
+//! bookkeeping and quantise activations with a libm call per value.
+//!
+//! `vpdpbusd` multiplies unsigned bytes by signed ones, so the VNNI kernel reads the
+//! activations with 128 added (0..=254) and starts each block's sum from −128 × the sum
+//! of the weights of its column (kept beside the weights): the exact sum of the signed
+//! products. AMX multiplies signed by signed and needs no correction.
 //!
 //! Only machines with AVX-512 VNNI use this ([`Q8Matrix::available`]); elsewhere the
 //! model uses candle's q8_0 product. The portable kernel here computes the same sums in
-//! plain Rust and is what the fast one is tested against.
+//! plain Rust and is what the fast ones are tested against.
 //!
 //! The work is shared out on candle's own CPU thread pool (`barrier_pool`), the one its
 //! other operations in a decoding step use: a second pool (rayon) would leave its threads
@@ -37,8 +47,20 @@ const TILE: usize = 16;
 /// Bytes of one tile's block: 16 columns × 32 values.
 const TILE_BLOCK_BYTES: usize = TILE * BLOCK;
 
-/// Input rows a tile is applied to per pass over its weights.
+/// Input rows a tile is applied to per pass over its weights (VNNI).
 const ROWS: usize = 8;
+
+/// Rows of one AMX tile.
+const AMX_ROWS: usize = 16;
+
+/// The fewest rows for which a product uses AMX. One row (one person's decoding step)
+/// is all weight reading, which VNNI does as fast without the tile set-up; from two
+/// rows on the tiles (configured with just the rows there are) win: 8 people's
+/// decoding steps took 549 ms per 40 tokens with AMX, 583 ms with VNNI (90M, q8_0).
+const AMX_MIN_ROWS: usize = 2;
+
+/// Weight tiles one pass of the AMX kernel computes (and the weights are padded to).
+const AMX_TILES: usize = 4;
 
 /// A `(n, k)` weight matrix (PyTorch's `Linear.weight` layout) and its bias, in q8_0
 /// blocks packed into tiles of 16 output columns.
@@ -48,87 +70,162 @@ pub struct Q8Matrix {
     n: usize,
     k: usize,
     /// Tile `t`, block `b`, group `g` of 4 values, column `c`, value `j` at
-    /// `((t·blocks + b)·8 + g)·64 + c·4 + j`, stored as the weight + 128.
-    quants: Vec<u8>,
+    /// `((t·blocks + b)·8 + g)·64 + c·4 + j`.
+    quants: Vec<i8>,
     /// Tile `t`, block `b`, column `c` at `(t·blocks + b)·16 + c`.
     scales: Vec<f32>,
+    /// −128 × the sum of each block's values, indexed as `scales`: where the VNNI
+    /// kernel's sums start (see the module's documentation).
+    offsets: Vec<i32>,
     /// Padded to whole tiles with zeros; zeros when the projection has none.
     bias: Vec<f32>,
 }
 
-/// Quantises one row of `x` into q8_0 blocks: `quants.len() == scales.len() * BLOCK`.
-/// As ggml (and candle) do, values are divided by the exact scale, which is then kept
-/// in f16 precision. Halves are rounded to even (ggml rounds them away from zero): the
-/// instruction for it vectorises, `roundf` does not; no sum changes by more than one
-/// rounding step.
-#[inline(always)]
-fn quantize_row(x: &[f32], quants: &mut [i8], scales: &mut [f32]) {
-    for ((block, q), d) in x
-        .chunks_exact(BLOCK)
-        .zip(quants.chunks_exact_mut(BLOCK))
-        .zip(scales.iter_mut())
-    {
+/// Quantises one row of `x` into q8_0 blocks. Block `b`'s 32 values go to
+/// `dst[b·stride ..]`, XOR-ed with `flip` (0x80 stores them + 128, as unsigned bytes),
+/// and its scale to `scales[b]`. As ggml (and candle) do, values are divided by the
+/// exact scale, which is then kept in f16 precision. Halves are rounded to even (ggml
+/// rounds them away from zero): the instruction for it vectorises, `roundf` does not;
+/// no sum changes by more than one rounding step.
+fn quantize_row(x: &[f32], dst: &mut [u8], stride: usize, flip: u8, scales: &mut [f32]) {
+    let nb = x.len() / BLOCK;
+    assert!(nb == 0 || dst.len() >= (nb - 1) * stride + BLOCK);
+    // SAFETY: the blocks lie inside `dst` (checked above).
+    unsafe { quantize_row_raw(x, dst.as_mut_ptr(), stride, flip, scales) }
+}
+
+/// [`quantize_row`] into blocks at `dst`, `stride` bytes apart: the bytes between them
+/// (another row's, in the AMX layout) are not touched.
+///
+/// # Safety
+/// `dst` is valid for writes of `(blocks − 1)·stride + 32` bytes, and no one else
+/// reads or writes the blocks meanwhile.
+unsafe fn quantize_row_raw(x: &[f32], dst: *mut u8, stride: usize, flip: u8, scales: &mut [f32]) {
+    assert!(scales.len() >= x.len() / BLOCK);
+    #[cfg(target_arch = "x86_64")]
+    if super::Simd::detect() == super::Simd::Avx512 {
+        // SAFETY: the CPU has AVX-512 (F and BW); the caller vouches for `dst`.
+        quantize_row_avx512(x, dst, stride, flip, scales);
+        return;
+    }
+    quantize_row_portable(x, dst, stride, flip, scales);
+}
+
+/// [`quantize_row_raw`] in plain Rust: what the AVX-512 version is tested against.
+///
+/// # Safety
+/// As [`quantize_row_raw`].
+unsafe fn quantize_row_portable(
+    x: &[f32],
+    dst: *mut u8,
+    stride: usize,
+    flip: u8,
+    scales: &mut [f32],
+) {
+    for (b, (block, d)) in x.chunks_exact(BLOCK).zip(scales.iter_mut()).enumerate() {
         let amax = block
             .iter()
             .fold(0f32, |m, v| if v.abs() > m { v.abs() } else { m });
         let scale = amax / 127.0;
         let inv = if scale != 0.0 { 1.0 / scale } else { 0.0 };
-        for (qi, v) in q.iter_mut().zip(block) {
-            *qi = (v * inv).round_ties_even().clamp(-127.0, 127.0) as i8;
+        for (j, v) in block.iter().enumerate() {
+            let q = (v * inv).round_ties_even().clamp(-127.0, 127.0) as i8 as u8;
+            *dst.add(b * stride + j) = q ^ flip;
         }
         *d = half::f16::from_f32(scale).to_f32();
     }
 }
 
-/// Input rows quantised for a product: the values, one scale per block, and per block
-/// `-128 ·` the sum of its values (where the unsigned-weight sums start).
-struct QuantizedRows {
-    k: usize,
-    quants: Vec<i8>,
-    scales: Vec<f32>,
-    offsets: Vec<i32>,
-}
-
-/// One input row into `quants`, `scales` and `offsets` (see [`QuantizedRows`]).
-#[inline(always)]
-fn quantize_input_row(x: &[f32], quants: &mut [i8], scales: &mut [f32], offsets: &mut [i32]) {
-    quantize_row(x, quants, scales);
-    for (o, block) in offsets.iter_mut().zip(quants.chunks_exact(BLOCK)) {
-        *o = -128 * block.iter().map(|v| *v as i32).sum::<i32>();
+/// [`quantize_row`] with AVX-512: two registers per block, the rounding by the
+/// conversion instruction (round to nearest even, the default mode).
+///
+/// # Safety
+/// The CPU has AVX-512 F and BW; `dst` holds `(blocks − 1)·stride + 32` bytes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn quantize_row_avx512(
+    x: &[f32],
+    dst: *mut u8,
+    stride: usize,
+    flip: u8,
+    scales: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    let (lo, hi) = (_mm512_set1_epi32(-127), _mm512_set1_epi32(127));
+    let flip = _mm_set1_epi8(flip as i8);
+    for (b, (block, d)) in x.chunks_exact(BLOCK).zip(scales.iter_mut()).enumerate() {
+        let v0 = _mm512_loadu_ps(block.as_ptr());
+        let v1 = _mm512_loadu_ps(block.as_ptr().add(16));
+        let amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+        let scale = amax / 127.0;
+        let inv = _mm512_set1_ps(if scale != 0.0 { 1.0 / scale } else { 0.0 });
+        let out = dst.add(b * stride);
+        for (i, v) in [v0, v1].into_iter().enumerate() {
+            let q = _mm512_cvtps_epi32(_mm512_mul_ps(v, inv));
+            let q = _mm512_cvtepi32_epi8(_mm512_max_epi32(_mm512_min_epi32(q, hi), lo));
+            _mm_storeu_si128(out.add(16 * i) as *mut __m128i, _mm_xor_si128(q, flip));
+        }
+        *d = half::f16::from_f32(scale).to_f32();
     }
 }
 
+/// How quantised input rows are laid out, for the kernel that reads them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RowLayout {
+    /// Row-major, each value + 128 as an unsigned byte (VNNI and the portable kernel).
+    Unsigned,
+    /// Signed, in AMX tiles: group `g` of 16 rows, block `b`, row `r`, value `j` at
+    /// `((g·blocks + b)·16 + r)·32 + j`, so one tile is 512 contiguous bytes. Padded
+    /// with zero rows (scales zero too) to a whole group.
+    Tiles,
+}
+
+/// Input rows quantised for a product: the values and one scale per block (row `r`,
+/// block `b` at `r·blocks + b`).
+struct QuantizedRows {
+    k: usize,
+    #[cfg_attr(not(test), allow(dead_code))]
+    layout: RowLayout,
+    quants: Vec<u8>,
+    scales: Vec<f32>,
+}
+
 impl QuantizedRows {
-    fn new(x: &[f32], m: usize, k: usize) -> Self {
+    fn new(x: &[f32], m: usize, k: usize, layout: RowLayout) -> Self {
         let nb = k / BLOCK;
+        let padded = match layout {
+            RowLayout::Unsigned => m,
+            RowLayout::Tiles => m.next_multiple_of(AMX_ROWS),
+        };
         let mut rows = Self {
             k,
-            quants: vec![0; m * k],
-            scales: vec![0.0; m * nb],
-            offsets: vec![0; m * nb],
+            layout,
+            quants: vec![0; padded * k],
+            scales: vec![0.0; padded * nb],
         };
-        let (qp, sp, op) = (
+        let (qp, sp) = (
             rows.quants.as_mut_ptr() as usize,
             rows.scales.as_mut_ptr() as usize,
-            rows.offsets.as_mut_ptr() as usize,
         );
+        let len = rows.quants.len();
         let one = |r: usize| {
-            // SAFETY: each row index is visited once, so the slices made for it do not
-            // overlap any other's, and all lie inside the vectors above.
-            let (q, s, o) = unsafe {
-                (
-                    std::slice::from_raw_parts_mut((qp as *mut i8).add(r * k), k),
-                    std::slice::from_raw_parts_mut((sp as *mut f32).add(r * nb), nb),
-                    std::slice::from_raw_parts_mut((op as *mut i32).add(r * nb), nb),
-                )
+            // Where row `r`'s first block goes, and how far apart its blocks are.
+            let (start, stride, flip) = match layout {
+                RowLayout::Unsigned => (r * k, BLOCK, 0x80),
+                RowLayout::Tiles => {
+                    let (g, row) = (r / AMX_ROWS, r % AMX_ROWS);
+                    (g * nb * AMX_ROWS * BLOCK + row * BLOCK, AMX_ROWS * BLOCK, 0)
+                }
             };
-            let x = &x[r * k..(r + 1) * k];
-            // Vector rounding, maxima and sums (the baseline target has no vector
-            // rounding: every value would be a call to `rintf`).
-            super::Simd::run(
-                #[inline(always)]
-                || quantize_input_row(x, q, s, o),
-            );
+            // SAFETY: row `r`'s blocks and scales are written by this call alone (the
+            // bytes between its blocks belong to other rows, which are not touched),
+            // and they lie inside the vectors above.
+            unsafe {
+                debug_assert!(start + (nb - 1) * stride + BLOCK <= len);
+                let scales = std::slice::from_raw_parts_mut((sp as *mut f32).add(r * nb), nb);
+                let dst = (qp as *mut u8).add(start);
+                quantize_row_raw(&x[r * k..(r + 1) * k], dst, stride, flip, scales);
+            }
         };
         if m * k >= 64 * 1024 {
             candle_core::utils::barrier_pool().execute_chunked(m, |range| range.for_each(one));
@@ -136,6 +233,19 @@ impl QuantizedRows {
             (0..m).for_each(one);
         }
         rows
+    }
+
+    /// Value `i` of row `r`, signed, whatever the layout (for the tests).
+    #[cfg(test)]
+    fn value(&self, r: usize, i: usize) -> i32 {
+        match self.layout {
+            RowLayout::Unsigned => self.quants[r * self.k + i] as i32 - 128,
+            RowLayout::Tiles => {
+                let nb = self.k / BLOCK;
+                let (g, row, b, j) = (r / AMX_ROWS, r % AMX_ROWS, i / BLOCK, i % BLOCK);
+                self.quants[((g * nb + b) * AMX_ROWS + row) * BLOCK + j] as i8 as i32
+            }
+        }
     }
 }
 
@@ -145,18 +255,49 @@ enum Kernel {
     Portable,
     #[cfg(target_arch = "x86_64")]
     Avx512Vnni,
+    /// AVX-512 VNNI for small batches, AMX tiles for products of many rows.
+    #[cfg(target_arch = "x86_64")]
+    Amx,
 }
 
 impl Kernel {
+    /// The fastest kernel this CPU and OS allow. `KINDRED_NO_AMX=1` keeps a CPU with
+    /// AMX on VNNI (to compare the two, or where a hypervisor mishandles AMX state).
     fn detect() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        if is_x86_feature_detected!("avx512f")
-            && is_x86_feature_detected!("avx512bw")
-            && is_x86_feature_detected!("avx512vnni")
-        {
-            return Kernel::Avx512Vnni;
+        static KERNEL: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
+        *KERNEL.get_or_init(|| {
+            #[cfg(target_arch = "x86_64")]
+            if is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512vnni")
+            {
+                if std::env::var_os("KINDRED_NO_AMX").is_none() && amx::enable() {
+                    return Kernel::Amx;
+                }
+                return Kernel::Avx512Vnni;
+            }
+            Kernel::Portable
+        })
+    }
+
+    /// How this kernel reads `m` input rows.
+    fn layout(self, m: usize) -> RowLayout {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Amx if m >= AMX_MIN_ROWS => RowLayout::Tiles,
+            _ => RowLayout::Unsigned,
         }
-        Kernel::Portable
+    }
+}
+
+/// Which instructions this CPU's q8_0 products use, for logs and benchmarks.
+pub fn kernel_name() -> &'static str {
+    match Kernel::detect() {
+        Kernel::Portable => "portable",
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512Vnni => "AVX-512 VNNI",
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Amx => "AMX + AVX-512 VNNI",
     }
 }
 
@@ -180,6 +321,7 @@ impl Q8Matrix {
             k,
             quants: Vec::with_capacity(padded * k),
             scales: Vec::with_capacity(padded * k / BLOCK),
+            offsets: Vec::with_capacity(padded * k / BLOCK),
             bias: Vec::new(),
         }
     }
@@ -199,31 +341,32 @@ impl Q8Matrix {
         let (q0, s0) = (self.quants.len(), self.scales.len());
         self.quants.resize(q0 + tiles * TILE * k, 0);
         self.scales.resize(s0 + tiles * TILE * nb, 0.0);
+        self.offsets.resize(s0 + tiles * TILE * nb, 0);
         self.quants[q0..]
             .par_chunks_mut(TILE * k)
             .zip(self.scales[s0..].par_chunks_mut(TILE * nb))
+            .zip(self.offsets[s0..].par_chunks_mut(TILE * nb))
             .enumerate()
-            .for_each(|(t, (tq, ts))| {
-                let mut q = vec![0i8; k];
+            .for_each(|(t, ((tq, ts), to))| {
+                let mut q = vec![0u8; k];
                 let mut s = vec![0f32; nb];
                 for c in 0..TILE {
                     let row = t * TILE + c;
                     if row < rows {
-                        let w = &w[row * k..(row + 1) * k];
-                        super::Simd::run(
-                            #[inline(always)]
-                            || quantize_row(w, &mut q, &mut s),
-                        );
+                        quantize_row(&w[row * k..(row + 1) * k], &mut q, BLOCK, 0, &mut s);
                     } else {
                         q.fill(0);
                         s.fill(0.0);
                     }
                     for b in 0..nb {
+                        let block = &q[b * BLOCK..(b + 1) * BLOCK];
                         ts[b * TILE + c] = s[b];
+                        to[b * TILE + c] =
+                            -128 * block.iter().map(|v| *v as i8 as i32).sum::<i32>();
                         for g in 0..BLOCK / 4 {
                             for j in 0..4 {
                                 tq[b * TILE_BLOCK_BYTES + g * 4 * TILE + c * 4 + j] =
-                                    (q[b * BLOCK + g * 4 + j] as i32 + 128) as u8;
+                                    block[g * 4 + j] as i8;
                             }
                         }
                     }
@@ -234,7 +377,12 @@ impl Q8Matrix {
 
     /// Sets the bias (or none) once all rows are in.
     pub fn finish(mut self, bias: Option<&[f32]>) -> Self {
-        let padded = self.n.next_multiple_of(TILE);
+        // Padded to whole passes of the AMX kernel (four tiles).
+        let padded = self.n.next_multiple_of(AMX_TILES * TILE);
+        let nb = self.k / BLOCK;
+        self.quants.resize(padded * self.k, 0);
+        self.scales.resize(padded * nb, 0.0);
+        self.offsets.resize(padded * nb, 0);
         self.bias = vec![0.0; padded];
         if let Some(b) = bias {
             assert_eq!(b.len(), self.n, "one bias per output column");
@@ -265,9 +413,7 @@ impl Q8Matrix {
             let (t, c) = (row / TILE, row % TILE);
             for (i, v) in out.iter_mut().enumerate() {
                 let (b, g, j) = (i / BLOCK, (i % BLOCK) / 4, i % 4);
-                let q = self.quants[(t * nb + b) * TILE_BLOCK_BYTES + g * 4 * TILE + c * 4 + j]
-                    as i32
-                    - 128;
+                let q = self.quants[(t * nb + b) * TILE_BLOCK_BYTES + g * 4 * TILE + c * 4 + j];
                 *v = q as f32 * self.scales[(t * nb + b) * TILE + c];
             }
         }
@@ -282,10 +428,42 @@ impl Q8Matrix {
     fn matmul_with(&self, x: &[f32], m: usize, kernel: Kernel) -> Vec<f32> {
         let n = self.n;
         assert_eq!(x.len(), m * self.k, "input is not (m, k)");
-        let rows = QuantizedRows::new(x, m, self.k);
+        let layout = kernel.layout(m);
+        let rows = QuantizedRows::new(x, m, self.k, layout);
         let mut out = vec![0f32; m * n];
-        let (tiles, groups) = (n.div_ceil(TILE), m.div_ceil(ROWS));
         let out_ptr = out.as_mut_ptr() as usize;
+        let dst = Dst {
+            ptr: out_ptr as *mut f32,
+            n,
+        };
+        #[cfg(target_arch = "x86_64")]
+        if layout == RowLayout::Tiles {
+            let (tiles, groups) = (n.div_ceil(AMX_TILES * TILE), m.div_ceil(AMX_ROWS));
+            // Units of 16 rows × 64 columns, in row-major order: a thread's consecutive
+            // units share their input rows (a few KB, kept in L1) while the weights (at
+            // most a few MB) stream from L2.
+            candle_core::utils::barrier_pool().execute_chunked(tiles * groups, |range| {
+                let dst = Dst {
+                    ptr: out_ptr as *mut f32,
+                    n,
+                };
+                // SAFETY: the tiles layout is chosen only with `Kernel::Amx`, which
+                // `detect` picks only where the CPU has AVX-512 and AMX and the OS lets
+                // this process use AMX; every unit is inside the product.
+                unsafe {
+                    amx::configure(m);
+                    for unit in range {
+                        let (g, t) = (unit / tiles, unit % tiles);
+                        let count = (m - g * AMX_ROWS).min(AMX_ROWS);
+                        amx::tiles(self, AMX_TILES * t, &rows, g, count, dst);
+                    }
+                    amx::release();
+                }
+            });
+            return out;
+        }
+        let _ = dst;
+        let (tiles, groups) = (n.div_ceil(TILE), m.div_ceil(ROWS));
         // Units in tile-major order: a thread's consecutive units share a tile, whose
         // weights then stay in the L1 cache while its row groups pass by.
         candle_core::utils::barrier_pool().execute_chunked(tiles * groups, |range| {
@@ -301,14 +479,14 @@ impl Q8Matrix {
         out
     }
 
-    /// Columns `16·t ..` of rows `r0 .. r0 + count`.
+    /// Columns `16·t ..` of rows `r0 .. r0 + count`, from rows in the unsigned layout.
     fn tile(&self, kernel: Kernel, t: usize, x: &QuantizedRows, r0: usize, count: usize, dst: Dst) {
         match kernel {
             Kernel::Portable => self.tile_portable(t, x, r0, count, dst),
             // SAFETY: `detect` chose it only where the CPU has the features; the
             // indices are inside the matrix and the rows (checked by `matmul_with`).
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512Vnni => unsafe {
+            Kernel::Avx512Vnni | Kernel::Amx => unsafe {
                 match count {
                     8 => x86::tile::<8>(self, t, x, r0, dst),
                     7 => x86::tile::<7>(self, t, x, r0, dst),
@@ -323,12 +501,15 @@ impl Q8Matrix {
         }
     }
 
+    /// The VNNI kernel's sums in plain Rust: unsigned activations times signed
+    /// weights, from the weights' offsets.
     fn tile_portable(&self, t: usize, x: &QuantizedRows, r0: usize, count: usize, dst: Dst) {
         let (k, nb) = (self.k, self.k / BLOCK);
         for r in r0..r0 + count {
             let mut acc = [0f32; TILE];
             for b in 0..nb {
-                let mut sums = [x.offsets[r * nb + b]; TILE];
+                let at = (t * nb + b) * TILE;
+                let mut sums: [i32; TILE] = self.offsets[at..at + TILE].try_into().unwrap();
                 let w = &self.quants[(t * nb + b) * TILE_BLOCK_BYTES..][..TILE_BLOCK_BYTES];
                 for g in 0..BLOCK / 4 {
                     for (c, sum) in sums.iter_mut().enumerate() {
@@ -338,7 +519,7 @@ impl Q8Matrix {
                         }
                     }
                 }
-                let ws = &self.scales[(t * nb + b) * TILE..][..TILE];
+                let ws = &self.scales[at..at + TILE];
                 for c in 0..TILE {
                     acc[c] += sums[c] as f32 * ws[c] * x.scales[r * nb + b];
                 }
@@ -362,9 +543,19 @@ struct Dst {
     n: usize,
 }
 
+/// The mask of a tile's real columns: the last tile may be partly padding.
+#[cfg(target_arch = "x86_64")]
+fn column_mask(m: &Q8Matrix, col: usize) -> u16 {
+    if col + TILE <= m.n {
+        0xffff
+    } else {
+        (1u16 << (m.n - col)) - 1
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Dst, Q8Matrix, QuantizedRows, BLOCK, TILE, TILE_BLOCK_BYTES};
+    use super::{column_mask, Dst, Q8Matrix, QuantizedRows, BLOCK, TILE, TILE_BLOCK_BYTES};
     use std::arch::x86_64::*;
 
     /// One tile of 16 columns for `R` rows from `r0`. Two integer sums per row (even
@@ -381,16 +572,14 @@ mod x86 {
         let (k, nb) = (x.k, x.k / BLOCK);
         let wq = m.quants.as_ptr().add(t * nb * TILE_BLOCK_BYTES);
         let ws = m.scales.as_ptr().add(t * nb * TILE);
+        let wo = m.offsets.as_ptr().add(t * nb * TILE);
         let xq = x.quants.as_ptr().add(r0 * k);
         let xs = x.scales.as_ptr().add(r0 * nb);
-        let xo = x.offsets.as_ptr().add(r0 * nb);
         let mut acc = [_mm512_setzero_ps(); R];
         for b in 0..nb {
-            let mut even = [_mm512_setzero_si512(); R];
+            let start = _mm512_loadu_si512(wo.add(b * TILE) as *const _);
+            let mut even = [start; R];
             let mut odd = [_mm512_setzero_si512(); R];
-            for (r, e) in even.iter_mut().enumerate() {
-                *e = _mm512_set1_epi32(*xo.add(r * nb + b));
-            }
             let wb = wq.add(b * TILE_BLOCK_BYTES);
             let xb = xq.add(b * BLOCK);
             for g in (0..BLOCK / 4).step_by(2) {
@@ -399,8 +588,8 @@ mod x86 {
                 for r in 0..R {
                     let a0 = (xb.add(r * k + g * 4) as *const i32).read_unaligned();
                     let a1 = (xb.add(r * k + (g + 1) * 4) as *const i32).read_unaligned();
-                    even[r] = _mm512_dpbusd_epi32(even[r], w0, _mm512_set1_epi32(a0));
-                    odd[r] = _mm512_dpbusd_epi32(odd[r], w1, _mm512_set1_epi32(a1));
+                    even[r] = _mm512_dpbusd_epi32(even[r], _mm512_set1_epi32(a0), w0);
+                    odd[r] = _mm512_dpbusd_epi32(odd[r], _mm512_set1_epi32(a1), w1);
                 }
             }
             let wscale = _mm512_loadu_ps(ws.add(b * TILE));
@@ -415,18 +604,276 @@ mod x86 {
         }
         let col = t * TILE;
         let bias = _mm512_loadu_ps(m.bias.as_ptr().add(col));
-        // The last tile may be partly padding: only the real columns are written.
-        let mask: __mmask16 = if col + TILE <= m.n {
-            0xffff
-        } else {
-            (1u16 << (m.n - col)) - 1
-        };
+        let mask = column_mask(m, col);
         for (r, a) in acc.iter().enumerate() {
             _mm512_mask_storeu_ps(
                 dst.ptr.add((r0 + r) * dst.n + col),
                 mask,
                 _mm512_add_ps(*a, bias),
             );
+        }
+    }
+}
+
+/// The same q8_0 product on Intel AMX: one instruction (`tdpbssd`) multiplies a tile of
+/// 16 input rows × 32 values (one block) by a tile of 32 values × 16 output columns
+/// (one block of a weight tile, already in the layout AMX reads: 4 consecutive values
+/// of each column side by side). The 16 × 16 integer sums are stored and scaled into
+/// the f32 sums exactly as the VNNI kernel does it (the same integers, then the same
+/// multiply and fused multiply-add per block, in block order). The scaling, not the
+/// tile arithmetic, is what bounds this kernel: q8_0's scale per 32 values costs three
+/// vector operations per 16 sums of 32 products.
+///
+/// Linux gives a process the AMX register state only once it asks
+/// (`arch_prctl(ARCH_REQ_XCOMP_PERM)`); each thread then loads a tile configuration
+/// before its first tile instruction and releases it after, so that a context switch
+/// need not save 8 KB of tiles. Rust has no stable AMX intrinsics: the tile
+/// instructions are written as inline assembly.
+#[cfg(target_arch = "x86_64")]
+mod amx {
+    use super::{
+        column_mask, Dst, Q8Matrix, QuantizedRows, AMX_ROWS, AMX_TILES, BLOCK, TILE,
+        TILE_BLOCK_BYTES,
+    };
+    use std::arch::asm;
+    use std::arch::x86_64::*;
+
+    /// Whether the CPU has AMX-INT8 and the kernel lets this process use it (asking
+    /// for it once).
+    pub fn enable() -> bool {
+        // CPUID leaf 7: EDX bit 24 AMX-TILE, bit 25 AMX-INT8. (Leaf 7 exists on every
+        // CPU with AVX-512, checked first.)
+        let leaf7 = __cpuid_count(7, 0);
+        if leaf7.edx & (1 << 24) == 0 || leaf7.edx & (1 << 25) == 0 {
+            return false;
+        }
+        const ARCH_REQ_XCOMP_PERM: i64 = 0x1023;
+        const XFEATURE_XTILEDATA: i64 = 18;
+        const SYS_ARCH_PRCTL: i64 = 158;
+        let ret: i64;
+        // SAFETY: arch_prctl(ARCH_REQ_XCOMP_PERM) only changes which register state
+        // the kernel lets this process use; it reads and writes no memory of ours.
+        unsafe {
+            asm!(
+                "syscall",
+                inlateout("rax") SYS_ARCH_PRCTL => ret,
+                in("rdi") ARCH_REQ_XCOMP_PERM,
+                in("rsi") XFEATURE_XTILEDATA,
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack),
+            );
+        }
+        if ret != 0 {
+            tracing::debug!(errno = -ret, "the kernel refused AMX: using AVX-512 VNNI");
+        }
+        ret == 0
+    }
+
+    /// The tile shapes (palette 1): tmm0–tmm3 hold up to 16 rows × 16 columns of i32
+    /// sums, tmm4 up to 16 input rows × 32 values, tmm5–tmm7 one weight block (8 rows
+    /// of 4 values × 16 columns).
+    #[repr(C, align(64))]
+    struct TileConfig {
+        palette: u8,
+        start_row: u8,
+        reserved: [u8; 14],
+        colsb: [u16; 16],
+        rows: [u8; 16],
+    }
+
+    /// The configuration for products of `rows` rows (at most 16): fewer rows in the
+    /// tiles, fewer to multiply and store.
+    const fn config(rows: usize) -> TileConfig {
+        let mut c = TileConfig {
+            palette: 1,
+            start_row: 0,
+            reserved: [0; 14],
+            colsb: [0; 16],
+            rows: [0; 16],
+        };
+        let mut i = 0;
+        while i < 4 {
+            c.colsb[i] = (TILE * 4) as u16;
+            c.rows[i] = rows as u8;
+            i += 1;
+        }
+        c.colsb[4] = BLOCK as u16;
+        c.rows[4] = rows as u8;
+        while i < 8 {
+            if i > 4 {
+                c.colsb[i] = (TILE * 4) as u16;
+                c.rows[i] = (BLOCK / 4) as u8;
+            }
+            i += 1;
+        }
+        c
+    }
+
+    /// One configuration per row count, made at compile time.
+    const CONFIGS: [TileConfig; AMX_ROWS + 1] = {
+        let mut all = [const { config(0) }; AMX_ROWS + 1];
+        let mut r = 1;
+        while r <= AMX_ROWS {
+            all[r] = config(r);
+            r += 1;
+        }
+        all
+    };
+
+    /// Loads the tile configuration for products of `rows` rows (at most 16) on this
+    /// thread.
+    ///
+    /// # Safety
+    /// The CPU must have AMX and [`enable`] must have returned true.
+    pub unsafe fn configure(rows: usize) {
+        let config = &CONFIGS[rows.clamp(1, AMX_ROWS)];
+        asm!("ldtilecfg [{}]", in(reg) config, options(nostack, readonly));
+    }
+
+    /// Returns this thread's tiles to their initial state.
+    ///
+    /// # Safety
+    /// As [`configure`].
+    pub unsafe fn release() {
+        asm!("tilerelease", options(nostack, nomem));
+    }
+
+    /// 16 × 16 i32, as a tile is stored.
+    #[repr(C, align(64))]
+    #[derive(Clone, Copy)]
+    struct Sums([[i32; TILE]; AMX_ROWS]);
+
+    /// Weight tiles one pass computes: four tiles of sums, and with one input tile and
+    /// three weight tiles (the fourth reuses the first's register), all eight registers.
+    const TILES: usize = AMX_TILES;
+
+    /// The tiles of sums of one block: 16 rows × columns 0–15, 16–31, 32–47, 48–63.
+    type Block = [Sums; TILES];
+
+    /// Multiplies block `b` of one row group (at `xa`) by block `b` of four weight
+    /// tiles (at `w[0..4]`), into the tiles of `out`.
+    ///
+    /// # Safety
+    /// [`configure`] was called on this thread; the pointers are at one block of a
+    /// tile each.
+    #[inline(always)]
+    unsafe fn multiply(xa: *const u8, w: [*const i8; TILES], out: &mut Block) {
+        asm!(
+            "tileloadd tmm4, [{xa} + {xstride}]",
+            "tileloadd tmm5, [{w0} + {wstride}]",
+            "tilezero tmm0",
+            "tdpbssd tmm0, tmm4, tmm5",
+            "tileloadd tmm6, [{w1} + {wstride}]",
+            "tilezero tmm1",
+            "tdpbssd tmm1, tmm4, tmm6",
+            "tileloadd tmm7, [{w2} + {wstride}]",
+            "tilezero tmm2",
+            "tdpbssd tmm2, tmm4, tmm7",
+            "tileloadd tmm5, [{w3} + {wstride}]",
+            "tilezero tmm3",
+            "tdpbssd tmm3, tmm4, tmm5",
+            "tilestored [{s0} + {sstride}], tmm0",
+            "tilestored [{s1} + {sstride}], tmm1",
+            "tilestored [{s2} + {sstride}], tmm2",
+            "tilestored [{s3} + {sstride}], tmm3",
+            xa = in(reg) xa,
+            xstride = in(reg) BLOCK,
+            w0 = in(reg) w[0],
+            w1 = in(reg) w[1],
+            w2 = in(reg) w[2],
+            w3 = in(reg) w[3],
+            wstride = in(reg) TILE * 4,
+            s0 = in(reg) out[0].0.as_mut_ptr(),
+            s1 = in(reg) out[1].0.as_mut_ptr(),
+            s2 = in(reg) out[2].0.as_mut_ptr(),
+            s3 = in(reg) out[3].0.as_mut_ptr(),
+            sstride = in(reg) TILE * 4,
+            options(nostack),
+        );
+    }
+
+    /// Adds one tile of one block's sums into the f32 sums of its first `rows` rows:
+    /// the integer sums times the weights' scales, times each row's scale (`xs`, rows
+    /// `nb` apart).
+    #[target_feature(enable = "avx512f,avx512bw")]
+    #[inline]
+    unsafe fn scale(
+        acc: &mut [__m512; AMX_ROWS],
+        sums: &Sums,
+        wscale: *const f32,
+        xs: *const f32,
+        nb: usize,
+        rows: usize,
+    ) {
+        let wscale = _mm512_loadu_ps(wscale);
+        for (r, a) in acc.iter_mut().enumerate().take(rows) {
+            let s = _mm512_load_si512(sums.0[r].as_ptr() as *const _);
+            *a = _mm512_fmadd_ps(
+                _mm512_mul_ps(_mm512_cvtepi32_ps(s), wscale),
+                _mm512_set1_ps(*xs.add(r * nb)),
+                *a,
+            );
+        }
+    }
+
+    /// Columns `16·t .. 16·(t + 4)` of the first `rows` rows of group `g`.
+    ///
+    /// The tile instructions for block `b + 1` are issued before block `b` is scaled,
+    /// into a second set of buffers: the tile unit then multiplies while the vector
+    /// units scale.
+    ///
+    /// # Safety
+    /// [`configure`] was called on this thread with at least `rows` rows; the CPU has
+    /// AVX-512; `t` is a multiple of 4 and `t`, `g` are inside the (padded) product;
+    /// `x` is in the tiles layout.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub unsafe fn tiles(
+        m: &Q8Matrix,
+        t: usize,
+        x: &QuantizedRows,
+        g: usize,
+        rows: usize,
+        dst: Dst,
+    ) {
+        let nb = x.k / BLOCK;
+        let r0 = g * AMX_ROWS;
+        let wq = m.quants.as_ptr().add(t * nb * TILE_BLOCK_BYTES);
+        let ws = m.scales.as_ptr().add(t * nb * TILE);
+        let xq = x.quants.as_ptr().add(g * nb * AMX_ROWS * BLOCK);
+        let xs = x.scales.as_ptr().add(r0 * nb);
+        let mut acc = [[_mm512_setzero_ps(); AMX_ROWS]; TILES];
+        let mut sums = [[Sums([[0; TILE]; AMX_ROWS]); TILES]; 2];
+        let block = |b: usize, out: &mut Block| {
+            let w = std::array::from_fn(|i| wq.add((i * nb + b) * TILE_BLOCK_BYTES));
+            multiply(xq.add(b * AMX_ROWS * BLOCK), w, out);
+        };
+        block(0, &mut sums[0]);
+        for b in 0..nb {
+            let [even, odd] = &mut sums;
+            let (now, next) = if b % 2 == 0 { (even, odd) } else { (odd, even) };
+            if b + 1 < nb {
+                block(b + 1, next);
+            }
+            for (i, a) in acc.iter_mut().enumerate() {
+                let wscale = ws.add((i * nb + b) * TILE);
+                scale(a, &now[i], wscale, xs.add(b), nb, rows);
+            }
+        }
+        for (i, a) in acc.iter().enumerate() {
+            let col = (t + i) * TILE;
+            if col >= m.n {
+                break;
+            }
+            let bias = _mm512_loadu_ps(m.bias.as_ptr().add(col));
+            let mask = column_mask(m, col);
+            for (r, a) in a.iter().enumerate().take(rows) {
+                _mm512_mask_storeu_ps(
+                    dst.ptr.add((r0 + r) * dst.n + col),
+                    mask,
+                    _mm512_add_ps(*a, bias),
+                );
+            }
         }
     }
 }
@@ -447,36 +894,45 @@ mod tests {
             .collect()
     }
 
+    /// The portable kernel and every fast kernel this machine has.
     fn kernels() -> Vec<Kernel> {
         let mut v = vec![Kernel::Portable];
-        if Kernel::detect() != Kernel::Portable {
-            v.push(Kernel::detect());
-        } else {
-            eprintln!("this CPU has no AVX-512 VNNI: only the portable kernel is checked");
+        match Kernel::detect() {
+            Kernel::Portable => {
+                eprintln!("this CPU has no AVX-512 VNNI: only the portable kernel is checked")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512Vnni => {
+                eprintln!("this CPU (or its OS) offers no AMX: the AMX kernel is not checked");
+                v.push(Kernel::Avx512Vnni);
+            }
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Amx => v.extend([Kernel::Avx512Vnni, Kernel::Amx]),
         }
         v
     }
 
     #[test]
     fn every_kernel_matches_the_dequantised_product() {
-        // Columns not a whole number of tiles; rows below, at and above one row group.
+        // Columns not a whole number of tiles (nor of the AMX kernel's four), an odd
+        // number of blocks; rows below, at and above one row group of each kernel.
         let (n, k) = (37, 96);
         let w = lcg(1, n * k);
         let bias = lcg(2, n);
         let q = Q8Matrix::quantize(&w, n, k, Some(&bias));
         let wd = q.dequantize();
-        for m in [1, 3, 8, 11, 17] {
+        for m in [1, 2, 3, 8, 11, 16, 17, 33, 40] {
             let x = lcg(3 + m as u64, m * k);
-            // The reference: the same quantised activations, summed in f64.
-            let xq = QuantizedRows::new(&x, m, k);
             for kernel in kernels() {
+                // The reference: the same quantised activations, summed in f64.
+                let xq = QuantizedRows::new(&x, m, k, kernel.layout(m));
                 let y = q.matmul_with(&x, m, kernel);
                 for r in 0..m {
                     for j in 0..n {
                         let want: f64 = (0..k)
                             .map(|i| {
                                 wd[j * k + i] as f64
-                                    * xq.quants[r * k + i] as f64
+                                    * xq.value(r, i) as f64
                                     * xq.scales[r * k / BLOCK + i / BLOCK] as f64
                             })
                             .sum::<f64>()
@@ -488,6 +944,61 @@ mod tests {
                         );
                     }
                 }
+            }
+        }
+    }
+
+    /// AMX and VNNI compute the same integer sums and scale them in the same order, so
+    /// their products are the same bits: a seed gives the same reply on either CPU.
+    #[test]
+    fn amx_and_vnni_give_the_same_bits() {
+        let kernels = kernels();
+        #[cfg(target_arch = "x86_64")]
+        if kernels.contains(&Kernel::Amx) {
+            for (n, k) in [(40, 96), (64, 512), (50, 2048), (1000, 512)] {
+                let w = lcg(21, n * k);
+                let q = Q8Matrix::quantize(&w, n, k, Some(&lcg(22, n)));
+                for m in [2, 5, 8, 16, 17, 31, 48, 130] {
+                    let x = lcg(23 + m as u64, m * k);
+                    let amx = q.matmul_with(&x, m, Kernel::Amx);
+                    let vnni = q.matmul_with(&x, m, Kernel::Avx512Vnni);
+                    assert!(
+                        amx.iter()
+                            .zip(&vnni)
+                            .all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "n={n} k={k} m={m}: AMX and VNNI differ"
+                    );
+                }
+            }
+            return;
+        }
+        let _ = kernels;
+        eprintln!("no AMX on this machine: nothing to compare");
+    }
+
+    /// The AVX-512 quantiser writes the same bytes and scales as the plain one, in both
+    /// layouts, including all-zero blocks and exact halves (rounded to even).
+    #[test]
+    fn quantisers_agree() {
+        let k = 128;
+        let mut x = lcg(31, 3 * k);
+        x[..BLOCK].fill(0.0);
+        for (i, v) in x[BLOCK..2 * BLOCK].iter_mut().enumerate() {
+            // 127 · (i / 31) lands on halves for some i once scaled.
+            *v = i as f32 / 2.0 - 8.0;
+        }
+        x[2 * BLOCK] = 127.0;
+        let nb = k / BLOCK;
+        for (stride, flip) in [(BLOCK, 0x80u8), (AMX_ROWS * BLOCK, 0)] {
+            for row in x.chunks_exact(k) {
+                let len = (nb - 1) * stride + BLOCK;
+                let (mut fast, mut plain) = (vec![0u8; len], vec![0u8; len]);
+                let (mut fs, mut ps) = (vec![0f32; nb], vec![0f32; nb]);
+                quantize_row(row, &mut fast, stride, flip, &mut fs);
+                // SAFETY: `plain` holds the blocks at `stride`.
+                unsafe { quantize_row_portable(row, plain.as_mut_ptr(), stride, flip, &mut ps) };
+                assert_eq!(fast, plain);
+                assert_eq!(fs, ps);
             }
         }
     }

@@ -98,6 +98,20 @@ pub fn lane_max(xs: &[f32]) -> f32 {
     lanes.iter().copied().fold(tail, f32::max)
 }
 
+/// The largest `|x|` of `xs` (0 for none), in 8 lanes.
+#[inline(always)]
+pub fn lane_max_abs(xs: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let chunks = xs.chunks_exact(8);
+    let tail = chunks.remainder().iter().fold(0f32, |m, x| m.max(x.abs()));
+    for c in chunks {
+        for (l, x) in lanes.iter_mut().zip(c) {
+            *l = l.max(x.abs());
+        }
+    }
+    lanes.iter().copied().fold(tail, f32::max)
+}
+
 /// `exp(x)` for `x ≤ 0`, and 0 below -87 (where f32 would go subnormal) and for -∞ (a
 /// banned token).
 ///
