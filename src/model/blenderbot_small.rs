@@ -19,7 +19,7 @@ use candle_nn::{Embedding, Init, Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 use super::q8::{self, Q8Matrix};
-use super::{activation, attention};
+use super::{activation, attention, norm};
 
 /// The model's hyper-parameters, read from (and written to) a Hugging Face `config.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -163,9 +163,20 @@ impl LayerNorm {
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         match self.mode {
+            Mode::Inference if norm::applies(x) => {
+                norm::add_layer_norm(x, None, &self.weight, &self.bias, 1e-5)
+            }
             Mode::Inference => candle_nn::ops::layer_norm(x, &self.weight, &self.bias, 1e-5),
             Mode::Train => candle_nn::ops::layer_norm_slow(x, &self.weight, &self.bias, 1e-5),
         }
+    }
+
+    /// `layer_norm(x + residual)`: fused into one pass at inference (`norm.rs`).
+    fn forward_residual(&self, x: &Tensor, residual: &Tensor) -> candle_core::Result<Tensor> {
+        if self.mode == Mode::Inference && norm::applies(x) && x.dims() == residual.dims() {
+            return norm::add_layer_norm(x, Some(residual), &self.weight, &self.bias, 1e-5);
+        }
+        self.forward(&(x + residual)?)
     }
 }
 
@@ -192,6 +203,31 @@ enum Proj {
 
 impl Proj {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.forward_then(x, None)
+    }
+
+    /// The projection, then `activation`: fused into the product where the product is
+    /// Kindred's own q8_0 (and the activation the inference GELU), else applied after.
+    fn forward_activated(
+        &self,
+        x: &Tensor,
+        activation: Activation,
+        mode: Mode,
+    ) -> candle_core::Result<Tensor> {
+        if let (Proj::Q8(_), Activation::GeluErf, Mode::Inference) = (self, activation, mode) {
+            return self.forward_then(x, Some(&activation::gelu_in_place));
+        }
+        activation.apply(&self.forward(x)?, mode)
+    }
+
+    /// The projection, with `epilogue` applied in place to its output's parts as they
+    /// are computed (only by the q8_0 product; others ignore it, so callers give one
+    /// only for [`Proj::Q8`]).
+    fn forward_then(
+        &self,
+        x: &Tensor,
+        epilogue: Option<&(dyn Fn(&mut [f32]) + Sync)>,
+    ) -> candle_core::Result<Tensor> {
         match self {
             Proj::Dense(l) => l.forward(x),
             Proj::Q8(weight) => {
@@ -205,7 +241,11 @@ impl Proj {
                         candle_core::bail!("q8_0 projections run on the CPU");
                     };
                     let (start, end) = layout.contiguous_offsets().expect("made contiguous above");
-                    weight.matmul(&cpu.as_slice::<f32>()?[start..end], m)
+                    let x = &cpu.as_slice::<f32>()?[start..end];
+                    match epilogue {
+                        Some(f) => weight.matmul_then(x, m, f),
+                        None => weight.matmul(x, m),
+                    }
                 };
                 *dims.last_mut().expect("checked above") = weight.rows();
                 Tensor::from_vec(y, dims, x.device())
@@ -731,11 +771,11 @@ impl FeedForward {
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let h = self.activation.apply(&self.fc1.forward(x)?, self.mode)?;
+        let h = self.fc1.forward_activated(x, self.activation, self.mode)?;
         let h = dropout(&h, self.activation_dropout, self.mode)?;
         let h = self.fc2.forward(&h)?;
         self.final_layer_norm
-            .forward(&(x + dropout(&h, self.dropout, self.mode)?)?)
+            .forward_residual(x, &dropout(&h, self.dropout, self.mode)?)
     }
 }
 
@@ -771,7 +811,7 @@ impl EncoderLayer {
         let h = self.self_attn.attend(&q, &kv, mask)?;
         let x = self
             .self_attn_layer_norm
-            .forward(&(x + dropout(&h, self.dropout, self.mode)?)?)?;
+            .forward_residual(x, &dropout(&h, self.dropout, self.mode)?)?;
         self.ffn.forward(&x)
     }
 }
@@ -817,12 +857,12 @@ impl DecoderLayer {
         let h = self.self_attn.attend(&q, &kv, self_mask)?;
         let x = self
             .self_attn_layer_norm
-            .forward(&(x + dropout(&h, self.dropout, self.mode)?)?)?;
+            .forward_residual(x, &dropout(&h, self.dropout, self.mode)?)?;
         let q = self.encoder_attn.project_q(&x)?;
         let h = self.encoder_attn.attend_cross(&q, cross_kv, cross_mask)?;
         let x = self
             .encoder_attn_layer_norm
-            .forward(&(x + dropout(&h, self.dropout, self.mode)?)?)?;
+            .forward_residual(&x, &dropout(&h, self.dropout, self.mode)?)?;
         self.ffn.forward(&x)
     }
 }

@@ -10,6 +10,7 @@ pub mod context;
 pub mod generate;
 pub mod hub;
 pub mod lineage;
+pub(crate) mod norm;
 pub mod q8;
 pub(crate) mod simd;
 pub mod strategy;

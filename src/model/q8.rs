@@ -422,10 +422,28 @@ impl Q8Matrix {
 
     /// `x · Wᵀ + bias` for `m` rows of `x` (row-major `(m, k)`): a row-major `(m, n)`.
     pub fn matmul(&self, x: &[f32], m: usize) -> Vec<f32> {
-        self.matmul_with(x, m, Kernel::detect())
+        self.matmul_with(x, m, Kernel::detect(), None)
     }
 
-    fn matmul_with(&self, x: &[f32], m: usize, kernel: Kernel) -> Vec<f32> {
+    /// [`Q8Matrix::matmul`], then `epilogue` on each part of the output as soon as it
+    /// is computed (while it is in the L1 cache), in place: an activation fused into the
+    /// product instead of another pass over memory.
+    pub fn matmul_then(
+        &self,
+        x: &[f32],
+        m: usize,
+        epilogue: &(dyn Fn(&mut [f32]) + Sync),
+    ) -> Vec<f32> {
+        self.matmul_with(x, m, Kernel::detect(), Some(epilogue))
+    }
+
+    fn matmul_with(
+        &self,
+        x: &[f32],
+        m: usize,
+        kernel: Kernel,
+        epilogue: Option<&(dyn Fn(&mut [f32]) + Sync)>,
+    ) -> Vec<f32> {
         let n = self.n;
         assert_eq!(x.len(), m * self.k, "input is not (m, k)");
         let layout = kernel.layout(m);
@@ -435,6 +453,24 @@ impl Q8Matrix {
         let dst = Dst {
             ptr: out_ptr as *mut f32,
             n,
+        };
+        // The epilogue on rows `rows` × columns `cols` of the output, once a unit that
+        // wrote them is done.
+        let finish = |rows: std::ops::Range<usize>, cols: std::ops::Range<usize>| {
+            if let Some(f) = epilogue {
+                let cols = cols.start..cols.end.min(n);
+                for r in rows {
+                    // SAFETY: the unit that wrote this part is the only one to touch it,
+                    // and it is inside the `(m, n)` output.
+                    let part = unsafe {
+                        std::slice::from_raw_parts_mut(
+                            (out_ptr as *mut f32).add(r * n + cols.start),
+                            cols.len(),
+                        )
+                    };
+                    f(part);
+                }
+            }
         };
         #[cfg(target_arch = "x86_64")]
         if layout == RowLayout::Tiles {
@@ -454,8 +490,10 @@ impl Q8Matrix {
                     amx::configure(m);
                     for unit in range {
                         let (g, t) = (unit / tiles, unit % tiles);
-                        let count = (m - g * AMX_ROWS).min(AMX_ROWS);
+                        let (r0, c0) = (g * AMX_ROWS, t * AMX_TILES * TILE);
+                        let count = (m - r0).min(AMX_ROWS);
                         amx::tiles(self, AMX_TILES * t, &rows, g, count, dst);
+                        finish(r0..r0 + count, c0..c0 + AMX_TILES * TILE);
                     }
                     amx::release();
                 }
@@ -473,7 +511,9 @@ impl Q8Matrix {
                     ptr: out_ptr as *mut f32,
                     n,
                 };
-                self.tile(kernel, t, &rows, r0, (m - r0).min(ROWS), dst);
+                let count = (m - r0).min(ROWS);
+                self.tile(kernel, t, &rows, r0, count, dst);
+                finish(r0..r0 + count, t * TILE..(t + 1) * TILE);
             }
         });
         out
@@ -926,7 +966,7 @@ mod tests {
             for kernel in kernels() {
                 // The reference: the same quantised activations, summed in f64.
                 let xq = QuantizedRows::new(&x, m, k, kernel.layout(m));
-                let y = q.matmul_with(&x, m, kernel);
+                let y = q.matmul_with(&x, m, kernel, None);
                 for r in 0..m {
                     for j in 0..n {
                         let want: f64 = (0..k)
@@ -960,8 +1000,8 @@ mod tests {
                 let q = Q8Matrix::quantize(&w, n, k, Some(&lcg(22, n)));
                 for m in [2, 5, 8, 16, 17, 31, 48, 130] {
                     let x = lcg(23 + m as u64, m * k);
-                    let amx = q.matmul_with(&x, m, Kernel::Amx);
-                    let vnni = q.matmul_with(&x, m, Kernel::Avx512Vnni);
+                    let amx = q.matmul_with(&x, m, Kernel::Amx, None);
+                    let vnni = q.matmul_with(&x, m, Kernel::Avx512Vnni, None);
                     assert!(
                         amx.iter()
                             .zip(&vnni)
@@ -1063,6 +1103,25 @@ mod tests {
             .unwrap();
         for (a, b) in ours.iter().zip(&theirs) {
             assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+    }
+
+    /// An epilogue sees every output value once, after it is computed, with every
+    /// kernel and row count.
+    #[test]
+    fn the_epilogue_applies_to_every_output_once() {
+        let (n, k) = (70, 64);
+        let q = Q8Matrix::quantize(&lcg(41, n * k), n, k, Some(&lcg(42, n)));
+        let twice_plus_one = |part: &mut [f32]| part.iter_mut().for_each(|v| *v = 2.0 * *v + 1.0);
+        for m in [1, 3, 9, 16, 40] {
+            let x = lcg(43, m * k);
+            for kernel in kernels() {
+                let plain = q.matmul_with(&x, m, kernel, None);
+                let then = q.matmul_with(&x, m, kernel, Some(&twice_plus_one));
+                for (a, b) in plain.iter().zip(&then) {
+                    assert_eq!(2.0 * a + 1.0, *b, "{kernel:?} m={m}");
+                }
+            }
         }
     }
 
