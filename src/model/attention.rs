@@ -84,8 +84,12 @@ pub fn attend_one_position(
         Some((s, l)) => Some(view(s, l)?),
         None => None,
     };
-    let outputs = super::par_map(b * heads, |pair| {
+    let mut out = vec![0f32; b * heads * hd];
+    super::par_parts(&mut out, b * heads, |pair, out| {
         let (bi, hi) = (pair / heads, pair % heads);
+        // Each position's row from its offset, not from all four strides.
+        let (k0, kstep) = (kv.at(&[bi, hi, 0, 0]), kv.strides[2]);
+        let (v0, vstep) = (vv.at(&[bi, hi, 0, 0]), vv.strides[2]);
         super::Simd::run(
             #[inline(always)]
             || {
@@ -94,20 +98,21 @@ pub fn attend_one_position(
                 // line, for the baseline target, and would not vectorise.
                 let mut scores = vec![0f32; t];
                 for (j, s) in scores.iter_mut().enumerate() {
-                    *s = dot(query, kv.row(&[bi, hi, j, 0], hd));
+                    let at = k0 + j * kstep;
+                    *s = dot(query, &kv.data[at..at + hd]);
                 }
                 softmax_in_place(&mut scores, mv.as_ref().map(|m| m.row(&[bi, 0, 0, 0], t)));
-                let mut out = vec![0f32; hd];
                 for (j, p) in scores.iter().enumerate() {
-                    for (o, x) in out.iter_mut().zip(vv.row(&[bi, hi, j, 0], hd)) {
+                    let at = v0 + j * vstep;
+                    for (o, x) in out.iter_mut().zip(&vv.data[at..at + hd]) {
                         *o += p * x;
                     }
                 }
-                out
             },
         )
     });
-    Tensor::from_vec(outputs.concat(), (b, 1, heads * hd), &Device::Cpu)
+    drop((qs, ks, vs, mask_guard));
+    Tensor::from_vec(out, (b, 1, heads * hd), &Device::Cpu)
 }
 
 /// Cross-attention keys or values `(b, heads, t, head_dim)` in 8 bits, for quantised
@@ -259,7 +264,8 @@ pub fn attend_one_position_quantized(
         Some((s, l)) => Some(view(s, l)?),
         None => None,
     };
-    let outputs = super::par_map(b * heads, |pair| {
+    let mut out = vec![0f32; b * heads * hd];
+    super::par_parts(&mut out, b * heads, |pair, out| {
         let bi = pair / heads;
         let query = qv.row(&[bi, pair % heads, 0, 0], hd);
         let keys = &k.quants[pair * hd * t..(pair + 1) * hd * t];
@@ -281,18 +287,17 @@ pub fn attend_one_position_quantized(
                     *s *= scale;
                 }
                 softmax_in_place(&mut scores, mv.as_ref().map(|m| m.row(&[bi, 0, 0, 0], t)));
-                let mut out = vec![0f32; hd];
                 for ((p, scale), row) in scores.iter().zip(vscale).zip(values.chunks_exact(hd)) {
                     let w = p * scale;
                     for (o, x) in out.iter_mut().zip(row) {
                         *o += w * *x as f32;
                     }
                 }
-                out
             },
         )
     });
-    Tensor::from_vec(outputs.concat(), (b, 1, heads * hd), &Device::Cpu)
+    drop((qs, mask_guard));
+    Tensor::from_vec(out, (b, 1, heads * hd), &Device::Cpu)
 }
 
 /// A dot product summed in 8 lanes, so that it vectorises.

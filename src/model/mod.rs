@@ -246,6 +246,26 @@ pub(crate) fn par_map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T
         .collect()
 }
 
+/// `f(i, part)` for each of the `n` consecutive parts of `out`, `out.len() / n` values
+/// each, on candle's thread pool: for kernels whose work items each fill their own part
+/// of one output (no per-item allocation or hand-back, unlike [`par_map`]).
+pub(crate) fn par_parts(out: &mut [f32], n: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    if n == 0 {
+        return;
+    }
+    let len = out.len() / n;
+    let ptr = out.as_mut_ptr() as usize;
+    candle_core::utils::barrier_pool().execute_chunked(n, |range| {
+        for i in range {
+            // SAFETY: part `i` is `out[i·len .. (i + 1)·len]`, inside `out`, and only
+            // item `i` writes it while `out` is borrowed here.
+            let part =
+                unsafe { std::slice::from_raw_parts_mut((ptr as *mut f32).add(i * len), len) };
+            f(i, part);
+        }
+    });
+}
+
 /// Helpers for the model's unit tests.
 #[cfg(test)]
 pub(crate) mod test_util {
