@@ -49,6 +49,16 @@ fn view<'a>(storage: &'a Storage, layout: &Layout) -> candle_core::Result<View<'
     })
 }
 
+/// `x` with a contiguous last dimension, the one the kernels read as slices (a KV
+/// cache's narrowed view already is: no copy).
+fn unit_last(x: &Tensor) -> candle_core::Result<Tensor> {
+    if x.stride()[x.rank() - 1] == 1 {
+        Ok(x.clone())
+    } else {
+        x.contiguous()
+    }
+}
+
 /// Whether these kernels can take these queries (f32 on the CPU).
 pub fn applies(q: &Tensor) -> bool {
     q.dtype() == DType::F32 && matches!(q.device(), Device::Cpu)
@@ -65,14 +75,6 @@ pub fn attend_one_position(
 ) -> candle_core::Result<Tensor> {
     let (b, heads, _, hd) = q.dims4()?;
     let t = k.dim(2)?;
-    // Only the last dimension must be contiguous: a KV cache's narrowed view is fine.
-    let unit_last = |x: &Tensor| -> candle_core::Result<Tensor> {
-        if x.stride()[x.rank() - 1] == 1 {
-            Ok(x.clone())
-        } else {
-            x.contiguous()
-        }
-    };
     let (q, k, v) = (unit_last(q)?, unit_last(k)?, unit_last(v)?);
     let mask = mask.map(|m| m.contiguous()).transpose()?;
     let (qs, ql) = q.storage_and_layout();
@@ -251,11 +253,7 @@ pub fn attend_one_position_quantized(
             q.dims()
         );
     }
-    let q = if q.stride()[3] == 1 {
-        q.clone()
-    } else {
-        q.contiguous()?
-    };
+    let q = unit_last(q)?;
     let mask = mask.map(|m| m.contiguous()).transpose()?;
     let (qs, ql) = q.storage_and_layout();
     let qv = view(&qs, ql)?;

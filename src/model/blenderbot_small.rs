@@ -226,7 +226,7 @@ impl Proj {
     fn forward_then(
         &self,
         x: &Tensor,
-        epilogue: Option<&(dyn Fn(&mut [f32]) + Sync)>,
+        epilogue: Option<q8::Epilogue>,
     ) -> candle_core::Result<Tensor> {
         match self {
             Proj::Dense(l) => l.forward(x),

@@ -50,6 +50,10 @@ const TILE_BLOCK_BYTES: usize = TILE * BLOCK;
 /// Input rows a tile is applied to per pass over its weights (VNNI).
 const ROWS: usize = 8;
 
+/// What a product may do to each part of its output once computed, in place (an
+/// activation fused into the product): see [`Q8Matrix::matmul_then`].
+pub type Epilogue<'a> = &'a (dyn Fn(&mut [f32]) + Sync);
+
 /// Rows of one AMX tile.
 const AMX_ROWS: usize = 16;
 
@@ -428,12 +432,7 @@ impl Q8Matrix {
     /// [`Q8Matrix::matmul`], then `epilogue` on each part of the output as soon as it
     /// is computed (while it is in the L1 cache), in place: an activation fused into the
     /// product instead of another pass over memory.
-    pub fn matmul_then(
-        &self,
-        x: &[f32],
-        m: usize,
-        epilogue: &(dyn Fn(&mut [f32]) + Sync),
-    ) -> Vec<f32> {
+    pub fn matmul_then(&self, x: &[f32], m: usize, epilogue: Epilogue) -> Vec<f32> {
         self.matmul_with(x, m, Kernel::detect(), Some(epilogue))
     }
 
@@ -442,7 +441,7 @@ impl Q8Matrix {
         x: &[f32],
         m: usize,
         kernel: Kernel,
-        epilogue: Option<&(dyn Fn(&mut [f32]) + Sync)>,
+        epilogue: Option<Epilogue>,
     ) -> Vec<f32> {
         let n = self.n;
         assert_eq!(x.len(), m * self.k, "input is not (m, k)");
