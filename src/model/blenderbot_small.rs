@@ -702,9 +702,7 @@ impl Attention {
             .reshape((b, t, self.num_heads * self.head_dim))?;
         self.out_proj.forward(&out)
     }
-}
 
-impl Attention {
     /// [`Attention::attend`] to a decoder layer's cross-attention keys and values. In 8
     /// bits, a decoding step (one query per conversation) reads them directly; more
     /// queries (teacher forcing) attend to their dequantised values, the same numbers.
