@@ -521,8 +521,9 @@ mod tests {
             QuantizedHeads::new(&v, false).unwrap(),
         );
         let (kd, vd) = (kq.dequantize().unwrap(), vq.dequantize().unwrap());
-        // Values up to ~4 in magnitude: a rounding step is at most 4 / 127 / 2.
-        assert!(max_diff(&k, &kd) < 0.02 && max_diff(&v, &vd) < 0.02);
+        // Half a rounding step is a row's largest magnitude / 254: for these normal
+        // values (|x| < 7.6 with certainty) below 0.03; 30 runs gave at most 0.015.
+        assert!(max_diff(&k, &kd) < 0.03 && max_diff(&v, &vd) < 0.03);
         let mut pad = vec![0f32; b * tk];
         pad[tk - 1] = f32::NEG_INFINITY;
         let padding = Tensor::from_vec(pad, (b, 1, 1, tk), &dev).unwrap();
@@ -530,8 +531,9 @@ mod tests {
             let got = attend_one_position_quantized(&q, &kq, &vq, mask).unwrap();
             let err = max_diff(&got, &reference(&q, &kd, &vd, mask));
             assert!(err < 1e-5, "error {err}");
-            // Close to full precision too (the model-level check is perplexity).
-            assert!(max_diff(&got, &reference(&q, &k, &v, mask)) < 0.05);
+            // Close to full precision too (the model-level check is perplexity): 30
+            // runs gave at most 0.051; a wrong kernel is off by the values' own size.
+            assert!(max_diff(&got, &reference(&q, &k, &v, mask)) < 0.15);
         }
         let picked = kq.select(&[2, 0]);
         let want = Tensor::cat(

@@ -1285,7 +1285,12 @@ mod tests {
         );
         // Quantised: q8_0 projections (VNNI for one row, AMX for many where the CPU has
         // it) and 8-bit cross-attention keys and values, which teacher forcing reads
-        // dequantised: the same numbers.
+        // dequantised: the same numbers, summed in another order. Usually the logits are
+        // then equal to the bit; but where an activation lies on a rounding boundary of
+        // the next product's 8-bit quantisation, that order can flip one rounding step,
+        // and the positions after it differ by up to a few hundredths (40 random models:
+        // 34 equal throughout, the worst 0.054 at logits of ±2). A wrong cache row or
+        // key would be off by the logits' own size.
         let mut quantized = fused.clone();
         quantized.quantize_q8().unwrap();
         let whole_q8 = quantized.forward(&enc, Some(&mask), &dec_t).unwrap();
@@ -1294,10 +1299,10 @@ mod tests {
             "quantisation changed nothing"
         );
         let leave_at = CACHE_HEADROOM + 3;
-        for (model, whole) in [
-            (&separate, &whole),
-            (&fused, &whole),
-            (&quantized, &whole_q8),
+        for (model, whole, exact) in [
+            (&separate, &whole, true),
+            (&fused, &whole, true),
+            (&quantized, &whole_q8, false),
         ] {
             let enc_out = model.encode(&enc, Some(&mask)).unwrap();
             let mut state = model.start_decoding(&enc_out, Some(&mask)).unwrap();
@@ -1318,7 +1323,15 @@ mod tests {
                     let want = whole.get(*r).unwrap().get(i).unwrap();
                     let got = step.get(pos).unwrap();
                     let d = max_diff(&want, &got);
-                    assert!(d < 1e-4, "step {i}, row {r}: logits differ by {d}");
+                    let tolerance = if exact {
+                        1e-4
+                    } else {
+                        0.1 * (1.0 + max_abs(&want))
+                    };
+                    assert!(
+                        d < tolerance,
+                        "step {i}, row {r}: logits differ by {d} (exact: {exact})"
+                    );
                 }
             }
         }
