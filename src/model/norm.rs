@@ -35,23 +35,24 @@ pub fn add_layer_norm(
     let d = x.dim(candle_core::D::Minus1)?;
     let rows = x.elem_count() / d.max(1);
     let x = x.contiguous()?;
-    // Without a residual, zeros: one code path, and an addition of zero changes no bit.
-    let residual = match residual {
-        Some(r) => r.contiguous()?,
-        None => Tensor::zeros(x.dims(), DType::F32, x.device())?,
-    };
+    let residual = residual.map(|r| r.contiguous()).transpose()?;
     let (weight, bias) = (weight.contiguous()?, bias.contiguous()?);
     let mut out = vec![0f32; rows * d];
     {
-        let slices = [&x, &residual, &weight, &bias].map(|t| t.storage_and_layout());
-        let mut data = [&[][..]; 4];
-        for (slot, (storage, layout)) in data.iter_mut().zip(&slices) {
-            let Storage::Cpu(cpu) = &**storage else {
-                candle_core::bail!("the fused layer norm runs on the CPU");
-            };
-            *slot = &cpu.as_slice::<f32>()?[layout.start_offset()..];
+        let held = [Some(&x), residual.as_ref(), Some(&weight), Some(&bias)]
+            .map(|t| t.map(|t| t.storage_and_layout()));
+        let mut data = [None; 4];
+        for (slot, guard) in data.iter_mut().zip(&held) {
+            if let Some((storage, layout)) = guard {
+                let Storage::Cpu(cpu) = &**storage else {
+                    candle_core::bail!("the fused layer norm runs on the CPU");
+                };
+                *slot = Some(&cpu.as_slice::<f32>()?[layout.start_offset()..]);
+            }
         }
-        let [xs, rs, w, b] = data;
+        let [Some(xs), rs, Some(w), Some(b)] = data else {
+            unreachable!("x, weight and bias are always held");
+        };
         if w.len() < d || b.len() < d {
             candle_core::bail!("layer norm parameters are shorter than the rows ({d})");
         }
@@ -64,7 +65,7 @@ pub fn add_layer_norm(
                 || {
                     normalise_row(
                         &xs[r * d..(r + 1) * d],
-                        &rs[r * d..(r + 1) * d],
+                        rs.map(|rs| &rs[r * d..(r + 1) * d]),
                         &w[..d],
                         &b[..d],
                         eps,
@@ -82,13 +83,25 @@ pub fn add_layer_norm(
     Tensor::from_vec(out, x.dims(), x.device())
 }
 
-/// One row: the sum into `out`, then its mean and variance (two passes, as PyTorch
-/// computes them, so that a large mean does not swallow the variance), then the scale
-/// and shift.
+/// One row: the sum (or `x` alone) into `out`, then its mean and variance (two passes,
+/// as PyTorch computes them, so that a large mean does not swallow the variance), then
+/// the scale and shift.
 #[inline(always)]
-fn normalise_row(x: &[f32], residual: &[f32], w: &[f32], b: &[f32], eps: f32, out: &mut [f32]) {
-    for ((o, a), c) in out.iter_mut().zip(x).zip(residual) {
-        *o = a + c;
+fn normalise_row(
+    x: &[f32],
+    residual: Option<&[f32]>,
+    w: &[f32],
+    b: &[f32],
+    eps: f32,
+    out: &mut [f32],
+) {
+    match residual {
+        Some(residual) => {
+            for ((o, a), c) in out.iter_mut().zip(x).zip(residual) {
+                *o = a + c;
+            }
+        }
+        None => out.copy_from_slice(x),
     }
     let n = out.len() as f32;
     let mean = lane_sum(out) / n;

@@ -10,12 +10,12 @@
 //! * **AVX-512 VNNI** (`x86::tile`): one `vpdpbusd` does 64 multiply-adds, and a tile is
 //!   applied to 8 input rows while it is in a register, so a decoding step for 8 people
 //!   reads the weights once, as a step for one person does.
-//! * **AMX** (`amx::tile`, Sapphire Rapids and later): the same tile layout is what an
-//!   AMX weight tile is, and one `tdpbssd` multiplies 16 input rows by one block of a
-//!   weight tile (8192 multiply-adds). Products of at least 16 rows (the encoder, the
-//!   cross-attention keys and values) use it; decoding steps keep VNNI, since for a
-//!   handful of rows the tiles would be mostly padding and reading the weights is what
-//!   takes the time.
+//! * **AMX** (`amx::tiles`, Sapphire Rapids and later): the same tile layout is what an
+//!   AMX weight tile is, and one `tdpbssd` multiplies up to 16 input rows by one block of
+//!   a weight tile (8192 multiply-adds for 16 rows). Products of two rows or more (the
+//!   encoder, the cross-attention keys and values, a batch's decoding steps) use it; one
+//!   person's decoding step keeps VNNI, since for one row reading the weights is all the
+//!   time a product takes.
 //!
 //! Both compute the same exact integer sums per block and scale them in the same order,
 //! so they give the same bits: a seed gives the same reply on either kind of CPU.
@@ -259,7 +259,7 @@ enum Kernel {
     Portable,
     #[cfg(target_arch = "x86_64")]
     Avx512Vnni,
-    /// AVX-512 VNNI for small batches, AMX tiles for products of many rows.
+    /// AVX-512 VNNI for one row, AMX tiles for products of two rows or more.
     #[cfg(target_arch = "x86_64")]
     Amx,
 }
@@ -291,17 +291,6 @@ impl Kernel {
             Kernel::Amx if m >= AMX_MIN_ROWS => RowLayout::Tiles,
             _ => RowLayout::Unsigned,
         }
-    }
-}
-
-/// Which instructions this CPU's q8_0 products use, for logs and benchmarks.
-pub fn kernel_name() -> &'static str {
-    match Kernel::detect() {
-        Kernel::Portable => "portable",
-        #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512Vnni => "AVX-512 VNNI",
-        #[cfg(target_arch = "x86_64")]
-        Kernel::Amx => "AMX + AVX-512 VNNI",
     }
 }
 
@@ -452,13 +441,9 @@ impl Q8Matrix {
         // 8-person step's output layer, was a pass over memory for nothing).
         let mut out: Vec<f32> = Vec::with_capacity(m * n);
         let out_ptr = out.as_mut_ptr() as usize;
-        let dst = Dst {
-            ptr: out_ptr as *mut f32,
-            n,
-        };
         // The epilogue on rows `rows` × columns `cols` of the output, once a unit that
         // wrote them is done.
-        let finish = |rows: std::ops::Range<usize>, cols: std::ops::Range<usize>| {
+        let apply_epilogue = |rows: std::ops::Range<usize>, cols: std::ops::Range<usize>| {
             if let Some(f) = epilogue {
                 let cols = cols.start..cols.end.min(n);
                 for r in rows {
@@ -495,7 +480,7 @@ impl Q8Matrix {
                         let (r0, c0) = (g * AMX_ROWS, t * AMX_TILES * TILE);
                         let count = (m - r0).min(AMX_ROWS);
                         amx::tiles(self, AMX_TILES * t, &rows, g, count, dst);
-                        finish(r0..r0 + count, c0..c0 + AMX_TILES * TILE);
+                        apply_epilogue(r0..r0 + count, c0..c0 + AMX_TILES * TILE);
                     }
                     amx::release();
                 }
@@ -504,7 +489,6 @@ impl Q8Matrix {
             unsafe { out.set_len(m * n) };
             return out;
         }
-        let _ = dst;
         let (tiles, groups) = (n.div_ceil(TILE), m.div_ceil(ROWS));
         // Units in tile-major order: a thread's consecutive units share a tile, whose
         // weights then stay in the L1 cache while its row groups pass by.
@@ -517,7 +501,7 @@ impl Q8Matrix {
                 };
                 let count = (m - r0).min(ROWS);
                 self.tile(kernel, t, &rows, r0, count, dst);
-                finish(r0..r0 + count, t * TILE..(t + 1) * TILE);
+                apply_epilogue(r0..r0 + count, t * TILE..(t + 1) * TILE);
             }
         });
         // SAFETY: the units cover every (row, column) of the output once.
@@ -589,19 +573,42 @@ struct Dst {
     n: usize,
 }
 
-/// The mask of a tile's real columns: the last tile may be partly padding.
+/// Writes a tile's finished sums (`acc[r]` for row `r0 + r`, columns `col ..`) plus the
+/// bias, only the real columns: the last tile may be partly padding. Both fast kernels
+/// end with this.
+///
+/// # Safety
+/// The CPU has AVX-512 F; the rows and `col` are inside the `(m, n)` output, which no
+/// other unit writes there.
 #[cfg(target_arch = "x86_64")]
-fn column_mask(m: &Q8Matrix, col: usize) -> u16 {
-    if col + TILE <= m.n {
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn store_rows(
+    m: &Q8Matrix,
+    acc: &[std::arch::x86_64::__m512],
+    r0: usize,
+    col: usize,
+    dst: Dst,
+) {
+    use std::arch::x86_64::*;
+    let bias = _mm512_loadu_ps(m.bias.as_ptr().add(col));
+    let mask: __mmask16 = if col + TILE <= m.n {
         0xffff
     } else {
         (1u16 << (m.n - col)) - 1
+    };
+    for (r, a) in acc.iter().enumerate() {
+        _mm512_mask_storeu_ps(
+            dst.ptr.add((r0 + r) * dst.n + col),
+            mask,
+            _mm512_add_ps(*a, bias),
+        );
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{column_mask, Dst, Q8Matrix, QuantizedRows, BLOCK, TILE, TILE_BLOCK_BYTES};
+    use super::{Dst, Q8Matrix, QuantizedRows, BLOCK, TILE, TILE_BLOCK_BYTES};
     use std::arch::x86_64::*;
 
     /// One tile of 16 columns for `R` rows from `r0`. Two integer sums per row (even
@@ -648,16 +655,7 @@ mod x86 {
                 );
             }
         }
-        let col = t * TILE;
-        let bias = _mm512_loadu_ps(m.bias.as_ptr().add(col));
-        let mask = column_mask(m, col);
-        for (r, a) in acc.iter().enumerate() {
-            _mm512_mask_storeu_ps(
-                dst.ptr.add((r0 + r) * dst.n + col),
-                mask,
-                _mm512_add_ps(*a, bias),
-            );
-        }
+        super::store_rows(m, &acc, r0, t * TILE, dst);
     }
 }
 
@@ -677,10 +675,7 @@ mod x86 {
 /// instructions are written as inline assembly.
 #[cfg(target_arch = "x86_64")]
 mod amx {
-    use super::{
-        column_mask, Dst, Q8Matrix, QuantizedRows, AMX_ROWS, AMX_TILES, BLOCK, TILE,
-        TILE_BLOCK_BYTES,
-    };
+    use super::{Dst, Q8Matrix, QuantizedRows, AMX_ROWS, AMX_TILES, BLOCK, TILE, TILE_BLOCK_BYTES};
     use std::arch::asm;
     use std::arch::x86_64::*;
 
@@ -738,19 +733,17 @@ mod amx {
             colsb: [0; 16],
             rows: [0; 16],
         };
+        // Sums (tmm0–3) and the input tile (tmm4) have the product's rows; the weight
+        // tiles (tmm5–7) a block's 8 groups of 4 values.
         let mut i = 0;
-        while i < 4 {
-            c.colsb[i] = (TILE * 4) as u16;
-            c.rows[i] = rows as u8;
-            i += 1;
-        }
-        c.colsb[4] = BLOCK as u16;
-        c.rows[4] = rows as u8;
         while i < 8 {
-            if i > 4 {
-                c.colsb[i] = (TILE * 4) as u16;
-                c.rows[i] = (BLOCK / 4) as u8;
-            }
+            let (bytes, tile_rows) = match i {
+                0..=3 => (TILE * 4, rows),
+                4 => (BLOCK, rows),
+                _ => (TILE * 4, BLOCK / 4),
+            };
+            c.colsb[i] = bytes as u16;
+            c.rows[i] = tile_rows as u8;
             i += 1;
         }
         c
@@ -790,12 +783,10 @@ mod amx {
     #[derive(Clone, Copy)]
     struct Sums([[i32; TILE]; AMX_ROWS]);
 
-    /// Weight tiles one pass computes: four tiles of sums, and with one input tile and
-    /// three weight tiles (the fourth reuses the first's register), all eight registers.
-    const TILES: usize = AMX_TILES;
-
-    /// The tiles of sums of one block: 16 rows × columns 0–15, 16–31, 32–47, 48–63.
-    type Block = [Sums; TILES];
+    /// The tiles of sums of one block: 16 rows × columns 0–15, 16–31, 32–47, 48–63. A
+    /// pass's four tiles of sums, one input tile and three weight tiles (the fourth
+    /// reuses the first's register) are all eight registers.
+    type Block = [Sums; AMX_TILES];
 
     /// Multiplies block `b` of one row group (at `xa`) by block `b` of four weight
     /// tiles (at `w[0..4]`), into the tiles of `out`.
@@ -804,7 +795,7 @@ mod amx {
     /// [`configure`] was called on this thread; the pointers are at one block of a
     /// tile each.
     #[inline(always)]
-    unsafe fn multiply(xa: *const u8, w: [*const i8; TILES], out: &mut Block) {
+    unsafe fn multiply(xa: *const u8, w: [*const i8; AMX_TILES], out: &mut Block) {
         asm!(
             "tileloadd tmm4, [{xa} + {xstride}]",
             "tileloadd tmm5, [{w0} + {wstride}]",
@@ -888,8 +879,8 @@ mod amx {
         let ws = m.scales.as_ptr().add(t * nb * TILE);
         let xq = x.quants.as_ptr().add(g * nb * AMX_ROWS * BLOCK);
         let xs = x.scales.as_ptr().add(r0 * nb);
-        let mut acc = [[_mm512_setzero_ps(); AMX_ROWS]; TILES];
-        let mut sums = [[Sums([[0; TILE]; AMX_ROWS]); TILES]; 2];
+        let mut acc = [[_mm512_setzero_ps(); AMX_ROWS]; AMX_TILES];
+        let mut sums = [[Sums([[0; TILE]; AMX_ROWS]); AMX_TILES]; 2];
         let block = |b: usize, out: &mut Block| {
             let w = std::array::from_fn(|i| wq.add((i * nb + b) * TILE_BLOCK_BYTES));
             multiply(xq.add(b * AMX_ROWS * BLOCK), w, out);
@@ -911,15 +902,7 @@ mod amx {
             if col >= m.n {
                 break;
             }
-            let bias = _mm512_loadu_ps(m.bias.as_ptr().add(col));
-            let mask = column_mask(m, col);
-            for (r, a) in a.iter().enumerate().take(rows) {
-                _mm512_mask_storeu_ps(
-                    dst.ptr.add((r0 + r) * dst.n + col),
-                    mask,
-                    _mm512_add_ps(*a, bias),
-                );
-            }
+            super::store_rows(m, &a[..rows], r0, col, dst);
         }
     }
 }
