@@ -165,15 +165,31 @@ impl QuantizedHeads {
                 super::Simd::run(
                     #[inline(always)]
                     || {
-                        for (j, (values, scale)) in
-                            rows.chunks_exact(hd).zip(sc.iter_mut()).enumerate()
+                        // Rows quantised in order (this vectorises), then keys
+                        // transposed from that copy, which is in L1.
+                        let mut by_row = if transposed {
+                            vec![0i8; t * hd]
+                        } else {
+                            Vec::new()
+                        };
+                        let target: &mut [i8] = if transposed { &mut by_row } else { q };
+                        for ((values, scale), dst) in rows
+                            .chunks_exact(hd)
+                            .zip(sc.iter_mut())
+                            .zip(target.chunks_exact_mut(hd))
                         {
                             let amax = super::simd::lane_max_abs(values);
                             *scale = amax / 127.0;
                             let inv = if amax > 0.0 { 127.0 / amax } else { 0.0 };
-                            for (d, v) in values.iter().enumerate() {
-                                let at = if transposed { d * t + j } else { j * hd + d };
-                                q[at] = (v * inv).round_ties_even().clamp(-127.0, 127.0) as i8;
+                            for (d, v) in dst.iter_mut().zip(values) {
+                                *d = super::simd::round_to_i8(v * inv);
+                            }
+                        }
+                        if transposed {
+                            for (d, key_dim) in q.chunks_exact_mut(t).enumerate() {
+                                for (j, k) in key_dim.iter_mut().enumerate() {
+                                    *k = by_row[j * hd + d];
+                                }
                             }
                         }
                     },
@@ -276,19 +292,23 @@ pub fn attend_one_position_quantized(
             #[inline(always)]
             || {
                 let mut scores = vec![0f32; t];
-                for (qd, key_dim) in query.iter().zip(keys.chunks_exact(t)) {
-                    for (s, kv) in scores.iter_mut().zip(key_dim) {
-                        *s += qd * *kv as f32;
-                    }
-                }
+                quantized_scores(query, keys, t, &mut scores);
                 for (s, scale) in scores.iter_mut().zip(kscale) {
                     *s *= scale;
                 }
                 softmax_in_place(&mut scores, mv.as_ref().map(|m| m.row(&[bi, 0, 0, 0], t)));
-                for ((p, scale), row) in scores.iter().zip(vscale).zip(values.chunks_exact(hd)) {
-                    let w = p * scale;
-                    for (o, x) in out.iter_mut().zip(row) {
-                        *o += w * *x as f32;
+                match hd {
+                    32 => quantized_weighted_sum::<32>(&scores, vscale, values, out),
+                    64 => quantized_weighted_sum::<64>(&scores, vscale, values, out),
+                    _ => {
+                        for ((p, scale), row) in
+                            scores.iter().zip(vscale).zip(values.chunks_exact(hd))
+                        {
+                            let w = p * scale;
+                            for (o, x) in out.iter_mut().zip(row) {
+                                *o += w * *x as f32;
+                            }
+                        }
                     }
                 }
             },
@@ -296,6 +316,60 @@ pub fn attend_one_position_quantized(
     });
     drop((qs, mask_guard));
     Tensor::from_vec(out, (b, 1, heads * hd), &Device::Cpu)
+}
+
+/// Positions whose scores [`quantized_scores`] keeps in registers while it reads the
+/// keys: 4 vectors of 16.
+const SCORE_CHUNK: usize = 64;
+
+/// `scores[j] = Σ_d query[d] · keys[d][j]` for keys transposed (`[head_dim][t]`), summed
+/// over `d` in order. A chunk of positions is summed in registers over every key
+/// dimension, instead of the whole row of scores being read and written again for
+/// each dimension.
+#[inline(always)]
+fn quantized_scores(query: &[f32], keys: &[i8], t: usize, scores: &mut [f32]) {
+    let mut j0 = 0;
+    while j0 + SCORE_CHUNK <= t {
+        let mut acc = [0f32; SCORE_CHUNK];
+        for (qd, key_dim) in query.iter().zip(keys.chunks_exact(t)) {
+            let key_dim: &[i8; SCORE_CHUNK] = key_dim[j0..j0 + SCORE_CHUNK]
+                .try_into()
+                .expect("a whole chunk");
+            for (s, kv) in acc.iter_mut().zip(key_dim) {
+                *s += qd * *kv as f32;
+            }
+        }
+        scores[j0..j0 + SCORE_CHUNK].copy_from_slice(&acc);
+        j0 += SCORE_CHUNK;
+    }
+    let rest = &mut scores[j0..];
+    for (qd, key_dim) in query.iter().zip(keys.chunks_exact(t)) {
+        for (s, kv) in rest.iter_mut().zip(&key_dim[j0..]) {
+            *s += qd * *kv as f32;
+        }
+    }
+}
+
+/// `out[d] += Σ_j probs[j] · scale[j] · values[j][d]`, over `j` in order, for a head
+/// size known at compile time: the sums stay in registers for the whole pass.
+#[inline(always)]
+fn quantized_weighted_sum<const HD: usize>(
+    probs: &[f32],
+    scales: &[f32],
+    values: &[i8],
+    out: &mut [f32],
+) {
+    let mut acc = [0f32; HD];
+    for ((p, scale), row) in probs.iter().zip(scales).zip(values.chunks_exact(HD)) {
+        let w = p * scale;
+        let row: &[i8; HD] = row.try_into().expect("a whole row");
+        for (o, x) in acc.iter_mut().zip(row) {
+            *o += w * *x as f32;
+        }
+    }
+    for (o, a) in out.iter_mut().zip(&acc) {
+        *o += a;
+    }
 }
 
 /// A dot product summed in 8 lanes, so that it vectorises.

@@ -193,14 +193,22 @@ fn pick(logits: &[f32], temperature: f64, top_k: usize, top_p: f64, rng: &mut im
 enum Candidates {
     /// Greedy decoding, or nothing to sample from: this token.
     Fixed(usize),
-    /// The tokens that may be drawn, in vocabulary order, with their weights and the
+    /// Top-k's tokens that may be drawn, in vocabulary order, with their weights and the
     /// weights' sum.
-    Weighted {
+    Listed {
         tokens: Vec<u32>,
         weights: Vec<f32>,
         mass: f32,
     },
+    /// Every token's weight, 0 for those that may not be drawn, and the weights' sum.
+    /// Top-p over the whole vocabulary keeps thousands of tokens when the distribution is
+    /// flat; gathering them into a list was two more passes, and drawing from the list
+    /// one dependent subtraction per kept token.
+    Vocabulary { weights: Vec<f32>, mass: f32 },
 }
+
+/// Tokens per chunk of [`draw_from_vocabulary`]: the draw skips a chunk by its sum.
+const DRAW_CHUNK: usize = 64;
 
 impl Candidates {
     fn new(logits: &[f32], temperature: f64, top_k: usize, top_p: f64) -> Self {
@@ -227,58 +235,68 @@ impl Candidates {
         }
         let n = weights.len();
         // Exactly the k best with top-k (ties broken arbitrarily, as a sort would).
-        let top_k = (top_k > 0 && top_k < n).then(|| {
+        if top_k > 0 && top_k < n {
             let mut idx: Vec<usize> = (0..n).collect();
             idx.select_nth_unstable_by(top_k - 1, |a, b| weights[*b].total_cmp(&weights[*a]));
             idx.truncate(top_k);
             idx.sort_unstable();
-            idx
-        });
-        // Banned tokens weigh 0 and are never kept.
+            let masses: Vec<f32> = idx.iter().map(|i| weights[*i]).collect();
+            // Banned tokens weigh 0 and are never kept.
+            let mut threshold = f32::MIN_POSITIVE;
+            if top_p < 1.0 {
+                let total = lane_sum(&masses);
+                threshold = threshold.max(top_p_threshold(&masses, top_p as f32 * total));
+            }
+            let (tokens, weights): (Vec<u32>, Vec<f32>) = idx
+                .iter()
+                .zip(&masses)
+                .filter(|(_, w)| **w >= threshold)
+                .map(|(i, w)| (*i as u32, *w))
+                .unzip();
+            if tokens.is_empty() {
+                return Candidates::Fixed(argmax(logits));
+            }
+            return Candidates::Listed {
+                mass: lane_sum(&weights),
+                tokens,
+                weights,
+            };
+        }
         let mut threshold = f32::MIN_POSITIVE;
         if top_p < 1.0 {
-            let top_k_weights: Vec<f32>;
-            let masses: &[f32] = match &top_k {
-                Some(idx) => {
-                    top_k_weights = idx.iter().map(|i| weights[*i]).collect();
-                    &top_k_weights
-                }
-                None => &weights,
-            };
-            let total = lane_sum(masses);
-            threshold = threshold.max(top_p_threshold(masses, top_p as f32 * total));
+            let total = lane_sum(&weights);
+            threshold = threshold.max(top_p_threshold(&weights, top_p as f32 * total));
         }
-        let (kept, kept_weights): (Vec<u32>, Vec<f32>) = match &top_k {
-            Some(idx) => idx
-                .iter()
-                .filter(|i| weights[**i] >= threshold)
-                .map(|i| (*i as u32, weights[*i]))
-                .unzip(),
-            None => (
-                gather_where(&weights, |w| w >= threshold, |i, _| i as u32),
-                gather_where(&weights, |w| w >= threshold, |_, w| w),
-            ),
-        };
-        if kept.is_empty() {
+        for w in weights.iter_mut() {
+            *w = if *w >= threshold { *w } else { 0.0 };
+        }
+        let mass = lane_sum(&weights);
+        if mass <= 0.0 {
             return Candidates::Fixed(argmax(logits));
         }
-        Candidates::Weighted {
-            mass: lane_sum(&kept_weights),
-            tokens: kept,
-            weights: kept_weights,
-        }
+        Candidates::Vocabulary { weights, mass }
     }
 
     /// One token, drawn in proportion to its weight.
     fn draw(&self, rng: &mut impl Rng) -> usize {
         match self {
             Candidates::Fixed(token) => *token,
-            Candidates::Weighted {
+            _ => self.draw_at(rng.random::<f32>()),
+        }
+    }
+
+    /// The token at `u ∈ [0, 1)` of the kept mass, walking the kept tokens in
+    /// vocabulary order: the one where `u · mass` minus the weights before it and its
+    /// own reaches 0.
+    fn draw_at(&self, u: f32) -> usize {
+        match self {
+            Candidates::Fixed(token) => *token,
+            Candidates::Listed {
                 tokens,
                 weights,
                 mass,
             } => {
-                let mut r = rng.random::<f32>() * mass;
+                let mut r = u * mass;
                 for (token, w) in tokens.iter().zip(weights) {
                     r -= w;
                     if r <= 0.0 {
@@ -288,8 +306,67 @@ impl Candidates {
                 // Rounding left a sliver of the random number: the last kept token.
                 tokens[tokens.len() - 1] as usize
             }
+            Candidates::Vocabulary { weights, mass } => super::Simd::run(
+                #[inline(always)]
+                || draw_from_vocabulary(weights, u * mass),
+            ),
         }
     }
+
+    /// The tokens that may be drawn and their weights, in vocabulary order.
+    #[cfg(test)]
+    fn kept(&self) -> Vec<(u32, f32)> {
+        match self {
+            Candidates::Fixed(t) => vec![(*t as u32, 1.0)],
+            Candidates::Listed {
+                tokens, weights, ..
+            } => tokens
+                .iter()
+                .copied()
+                .zip(weights.iter().copied())
+                .collect(),
+            Candidates::Vocabulary { weights, .. } => weights
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| **w > 0.0)
+                .map(|(i, w)| (i as u32, *w))
+                .collect(),
+        }
+    }
+}
+
+/// The token where `r` minus the weights of those before it and its own reaches 0, for
+/// weights of the whole vocabulary (0 where not kept). Whole chunks are skipped by their
+/// sum (in a fixed order, so every machine draws the same token); only the chunk where
+/// `r` runs out is walked token by token. If rounding leaves a sliver of `r` at the
+/// end, the last token with weight.
+#[inline(always)]
+fn draw_from_vocabulary(weights: &[f32], mut r: f32) -> usize {
+    for (c, chunk) in weights.chunks(DRAW_CHUNK).enumerate() {
+        let sum = lane_sum(chunk);
+        if sum <= 0.0 {
+            continue;
+        }
+        if r <= sum {
+            let mut last = None;
+            for (i, w) in chunk.iter().enumerate() {
+                if *w > 0.0 {
+                    r -= w;
+                    last = Some(i);
+                    if r <= 0.0 {
+                        return c * DRAW_CHUNK + i;
+                    }
+                }
+            }
+            // The chunk's sum and the walk round differently: its last token.
+            return c * DRAW_CHUNK + last.expect("a chunk with mass has a token with weight");
+        }
+        r -= sum;
+    }
+    weights
+        .iter()
+        .rposition(|w| *w > 0.0)
+        .unwrap_or(weights.len().saturating_sub(1))
 }
 
 /// `item(i, x)` for each `x = xs[i]` that `keep` accepts, in order, gathered without
@@ -781,6 +858,62 @@ mod tests {
         }
     }
 
+    /// The chunked draw picks the token whose share of the kept mass holds `u`: the
+    /// one a walk over the kept tokens one by one picks, but at a boundary between two
+    /// tokens (where the two walks round differently), and never a token of weight 0.
+    #[test]
+    fn a_draw_from_the_vocabulary_lands_where_its_share_of_the_mass_is() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        for case in 0..40 {
+            let n = 1 + case * 97;
+            let weights: Vec<f32> = (0..n)
+                .map(|i| {
+                    // Runs of zeros longer than a chunk, and single kept tokens.
+                    if (i / 150) % 3 == 1 || rng.random_range(0..4) == 0 {
+                        0.0
+                    } else {
+                        rng.random_range(0.0f32..1.0)
+                    }
+                })
+                .collect();
+            let mass = lane_sum(&weights);
+            if mass <= 0.0 {
+                continue;
+            }
+            let candidates = Candidates::Vocabulary {
+                weights: weights.clone(),
+                mass,
+            };
+            let prefix: Vec<f64> = weights
+                .iter()
+                .scan(0f64, |acc, w| {
+                    *acc += *w as f64;
+                    Some(*acc)
+                })
+                .collect();
+            for step in 0..200 {
+                let u = step as f32 / 200.0 + rng.random_range(0.0f32..0.005);
+                let t = candidates.draw_at(u);
+                assert!(weights[t] > 0.0, "case {case}: drew token {t} of weight 0");
+                let target = (u * mass) as f64;
+                let (below, upto) = (prefix[t] - weights[t] as f64, prefix[t]);
+                let slack = 1e-4 * mass as f64;
+                assert!(
+                    below - slack <= target && target <= upto + slack,
+                    "case {case}, u {u}: token {t} holds {below}..{upto}, target {target}"
+                );
+            }
+            // u = 0: the first kept token; u just below 1: one at the end of the mass.
+            let first = weights.iter().position(|w| *w > 0.0).unwrap();
+            assert_eq!(candidates.draw_at(0.0), first);
+            let t = candidates.draw_at(1.0 - f32::EPSILON);
+            assert!(
+                prefix[t] >= mass as f64 * (1.0 - 1e-4),
+                "case {case}: token {t}"
+            );
+        }
+    }
+
     /// Selecting top-p bucket by bucket (see `top_p_threshold`) keeps exactly the
     /// tokens a selection over the whole vocabulary keeps.
     #[test]
@@ -801,13 +934,12 @@ mod tests {
                 .map(|l| exp_nonpositive((l - max) * (1.0 / temperature as f32)))
                 .collect();
             for top_k in [0, 40] {
-                let Candidates::Weighted {
-                    tokens, weights: w, ..
-                } = Candidates::new(&logits, temperature, top_k, top_p)
-                else {
-                    panic!("sampling expected");
-                };
-                let kept: Vec<(u32, f32)> = tokens.into_iter().zip(w).collect();
+                let candidates = Candidates::new(&logits, temperature, top_k, top_p);
+                assert!(
+                    !matches!(candidates, Candidates::Fixed(_)),
+                    "sampling expected"
+                );
+                let kept = candidates.kept();
                 // The reference: the selection over every top-k token (or all of them).
                 let mut pool: Vec<usize> = (0..n).collect();
                 if top_k > 0 {

@@ -112,6 +112,26 @@ pub fn lane_max_abs(xs: &[f32]) -> f32 {
     lanes.iter().copied().fold(tail, f32::max)
 }
 
+/// `x` rounded to the nearest integer (halves to even) and clamped to `[-127, 127]`, as
+/// an `i8`; NaN gives 0.
+///
+/// Rust's float-to-integer casts saturate and map NaN to 0, which the compiler writes
+/// as a scalar conversion and compare per value. Here the rounding is done by the
+/// addition of 1.5·2²³, after which the integer is in the low bits of the sum (exact
+/// for `|x| < 2²²`, which the clamp ensures): plain arithmetic, which vectorises.
+#[inline(always)]
+pub fn round_to_i8(x: f32) -> i8 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23
+    let clamped = x.clamp(-127.0, 127.0);
+    let rounded = ((clamped + MAGIC).to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32);
+    // NaN survives the clamp; its sum's bits are no integer in range.
+    if (-127..=127).contains(&rounded) {
+        rounded as i8
+    } else {
+        0
+    }
+}
+
 /// `exp(x)` for `x ≤ 0`, and 0 below -87 (where f32 would go subnormal) and for -∞ (a
 /// banned token).
 ///
@@ -151,6 +171,39 @@ pub fn exp_nonpositive(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn round_to_i8_rounds_halves_to_even_and_clamps() {
+        for (x, want) in [
+            (0.0, 0),
+            (0.5, 0),
+            (1.5, 2),
+            (2.5, 2),
+            (-0.5, 0),
+            (-1.5, -2),
+            (-2.5, -2),
+            (126.6, 127),
+            (127.5, 127),
+            (1e9, 127),
+            (-1e9, -127),
+            (f32::INFINITY, 127),
+            (f32::NEG_INFINITY, -127),
+            (f32::NAN, 0),
+            (3.49, 3),
+            (-3.51, -4),
+        ] {
+            assert_eq!(round_to_i8(x), want, "{x}");
+        }
+        // Every step of 1/64 over the range, against the standard library.
+        for i in -130 * 64..=130 * 64 {
+            let x = i as f32 / 64.0;
+            assert_eq!(
+                round_to_i8(x),
+                x.round_ties_even().clamp(-127.0, 127.0) as i8,
+                "{x}"
+            );
+        }
+    }
     use rand::{Rng, SeedableRng};
 
     #[test]
