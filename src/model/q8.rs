@@ -50,6 +50,13 @@ const TILE_BLOCK_BYTES: usize = TILE * BLOCK;
 /// Input rows a tile is applied to per pass over its weights (VNNI).
 const ROWS: usize = 8;
 
+/// Input rows per pass of the VNNI kernel that computes two tiles at once, used for
+/// products of more than [`ROWS`] rows (the encoder, the cross-attention keys and
+/// values): each broadcast activation then feeds two multiply-adds instead of one, and
+/// the loads were what bounded the one-tile kernel. 6 rows × 2 tiles of sums and
+/// results fill 24 of the 32 vector registers.
+const PAIR_ROWS: usize = 6;
+
 /// What a product may do to each part of its output once computed, in place (an
 /// activation fused into the product): see [`Q8Matrix::matmul_then`].
 pub type Epilogue<'a> = &'a (dyn Fn(&mut [f32]) + Sync);
@@ -489,6 +496,31 @@ impl Q8Matrix {
             unsafe { out.set_len(m * n) };
             return out;
         }
+        #[cfg(target_arch = "x86_64")]
+        if m > ROWS && kernel != Kernel::Portable {
+            let (pairs, groups) = (n.div_ceil(2 * TILE), m.div_ceil(PAIR_ROWS));
+            let tiles = n.div_ceil(TILE);
+            // Pair-major, as the one-tile units below are tile-major.
+            candle_core::utils::barrier_pool().execute_chunked(pairs * groups, |range| {
+                for unit in range {
+                    let (t, r0) = (2 * (unit / groups), (unit % groups) * PAIR_ROWS);
+                    let dst = Dst {
+                        ptr: out_ptr as *mut f32,
+                        n,
+                    };
+                    let count = (m - r0).min(PAIR_ROWS);
+                    if t + 1 < tiles {
+                        self.tile_pair(t, &rows, r0, count, dst);
+                    } else {
+                        self.tile(kernel, t, &rows, r0, count, dst);
+                    }
+                    apply_epilogue(r0..r0 + count, t * TILE..(t + 2) * TILE);
+                }
+            });
+            // SAFETY: the units cover every (row, column) of the output once.
+            unsafe { out.set_len(m * n) };
+            return out;
+        }
         let (tiles, groups) = (n.div_ceil(TILE), m.div_ceil(ROWS));
         // Units in tile-major order: a thread's consecutive units share a tile, whose
         // weights then stay in the L1 cache while its row groups pass by.
@@ -528,6 +560,25 @@ impl Q8Matrix {
                     _ => x86::tile::<1>(self, t, x, r0, dst),
                 }
             },
+        }
+    }
+
+    /// Columns `16·t .. 16·(t + 2)` of rows `r0 .. r0 + count` (`count ≤ PAIR_ROWS`), by
+    /// the two-tile VNNI kernel: the same sums, scaled in the same order, as two calls
+    /// of [`Q8Matrix::tile`] (so the same bits).
+    #[cfg(target_arch = "x86_64")]
+    fn tile_pair(&self, t: usize, x: &QuantizedRows, r0: usize, count: usize, dst: Dst) {
+        // SAFETY: only called with a VNNI-capable kernel chosen by `detect`, for tiles
+        // `t` and `t + 1` inside the matrix and rows inside the input.
+        unsafe {
+            match count {
+                6 => x86::tile_pair::<6>(self, t, x, r0, dst),
+                5 => x86::tile_pair::<5>(self, t, x, r0, dst),
+                4 => x86::tile_pair::<4>(self, t, x, r0, dst),
+                3 => x86::tile_pair::<3>(self, t, x, r0, dst),
+                2 => x86::tile_pair::<2>(self, t, x, r0, dst),
+                _ => x86::tile_pair::<1>(self, t, x, r0, dst),
+            }
         }
     }
 
@@ -679,6 +730,76 @@ mod x86 {
             }
         }
         super::store_rows(m, &acc, r0, t * TILE, dst);
+    }
+
+    /// Tiles `t` and `t + 1` (32 columns) for `R` rows from `r0`: each activation
+    /// broadcast feeds both tiles. One integer sum per row and tile: the two tiles'
+    /// sums are independent chains already.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub unsafe fn tile_pair<const R: usize>(
+        m: &Q8Matrix,
+        t: usize,
+        x: &QuantizedRows,
+        r0: usize,
+        dst: Dst,
+    ) {
+        let (k, nb) = (x.k, x.k / BLOCK);
+        let wq0 = m.quants.as_ptr().add(t * nb * TILE_BLOCK_BYTES);
+        let wq1 = wq0.add(nb * TILE_BLOCK_BYTES);
+        let ws0 = m.scales.as_ptr().add(t * nb * TILE);
+        let ws1 = ws0.add(nb * TILE);
+        let wo0 = m.offsets.as_ptr().add(t * nb * TILE);
+        let wo1 = wo0.add(nb * TILE);
+        let xq = x.quants.as_ptr().add(r0 * k);
+        let xs = x.scales.as_ptr().add(r0 * nb);
+        let first_pass = r0 == 0;
+        let mut acc0 = [_mm512_setzero_ps(); R];
+        let mut acc1 = [_mm512_setzero_ps(); R];
+        for b in 0..nb {
+            if first_pass {
+                // As in `tile`: tile `t + 1`'s stream runs on into the next pair.
+                let ahead = wq1.wrapping_add((b + PREFETCH_BLOCKS) * TILE_BLOCK_BYTES);
+                for line in 0..TILE_BLOCK_BYTES / 64 {
+                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line * 64) as *const i8);
+                }
+                let at = (b + PREFETCH_BLOCKS) * TILE;
+                _mm_prefetch::<_MM_HINT_T0>(ws1.wrapping_add(at) as *const i8);
+                _mm_prefetch::<_MM_HINT_T0>(wo1.wrapping_add(at) as *const i8);
+            }
+            let mut sums0 = [_mm512_loadu_si512(wo0.add(b * TILE) as *const _); R];
+            let mut sums1 = [_mm512_loadu_si512(wo1.add(b * TILE) as *const _); R];
+            let (wb0, wb1) = (wq0.add(b * TILE_BLOCK_BYTES), wq1.add(b * TILE_BLOCK_BYTES));
+            let xb = xq.add(b * BLOCK);
+            for g in 0..BLOCK / 4 {
+                let w0 = _mm512_loadu_si512(wb0.add(g * 4 * TILE) as *const _);
+                let w1 = _mm512_loadu_si512(wb1.add(g * 4 * TILE) as *const _);
+                for r in 0..R {
+                    let a =
+                        _mm512_set1_epi32((xb.add(r * k + g * 4) as *const i32).read_unaligned());
+                    sums0[r] = _mm512_dpbusd_epi32(sums0[r], a, w0);
+                    sums1[r] = _mm512_dpbusd_epi32(sums1[r], a, w1);
+                }
+            }
+            let (scale0, scale1) = (
+                _mm512_loadu_ps(ws0.add(b * TILE)),
+                _mm512_loadu_ps(ws1.add(b * TILE)),
+            );
+            for r in 0..R {
+                let xscale = _mm512_set1_ps(*xs.add(r * nb + b));
+                acc0[r] = _mm512_fmadd_ps(
+                    _mm512_mul_ps(_mm512_cvtepi32_ps(sums0[r]), scale0),
+                    xscale,
+                    acc0[r],
+                );
+                acc1[r] = _mm512_fmadd_ps(
+                    _mm512_mul_ps(_mm512_cvtepi32_ps(sums1[r]), scale1),
+                    xscale,
+                    acc1[r],
+                );
+            }
+        }
+        super::store_rows(m, &acc0, r0, t * TILE, dst);
+        super::store_rows(m, &acc1, r0, (t + 1) * TILE, dst);
     }
 }
 
@@ -993,6 +1114,32 @@ mod tests {
                         assert!(
                             (got - want).abs() < 1e-4 * (1.0 + want.abs()),
                             "{kernel:?} m={m} ({r},{j}): {got} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// A row's result does not depend on the rows computed with it: the kernels for
+    /// many rows (two tiles per pass on VNNI, AMX) give the bits one row alone gets, so
+    /// a person's reply does not change with who else is in the batch.
+    #[test]
+    fn a_row_gets_the_same_bits_alone_and_in_a_batch() {
+        for (n, k) in [(37, 96), (64, 512), (50, 2048)] {
+            let q = Q8Matrix::quantize(&lcg(31, n * k), n, k, Some(&lcg(32, n)));
+            for m in [2, 7, 9, 13, 40] {
+                let x = lcg(33 + m as u64, m * k);
+                for kernel in kernels() {
+                    let together = q.matmul_with(&x, m, kernel, None);
+                    for r in 0..m {
+                        let alone = q.matmul_with(&x[r * k..(r + 1) * k], 1, kernel, None);
+                        assert!(
+                            together[r * n..(r + 1) * n]
+                                .iter()
+                                .zip(&alone)
+                                .all(|(a, b)| a.to_bits() == b.to_bits()),
+                            "{kernel:?} ({n}, {k}), m={m}: row {r} differs"
                         );
                     }
                 }
