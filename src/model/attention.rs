@@ -140,13 +140,11 @@ impl QuantizedHeads {
     pub fn new(x: &Tensor, transposed: bool) -> candle_core::Result<Self> {
         let dims = x.dims4()?;
         let (b, heads, t, hd) = dims;
-        let x = x.to_dtype(DType::F32)?.contiguous()?;
+        // Read through its strides (the projection's output split into heads is a view).
+        let x = unit_last(&x.to_dtype(DType::F32)?)?;
         let (storage, layout) = x.storage_and_layout();
-        let Storage::Cpu(cpu) = &*storage else {
-            candle_core::bail!("8-bit attention runs on the CPU");
-        };
-        let data = &cpu.as_slice::<f32>()?[layout.start_offset()..][..b * heads * t * hd];
-        let mut quants = vec![0i8; data.len()];
+        let xv = view(&storage, layout)?;
+        let mut quants = vec![0i8; b * heads * t * hd];
         let mut scales = vec![0f32; b * heads * t];
         let (qp, sp) = (quants.as_mut_ptr() as usize, scales.as_mut_ptr() as usize);
         // One (conversation, head) at a time, on the pool: its rows, scales and (keys)
@@ -161,7 +159,9 @@ impl QuantizedHeads {
                         std::slice::from_raw_parts_mut((sp as *mut f32).add(pair * t), t),
                     )
                 };
-                let rows = &data[pair * t * hd..(pair + 1) * t * hd];
+                let (bi, hi) = (pair / heads, pair % heads);
+                let (row0, step) = (xv.at(&[bi, hi, 0, 0]), xv.strides[2]);
+                let rows = (0..t).map(|j| &xv.data[row0 + j * step..][..hd]);
                 super::Simd::run(
                     #[inline(always)]
                     || {
@@ -173,10 +173,8 @@ impl QuantizedHeads {
                             Vec::new()
                         };
                         let target: &mut [i8] = if transposed { &mut by_row } else { q };
-                        for ((values, scale), dst) in rows
-                            .chunks_exact(hd)
-                            .zip(sc.iter_mut())
-                            .zip(target.chunks_exact_mut(hd))
+                        for ((values, scale), dst) in
+                            rows.zip(sc.iter_mut()).zip(target.chunks_exact_mut(hd))
                         {
                             let amax = super::simd::lane_max_abs(values);
                             *scale = amax / 127.0;

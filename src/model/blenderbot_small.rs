@@ -453,10 +453,14 @@ impl SelfCache {
         let Some(c) = cache.as_mut() else {
             // The first call (and teacher-forced scoring and training, which make only
             // one): keep the tensors as they are, no copy.
-            let kv = new.clone();
+            // (Contiguous: the next step writes into it, and rows are selected from it.)
+            let kv = KeyValue {
+                k: new.k.contiguous()?,
+                v: new.v.contiguous()?,
+            };
             *cache = Some(Self {
-                k: new.k,
-                v: new.v,
+                k: kv.k.clone(),
+                v: kv.v.clone(),
                 len: t,
             });
             return Ok(kv);
@@ -472,8 +476,8 @@ impl SelfCache {
             c.k = grow(&c.k)?;
             c.v = grow(&c.v)?;
         }
-        c.k.slice_set(&new.k, 2, c.len)?;
-        c.v.slice_set(&new.v, 2, c.len)?;
+        c.k.slice_set(&new.k.contiguous()?, 2, c.len)?;
+        c.v.slice_set(&new.v.contiguous()?, 2, c.len)?;
         c.len += t;
         Ok(KeyValue {
             k: c.k.narrow(2, 0, c.len)?,
@@ -602,19 +606,30 @@ impl Attention {
         self.out_proj.quantize()
     }
 
-    /// `(b, t, d)` → `(b, heads, t, head_dim)`.
+    /// `(b, t, d)` → `(b, heads, t, head_dim)`: see [`Attention::split_stacked`].
     fn split_heads(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let (b, t, _) = x.dims3()?;
-        x.reshape((b, t, self.num_heads, self.head_dim))?
-            .transpose(1, 2)?
-            .contiguous()
+        Ok(self.split_stacked(x, 1)?.pop().expect("one part"))
     }
 
-    /// `(b, t, n·d)` → the `n` slices of width `d`, each split into heads.
+    /// `(b, t, n·d)` → the `n` slices of width `d`, each split into heads `(b, heads, t,
+    /// head_dim)`. At inference these are views of `y` (the attention kernels and the
+    /// 8-bit keys and values read through strides): copying them out was an 8-person
+    /// encoder's largest single-threaded step. Elsewhere they are contiguous copies.
     fn split_stacked(&self, y: &Tensor, n: usize) -> candle_core::Result<Vec<Tensor>> {
-        let d = self.num_heads * self.head_dim;
+        let (b, t, _) = y.dims3()?;
+        let y = y
+            .contiguous()?
+            .reshape((b, t, n, self.num_heads, self.head_dim))?;
+        let views = self.mode == Mode::Inference && attention::applies(&y);
         (0..n)
-            .map(|i| self.split_heads(&y.narrow(2, i * d, d)?))
+            .map(|i| {
+                let part = y.narrow(2, i, 1)?.squeeze(2)?.transpose(1, 2)?;
+                if views {
+                    Ok(part)
+                } else {
+                    part.contiguous()
+                }
+            })
             .collect()
     }
 
@@ -657,12 +672,14 @@ impl Attention {
     fn project_self(&self, x: &Tensor) -> candle_core::Result<(Tensor, KeyValue)> {
         match &self.inputs {
             InputProjections::FusedQkv(qkv) => {
-                let d = self.num_heads * self.head_dim;
                 let y = qkv.forward(x)?;
-                let q = self.split_heads(&self.scaled(y.narrow(2, 0, d)?)?)?;
-                let mut kv = self.split_stacked(&y.narrow(2, d, 2 * d)?, 2)?;
-                let v = kv.pop().expect("two parts");
-                let k = kv.pop().expect("two parts");
+                let mut parts = self.split_stacked(&y, 3)?;
+                let v = parts.pop().expect("three parts");
+                let k = parts.pop().expect("three parts");
+                let mut q = parts.pop().expect("three parts");
+                if self.scale_queries {
+                    q = self.scaled(q)?;
+                }
                 Ok((q, KeyValue { k, v }))
             }
             _ => Ok((self.project_q(x)?, self.project_kv(x)?)),
@@ -1127,7 +1144,11 @@ impl BlenderbotSmall {
                         v: attention::QuantizedHeads::new(&kv.v, false)?,
                     }
                 } else {
-                    CrossKv::Dense(kv)
+                    // Contiguous: finished replies' rows are selected out of them.
+                    CrossKv::Dense(KeyValue {
+                        k: kv.k.contiguous()?,
+                        v: kv.v.contiguous()?,
+                    })
                 })
             })
             .collect::<candle_core::Result<Vec<_>>>()?;
