@@ -110,32 +110,40 @@ pub fn bench_model(
         seed: Some(1),
         ..DecodingOptions::default()
     };
-    joint.reply(&context, StrategyChoice::Predict, &opts)?; // warm-up
-    let mut times = Vec::new();
-    for _ in 0..o.replies {
-        let t = Instant::now();
-        let r = joint.reply(&context, StrategyChoice::Predict, &opts)?;
-        anyhow::ensure!(
-            r.tokens.len() == o.reply_tokens,
-            "reply length {} != {}",
-            r.tokens.len(),
-            o.reply_tokens
-        );
-        times.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    times.sort_by(|a, b| a.total_cmp(b));
-    let p50 = percentile(&times, 0.5);
-    let p95 = percentile(&times, 0.95);
-    let single_rps = 1e3 / p50;
     // Batched decoding: `batch` people at once, one forward pass per token for all.
     let contexts = vec![context.clone(); o.batch];
     let choices = vec![StrategyChoice::Predict; o.batch];
-    let rounds = (o.replies / o.batch).max(2);
-    let t = Instant::now();
+    joint.reply(&context, StrategyChoice::Predict, &opts)?; // warm-up
+    joint.reply_batch(&contexts, &choices, &opts)?;
+    // Rounds of `batch` replies one by one, then the same people at once: the machine's
+    // speed drifts from one minute to the next (by a fifth on the development machine),
+    // and measured one after the other the two halves of the comparison would see
+    // different machines.
+    let rounds = o.replies.div_ceil(o.batch).max(3);
+    let mut times = Vec::new();
+    let mut batch_times = Vec::new();
     for _ in 0..rounds {
+        for _ in 0..o.batch {
+            let t = Instant::now();
+            let r = joint.reply(&context, StrategyChoice::Predict, &opts)?;
+            anyhow::ensure!(
+                r.tokens.len() == o.reply_tokens,
+                "reply length {} != {}",
+                r.tokens.len(),
+                o.reply_tokens
+            );
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        let t = Instant::now();
         joint.reply_batch(&contexts, &choices, &opts)?;
+        batch_times.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    let batch_rps = (rounds * o.batch) as f64 / t.elapsed().as_secs_f64();
+    times.sort_by(|a, b| a.total_cmp(b));
+    batch_times.sort_by(|a, b| a.total_cmp(b));
+    let p50 = percentile(&times, 0.5);
+    let p95 = percentile(&times, 0.95);
+    let single_rps = 1e3 / p50;
+    let batch_rps = o.batch as f64 * 1e3 / percentile(&batch_times, 0.5);
     let rss_peak = peak_rss_mb();
     println!(
         "{label}: {} ({:.1} M parameters)",

@@ -180,8 +180,9 @@ pub struct StatsArgs {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Replies measured per configuration.
-    #[arg(long, default_value_t = 10)]
+    /// Replies measured one by one per configuration, in rounds of `--batch` (at least
+    /// 3), each round followed by one batched round of the same people.
+    #[arg(long, default_value_t = 24)]
     pub replies: usize,
     #[arg(long, default_value_t = 128)]
     pub context_tokens: usize,
