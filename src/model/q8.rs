@@ -698,7 +698,7 @@ mod x86 {
                 // past the end of the matrix (wrapping pointer arithmetic) is harmless.
                 let ahead = wq.wrapping_add((b + PREFETCH_BLOCKS) * TILE_BLOCK_BYTES);
                 for line in 0..TILE_BLOCK_BYTES / 64 {
-                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line * 64) as *const i8);
+                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line * 64));
                 }
                 let at = (b + PREFETCH_BLOCKS) * TILE;
                 _mm_prefetch::<_MM_HINT_T0>(ws.wrapping_add(at) as *const i8);
@@ -760,7 +760,7 @@ mod x86 {
                 // As in `tile`: tile `t + 1`'s stream runs on into the next pair.
                 let ahead = wq1.wrapping_add((b + PREFETCH_BLOCKS) * TILE_BLOCK_BYTES);
                 for line in 0..TILE_BLOCK_BYTES / 64 {
-                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line * 64) as *const i8);
+                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line * 64));
                 }
                 let at = (b + PREFETCH_BLOCKS) * TILE;
                 _mm_prefetch::<_MM_HINT_T0>(ws1.wrapping_add(at) as *const i8);
