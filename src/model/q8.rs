@@ -669,6 +669,25 @@ mod x86 {
     /// either way).
     const PREFETCH_BLOCKS: usize = 8;
 
+    /// Asks for block `b + PREFETCH_BLOCKS` of a tile's weights, scales and offsets
+    /// (into the next tile past this one's end: a thread's units are consecutive
+    /// tiles), so that they are read from memory while block `b` is computed.
+    /// Prefetches never fault, so addresses past the end of the matrix (wrapping
+    /// pointer arithmetic) are harmless.
+    #[inline(always)]
+    fn prefetch_ahead(wq: *const i8, ws: *const f32, wo: *const i32, b: usize) {
+        let ahead = wq.wrapping_add((b + PREFETCH_BLOCKS) * TILE_BLOCK_BYTES);
+        let at = (b + PREFETCH_BLOCKS) * TILE;
+        // SAFETY: a prefetch reads nothing and cannot fault, whatever the address.
+        unsafe {
+            for line in 0..TILE_BLOCK_BYTES / 64 {
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line * 64));
+            }
+            _mm_prefetch::<_MM_HINT_T0>(ws.wrapping_add(at) as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(wo.wrapping_add(at) as *const i8);
+        }
+    }
+
     /// One tile of 16 columns for `R` rows from `r0`. Two integer sums per row (even
     /// and odd groups of 4 values) so that one row alone is not held up by the
     /// instruction's latency.
@@ -692,17 +711,7 @@ mod x86 {
         let mut acc = [_mm512_setzero_ps(); R];
         for b in 0..nb {
             if first_pass {
-                // The weights some blocks ahead (into the next tile at the end of this
-                // one: a thread's units are consecutive tiles), so that they are read
-                // from memory while this block is computed. Prefetches never fault, so
-                // past the end of the matrix (wrapping pointer arithmetic) is harmless.
-                let ahead = wq.wrapping_add((b + PREFETCH_BLOCKS) * TILE_BLOCK_BYTES);
-                for line in 0..TILE_BLOCK_BYTES / 64 {
-                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line * 64));
-                }
-                let at = (b + PREFETCH_BLOCKS) * TILE;
-                _mm_prefetch::<_MM_HINT_T0>(ws.wrapping_add(at) as *const i8);
-                _mm_prefetch::<_MM_HINT_T0>(wo.wrapping_add(at) as *const i8);
+                prefetch_ahead(wq, ws, wo, b);
             }
             let start = _mm512_loadu_si512(wo.add(b * TILE) as *const _);
             let mut even = [start; R];
@@ -757,14 +766,8 @@ mod x86 {
         let mut acc1 = [_mm512_setzero_ps(); R];
         for b in 0..nb {
             if first_pass {
-                // As in `tile`: tile `t + 1`'s stream runs on into the next pair.
-                let ahead = wq1.wrapping_add((b + PREFETCH_BLOCKS) * TILE_BLOCK_BYTES);
-                for line in 0..TILE_BLOCK_BYTES / 64 {
-                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line * 64));
-                }
-                let at = (b + PREFETCH_BLOCKS) * TILE;
-                _mm_prefetch::<_MM_HINT_T0>(ws1.wrapping_add(at) as *const i8);
-                _mm_prefetch::<_MM_HINT_T0>(wo1.wrapping_add(at) as *const i8);
+                // Tile `t + 1`'s stream, which runs on into the next pair.
+                prefetch_ahead(wq1, ws1, wo1, b);
             }
             let mut sums0 = [_mm512_loadu_si512(wo0.add(b * TILE) as *const _); R];
             let mut sums1 = [_mm512_loadu_si512(wo1.add(b * TILE) as *const _); R];
