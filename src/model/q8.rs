@@ -9,7 +9,10 @@
 //!
 //! * **AVX-512 VNNI** (`x86::tile`): one `vpdpbusd` does 64 multiply-adds, and a tile is
 //!   applied to 8 input rows while it is in a register, so a decoding step for 8 people
-//!   reads the weights once, as a step for one person does.
+//!   reads the weights once, as a step for one person does. The weights are prefetched
+//!   some blocks ahead: a decoding step's do not fit in cache. Products of more rows
+//!   (the encoder) take two tiles per pass (`x86::tile_pair`), so that each activation
+//!   broadcast feeds two multiply-adds.
 //! * **AMX** (`amx::tiles`, Sapphire Rapids and later): the same tile layout is what an
 //!   AMX weight tile is, and one `tdpbssd` multiplies up to 16 input rows by one block of
 //!   a weight tile (8192 multiply-adds for 16 rows). Products of two rows or more (the
