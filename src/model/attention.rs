@@ -321,9 +321,10 @@ pub fn attend_one_position_quantized(
 const SCORE_CHUNK: usize = 64;
 
 /// `scores[j] = Σ_d query[d] · keys[d][j]` for keys transposed (`[head_dim][t]`), summed
-/// over `d` in order. A chunk of positions is summed in registers over every key
-/// dimension, instead of the whole row of scores being read and written again for
-/// each dimension.
+/// over `d` in order, into `scores` given as zeros. A chunk of positions is summed in
+/// registers over every key dimension, instead of the whole row of scores being read
+/// and written again for each dimension; the last positions short of a chunk are
+/// summed in place.
 #[inline(always)]
 fn quantized_scores(query: &[f32], keys: &[i8], t: usize, scores: &mut [f32]) {
     let mut j0 = 0;

@@ -452,8 +452,9 @@ impl SelfCache {
         let t = new.k.dim(2)?;
         let Some(c) = cache.as_mut() else {
             // The first call (and teacher-forced scoring and training, which make only
-            // one): keep the tensors as they are, no copy.
-            // (Contiguous: the next step writes into it, and rows are selected from it.)
+            // one): the new keys and values become the cache. At inference they are
+            // views of the projection's output; made contiguous, since finished
+            // replies' rows are selected out of the cache.
             let kv = KeyValue {
                 k: new.k.contiguous()?,
                 v: new.v.contiguous()?,

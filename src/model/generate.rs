@@ -241,12 +241,7 @@ impl Candidates {
             idx.truncate(top_k);
             idx.sort_unstable();
             let masses: Vec<f32> = idx.iter().map(|i| weights[*i]).collect();
-            // Banned tokens weigh 0 and are never kept.
-            let mut threshold = f32::MIN_POSITIVE;
-            if top_p < 1.0 {
-                let total = lane_sum(&masses);
-                threshold = threshold.max(top_p_threshold(&masses, top_p as f32 * total));
-            }
+            let threshold = kept_threshold(&masses, top_p);
             let (tokens, weights): (Vec<u32>, Vec<f32>) = idx
                 .iter()
                 .zip(&masses)
@@ -262,11 +257,7 @@ impl Candidates {
                 weights,
             };
         }
-        let mut threshold = f32::MIN_POSITIVE;
-        if top_p < 1.0 {
-            let total = lane_sum(&weights);
-            threshold = threshold.max(top_p_threshold(&weights, top_p as f32 * total));
-        }
+        let threshold = kept_threshold(&weights, top_p);
         for w in weights.iter_mut() {
             *w = if *w >= threshold { *w } else { 0.0 };
         }
@@ -333,6 +324,19 @@ impl Candidates {
                 .collect(),
         }
     }
+}
+
+/// The smallest weight kept of `weights` (top-k's, or the whole vocabulary's): top-p's
+/// threshold, and never below the smallest positive weight, so that banned tokens
+/// (weight 0) are never kept.
+#[inline(always)]
+fn kept_threshold(weights: &[f32], top_p: f64) -> f32 {
+    let mut threshold = f32::MIN_POSITIVE;
+    if top_p < 1.0 {
+        let total = lane_sum(weights);
+        threshold = threshold.max(top_p_threshold(weights, top_p as f32 * total));
+    }
+    threshold
 }
 
 /// The token where `r` minus the weights of those before it and its own reaches 0, for
