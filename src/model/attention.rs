@@ -128,79 +128,148 @@ pub fn attend_one_position(
 /// horizontal sums; values stay as rows, which the weighted sum reads whole.
 #[derive(Debug, Clone)]
 pub struct QuantizedHeads {
+    /// `(b, heads, t, head_dim)`: `t` positions filled.
     dims: (usize, usize, usize, usize),
+    /// Positions each (conversation, head) has room for (at least `t`): a decoder's
+    /// self-attention cache grows into it one position per step.
+    capacity: usize,
     transposed: bool,
+    /// Pair `(b, h)`'s block of `capacity · head_dim` values starts at
+    /// `(b·heads + h)·capacity·head_dim`: `[head_dim][capacity]` for keys,
+    /// `[capacity][head_dim]` for values.
     quants: Vec<i8>,
-    /// Row `(b, h, j)` at `(b·heads + h)·t + j`.
+    /// Row `(b, h, j)` at `(b·heads + h)·capacity + j`.
     scales: Vec<f32>,
 }
+
+/// Positions of room added when a growing [`QuantizedHeads`] runs out (as the dense
+/// self-attention cache does).
+const GROWTH_HEADROOM: usize = 64;
 
 impl QuantizedHeads {
     /// Quantises `x` `(b, heads, t, head_dim)`; keys `transposed` (see the type).
     pub fn new(x: &Tensor, transposed: bool) -> candle_core::Result<Self> {
-        let dims = x.dims4()?;
-        let (b, heads, t, hd) = dims;
+        let (b, heads, t, hd) = x.dims4()?;
+        let mut heads_q = Self {
+            dims: (b, heads, 0, hd),
+            capacity: t,
+            transposed,
+            quants: vec![0i8; b * heads * t * hd],
+            scales: vec![0f32; b * heads * t],
+        };
+        heads_q.append(x)?;
+        Ok(heads_q)
+    }
+
+    /// Quantises `x` `(b, heads, n, head_dim)` into the positions after the `t` already
+    /// here (a self-attention cache's next step), making room first if there is none.
+    pub fn append(&mut self, x: &Tensor) -> candle_core::Result<()> {
+        let (b, heads, n, hd) = x.dims4()?;
+        let (b0, heads0, t, hd0) = self.dims;
+        if (b, heads, hd) != (b0, heads0, hd0) {
+            candle_core::bail!(
+                "8-bit keys or values {:?} cannot take positions of shape {:?}",
+                self.dims,
+                x.dims()
+            );
+        }
+        if t + n > self.capacity {
+            self.grow(t + n + GROWTH_HEADROOM);
+        }
+        let (cap, transposed) = (self.capacity, self.transposed);
         // Read through its strides (the projection's output split into heads is a view).
         let x = unit_last(&x.to_dtype(DType::F32)?)?;
         let (storage, layout) = x.storage_and_layout();
         let xv = view(&storage, layout)?;
-        let mut quants = vec![0i8; b * heads * t * hd];
-        let mut scales = vec![0f32; b * heads * t];
-        let (qp, sp) = (quants.as_mut_ptr() as usize, scales.as_mut_ptr() as usize);
-        // One (conversation, head) at a time, on the pool: its rows, scales and (keys)
-        // transposed block are its own.
-        candle_core::utils::barrier_pool().execute_chunked(b * heads, |pairs| {
-            for pair in pairs {
-                // SAFETY: pair `pair` owns `t·hd` values and `t` scales from these
-                // offsets, inside the vectors, written by no other pair.
-                let (q, sc) = unsafe {
-                    (
-                        std::slice::from_raw_parts_mut((qp as *mut i8).add(pair * t * hd), t * hd),
-                        std::slice::from_raw_parts_mut((sp as *mut f32).add(pair * t), t),
-                    )
-                };
-                let (bi, hi) = (pair / heads, pair % heads);
-                let (row0, step) = (xv.at(&[bi, hi, 0, 0]), xv.strides[2]);
-                let rows = (0..t).map(|j| &xv.data[row0 + j * step..][..hd]);
-                super::Simd::run(
-                    #[inline(always)]
-                    || {
-                        // Rows quantised in order (this vectorises), then keys
-                        // transposed from that copy, which is in L1.
-                        let mut by_row = if transposed {
-                            vec![0i8; t * hd]
-                        } else {
-                            Vec::new()
-                        };
-                        let target: &mut [i8] = if transposed { &mut by_row } else { q };
-                        for ((values, scale), dst) in
-                            rows.zip(sc.iter_mut()).zip(target.chunks_exact_mut(hd))
-                        {
-                            let amax = super::simd::lane_max_abs(values);
-                            *scale = amax / 127.0;
-                            let inv = if amax > 0.0 { 127.0 / amax } else { 0.0 };
-                            for (d, v) in dst.iter_mut().zip(values) {
-                                *d = super::simd::round_to_i8(v * inv);
+        let (qp, sp) = (
+            self.quants.as_mut_ptr() as usize,
+            self.scales.as_mut_ptr() as usize,
+        );
+        let quantize_pair = |pair: usize| {
+            // SAFETY: pair `pair` owns `capacity·hd` values and `capacity` scales from
+            // these offsets, inside the vectors, written by no other pair.
+            let (q, sc) = unsafe {
+                (
+                    std::slice::from_raw_parts_mut((qp as *mut i8).add(pair * cap * hd), cap * hd),
+                    std::slice::from_raw_parts_mut((sp as *mut f32).add(pair * cap), cap),
+                )
+            };
+            let (bi, hi) = (pair / heads, pair % heads);
+            let (row0, step) = (xv.at(&[bi, hi, 0, 0]), xv.strides[2]);
+            let rows = (0..n).map(|j| &xv.data[row0 + j * step..][..hd]);
+            super::Simd::run(
+                #[inline(always)]
+                || {
+                    // Rows quantised in order (this vectorises), then keys transposed
+                    // from that copy, which is in L1.
+                    let mut by_row = if transposed {
+                        vec![0i8; n * hd]
+                    } else {
+                        Vec::new()
+                    };
+                    let target: &mut [i8] = if transposed {
+                        &mut by_row
+                    } else {
+                        &mut q[t * hd..(t + n) * hd]
+                    };
+                    for ((values, scale), dst) in rows
+                        .zip(sc[t..t + n].iter_mut())
+                        .zip(target.chunks_exact_mut(hd))
+                    {
+                        let amax = super::simd::lane_max_abs(values);
+                        *scale = amax / 127.0;
+                        let inv = if amax > 0.0 { 127.0 / amax } else { 0.0 };
+                        for (d, v) in dst.iter_mut().zip(values) {
+                            *d = super::simd::round_to_i8(v * inv);
+                        }
+                    }
+                    if transposed {
+                        for (d, key_dim) in q.chunks_exact_mut(cap).enumerate() {
+                            for (j, k) in key_dim[t..t + n].iter_mut().enumerate() {
+                                *k = by_row[j * hd + d];
                             }
                         }
-                        if transposed {
-                            for (d, key_dim) in q.chunks_exact_mut(t).enumerate() {
-                                for (j, k) in key_dim.iter_mut().enumerate() {
-                                    *k = by_row[j * hd + d];
-                                }
-                            }
-                        }
-                    },
-                );
-            }
-        });
+                    }
+                },
+            );
+        };
+        // One (conversation, head) at a time, on the pool when there is enough work
+        // (the encoder's keys and values; a decoding step's one position is not).
+        if b * heads * n * hd >= 64 * 1024 {
+            candle_core::utils::barrier_pool()
+                .execute_chunked(b * heads, |pairs| pairs.for_each(quantize_pair));
+        } else {
+            (0..b * heads).for_each(quantize_pair);
+        }
         drop(storage);
-        Ok(Self {
-            dims,
-            transposed,
-            quants,
-            scales,
-        })
+        self.dims.2 = t + n;
+        Ok(())
+    }
+
+    /// Moves every pair's positions into blocks of `capacity` positions.
+    fn grow(&mut self, capacity: usize) {
+        let (b, heads, t, hd) = self.dims;
+        let old = self.capacity;
+        let mut quants = vec![0i8; b * heads * capacity * hd];
+        let mut scales = vec![0f32; b * heads * capacity];
+        for pair in 0..b * heads {
+            let (src, dst) = (
+                &self.quants[pair * old * hd..(pair + 1) * old * hd],
+                &mut quants[pair * capacity * hd..(pair + 1) * capacity * hd],
+            );
+            if self.transposed {
+                for (from, to) in src.chunks_exact(old).zip(dst.chunks_exact_mut(capacity)) {
+                    to[..t].copy_from_slice(&from[..t]);
+                }
+            } else {
+                dst[..t * hd].copy_from_slice(&src[..t * hd]);
+            }
+            scales[pair * capacity..pair * capacity + t]
+                .copy_from_slice(&self.scales[pair * old..pair * old + t]);
+        }
+        self.quants = quants;
+        self.scales = scales;
+        self.capacity = capacity;
     }
 
     /// `(b, heads, t, head_dim)`.
@@ -211,9 +280,10 @@ impl QuantizedHeads {
     /// Only the conversations `rows`, in that order (finished replies leave a batch).
     pub fn select(&self, rows: &[usize]) -> Self {
         let (_, heads, t, hd) = self.dims;
-        let (per_q, per_s) = (heads * t * hd, heads * t);
+        let (per_q, per_s) = (heads * self.capacity * hd, heads * self.capacity);
         Self {
             dims: (rows.len(), heads, t, hd),
+            capacity: self.capacity,
             transposed: self.transposed,
             quants: rows
                 .iter()
@@ -232,16 +302,17 @@ impl QuantizedHeads {
     /// many queries, which the tensor kernels compute).
     pub fn dequantize(&self) -> candle_core::Result<Tensor> {
         let (b, heads, t, hd) = self.dims;
+        let cap = self.capacity;
         let mut out = vec![0f32; b * heads * t * hd];
         for (row, values) in out.chunks_exact_mut(hd).enumerate() {
             let (pair, j) = (row / t, row % t);
             for (d, v) in values.iter_mut().enumerate() {
                 let at = if self.transposed {
-                    (pair * hd + d) * t + j
+                    (pair * hd + d) * cap + j
                 } else {
-                    row * hd + d
+                    (pair * cap + j) * hd + d
                 };
-                *v = self.quants[at] as f32 * self.scales[row];
+                *v = self.quants[at] as f32 * self.scales[pair * cap + j];
             }
         }
         Tensor::from_vec(out, self.dims, &Device::Cpu)
@@ -259,7 +330,14 @@ pub fn attend_one_position_quantized(
 ) -> candle_core::Result<Tensor> {
     let (b, heads, _, hd) = q.dims4()?;
     let (_, _, t, _) = k.dims;
-    if !k.transposed || v.transposed || k.dims != v.dims || k.dims.0 != b || k.dims.3 != hd {
+    let cap = k.capacity;
+    if !k.transposed
+        || v.transposed
+        || k.dims != v.dims
+        || v.capacity != cap
+        || k.dims.0 != b
+        || k.dims.3 != hd
+    {
         candle_core::bail!(
             "8-bit attention: keys {:?} and values {:?} do not fit queries {:?}",
             k.dims,
@@ -280,17 +358,14 @@ pub fn attend_one_position_quantized(
     super::par_parts(&mut out, b * heads, |pair, out| {
         let bi = pair / heads;
         let query = qv.row(&[bi, pair % heads, 0, 0], hd);
-        let keys = &k.quants[pair * hd * t..(pair + 1) * hd * t];
-        let values = &v.quants[pair * t * hd..(pair + 1) * t * hd];
-        let (kscale, vscale) = (
-            &k.scales[pair * t..(pair + 1) * t],
-            &v.scales[pair * t..(pair + 1) * t],
-        );
+        let keys = &k.quants[pair * hd * cap..(pair + 1) * hd * cap];
+        let values = &v.quants[pair * cap * hd..][..t * hd];
+        let (kscale, vscale) = (&k.scales[pair * cap..][..t], &v.scales[pair * cap..][..t]);
         super::Simd::run(
             #[inline(always)]
             || {
                 let mut scores = vec![0f32; t];
-                quantized_scores(query, keys, t, &mut scores);
+                quantized_scores(query, keys, cap, &mut scores);
                 for (s, scale) in scores.iter_mut().zip(kscale) {
                     *s *= scale;
                 }
@@ -320,17 +395,18 @@ pub fn attend_one_position_quantized(
 /// keys: 4 vectors of 16.
 const SCORE_CHUNK: usize = 64;
 
-/// `scores[j] = Σ_d query[d] · keys[d][j]` for keys transposed (`[head_dim][t]`), summed
-/// over `d` in order, into `scores` given as zeros. A chunk of positions is summed in
-/// registers over every key dimension, instead of the whole row of scores being read
-/// and written again for each dimension; the last positions short of a chunk are
-/// summed in place.
+/// `scores[j] = Σ_d query[d] · keys[d][j]` for `j < scores.len()`, keys transposed
+/// (`[head_dim][stride]`, positions past the scores' unused), summed over `d` in order,
+/// into `scores` given as zeros. A chunk of positions is summed in registers over every
+/// key dimension, instead of the whole row of scores being read and written again for
+/// each dimension; the last positions short of a chunk are summed in place.
 #[inline(always)]
-fn quantized_scores(query: &[f32], keys: &[i8], t: usize, scores: &mut [f32]) {
+fn quantized_scores(query: &[f32], keys: &[i8], stride: usize, scores: &mut [f32]) {
+    let t = scores.len();
     let mut j0 = 0;
     while j0 + SCORE_CHUNK <= t {
         let mut acc = [0f32; SCORE_CHUNK];
-        for (qd, key_dim) in query.iter().zip(keys.chunks_exact(t)) {
+        for (qd, key_dim) in query.iter().zip(keys.chunks_exact(stride)) {
             let key_dim: &[i8; SCORE_CHUNK] = key_dim[j0..j0 + SCORE_CHUNK]
                 .try_into()
                 .expect("a whole chunk");
@@ -342,8 +418,8 @@ fn quantized_scores(query: &[f32], keys: &[i8], t: usize, scores: &mut [f32]) {
         j0 += SCORE_CHUNK;
     }
     let rest = &mut scores[j0..];
-    for (qd, key_dim) in query.iter().zip(keys.chunks_exact(t)) {
-        for (s, kv) in rest.iter_mut().zip(&key_dim[j0..]) {
+    for (qd, key_dim) in query.iter().zip(keys.chunks_exact(stride)) {
+        for (s, kv) in rest.iter_mut().zip(&key_dim[j0..t]) {
             *s += qd * *kv as f32;
         }
     }
@@ -608,6 +684,36 @@ mod tests {
             // runs gave at most 0.051; a wrong kernel is off by the values' own size.
             assert!(max_diff(&got, &reference(&q, &k, &v, mask)) < 0.15);
         }
+        // A cache grown one position at a time (past its capacity more than once)
+        // holds what quantising the whole tensor at once gives, and the kernel reads it
+        // alike; so does a selection of its conversations.
+        let mut grown_k = QuantizedHeads::new(&k.narrow(2, 0, 1).unwrap(), true).unwrap();
+        let mut grown_v = QuantizedHeads::new(&v.narrow(2, 0, 1).unwrap(), false).unwrap();
+        for j in 1..tk {
+            grown_k.append(&k.narrow(2, j, 1).unwrap()).unwrap();
+            grown_v.append(&v.narrow(2, j, 1).unwrap()).unwrap();
+        }
+        assert!(grown_k.capacity > tk, "the cache grew with room to spare");
+        assert_eq!(max_diff(&grown_k.dequantize().unwrap(), &kd), 0.0);
+        assert_eq!(max_diff(&grown_v.dequantize().unwrap(), &vd), 0.0);
+        for mask in [None, Some(&padding)] {
+            let want = attend_one_position_quantized(&q, &kq, &vq, mask).unwrap();
+            let got = attend_one_position_quantized(&q, &grown_k, &grown_v, mask).unwrap();
+            assert_eq!(max_diff(&got, &want), 0.0);
+        }
+        let (sk, sv) = (grown_k.select(&[2, 0]), grown_v.select(&[2, 0]));
+        let q20 = q
+            .index_select(&Tensor::new(&[2u32, 0], &dev).unwrap(), 0)
+            .unwrap();
+        let want =
+            attend_one_position_quantized(&q20, &kq.select(&[2, 0]), &vq.select(&[2, 0]), None);
+        assert_eq!(
+            max_diff(
+                &attend_one_position_quantized(&q20, &sk, &sv, None).unwrap(),
+                &want.unwrap()
+            ),
+            0.0
+        );
         let picked = kq.select(&[2, 0]);
         let want = Tensor::cat(
             &[

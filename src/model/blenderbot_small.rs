@@ -432,25 +432,90 @@ enum CrossKv {
 /// A decoder layer's self-attention keys and values, grown one position per step.
 ///
 /// Appending with `Tensor::cat` would copy the whole history at every step (for eight
-/// conversations, megabytes per token); instead the tensors are allocated with room to
-/// spare and each step's keys and values are written in place after the `len` already
-/// there. Only the first `len` positions are ever read.
+/// conversations, megabytes per token); instead the keys and values are allocated with
+/// room to spare and each step's are written in place after those already there.
+///
+/// Quantised models keep them in 8 bits, as they keep the cross-attention keys and
+/// values ([`attention::QuantizedHeads`]): a decoding step reads every conversation's
+/// cache in every layer, from memory (the step's weights have pushed it out of the
+/// caches), and in f32 the self-attention kernel took 0.8 ms of an 8-person step
+/// (against 0.1 for one person) waiting for it. Teacher forcing attends to the same
+/// 8-bit values, dequantised, so scoring measures what decoding does.
 #[derive(Debug)]
-struct SelfCache {
+enum SelfCache {
+    Dense(DenseCache),
+    Quantized {
+        k: attention::QuantizedHeads,
+        v: attention::QuantizedHeads,
+    },
+}
+
+/// Self-attention keys and values as tensors with room to spare: only the first `len`
+/// positions are ever read.
+#[derive(Debug)]
+struct DenseCache {
     /// `(batch, heads, capacity, head_dim)`.
     k: Tensor,
     v: Tensor,
     len: usize,
 }
 
+/// The self-attention keys and values of every position so far, as attention reads them.
+enum CacheView<'a> {
+    Dense(KeyValue),
+    Quantized(&'a attention::QuantizedHeads, &'a attention::QuantizedHeads),
+}
+
 /// Positions of room added when a cache is (re)allocated, beyond what is needed now.
 const CACHE_HEADROOM: usize = 64;
 
 impl SelfCache {
-    /// The cache's keys and values after appending `new` (`(b, heads, t, head_dim)`).
-    fn append(cache: &mut Option<Self>, new: KeyValue) -> candle_core::Result<KeyValue> {
+    /// The cache's keys and values after appending `new` (`(b, heads, t, head_dim)`),
+    /// in 8 bits if `quantize`.
+    fn append(
+        cache: &mut Option<Self>,
+        new: KeyValue,
+        quantize: bool,
+    ) -> candle_core::Result<CacheView<'_>> {
+        if !quantize {
+            return Ok(CacheView::Dense(DenseCache::append(cache, new)?));
+        }
+        if let Some(SelfCache::Quantized { k, v }) = cache {
+            k.append(&new.k)?;
+            v.append(&new.v)?;
+        } else {
+            *cache = Some(SelfCache::Quantized {
+                k: attention::QuantizedHeads::new(&new.k, true)?,
+                v: attention::QuantizedHeads::new(&new.v, false)?,
+            });
+        }
+        match cache {
+            Some(SelfCache::Quantized { k, v }) => Ok(CacheView::Quantized(k, v)),
+            _ => unreachable!("an 8-bit cache was stored above"),
+        }
+    }
+
+    /// Keeps only the conversations `rows` (`picked`, as indices).
+    fn select_rows(&mut self, rows: &Tensor, picked: &[usize]) -> candle_core::Result<()> {
+        match self {
+            SelfCache::Dense(c) => {
+                c.k = c.k.index_select(rows, 0)?;
+                c.v = c.v.index_select(rows, 0)?;
+            }
+            SelfCache::Quantized { k, v } => {
+                *k = k.select(picked);
+                *v = v.select(picked);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl DenseCache {
+    /// The keys and values of `cache` (made dense if it was not) after appending `new`.
+    fn append(cache: &mut Option<SelfCache>, new: KeyValue) -> candle_core::Result<KeyValue> {
         let t = new.k.dim(2)?;
-        let Some(c) = cache.as_mut() else {
+        let Some(SelfCache::Dense(c)) = cache.as_mut() else {
             // The first call (and teacher-forced scoring and training, which make only
             // one): the new keys and values become the cache. At inference they are
             // views of the projection's output; made contiguous, since finished
@@ -459,11 +524,11 @@ impl SelfCache {
                 k: new.k.contiguous()?,
                 v: new.v.contiguous()?,
             };
-            *cache = Some(Self {
+            *cache = Some(SelfCache::Dense(Self {
                 k: kv.k.clone(),
                 v: kv.v.clone(),
                 len: t,
-            });
+            }));
             return Ok(kv);
         };
         if c.len + t > c.k.dim(2)? {
@@ -484,12 +549,6 @@ impl SelfCache {
             k: c.k.narrow(2, 0, c.len)?,
             v: c.v.narrow(2, 0, c.len)?,
         })
-    }
-
-    fn select_rows(&mut self, rows: &Tensor) -> candle_core::Result<()> {
-        self.k = self.k.index_select(rows, 0)?;
-        self.v = self.v.index_select(rows, 0)?;
-        Ok(())
     }
 }
 
@@ -721,9 +780,7 @@ impl Attention {
         self.out_proj.forward(&out)
     }
 
-    /// [`Attention::attend`] to a decoder layer's cross-attention keys and values. In 8
-    /// bits, a decoding step (one query per conversation) reads them directly; more
-    /// queries (teacher forcing) attend to their dequantised values, the same numbers.
+    /// [`Attention::attend`] to a decoder layer's cross-attention keys and values.
     fn attend_cross(
         &self,
         q: &Tensor,
@@ -732,20 +789,31 @@ impl Attention {
     ) -> candle_core::Result<Tensor> {
         match cross {
             CrossKv::Dense(kv) => self.attend(q, kv, mask),
-            CrossKv::Quantized { k, v } => {
-                let (b, _, t, _) = q.dims4()?;
-                let mask_fits = mask.is_none_or(|m| m.dims() == [b, 1, 1, k.dims().2]);
-                if t == 1 && mask_fits && attention::applies(q) {
-                    let out = attention::attend_one_position_quantized(q, k, v, mask)?;
-                    return self.out_proj.forward(&out);
-                }
-                let kv = KeyValue {
-                    k: k.dequantize()?.to_dtype(q.dtype())?,
-                    v: v.dequantize()?.to_dtype(q.dtype())?,
-                };
-                self.attend(q, &kv, mask)
-            }
+            CrossKv::Quantized { k, v } => self.attend_quantized(q, k, v, mask),
         }
+    }
+
+    /// [`Attention::attend`] to keys and values in 8 bits. A decoding step (one query
+    /// per conversation) reads them directly; more queries (teacher forcing) attend to
+    /// their dequantised values, the same numbers.
+    fn attend_quantized(
+        &self,
+        q: &Tensor,
+        k: &attention::QuantizedHeads,
+        v: &attention::QuantizedHeads,
+        mask: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        let (b, _, t, _) = q.dims4()?;
+        let mask_fits = mask.is_none_or(|m| m.dims() == [b, 1, 1, k.dims().2]);
+        if t == 1 && mask_fits && attention::applies(q) {
+            let out = attention::attend_one_position_quantized(q, k, v, mask)?;
+            return self.out_proj.forward(&out);
+        }
+        let kv = KeyValue {
+            k: k.dequantize()?.to_dtype(q.dtype())?,
+            v: v.dequantize()?.to_dtype(q.dtype())?,
+        };
+        self.attend(q, &kv, mask)
     }
 }
 
@@ -859,18 +927,22 @@ impl DecoderLayer {
     }
 
     /// One decoder layer. `self_kv` holds the keys/values of earlier positions (and is
-    /// extended with this call's), `cross_kv` the encoder's projected keys/values.
+    /// extended with this call's, in 8 bits if `quantize_self_kv`), `cross_kv` the
+    /// encoder's projected keys/values.
     fn forward(
         &self,
         x: &Tensor,
         self_kv: &mut Option<SelfCache>,
+        quantize_self_kv: bool,
         self_mask: Option<&Tensor>,
         cross_kv: &CrossKv,
         cross_mask: Option<&Tensor>,
     ) -> candle_core::Result<Tensor> {
         let (q, new_kv) = self.self_attn.project_self(x)?;
-        let kv = SelfCache::append(self_kv, new_kv)?;
-        let h = self.self_attn.attend(&q, &kv, self_mask)?;
+        let h = match SelfCache::append(self_kv, new_kv, quantize_self_kv)? {
+            CacheView::Dense(kv) => self.self_attn.attend(&q, &kv, self_mask)?,
+            CacheView::Quantized(k, v) => self.self_attn.attend_quantized(&q, k, v, self_mask)?,
+        };
         let x = self
             .self_attn_layer_norm
             .forward_residual(x, &dropout(&h, self.dropout, self.mode)?)?;
@@ -893,6 +965,8 @@ pub struct DecoderState {
     cross_kv: Vec<CrossKv>,
     cross_mask: Option<Tensor>,
     self_kv: Vec<Option<SelfCache>>,
+    /// Whether the self-attention caches are kept in 8 bits (quantised models).
+    quantized_self_kv: bool,
     /// Number of decoder positions already processed.
     pub position: usize,
 }
@@ -922,7 +996,7 @@ impl DecoderState {
             *m = m.index_select(rows, 0)?;
         }
         for cache in self.self_kv.iter_mut().flatten() {
-            cache.select_rows(rows)?;
+            cache.select_rows(rows, &picked)?;
         }
         Ok(())
     }
@@ -939,9 +1013,9 @@ pub struct BlenderbotSmall {
     decoder_layernorm_embedding: LayerNorm,
     decoder_layers: Vec<DecoderLayer>,
     lm_head: Proj,
-    /// Whether decoding keeps the cross-attention keys and values in 8 bits (set with
-    /// the q8_0 projections).
-    quantized_cross_kv: bool,
+    /// Whether decoding keeps the cross-attention keys and values and the self-attention
+    /// caches in 8 bits (set with the q8_0 projections).
+    quantized_kv: bool,
     embed_scale: f64,
     dropout: f64,
     mode: Mode,
@@ -1017,7 +1091,7 @@ impl BlenderbotSmall {
             decoder_layernorm_embedding: LayerNorm::load(d, dec.pp("layernorm_embedding"), mode)?,
             decoder_layers,
             lm_head: Proj::Dense(Linear::new(lm_weight, Some(bias))),
-            quantized_cross_kv: false,
+            quantized_kv: false,
             embed_scale: if cfg.scale_embedding {
                 (d as f64).sqrt()
             } else {
@@ -1051,10 +1125,10 @@ impl BlenderbotSmall {
     }
 
     /// Quantises every projection (and the output layer) to q8_0 for inference, and has
-    /// decoding keep the cross-attention keys and values in 8 bits. The token embedding
-    /// itself stays in full precision.
+    /// decoding keep the cross-attention keys and values and the self-attention caches in 8
+    /// bits. The token embedding itself stays in full precision.
     pub fn quantize_q8(&mut self) -> candle_core::Result<()> {
-        self.quantized_cross_kv = self.dtype == DType::F32 && matches!(self.device, Device::Cpu);
+        self.quantized_kv = self.dtype == DType::F32 && matches!(self.device, Device::Cpu);
         for l in self.encoder_layers.iter_mut() {
             l.self_attn.quantize()?;
             l.ffn.quantize()?;
@@ -1139,7 +1213,7 @@ impl BlenderbotSmall {
             .iter()
             .map(|l| {
                 let kv = l.encoder_attn.project_kv(encoder_out)?;
-                Ok(if self.quantized_cross_kv {
+                Ok(if self.quantized_kv {
                     CrossKv::Quantized {
                         k: attention::QuantizedHeads::new(&kv.k, true)?,
                         v: attention::QuantizedHeads::new(&kv.v, false)?,
@@ -1157,6 +1231,7 @@ impl BlenderbotSmall {
             cross_kv,
             cross_mask: attention_mask.map(|m| self.padding_mask(m)).transpose()?,
             self_kv: (0..self.decoder_layers.len()).map(|_| None).collect(),
+            quantized_self_kv: self.quantized_kv,
             position: 0,
         })
     }
@@ -1192,6 +1267,7 @@ impl BlenderbotSmall {
             h = layer.forward(
                 &h,
                 &mut state.self_kv[i],
+                state.quantized_self_kv,
                 self_mask.as_ref(),
                 &state.cross_kv[i],
                 state.cross_mask.as_ref(),
@@ -1306,7 +1382,8 @@ mod tests {
             "fused projections change the teacher-forced logits"
         );
         // Quantised: q8_0 projections (VNNI for one row, AMX for many where the CPU has
-        // it) and 8-bit cross-attention keys and values, which teacher forcing reads
+        // it), 8-bit cross-attention keys and values and an 8-bit self-attention cache
+        // (grown past its capacity twice here), which teacher forcing reads
         // dequantised: the same numbers, summed in another order. Usually the logits are
         // then equal to the bit; but where an activation lies on a rounding boundary of
         // the next product's 8-bit quantisation, that order can flip one rounding step,
