@@ -142,9 +142,9 @@ pub struct QuantizedHeads {
     scales: Vec<f32>,
 }
 
-/// Positions of room added when a growing [`QuantizedHeads`] runs out (as the dense
-/// self-attention cache does).
-const GROWTH_HEADROOM: usize = 64;
+/// Positions of room added when a decoder's self-attention cache (dense, or a growing
+/// [`QuantizedHeads`]) is (re)allocated, beyond what is needed now.
+pub(crate) const CACHE_HEADROOM: usize = 64;
 
 impl QuantizedHeads {
     /// Quantises `x` `(b, heads, t, head_dim)`; keys `transposed` (see the type).
@@ -174,7 +174,7 @@ impl QuantizedHeads {
             );
         }
         if t + n > self.capacity {
-            self.grow(t + n + GROWTH_HEADROOM);
+            self.grow(t + n + CACHE_HEADROOM);
         }
         let (cap, transposed) = (self.capacity, self.transposed);
         // Read through its strides (the projection's output split into heads is a view).
@@ -684,9 +684,9 @@ mod tests {
             // runs gave at most 0.051; a wrong kernel is off by the values' own size.
             assert!(max_diff(&got, &reference(&q, &k, &v, mask)) < 0.15);
         }
-        // A cache grown one position at a time (past its capacity more than once)
-        // holds what quantising the whole tensor at once gives, and the kernel reads it
-        // alike; so does a selection of its conversations.
+        // A cache grown one position at a time (past its first capacity of one
+        // position) holds what quantising the whole tensor at once gives, and the
+        // kernel reads it alike; so does a selection of its conversations.
         let mut grown_k = QuantizedHeads::new(&k.narrow(2, 0, 1).unwrap(), true).unwrap();
         let mut grown_v = QuantizedHeads::new(&v.narrow(2, 0, 1).unwrap(), false).unwrap();
         for j in 1..tk {

@@ -18,6 +18,7 @@ use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{Embedding, Init, Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
+use super::attention::CACHE_HEADROOM;
 use super::q8::{self, Q8Matrix};
 use super::{activation, attention, norm};
 
@@ -465,9 +466,6 @@ enum CacheView<'a> {
     Dense(KeyValue),
     Quantized(&'a attention::QuantizedHeads, &'a attention::QuantizedHeads),
 }
-
-/// Positions of room added when a cache is (re)allocated, beyond what is needed now.
-const CACHE_HEADROOM: usize = 64;
 
 impl SelfCache {
     /// The cache's keys and values after appending `new` (`(b, heads, t, head_dim)`),
