@@ -373,28 +373,18 @@ fn draw_from_vocabulary(weights: &[f32], mut r: f32) -> usize {
         .unwrap_or(weights.len().saturating_sub(1))
 }
 
-/// `item(i, x)` for each `x = xs[i]` that `keep` accepts, in order, gathered without
-/// branches: each item is written at the end of those kept so far, which then grow by
-/// one only if it is kept. With a flat distribution whether a weight is kept is a coin
-/// toss for the branch predictor; a `filter` made the sampler twice as slow.
-#[inline(always)]
-fn gather_where<T: Copy>(
-    xs: &[f32],
-    keep: impl Fn(f32) -> bool,
-    item: impl Fn(usize, f32) -> T,
-) -> Vec<T> {
-    let mut out: Vec<T> = Vec::with_capacity(xs.len());
-    let slots = out.as_mut_ptr();
-    let mut len = 0;
-    for (i, x) in xs.iter().enumerate() {
-        // SAFETY: `len <= i < xs.len()`, the capacity.
-        unsafe { slots.add(len).write(item(i, *x)) };
-        len += keep(*x) as usize;
-    }
-    // SAFETY: the first `len` slots were written above.
-    unsafe { out.set_len(len) };
-    out
-}
+/// Where a positive weight's bits are cut for [`top_p_threshold`]'s buckets: the sign
+/// bit is 0, so 11 bits (the exponent and 3 bits of mantissa) remain, buckets 9 % wide.
+/// Positive floats order as their bits do, so the buckets are in value order.
+const BUCKET_SHIFT: u32 = 20;
+
+/// Mantissa bits below a bucket's by which [`refined_threshold`] sorts a bucket's
+/// weights again: 256 sub-buckets, each 0.03 % wide.
+const FINE_BITS: u32 = 8;
+
+/// The fewest weights in the boundary bucket for which [`refined_threshold`] sums them
+/// into sub-buckets first instead of selecting among all of them.
+const REFINE_MIN: usize = 256;
 
 /// [`mass_threshold`] for a vocabulary's worth of weights in `[0, 1]`.
 ///
@@ -404,22 +394,20 @@ fn gather_where<T: Copy>(
 /// float bits (exponent and 3 bits of mantissa: buckets 9 % wide, in value order),
 /// which needs no comparisons; the buckets are walked from the heaviest down until the
 /// mass reaches `target`, and only the weights of the bucket where that happens go
-/// through the exact selection.
+/// on, to [`refined_threshold`].
 fn top_p_threshold(weights: &[f32], target: f32) -> f32 {
-    // Positive floats order as their bits do; the sign bit is 0, so 11 bits remain.
-    const SHIFT: u32 = 20;
-    const BUCKETS: usize = 1 << (31 - SHIFT);
+    const BUCKETS: usize = 1 << (31 - BUCKET_SHIFT);
     // Four histograms, for weights by position mod 4, added up after: neighbouring
     // weights often share a bucket, and with one histogram each addition would wait for
     // the previous one's store to that bucket.
     let mut parts = vec![0f32; 4 * BUCKETS];
     let chunks = weights.chunks_exact(4);
     for w in chunks.remainder() {
-        parts[(w.to_bits() >> SHIFT) as usize] += w;
+        parts[(w.to_bits() >> BUCKET_SHIFT) as usize] += w;
     }
     for c in chunks {
         for (lane, w) in c.iter().enumerate() {
-            parts[lane * BUCKETS + (w.to_bits() >> SHIFT) as usize] += w;
+            parts[lane * BUCKETS + (w.to_bits() >> BUCKET_SHIFT) as usize] += w;
         }
     }
     let mut mass = vec![0f32; BUCKETS];
@@ -429,8 +417,28 @@ fn top_p_threshold(weights: &[f32], target: f32) -> f32 {
             + parts[2 * BUCKETS + bucket]
             + parts[3 * BUCKETS + bucket];
     }
-    // The bucket where the mass reaches `target` and the mass of those above it; if
-    // rounding leaves it short of `target`, the lightest bucket.
+    let Some((boundary, above)) = boundary_bucket(&mass, target) else {
+        return 0.0;
+    };
+    BOUNDARY_WEIGHTS.with(|members| {
+        let mut members = members.borrow_mut();
+        gather_bucket(weights, boundary as u32, &mut members);
+        refined_threshold(&mut members, target - above)
+    })
+}
+
+thread_local! {
+    /// The boundary bucket's weights, gathered for [`refined_threshold`]: room for a
+    /// whole vocabulary, kept from one token to the next (a fresh 220 kB buffer per row
+    /// and token was fresh pages from the kernel each time, a tenth of the sampler's time).
+    static BOUNDARY_WEIGHTS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The bucket of `mass` (buckets in value order) where the mass, summed from the
+/// heaviest bucket down, reaches `target`, and the mass of those above it; if rounding
+/// leaves it short of `target`, the lightest non-empty bucket. `None` if all are empty.
+#[inline(always)]
+fn boundary_bucket(mass: &[f32], target: f32) -> Option<(usize, f32)> {
     let mut above = 0f32;
     let mut boundary = None;
     for (bucket, m) in mass.iter().enumerate().rev() {
@@ -443,15 +451,94 @@ fn top_p_threshold(weights: &[f32], target: f32) -> f32 {
         }
         above += m;
     }
-    let Some((boundary, above)) = boundary else {
+    boundary
+}
+
+/// The weights of `weights` in bucket `bucket` (bits `>> BUCKET_SHIFT`), in order, into
+/// `out` (its contents replaced).
+fn gather_bucket(weights: &[f32], bucket: u32, out: &mut Vec<f32>) {
+    #[cfg(target_arch = "x86_64")]
+    if super::Simd::detect() == super::Simd::Avx512 {
+        out.clear();
+        out.reserve(weights.len() + 16);
+        // SAFETY: the CPU has AVX-512 F; `out` has room for every weight and a vector.
+        unsafe {
+            let len = gather_bucket_avx512(weights, bucket, out.as_mut_ptr());
+            out.set_len(len);
+        }
+        return;
+    }
+    gather_bucket_portable(weights, bucket, out);
+}
+
+/// [`gather_bucket`] in plain Rust, without branches: each weight is written at the end
+/// of those gathered so far, which then grow by one only if it is in the bucket. With a
+/// flat distribution whether a weight is in is a coin toss for the branch predictor; a
+/// `filter` made the sampler twice as slow.
+fn gather_bucket_portable(weights: &[f32], bucket: u32, out: &mut Vec<f32>) {
+    out.clear();
+    out.reserve(weights.len());
+    let slots = out.as_mut_ptr();
+    let mut len = 0;
+    for w in weights {
+        // SAFETY: `len` ≤ the weights before this one < `weights.len()` ≤ the capacity.
+        unsafe { slots.add(len).write(*w) };
+        len += (w.to_bits() >> BUCKET_SHIFT == bucket) as usize;
+    }
+    // SAFETY: the first `len` slots were written above.
+    unsafe { out.set_len(len) };
+}
+
+/// [`gather_bucket`] 16 weights at a time: the ones in the bucket are compressed to the
+/// front of a vector, which is stored whole at the end of those gathered so far.
+/// Returns how many were gathered.
+///
+/// # Safety
+/// The CPU has AVX-512 F; `out` has room for `weights.len() + 16` values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn gather_bucket_avx512(weights: &[f32], bucket: u32, out: *mut f32) -> usize {
+    use std::arch::x86_64::*;
+    let want = _mm512_set1_epi32(bucket as i32);
+    let chunks = weights.chunks_exact(16);
+    let rest = chunks.remainder();
+    let mut len = 0;
+    for c in chunks {
+        let v = _mm512_loadu_ps(c.as_ptr());
+        let bits = _mm512_srli_epi32::<BUCKET_SHIFT>(_mm512_castps_si512(v));
+        let keep = _mm512_cmpeq_epi32_mask(bits, want);
+        _mm512_storeu_ps(out.add(len), _mm512_maskz_compress_ps(keep, v));
+        len += keep.count_ones() as usize;
+    }
+    for w in rest {
+        if w.to_bits() >> BUCKET_SHIFT == bucket {
+            *out.add(len) = *w;
+            len += 1;
+        }
+    }
+    len
+}
+
+/// [`mass_threshold`] for the weights of one bucket: when there are many (a flat
+/// distribution puts thousands of tokens in the boundary bucket, and selecting among
+/// them was a third of the sampler's time) they are summed into 256 sub-buckets by
+/// their next mantissa bits first, and only those of the sub-bucket where the mass
+/// reaches `target` are selected among.
+fn refined_threshold(members: &mut Vec<f32>, target: f32) -> f32 {
+    if members.len() < REFINE_MIN {
+        return mass_threshold(members, target);
+    }
+    let shift = BUCKET_SHIFT - FINE_BITS;
+    let fine = |w: f32| ((w.to_bits() >> shift) as usize) & ((1 << FINE_BITS) - 1);
+    let mut mass = [0f32; 1 << FINE_BITS];
+    for w in members.iter() {
+        mass[fine(*w)] += w;
+    }
+    let Some((boundary, above)) = boundary_bucket(&mass, target) else {
         return 0.0;
     };
-    let mut members = gather_where(
-        weights,
-        |w| (w.to_bits() >> SHIFT) as usize == boundary,
-        |_, w| w,
-    );
-    mass_threshold(&mut members, target - above)
+    members.retain(|w| fine(*w) == boundary);
+    mass_threshold(members, target - above)
 }
 
 /// The smallest weight top-p keeps: the tokens weighing more than it hold less than
@@ -965,6 +1052,90 @@ mod tests {
                     .map(|i| (*i as u32, weights[*i]))
                     .collect();
                 assert_eq!(kept, want, "case {case}, top_k {top_k}");
+            }
+        }
+    }
+
+    /// A flat distribution (an untrained model's) puts thousands of tokens in the
+    /// boundary bucket, which are then summed into sub-buckets: what is kept is still
+    /// top-p's set, every token weighing at least a threshold such that those heavier
+    /// hold less than the target mass and those at least as heavy hold the target. With
+    /// 20–55k weights of similar size, sums in f32 in different orders differ by more
+    /// than a weight, so any two selections (a quickselect over all of them included)
+    /// may draw the line a token apart: the masses are checked in f64, within f32's
+    /// rounding of such a sum (10⁻⁴ of the total).
+    #[test]
+    fn top_p_over_a_flat_distribution_keeps_the_lightest_set_reaching_the_mass() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let mut refined = 0;
+        for case in 0..16 {
+            let n = 20_000 + case * 2_311;
+            let spread = [0.2f32, 0.5, 1.0, 2.0][case % 4];
+            let logits: Vec<f32> = (0..n).map(|_| rng.random_range(-spread..spread)).collect();
+            let top_p = [0.5, 0.9, 0.95, 0.99][(case / 4) % 4];
+            let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let weights: Vec<f32> = logits
+                .iter()
+                .map(|l| exp_nonpositive((l - max) * (1.0 / 0.7)))
+                .collect();
+            // Whether this case takes the sub-buckets (most do).
+            let target = top_p as f32 * lane_sum(&weights);
+            let mut mass = vec![0f32; 1 << (31 - BUCKET_SHIFT)];
+            for w in &weights {
+                mass[(w.to_bits() >> BUCKET_SHIFT) as usize] += w;
+            }
+            let (boundary, _) = boundary_bucket(&mass, target).unwrap();
+            let members = weights
+                .iter()
+                .filter(|w| w.to_bits() >> BUCKET_SHIFT == boundary as u32)
+                .count();
+            refined += (members >= REFINE_MIN) as usize;
+
+            let kept = Candidates::new(&logits, 0.7, 0, top_p).kept();
+            let threshold = kept.iter().map(|(_, w)| *w).fold(f32::INFINITY, f32::min);
+            let want: Vec<(u32, f32)> = (0..n)
+                .filter(|i| weights[*i] >= threshold)
+                .map(|i| (i as u32, weights[i]))
+                .collect();
+            assert_eq!(
+                kept, want,
+                "case {case}: not every token at the threshold kept"
+            );
+            let total: f64 = weights.iter().map(|w| *w as f64).sum();
+            let (target, tolerance) = (top_p * total, 1e-4 * total);
+            let heavier: f64 = weights
+                .iter()
+                .filter(|w| **w > threshold)
+                .map(|w| *w as f64)
+                .sum();
+            let at_least: f64 = kept.iter().map(|(_, w)| *w as f64).sum();
+            assert!(
+                heavier < target + tolerance && at_least >= target - tolerance,
+                "case {case}: heavier {heavier}, at least as heavy {at_least}, target {target}"
+            );
+        }
+        assert!(refined >= 8, "only {refined} cases were refined");
+    }
+
+    /// Both ways of gathering a bucket's weights (AVX-512 where the CPU has it) keep
+    /// those of the bucket, in order, whatever is left over after whole vectors.
+    #[test]
+    fn a_bucket_is_gathered_in_order() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+        for n in [0, 1, 15, 16, 17, 1000, 55_001] {
+            let weights: Vec<f32> = (0..n).map(|_| rng.random_range(0.0f32..1.0)).collect();
+            for bucket in [1016u32, 1013, 1000, 7] {
+                let want: Vec<f32> = weights
+                    .iter()
+                    .copied()
+                    .filter(|w| w.to_bits() >> BUCKET_SHIFT == bucket)
+                    .collect();
+                let mut got = vec![9.0; 3];
+                gather_bucket_portable(&weights, bucket, &mut got);
+                assert_eq!(got, want, "portable, {n} weights, bucket {bucket}");
+                let mut got = vec![9.0; 3];
+                gather_bucket(&weights, bucket, &mut got);
+                assert_eq!(got, want, "{n} weights, bucket {bucket}");
             }
         }
     }
