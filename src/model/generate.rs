@@ -182,8 +182,9 @@ fn pick(logits: &[f32], temperature: f64, top_k: usize, top_p: f64, rng: &mut im
 
 /// The tokens a sampler may draw, with their weights: everything about a draw except the
 /// random number. Building it is the costly part (a pass over the whole vocabulary), and
-/// needs no random numbers, so a batch's rows build theirs in parallel and then draw one
-/// after another from one generator: a seed gives the same replies at any thread count.
+/// needs no random numbers, so a batch's rows take theirs from the one generator first,
+/// in row order, and then build and draw in parallel: a seed gives the same replies at
+/// any thread count.
 ///
 /// Nothing is sorted: top-k is a linear-time selection, top-p a selection by mass
 /// ([`mass_threshold`]) among the few tokens heavy enough to matter, and the draw walks
@@ -205,6 +206,42 @@ enum Candidates {
     /// flat; gathering them into a list was two more passes, and drawing from the list
     /// one dependent subtraction per kept token.
     Vocabulary { weights: Vec<f32>, mass: f32 },
+}
+
+thread_local! {
+    /// A copy of one row of logits, for the logits processors to change (see
+    /// `JointModel::sample_row`), reused from one token to the next.
+    static ROW: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+
+    /// A vocabulary's worth of weights, for the next [`Candidates`] built on this thread:
+    /// a fresh 220 kB buffer per row and token was zeroed (or fresh pages from the
+    /// kernel) each time, only to be overwritten.
+    static WEIGHTS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// This thread's spare weights buffer (empty if it has none).
+fn scratch_weights() -> Vec<f32> {
+    WEIGHTS
+        .try_with(|w| std::mem::take(&mut *w.borrow_mut()))
+        .unwrap_or_default()
+}
+
+/// Keeps `weights` as this thread's spare buffer, if it is larger than the one there.
+fn recycle_weights(weights: Vec<f32>) {
+    let _ = WEIGHTS.try_with(|w| {
+        let mut w = w.borrow_mut();
+        if weights.capacity() > w.capacity() {
+            *w = weights;
+        }
+    });
+}
+
+impl Drop for Candidates {
+    fn drop(&mut self) {
+        if let Candidates::Vocabulary { weights, .. } = self {
+            recycle_weights(std::mem::take(weights));
+        }
+    }
 }
 
 /// Tokens per chunk of [`draw_from_vocabulary`]: the draw skips a chunk by its sum.
@@ -229,11 +266,16 @@ impl Candidates {
             return Candidates::Fixed(argmax(logits));
         }
         let inv_t = 1.0 / temperature as f32;
-        let mut weights = vec![0f32; logits.len()];
-        for (w, l) in weights.iter_mut().zip(logits) {
-            *w = exp_nonpositive((l - max) * inv_t);
+        let n = logits.len();
+        // Every weight is written here: no zeroing first.
+        let mut weights = scratch_weights();
+        weights.clear();
+        weights.reserve(n);
+        for (w, l) in weights.spare_capacity_mut().iter_mut().zip(logits) {
+            w.write(exp_nonpositive((l - max) * inv_t));
         }
-        let n = weights.len();
+        // SAFETY: the first `n` values were written just above.
+        unsafe { weights.set_len(n) };
         // Exactly the k best with top-k (ties broken arbitrarily, as a sort would).
         if top_k > 0 && top_k < n {
             let mut idx: Vec<usize> = (0..n).collect();
@@ -242,6 +284,7 @@ impl Candidates {
             idx.sort_unstable();
             let masses: Vec<f32> = idx.iter().map(|i| weights[*i]).collect();
             let threshold = kept_threshold(&masses, top_p);
+            recycle_weights(weights);
             let (tokens, weights): (Vec<u32>, Vec<f32>) = idx
                 .iter()
                 .zip(&masses)
@@ -751,7 +794,6 @@ impl JointModel {
             }
         }
         let mut done = vec![false; b];
-        let banned_strategies = self.lineage == Lineage::Recipe;
         // The conversations still being decoded, in batch order: finished ones leave the
         // batch so later steps only pay for the replies still growing.
         let mut active: Vec<usize> = (0..b).collect();
@@ -776,47 +818,47 @@ impl JointModel {
             let logits = self
                 .model
                 .decode_step(&Tensor::new(next.clone(), &dev)?, &mut state)?
-                .to_vec2::<f32>()?;
+                .contiguous()?;
             steps += 1;
             next.clear();
             let t_sampling = std::time::Instant::now();
-            // Each row's logits processors and candidate set, in parallel; then the
-            // draws, in row order from the one generator. The processors change each
-            // row in place: the row is handed to its task, not copied (for 8 people a
-            // copy was another 1.8 MB written per token).
-            let rows: Vec<std::sync::Mutex<Vec<f32>>> =
-                logits.into_iter().map(std::sync::Mutex::new).collect();
-            let candidates = super::par_map(rows.len(), |pos| {
-                let row = active[pos];
-                let seq = &seqs[row];
-                let mut l =
-                    std::mem::take(&mut *rows[pos].lock().unwrap_or_else(|e| e.into_inner()));
-                if opts.repetition_penalty != 1.0 {
-                    let p = opts.repetition_penalty as f32;
-                    let mut seen = seq.clone();
-                    seen.sort_unstable();
-                    seen.dedup();
-                    for t in seen {
-                        let v = &mut l[t as usize];
-                        *v = if *v < 0.0 { *v * p } else { *v / p };
-                    }
-                }
-                for t in banned_ngram_tokens(seq, opts.no_repeat_ngram_size) {
-                    l[t as usize] = f32::NEG_INFINITY;
-                }
-                if replies[row].tokens.len() < opts.min_length {
-                    l[eos as usize] = f32::NEG_INFINITY;
-                }
-                if banned_strategies {
-                    for t in self.strategy_ids {
-                        l[t as usize] = f32::NEG_INFINITY;
-                    }
-                }
-                Candidates::new(&l, opts.temperature, opts.top_k, opts.top_p)
+            // The random numbers first, one per row in row order from the one
+            // generator, so that the rows can then be sampled in parallel and a seed
+            // still gives the same replies at any thread count. (A row with nothing to
+            // draw from, all its tokens banned, takes its number unused.)
+            let draws: Vec<f32> = if opts.temperature > 0.0 {
+                (0..active.len()).map(|_| rng.random::<f32>()).collect()
+            } else {
+                vec![0.0; active.len()]
+            };
+            // Each row's logits processors, candidate set and draw, in parallel, on a
+            // copy of the row made by its task in this thread's buffer: read from the
+            // logits where the product left them (a copy of all rows by this thread
+            // first was 1.8 MB written per token for 8 people, the other thread idle).
+            let vocab = logits.dim(1)?;
+            let (storage, layout) = logits.storage_and_layout();
+            let candle_core::Storage::Cpu(cpu) = &*storage else {
+                anyhow::bail!("decoding runs on the CPU");
+            };
+            let all = &cpu.as_slice::<f32>()?[layout.start_offset()..][..active.len() * vocab];
+            let tokens = super::par_map(active.len(), |pos| {
+                ROW.with(|buffer| {
+                    let mut l = buffer.borrow_mut();
+                    l.clear();
+                    l.extend_from_slice(&all[pos * vocab..(pos + 1) * vocab]);
+                    self.sample_row(
+                        &mut l,
+                        &seqs[active[pos]],
+                        &replies[active[pos]],
+                        opts,
+                        draws[pos],
+                    )
+                })
             });
-            for (pos, c) in candidates.iter().enumerate() {
+            drop(storage);
+            for (pos, t) in tokens.into_iter().enumerate() {
                 let row = active[pos];
-                let t = c.draw(&mut rng) as u32;
+                let t = t as u32;
                 seqs[row].push(t);
                 if t == eos {
                     done[row] = true;
@@ -843,6 +885,40 @@ impl JointModel {
             r.text = self.tokenizer.decode(&r.tokens, true);
         }
         Ok(replies)
+    }
+
+    /// The next token of a reply: the logits processors applied to `logits` (the row's,
+    /// changed in place), then a token drawn at `draw ∈ [0, 1)` of the kept mass.
+    fn sample_row(
+        &self,
+        logits: &mut [f32],
+        seq: &[u32],
+        reply: &Reply,
+        opts: &DecodingOptions,
+        draw: f32,
+    ) -> usize {
+        if opts.repetition_penalty != 1.0 {
+            let p = opts.repetition_penalty as f32;
+            let mut seen = seq.to_vec();
+            seen.sort_unstable();
+            seen.dedup();
+            for t in seen {
+                let v = &mut logits[t as usize];
+                *v = if *v < 0.0 { *v * p } else { *v / p };
+            }
+        }
+        for t in banned_ngram_tokens(seq, opts.no_repeat_ngram_size) {
+            logits[t as usize] = f32::NEG_INFINITY;
+        }
+        if reply.tokens.len() < opts.min_length {
+            logits[self.model.config().eos_token_id as usize] = f32::NEG_INFINITY;
+        }
+        if self.lineage == Lineage::Recipe {
+            for t in self.strategy_ids {
+                logits[t as usize] = f32::NEG_INFINITY;
+            }
+        }
+        Candidates::new(logits, opts.temperature, opts.top_k, opts.top_p).draw_at(draw)
     }
 
     /// Plain greedy decoding of up to `max_new` tokens after `[bos]`, stopping at eos (which
