@@ -16,19 +16,18 @@ use candle_core::{DType, Device, Layout, Storage, Tensor};
 
 /// A read view of an f32 CPU tensor: its data and how to index it.
 struct View<'a> {
+    /// From the tensor's first element on.
     data: &'a [f32],
-    offset: usize,
     strides: Vec<usize>,
 }
 
 impl View<'_> {
     fn at(&self, index: &[usize]) -> usize {
-        self.offset
-            + index
-                .iter()
-                .zip(&self.strides)
-                .map(|(i, s)| i * s)
-                .sum::<usize>()
+        index
+            .iter()
+            .zip(&self.strides)
+            .map(|(i, s)| i * s)
+            .sum::<usize>()
     }
 
     /// `len` values starting at `index` along the last (contiguous) dimension.
@@ -39,12 +38,8 @@ impl View<'_> {
 }
 
 fn view<'a>(storage: &'a Storage, layout: &Layout) -> candle_core::Result<View<'a>> {
-    let Storage::Cpu(cpu) = storage else {
-        candle_core::bail!("the attention kernels run on the CPU");
-    };
     Ok(View {
-        data: cpu.as_slice::<f32>()?,
-        offset: layout.start_offset(),
+        data: super::cpu_values(storage, layout, "the attention kernels run on the CPU")?,
         strides: layout.stride().to_vec(),
     })
 }

@@ -238,11 +238,10 @@ impl Proj {
                 let m = x.elem_count() / k;
                 let y = {
                     let (storage, layout) = x.storage_and_layout();
-                    let candle_core::Storage::Cpu(cpu) = &*storage else {
-                        candle_core::bail!("q8_0 projections run on the CPU");
-                    };
                     let (start, end) = layout.contiguous_offsets().expect("made contiguous above");
-                    let x = &cpu.as_slice::<f32>()?[start..end];
+                    let x =
+                        &super::cpu_values(&storage, layout, "q8_0 projections run on the CPU")?
+                            [..end - start];
                     match epilogue {
                         Some(f) => weight.matmul_then(x, m, f),
                         None => weight.matmul(x, m),

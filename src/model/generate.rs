@@ -837,10 +837,8 @@ impl JointModel {
             // first was 1.8 MB written per token for 8 people, the other thread idle).
             let vocab = logits.dim(1)?;
             let (storage, layout) = logits.storage_and_layout();
-            let candle_core::Storage::Cpu(cpu) = &*storage else {
-                anyhow::bail!("decoding runs on the CPU");
-            };
-            let all = &cpu.as_slice::<f32>()?[layout.start_offset()..][..active.len() * vocab];
+            let all = &super::cpu_values(&storage, layout, "decoding runs on the CPU")?
+                [..active.len() * vocab];
             let tokens = super::par_map(active.len(), |pos| {
                 ROW.with(|buffer| {
                     let mut l = buffer.borrow_mut();

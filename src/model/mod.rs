@@ -225,6 +225,20 @@ pub fn load_with(
     })
 }
 
+/// The f32 values of a CPU tensor's storage from where its `layout` starts: what the
+/// model's own kernels read in place of candle's operations. `not_cpu` is the error on
+/// any other device.
+pub(crate) fn cpu_values<'a>(
+    storage: &'a candle_core::Storage,
+    layout: &candle_core::Layout,
+    not_cpu: &str,
+) -> candle_core::Result<&'a [f32]> {
+    let candle_core::Storage::Cpu(cpu) = storage else {
+        candle_core::bail!("{not_cpu}");
+    };
+    Ok(&cpu.as_slice::<f32>()?[layout.start_offset()..])
+}
+
 /// `f(0), …, f(n - 1)` computed on candle's thread pool (the one the model's own
 /// operations use, so no second pool competes with it for the cores).
 pub(crate) fn par_map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {

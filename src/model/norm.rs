@@ -9,7 +9,7 @@
 
 use super::simd::lane_sum;
 use super::Simd;
-use candle_core::{DType, Device, Storage, Tensor};
+use candle_core::{DType, Device, Tensor};
 
 /// Rows × width from which the rows are shared out on the pool.
 const PARALLEL_FROM: usize = 64 * 1024;
@@ -44,10 +44,11 @@ pub fn add_layer_norm(
         let mut data = [None; 4];
         for (slot, guard) in data.iter_mut().zip(&held) {
             if let Some((storage, layout)) = guard {
-                let Storage::Cpu(cpu) = &**storage else {
-                    candle_core::bail!("the fused layer norm runs on the CPU");
-                };
-                *slot = Some(&cpu.as_slice::<f32>()?[layout.start_offset()..]);
+                *slot = Some(super::cpu_values(
+                    storage,
+                    layout,
+                    "the fused layer norm runs on the CPU",
+                )?);
             }
         }
         let [Some(xs), rs, Some(w), Some(b)] = data else {
