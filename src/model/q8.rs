@@ -665,30 +665,54 @@ mod x86 {
     use super::{Dst, Q8Matrix, QuantizedRows, BLOCK, TILE, TILE_BLOCK_BYTES};
     use std::arch::x86_64::*;
 
-    /// How many blocks (of 512 bytes) ahead the weights are prefetched. A decoding
-    /// step's weights (56 MB for the 90M model) do not fit in cache, and at 8 rows the
-    /// hardware prefetcher alone left the kernel waiting: an 8-person step's products
-    /// took 2.9 ms with none, 2.1 with 4 blocks, 1.45 with 8 or 16 (one person's: 1.05
-    /// either way).
+    /// How many blocks (of 512 bytes) ahead the weights are prefetched into L1. A
+    /// decoding step's weights (56 MB for the 90M model) do not fit in cache, and at 8
+    /// rows the hardware prefetcher alone left the kernel waiting: an 8-person step's
+    /// products took 2.9 ms with none, 2.1 with 4 blocks, 1.45 with 8 or 16 (one
+    /// person's: 1.05 either way).
     const PREFETCH_BLOCKS: usize = 8;
 
+    /// How many blocks ahead the weights are also asked into L2 (16 kB). One core
+    /// keeps only so many lines in flight to L1, not enough to cover the memory's
+    /// latency at its bandwidth; L2 takes more. With it, 8 people's decoding steps
+    /// (the 90M model, q8_0, everything but sampling) took 4.34–4.62 instead of
+    /// 4.64–5.00 ms (medians of 25 rounds, alternated in one process); one person's
+    /// 2.53 instead of 2.67. 24 and 64 blocks did as well; 32 ahead into L1, or
+    /// non-temporal, did worse (5.3 ms).
+    const PREFETCH_L2_BLOCKS: usize = 32;
+
     /// Asks for block `b + PREFETCH_BLOCKS` of a tile's weights, scales and offsets
-    /// (into the next tile past this one's end: a thread's units are consecutive
-    /// tiles), so that they are read from memory while block `b` is computed.
-    /// Prefetches never fault, so addresses past the end of the matrix (wrapping
-    /// pointer arithmetic) are harmless.
+    /// into L1, and block `b + PREFETCH_L2_BLOCKS` into L2 (into the next tile past
+    /// this one's end: a thread's units are consecutive tiles), so that they are read
+    /// from memory while block `b` is computed. Prefetches never fault, so addresses
+    /// past the end of the matrix (wrapping pointer arithmetic) are harmless.
     #[inline(always)]
     fn prefetch_ahead(wq: *const i8, ws: *const f32, wo: *const i32, b: usize) {
-        let ahead = wq.wrapping_add((b + PREFETCH_BLOCKS) * TILE_BLOCK_BYTES);
-        let at = (b + PREFETCH_BLOCKS) * TILE;
         // SAFETY: a prefetch reads nothing and cannot fault, whatever the address.
         unsafe {
-            for line in 0..TILE_BLOCK_BYTES / 64 {
-                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line * 64));
-            }
-            _mm_prefetch::<_MM_HINT_T0>(ws.wrapping_add(at) as *const i8);
-            _mm_prefetch::<_MM_HINT_T0>(wo.wrapping_add(at) as *const i8);
+            prefetch_block::<_MM_HINT_T0>(wq, ws, wo, b + PREFETCH_BLOCKS);
+            prefetch_block::<_MM_HINT_T1>(wq, ws, wo, b + PREFETCH_L2_BLOCKS);
         }
+    }
+
+    /// Prefetches block `b` of a tile's weights (8 lines), scales and offsets.
+    ///
+    /// # Safety
+    /// None needed (a prefetch cannot fault); `unsafe` only for the intrinsic.
+    #[inline(always)]
+    unsafe fn prefetch_block<const HINT: i32>(
+        wq: *const i8,
+        ws: *const f32,
+        wo: *const i32,
+        b: usize,
+    ) {
+        let ahead = wq.wrapping_add(b * TILE_BLOCK_BYTES);
+        let at = b * TILE;
+        for line in 0..TILE_BLOCK_BYTES / 64 {
+            _mm_prefetch::<HINT>(ahead.wrapping_add(line * 64));
+        }
+        _mm_prefetch::<HINT>(ws.wrapping_add(at) as *const i8);
+        _mm_prefetch::<HINT>(wo.wrapping_add(at) as *const i8);
     }
 
     /// One tile of 16 columns for `R` rows from `r0`. Two integer sums per row (even
