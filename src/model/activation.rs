@@ -4,8 +4,8 @@
 //! cannot vectorise: for the encoder reading 8 contexts it took as long as one of the
 //! two feed-forward products around it. Here `erf` is Abramowitz & Stegun's 7.1.26
 //! (absolute error ≤ 1.5·10⁻⁷, so GELU's error is below 10⁻⁷·|x|) written with plain
-//! arithmetic and the vectorisable `exp` of the sampler, and compiled once per vector
-//! width.
+//! arithmetic, fused multiply-adds (the same bits on every machine: see `simd`) and the
+//! vectorisable `exp` of the sampler, and compiled once per vector width.
 
 use super::simd::exp_nonpositive;
 use super::Simd;
@@ -26,9 +26,14 @@ fn erf(x: f32) -> f32 {
         1.061_405_4,
     ];
     let ax = x.abs();
-    let t = 1.0 / (1.0 + P * ax);
-    let poly = ((((A[4] * t + A[3]) * t + A[2]) * t + A[1]) * t + A[0]) * t;
-    let y = 1.0 - poly * exp_nonpositive(-ax * ax);
+    let t = 1.0 / P.mul_add(ax, 1.0);
+    let poly = A[4]
+        .mul_add(t, A[3])
+        .mul_add(t, A[2])
+        .mul_add(t, A[1])
+        .mul_add(t, A[0])
+        * t;
+    let y = (-poly).mul_add(exp_nonpositive(-ax * ax), 1.0);
     if x < 0.0 {
         -y
     } else {

