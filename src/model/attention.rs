@@ -620,18 +620,31 @@ mod tests {
 
     /// Many queries with a padding mask `(b, 1, 1, tk)` and with a causal one
     /// `(1, 1, tq, tk)`, keys and values read through a narrowed view (as a cache is),
-    /// and one query per conversation: both kernels give the formula's result.
+    /// and one query per conversation: both kernels give the formula's result, for a
+    /// few sizes (one conversation and several, head sizes of 16 to 48).
     #[test]
     fn the_kernels_compute_masked_attention() {
+        for size in [
+            (3, 4, 7, 9, 16),
+            (2, 3, 19, 45, 32),
+            (1, 2, 9, 33, 48),
+            (2, 2, 5, 7, 20),
+        ] {
+            masked_attention_is_the_formula(size);
+        }
+    }
+
+    fn masked_attention_is_the_formula((b, h, tq, tk, d): (usize, usize, usize, usize, usize)) {
         let dev = Device::Cpu;
-        let (b, h, tq, tk, d) = (3, 4, 7, 9, 16);
         let q = Tensor::randn(0f32, 1.0, (b, h, tq, d), &dev).unwrap();
         let kv_store = Tensor::randn(0f32, 1.0, (b, h, tk + 5, 2 * d), &dev).unwrap();
         let k = kv_store.narrow(2, 0, tk).unwrap().narrow(3, 0, d).unwrap();
         let v = kv_store.narrow(2, 0, tk).unwrap().narrow(3, d, d).unwrap();
         let mut pad = vec![0f32; b * tk];
         pad[tk - 1] = f32::NEG_INFINITY; // the first conversation's last key is padding
-        pad[tk + tk - 2] = -1e9;
+        if b > 1 {
+            pad[tk + tk - 2] = -1e9;
+        }
         let padding = Tensor::from_vec(pad, (b, 1, 1, tk), &dev).unwrap();
         let causal: Vec<f32> = (0..tq)
             .flat_map(|i| (0..tk).map(move |j| if j > i + 2 { f32::NEG_INFINITY } else { 0.0 }))
@@ -640,7 +653,11 @@ mod tests {
         for mask in [None, Some(&padding), Some(&causal)] {
             let got = attend_positions(&q, &k, &v, mask).unwrap();
             let err = max_diff(&got, &reference(&q, &k, &v, mask));
-            assert!(err < 1e-5, "many queries: error {err}");
+            assert!(
+                err < 1e-5,
+                "many queries {:?}: error {err}",
+                (b, h, tq, tk, d)
+            );
         }
         let q1 = q.narrow(2, 0, 1).unwrap().contiguous().unwrap();
         for mask in [None, Some(&padding)] {
