@@ -105,6 +105,86 @@ async fn rating_prompt_comes_after_every_second_reply_and_is_stored_against_them
     assert!(texts(&out)[0].contains("from 1 to 5"));
 }
 
+/// A press that overtakes the report of its prompt's delivery (the platform had not
+/// yet answered the send with the message's id): the rating is stored at once, and the
+/// prompt is edited as soon as the report brings the id.
+#[tokio::test]
+async fn a_press_before_the_prompt_is_reported_delivered_edits_it_once_it_is() {
+    let app = spawn_app(&[]).await;
+    app.send(message("ana", "my week was hard")).await;
+    let out = app.send(message("ana", "and I can't sleep")).await;
+    let (id, payloads) = rating_prompts(&out).remove(0);
+    let prompt_id: i64 = id.trim_start_matches("rating:").parse().unwrap();
+    // As if the delivery report had not come back yet.
+    sqlx::query("UPDATE rating_prompts SET platform_message_id = NULL WHERE id = ?")
+        .bind(prompt_id)
+        .execute(app.db())
+        .await
+        .unwrap();
+    let out = app.send(press("ana", "ana", &payloads[2])).await;
+    assert!(
+        !out.iter().any(|o| matches!(o, Outbound::EditPrompt { .. })),
+        "no id to edit yet: {out:?}"
+    );
+    let stored = app
+        .engine
+        .store
+        .rating_prompt(prompt_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.stars, Some(3));
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+    app.engine
+        .handle(
+            Inbound::Delivered {
+                outbound_id: id.clone(),
+                platform_message_id: Some("pm-late".into()),
+            },
+            &tx,
+        )
+        .await
+        .unwrap();
+    drop(tx);
+    let mut edits = Vec::new();
+    while let Some(o) = rx.recv().await {
+        if let Outbound::EditPrompt {
+            platform_message_id,
+            text,
+            chosen,
+            choices,
+            ..
+        } = o
+        {
+            edits.push((platform_message_id, text, chosen, choices.len()));
+        }
+    }
+    assert_eq!(edits.len(), 1, "{edits:?}");
+    let (pmid, text, chosen, n) = &edits[0];
+    assert_eq!((pmid.as_str(), *chosen, *n), ("pm-late", Some(2), 5));
+    assert!(text.contains("3 ★"), "{text}");
+
+    // A prompt delivered before any press is not edited by its report.
+    let out = app.send(message("ana", "thanks for listening")).await;
+    assert!(rating_prompts(&out).is_empty());
+    let out = app.send(message("ana", "it helps")).await;
+    let (id2, _) = rating_prompts(&out).remove(0);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+    app.engine
+        .handle(
+            Inbound::Delivered {
+                outbound_id: id2,
+                platform_message_id: Some("pm-again".into()),
+            },
+            &tx,
+        )
+        .await
+        .unwrap();
+    drop(tx);
+    assert!(rx.recv().await.is_none(), "nothing to edit before a press");
+}
+
 #[tokio::test]
 async fn forged_stale_and_foreign_presses_change_nothing() {
     let app = spawn_app(&[]).await;

@@ -259,7 +259,7 @@ impl Engine {
                 outbound_id,
                 platform_message_id,
             } => {
-                self.delivered(&outbound_id, platform_message_id.as_deref())
+                self.delivered(&outbound_id, platform_message_id.as_deref(), out)
                     .await
             }
             Inbound::Failed {
@@ -412,7 +412,12 @@ impl Engine {
         }
     }
 
-    async fn delivered(&self, outbound_id: &str, platform_message_id: Option<&str>) -> Result<()> {
+    async fn delivered(
+        &self,
+        outbound_id: &str,
+        platform_message_id: Option<&str>,
+        out: &Out,
+    ) -> Result<()> {
         if let Some(id) = outbound_id
             .strip_prefix("turn:")
             .and_then(|s| s.parse().ok())
@@ -424,6 +429,16 @@ impl Engine {
         {
             if let Some(pmid) = platform_message_id {
                 self.store.set_prompt_message_id(id, pmid).await?;
+                // A press can overtake the report that its prompt was delivered (the
+                // person pressed before the platform's answer to the send came back):
+                // the rating was recorded then, but the message had no id to edit yet.
+                if let Some(p) = self.store.rating_prompt(id).await? {
+                    if let (Some(stars), Some(s)) =
+                        (p.stars, self.store.session(p.session_id).await?)
+                    {
+                        edit_rated_prompt(out, &chat_of(&s), p.id, pmid, stars, &s.nonce).await;
+                    }
+                }
             }
         }
         Ok(())
@@ -855,16 +870,10 @@ impl Engine {
     ) -> Result<()> {
         self.store.set_rating(p.id, stars).await?;
         let nonce = self.store.session(p.session_id).await?.map(|s| s.nonce);
+        // Without the message's id (its delivery not reported yet) the edit is made
+        // when the report comes: see `delivered`.
         if let (Some(pmid), Some(nonce)) = (&p.platform_message_id, nonce) {
-            let _ = out
-                .send(Outbound::EditPrompt {
-                    chat: chat.clone(),
-                    platform_message_id: pmid.clone(),
-                    text: format!("{} {}", texts::RATING_QUESTION, texts::rated(stars)),
-                    choices: rating_choices(p.id, &nonce),
-                    chosen: Some(stars as usize - 1),
-                })
-                .await;
+            edit_rated_prompt(out, chat, p.id, pmid, stars, &nonce).await;
         }
         Ok(())
     }
@@ -1184,6 +1193,26 @@ impl Engine {
         }
         Ok(idle.len())
     }
+}
+
+/// Shows on a rating prompt the stars given (the buttons stay, so the rating can change).
+async fn edit_rated_prompt(
+    out: &Out,
+    chat: &ChatRef,
+    prompt_id: i64,
+    platform_message_id: &str,
+    stars: i64,
+    nonce: &str,
+) {
+    let _ = out
+        .send(Outbound::EditPrompt {
+            chat: chat.clone(),
+            platform_message_id: platform_message_id.to_string(),
+            text: format!("{} {}", texts::RATING_QUESTION, texts::rated(stars)),
+            choices: rating_choices(prompt_id, nonce),
+            chosen: Some(stars as usize - 1),
+        })
+        .await;
 }
 
 fn chat_of(s: &Session) -> ChatRef {
