@@ -55,13 +55,7 @@ async fn rating_prompt_comes_after_every_second_reply_and_is_stored_against_them
             .any(|o| matches!(o, Outbound::EditPrompt { text, .. } if text.contains("4 ★"))),
         "{out:?}"
     );
-    let p = app
-        .engine
-        .store
-        .rating_prompt(prompt_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let p = app.rating_prompt(prompt_id).await;
     assert_eq!(p.stars, Some(4));
     let model_turns: Vec<_> = app
         .engine
@@ -77,30 +71,12 @@ async fn rating_prompt_comes_after_every_second_reply_and_is_stored_against_them
         (model_turns[4].id, model_turns[5].id)
     );
     app.send(press("ana", "ana", &payloads[1])).await;
-    assert_eq!(
-        app.engine
-            .store
-            .rating_prompt(prompt_id)
-            .await
-            .unwrap()
-            .unwrap()
-            .stars,
-        Some(2)
-    );
+    assert_eq!(app.rating_prompt(prompt_id).await.stars, Some(2));
 
     // /rate works where buttons don't.
     let out = app.send(command("ana", "rate", "5")).await;
     assert!(texts(&out).iter().any(|t| t.contains("5 ★")));
-    assert_eq!(
-        app.engine
-            .store
-            .rating_prompt(prompt_id)
-            .await
-            .unwrap()
-            .unwrap()
-            .stars,
-        Some(5)
-    );
+    assert_eq!(app.rating_prompt(prompt_id).await.stars, Some(5));
     let out = app.send(command("ana", "rate", "9")).await;
     assert!(texts(&out)[0].contains("from 1 to 5"));
 }
@@ -126,29 +102,17 @@ async fn a_press_before_the_prompt_is_reported_delivered_edits_it_once_it_is() {
         !out.iter().any(|o| matches!(o, Outbound::EditPrompt { .. })),
         "no id to edit yet: {out:?}"
     );
-    let stored = app
-        .engine
-        .store
-        .rating_prompt(prompt_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = app.rating_prompt(prompt_id).await;
     assert_eq!(stored.stars, Some(3));
 
-    let (tx, mut rx) = tokio::sync::mpsc::channel(8);
-    app.engine
-        .handle(
-            Inbound::Delivered {
-                outbound_id: id.clone(),
-                platform_message_id: Some("pm-late".into()),
-            },
-            &tx,
-        )
-        .await
-        .unwrap();
-    drop(tx);
+    let out = app
+        .send_undelivered(Inbound::Delivered {
+            outbound_id: id.clone(),
+            platform_message_id: Some("pm-late".into()),
+        })
+        .await;
     let mut edits = Vec::new();
-    while let Some(o) = rx.recv().await {
+    for o in out {
         if let Outbound::EditPrompt {
             platform_message_id,
             text,
@@ -170,19 +134,13 @@ async fn a_press_before_the_prompt_is_reported_delivered_edits_it_once_it_is() {
     assert!(rating_prompts(&out).is_empty());
     let out = app.send(message("ana", "it helps")).await;
     let (id2, _) = rating_prompts(&out).remove(0);
-    let (tx, mut rx) = tokio::sync::mpsc::channel(8);
-    app.engine
-        .handle(
-            Inbound::Delivered {
-                outbound_id: id2,
-                platform_message_id: Some("pm-again".into()),
-            },
-            &tx,
-        )
-        .await
-        .unwrap();
-    drop(tx);
-    assert!(rx.recv().await.is_none(), "nothing to edit before a press");
+    let out = app
+        .send_undelivered(Inbound::Delivered {
+            outbound_id: id2,
+            platform_message_id: Some("pm-again".into()),
+        })
+        .await;
+    assert!(out.is_empty(), "nothing to edit before a press: {out:?}");
 }
 
 #[tokio::test]
@@ -212,31 +170,13 @@ async fn forged_stale_and_foreign_presses_change_nothing() {
         notice(&app.send(press("ana", "ana", "DROP TABLE users")).await)
             .contains("no longer valid")
     );
-    assert_eq!(
-        app.engine
-            .store
-            .rating_prompt(prompt_id)
-            .await
-            .unwrap()
-            .unwrap()
-            .stars,
-        None
-    );
+    assert_eq!(app.rating_prompt(prompt_id).await.stars, None);
 
     // After /end the session's prompts are closed.
     app.send(command("ana", "end", "")).await;
     let out = app.send(press("ana", "ana", &payloads[2])).await;
     assert!(notice(&out).contains("has ended"));
-    assert_eq!(
-        app.engine
-            .store
-            .rating_prompt(prompt_id)
-            .await
-            .unwrap()
-            .unwrap()
-            .stars,
-        None
-    );
+    assert_eq!(app.rating_prompt(prompt_id).await.stars, None);
 }
 
 #[tokio::test]

@@ -105,6 +105,24 @@ pub fn press(owner: &str, presser: &str, payload: &str) -> Inbound {
 }
 
 impl TestApp {
+    /// The stored rating prompt `id` (which must exist).
+    pub async fn rating_prompt(&self, id: i64) -> kindred::store::RatingPrompt {
+        self.engine.store.rating_prompt(id).await.unwrap().unwrap()
+    }
+
+    /// Handles one event and returns everything the engine sent, confirming no
+    /// delivery (as when the platform's answer to a send has not come back yet).
+    pub async fn send_undelivered(&self, ev: Inbound) -> Vec<Outbound> {
+        let (tx, mut rx) = mpsc::channel(256);
+        self.engine.handle(ev, &tx).await.unwrap();
+        drop(tx);
+        let mut out = Vec::new();
+        while let Some(o) = rx.recv().await {
+            out.push(o);
+        }
+        out
+    }
+
     /// Handles one event and returns what the engine sent (Done excluded). Texts and
     /// prompts with ids are confirmed delivered, as an adapter would.
     pub async fn send(&self, ev: Inbound) -> Vec<Outbound> {
