@@ -901,3 +901,84 @@ async fn answers_to_a_press_are_private_only_in_shared_chats() {
     let out = app.send(press("bo", "bo", &choices[0].payload)).await;
     assert_eq!(next_prompt(&out).1, None);
 }
+
+/// The same through the running engine, where delivery reports are handled apart from
+/// the people's queues: the late report's edit reaches the adapter.
+#[tokio::test]
+async fn the_edit_for_a_late_delivery_report_reaches_the_adapter() {
+    use kindred_adapter::Envelope;
+    let app = spawn_app(&[]).await;
+    let (inbox, inbound) = tokio::sync::mpsc::channel(16);
+    let (to_adapter, mut outbound) = tokio::sync::mpsc::channel(64);
+    let routes = std::sync::Arc::new(std::collections::HashMap::from([(
+        "test".to_string(),
+        to_adapter,
+    )]));
+    let (stop, stopped) = tokio::sync::broadcast::channel(1);
+    let serving = tokio::spawn(kindred::engine::runtime::serve(
+        app.engine.clone(),
+        inbound,
+        routes,
+        stopped,
+    ));
+    let event = |ev| Envelope {
+        event: ev,
+        receipt: None,
+    };
+    inbox
+        .send(event(message("ana", "my week was hard")))
+        .await
+        .unwrap();
+    inbox
+        .send(event(message("ana", "and I can't sleep")))
+        .await
+        .unwrap();
+    // Nothing reports deliveries here: the prompt has no message id when it is pressed.
+    let (id, payloads) = loop {
+        let o = next_outbound(&mut outbound).await;
+        if let Some(p) = rating_prompts(std::slice::from_ref(&o)).pop() {
+            break p;
+        }
+    };
+    inbox
+        .send(event(press("ana", "ana", &payloads[3])))
+        .await
+        .unwrap();
+    let prompt_id: i64 = id.trim_start_matches("rating:").parse().unwrap();
+    let pressed = std::time::Instant::now();
+    while app.rating_prompt(prompt_id).await.stars != Some(4) {
+        assert!(
+            pressed.elapsed().as_secs() < 20,
+            "the press is stored in time"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    inbox
+        .send(event(Inbound::Delivered {
+            outbound_id: id,
+            platform_message_id: Some("pm-late".into()),
+        }))
+        .await
+        .unwrap();
+    loop {
+        if let Outbound::EditPrompt {
+            platform_message_id,
+            chosen,
+            ..
+        } = next_outbound(&mut outbound).await
+        {
+            assert_eq!((platform_message_id.as_str(), chosen), ("pm-late", Some(3)));
+            break;
+        }
+    }
+    stop.send(()).unwrap();
+    let _ = serving.await;
+}
+
+/// The next message the engine sends to the adapter, within 20 s.
+async fn next_outbound(rx: &mut tokio::sync::mpsc::Receiver<Outbound>) -> Outbound {
+    tokio::time::timeout(std::time::Duration::from_secs(20), rx.recv())
+        .await
+        .expect("an outbound message in time")
+        .expect("the engine is running")
+}

@@ -126,8 +126,17 @@ async fn dispatch(
         Some((chat, user)) => format!("{}\u{1f}{}\u{1f}{}", chat.platform, chat.id, user.id),
         None => {
             // Delivery reports touch one row; no need to queue them behind a person.
-            if let Err(e) = engine.handle(ev, &mpsc::channel(1).0).await {
+            // What one sends (the edit of a prompt rated before its delivery was
+            // reported) goes to the adapter of the chat it is for.
+            let (tx, mut rx) = mpsc::channel(8);
+            if let Err(e) = engine.handle(ev, &tx).await {
                 tracing::warn!(error = %format!("{e:#}"), "recording a delivery failed");
+            }
+            drop(tx);
+            while let Some(o) = rx.recv().await {
+                if let Some(route) = routes.get(&o.chat().platform) {
+                    let _ = route.send(o).await;
+                }
             }
             return;
         }
