@@ -870,10 +870,16 @@ impl Engine {
     ) -> Result<()> {
         self.store.set_rating(p.id, stars).await?;
         let nonce = self.store.session(p.session_id).await?.map(|s| s.nonce);
-        // Without the message's id (its delivery not reported yet) the edit is made
-        // when the report comes: see `delivered`.
-        if let (Some(pmid), Some(nonce)) = (&p.platform_message_id, nonce) {
-            edit_rated_prompt(out, chat, p.id, pmid, stars, &nonce).await;
+        // The message's id read again after the rating is stored: a delivery report
+        // handled meanwhile may have brought it (and found no rating yet). Without an id
+        // (the delivery not reported yet) the edit is made when the report comes: see
+        // `delivered`.
+        let pmid = match self.store.rating_prompt(p.id).await? {
+            Some(now) => now.platform_message_id,
+            None => p.platform_message_id.clone(),
+        };
+        if let (Some(pmid), Some(nonce)) = (pmid, nonce) {
+            edit_rated_prompt(out, chat, p.id, &pmid, stars, &nonce).await;
         }
         Ok(())
     }
