@@ -796,16 +796,6 @@ async fn a_reply_that_fails_midway_gets_a_kind_message_and_loses_nothing() {
 #[tokio::test]
 async fn answers_to_an_interaction_carry_its_handle() {
     let app = spawn_app(&[("KINDRED__CONVERSATION__CHECKIN", "false")]).await;
-    let all = |ev| async {
-        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-        app.engine.handle(ev, &tx).await.unwrap();
-        drop(tx);
-        let mut said = Vec::new();
-        while let Some(o) = rx.recv().await {
-            said.push(o);
-        }
-        said
-    };
     let handle = |o: &Outbound| match o {
         Outbound::Text { interaction, .. }
         | Outbound::Prompt { interaction, .. }
@@ -820,15 +810,16 @@ async fn answers_to_an_interaction_carry_its_handle() {
     else {
         unreachable!()
     };
-    let said = all(Inbound::Command {
-        chat,
-        user,
-        message_id: None,
-        name,
-        args: String::new(),
-        interaction: Some("42:token-42".into()),
-    })
-    .await;
+    let said = app
+        .send_undelivered(Inbound::Command {
+            chat,
+            user,
+            message_id: None,
+            name,
+            args: String::new(),
+            interaction: Some("42:token-42".into()),
+        })
+        .await;
     assert!(said.len() >= 2, "{said:?}");
     for o in &said {
         if let Some(h) = handle(o) {
@@ -837,7 +828,7 @@ async fn answers_to_an_interaction_carry_its_handle() {
     }
     assert!(matches!(said.last(), Some(Outbound::Done { .. })));
 
-    let said = all(message("ana", "I feel alone")).await;
+    let said = app.send_undelivered(message("ana", "I feel alone")).await;
     assert!(said.iter().any(|o| matches!(o, Outbound::Text { .. })));
     assert!(
         said.iter().all(|o| handle(o).flatten().is_none()),
