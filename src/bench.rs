@@ -122,7 +122,11 @@ pub fn bench_model(
     let rounds = o.replies.div_ceil(o.batch).max(3);
     let mut times = Vec::new();
     let mut batch_times = Vec::new();
+    // Each round's own ratio (its replies one by one against its batch), so that the
+    // printed ratio comes with how much it moved from round to round.
+    let mut round_ratios = Vec::new();
     for _ in 0..rounds {
+        let round_start = times.len();
         for _ in 0..o.batch {
             let t = Instant::now();
             let r = joint.reply(&context, StrategyChoice::Predict, &opts)?;
@@ -136,7 +140,10 @@ pub fn bench_model(
         }
         let t = Instant::now();
         joint.reply_batch(&contexts, &choices, &opts)?;
-        batch_times.push(t.elapsed().as_secs_f64() * 1e3);
+        let batch_ms = t.elapsed().as_secs_f64() * 1e3;
+        batch_times.push(batch_ms);
+        let one_by_one_ms: f64 = times[round_start..].iter().sum();
+        round_ratios.push(one_by_one_ms / batch_ms);
     }
     times.sort_by(|a, b| a.total_cmp(b));
     batch_times.sort_by(|a, b| a.total_cmp(b));
@@ -158,14 +165,17 @@ pub fn bench_model(
     );
     println!("  replies/s batch 1    {single_rps:>9.2}");
     println!(
-        "  replies/s batch {:<4} {batch_rps:>9.2}   ({:.2}× one by one)",
+        "  replies/s batch {:<4} {batch_rps:>9.2}   ({:.2}× one by one; rounds {:.2}–{:.2})",
         o.batch,
-        batch_rps / single_rps
+        batch_rps / single_rps,
+        round_ratios.iter().copied().fold(f64::INFINITY, f64::min),
+        round_ratios.iter().copied().fold(0.0, f64::max),
     );
     println!("  peak RSS             {rss_peak:>9.0} MB (after load {rss_loaded:.0} MB)");
     let mut v = json!({
         "label": label.clone(), "p50_ms": p50, "p95_ms": p95, "load_ms": load_ms, "tokens_per_s": o.reply_tokens as f64 * 1e3 / p50,
         "batch": o.batch, "batch_replies_per_s": batch_rps, "single_replies_per_s": single_rps, "peak_rss_mb": rss_peak,
+        "batch_ratio_by_round": round_ratios,
     });
     if let (Some(py), false) = (&o.python, q8) {
         match torch_reference(py, dir, &context, o) {

@@ -296,3 +296,43 @@ fn chat_works_out_of_the_box_on_the_shipped_model() {
     assert!(reply.split_whitespace().count() >= 3, "{stdout}");
     assert!(dir.path().join("kindred.sqlite").exists());
 }
+
+#[test]
+fn bench_prints_the_batching_ratio_with_its_spread_over_rounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kindred(dir.path())
+        .args(["bench", "--only", "q8_0", "--model"])
+        .arg(tiny())
+        .args(["--replies", "4", "--batch", "2"])
+        .args(["--context-tokens", "16", "--reply-tokens", "4"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let table = stdout
+        .lines()
+        .find(|l| l.contains("replies/s batch 2"))
+        .unwrap_or_else(|| panic!("no batch line: {stdout}"));
+    assert!(table.contains("× one by one; rounds "), "{table}");
+    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    // At least 3 rounds (4 replies in rounds of 2 would be 2), each with its own ratio.
+    let rounds = summary["batch_ratio_by_round"].as_array().unwrap();
+    assert_eq!(rounds.len(), 3, "{summary}");
+    let ratios: Vec<f64> = rounds.iter().map(|r| r.as_f64().unwrap()).collect();
+    assert!(
+        ratios.iter().all(|r| r.is_finite() && *r > 0.0),
+        "{ratios:?}"
+    );
+    let (lo, hi) = (
+        ratios.iter().copied().fold(f64::INFINITY, f64::min),
+        ratios.iter().copied().fold(0.0, f64::max),
+    );
+    assert!(
+        table.contains(&format!("rounds {lo:.2}–{hi:.2}")),
+        "{table} vs {ratios:?}"
+    );
+}
