@@ -17,6 +17,15 @@ fn kindred(data_dir: &Path) -> Command {
     c
 }
 
+/// Fails the test with the command's own error output unless it succeeded.
+fn assert_succeeded(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn run_with_stdin(mut c: Command, input: &str) -> Output {
     let mut child = c
         .stdin(Stdio::piped())
@@ -39,11 +48,7 @@ fn scripted_chat_reads_lines_and_prints_the_conversation() {
     let mut c = kindred(dir.path());
     c.args(["chat", "--model"]).arg(tiny());
     let out = run_with_stdin(c, "hello\nI feel anxious about work\n4\n/end\n9\n");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains("I'm an AI supporter"), "{stdout}");
     assert!(
@@ -94,11 +99,7 @@ fn model_tokenize_and_score_and_info_work_on_a_model_directory() {
         .arg(tiny())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["ppl"].as_f64().unwrap() > 1.0 && v["tokens"].as_u64().unwrap() > 50);
 
@@ -193,11 +194,7 @@ fn db_migrate_creates_the_database_where_asked() {
     let dir = tempfile::tempdir().unwrap();
     let nested = dir.path().join("a/b");
     let out = kindred(&nested).args(["db", "migrate"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     assert!(nested.join("kindred.sqlite").exists());
 }
 
@@ -285,11 +282,7 @@ fn chat_works_out_of_the_box_on_the_shipped_model() {
         c,
         "I have been feeling lonely since I moved to a new city\n",
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let stdout = String::from_utf8(out.stdout).unwrap();
     let reply = stdout.lines().last().unwrap();
     assert!(!reply.contains("couldn't put a reply together"), "{stdout}");
@@ -307,11 +300,7 @@ fn bench_prints_the_batching_ratio_with_its_spread_over_rounds() {
         .args(["--context-tokens", "16", "--reply-tokens", "4"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let stdout = String::from_utf8(out.stdout).unwrap();
     let table = stdout
         .lines()
