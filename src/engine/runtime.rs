@@ -127,17 +127,22 @@ async fn dispatch(
         None => {
             // Delivery reports touch one row; no need to queue them behind a person.
             // What one sends (the edit of a prompt rated before its delivery was
-            // reported) goes to the adapter of the chat it is for.
+            // reported) goes to the adapter of the chat it is for, forwarded while the
+            // report is handled, so that no count of messages can fill the channel.
             let (tx, mut rx) = mpsc::channel(8);
-            if let Err(e) = engine.handle(ev, &tx).await {
-                tracing::warn!(error = %format!("{e:#}"), "recording a delivery failed");
-            }
-            drop(tx);
-            while let Some(o) = rx.recv().await {
-                if let Some(route) = routes.get(&o.chat().platform) {
-                    let _ = route.send(o).await;
+            let handling = async move {
+                if let Err(e) = engine.handle(ev, &tx).await {
+                    tracing::warn!(error = %format!("{e:#}"), "recording a delivery failed");
                 }
-            }
+            };
+            let forwarding = async {
+                while let Some(o) = rx.recv().await {
+                    if let Some(route) = routes.get(&o.chat().platform) {
+                        let _ = route.send(o).await;
+                    }
+                }
+            };
+            tokio::join!(handling, forwarding);
             return;
         }
     };
