@@ -9,21 +9,35 @@
 use regex::RegexSet;
 use std::sync::OnceLock;
 
+/// Phrasings of suicidal thoughts and self-harm, as people write them (first person, with
+/// the usual contractions and without apostrophes). Each is tested in `flags_risk_language`.
 const PATTERNS: &[&str] = &[
-    r"\b(kill|killing|hurt|hurting|harm|harming|cut|cutting)\s+(my\s?self|myself)\b",
+    r"\b(kill|killing|hurt|hurting|harm|harming|cut|cutting|shoot|shooting|drown|drowning|poison|poisoning|starve|starving|burn|burning)\s+(my\s?self|myself)\b",
     r"\bsuicid",
     r"\bself[\s-]?harm",
-    r"\b(end|ending|take|taking)\s+(my|my own)\s+life\b",
-    r"\b(want|wanna|going|plan|planning|ready)\s+(to\s+)?die\b",
-    r"\bwish\s+(i\s+)?(was|were)\s+dead\b",
-    r"\bbetter\s+off\s+dead\b",
-    r"\b(no|not\s+any)\s+(reason|point)\s+(to|in)\s+(live|living|go\s+on|going\s+on)\b",
-    r"\bdon'?t\s+want\s+to\s+(live|be\s+alive|wake\s+up|exist)\b",
+    r"\bun-?aliv(e|ing)\b",
+    r"\bsewer\s?slide",
+    r"\b(end|ending|ended|take|taking|took)\s+(my|my own)\s+life\b",
+    r"\b(end|ending)\s+it\s+(all|now|tonight|today)\b",
+    r"\b(want|wanna|going|gonna|plan|planning|ready|deserve)\s+(to\s+)?die\b",
+    r"\b(want\s+to|wanna|rather|should)\s+be\s+dead\b",
+    r"\brather\s+die\b",
+    r"\bwish\s+(i\s+)?(was|were|could\s+be)\s+dead\b",
+    r"\bwish\s+(i\s+)?(had|was|were)\s+never\s+(been\s+)?born\b",
+    r"\bbetter\s+off\s+(dead|without\s+me)\b",
+    r"\b(no|not\s+any|any)\s+(reason|point)\s+(to|in)\s+(keep\s+)?(live|living|go\s+on|going\s+on|being\s+alive)\b",
+    r"\bnothing\s+(left\s+)?to\s+live\s+for\b",
+    r"\b(life|living)\s+(is\s*n'?t|is\s+not|ain'?t)\s+worth\s+(living|it)\b",
+    r"\b(don'?t|do\s+not|no\s+longer)\s+want\s+to\s+(live|be\s+alive|wake\s+up|exist|be\s+here)\b",
+    r"\bnot\s+(be|being)\s+(here|around|alive)\s+any\s?more\b",
+    r"\bsleep\s+and\s+(never|not)\s+wake\s+up\b",
     r"\boverdos",
-    r"\bhang\s+myself\b",
-    r"\bjump\s+off\s+(a|the)\s+(bridge|building|roof)\b",
+    r"\b(take|taking|swallow|swallowing)\s+all\s+(of\s+)?(my|the)\s+(pills|meds|medication|tablets)\b",
+    r"\b(slit|slitting|cut|cutting)\s+(my\s+)?wrists?\b",
+    r"\bhang(ing)?\s+myself\b",
+    r"\bjump(ing)?\s+off\s+(a|the|my)\s+(bridge|building|roof|cliff|balcony)\b",
+    r"\b(jump|jumping|step|stepping|throw\s+myself)\s+in\s+front\s+of\b",
     r"\b(can'?t|cannot)\s+go\s+on\b",
-    r"\bend\s+it\s+all\b",
 ];
 
 fn patterns() -> &'static RegexSet {
@@ -38,6 +52,16 @@ pub fn shows_risk(text: &str) -> bool {
     // Curly apostrophes are common on phones.
     let t = text.replace(['\u{2019}', '\u{2018}'], "'");
     patterns().is_match(&t)
+}
+
+/// Whether the newest message `last` shows a risk, read alone or as the continuation of
+/// the person's `previous` message: a thought split over two messages ("I keep thinking
+/// about" / "ending it all") is screened as one. A previous message that showed a risk
+/// alone already brought the resources with its own reply, so it does not bring them
+/// again to the next.
+pub fn shows_risk_after(previous: Option<&str>, last: &str) -> bool {
+    shows_risk(last)
+        || previous.is_some_and(|p| !shows_risk(p) && shows_risk(&format!("{p} {last}")))
 }
 
 #[cfg(test)]
@@ -56,9 +80,51 @@ mod tests {
             "I'm going to end my life",
             "I took an overdose last year",
             "I can't go on like this",
+            "sometimes I think about ending it all",
+            "I just want to end it all",
+            "I'm going to end it tonight",
+            "everyone would be better off without me",
+            "I have nothing left to live for",
+            "life isn't worth living",
+            "I do not want to live anymore",
+            "I dont want to be here anymore",
+            "I no longer want to be alive",
+            "I'd rather be dead",
+            "I wish I had never been born",
+            "I want to go to sleep and never wake up",
+            "I'm thinking of taking all my pills",
+            "I want to slit my wrists",
+            "I've thought about hanging myself",
+            "I could jump off the bridge",
+            "I might step in front of a train",
+            "I keep thinking about shooting myself",
+            "I want to unalive myself",
+            "I don't see any reason to keep living",
+            "I took my own life once, almost",
+            "I deserve to die",
         ] {
             assert!(shows_risk(t), "missed: {t}");
         }
+    }
+
+    #[test]
+    fn a_thought_split_over_two_messages_is_screened_as_one() {
+        assert!(shows_risk_after(
+            Some("sometimes I think about"),
+            "ending it all"
+        ));
+        assert!(shows_risk_after(Some("I just want to"), "die"));
+        assert!(shows_risk_after(None, "I want to kill myself"));
+        assert!(!shows_risk_after(None, "ending"));
+        // The risk message itself brought the resources; the next one alone does not.
+        assert!(!shows_risk_after(
+            Some("I want to kill myself"),
+            "thank you"
+        ));
+        assert!(!shows_risk_after(
+            Some("my exams went badly"),
+            "I feel lonely"
+        ));
     }
 
     #[test]
@@ -68,6 +134,10 @@ mod tests {
             "my boss is killing me with deadlines",
             "I feel lonely",
             "I cut the cake",
+            "I ended it with my boyfriend",
+            "this job is killing me",
+            "I'm dying to see that film",
+            "I can't wait to go to sleep",
         ] {
             assert!(!shows_risk(t), "flagged: {t}");
         }

@@ -475,6 +475,26 @@ async fn risk_of_self_harm_always_brings_the_crisis_resources() {
     let r = replies(&out);
     assert_eq!(r.len(), 1);
     assert!(r[0].starts_with("CALL 988 NOW"), "{r:?}");
+    // Indirect phrasings too (this one once went out without them).
+    let out = app
+        .send(message("ana", "sometimes I think about ending it all"))
+        .await;
+    let r = replies(&out);
+    assert_eq!(r.len(), 1);
+    assert!(r[0].starts_with("CALL 988 NOW"), "{r:?}");
+}
+
+#[tokio::test]
+async fn a_risk_split_over_two_messages_brings_the_crisis_resources() {
+    let app = spawn_app(&[("KINDRED__SAFETY__CRISIS_MESSAGE", "CALL 988 NOW")]).await;
+    let out = app.send(message("ana", "I keep thinking about")).await;
+    assert!(!replies(&out)[0].contains("CALL 988 NOW"));
+    let out = app.send(message("ana", "ending it all")).await;
+    let r = replies(&out);
+    assert!(r[0].starts_with("CALL 988 NOW"), "{r:?}");
+    // Said once, the resources are not repeated with every later reply.
+    let out = app.send(message("ana", "thank you")).await;
+    assert!(!replies(&out)[0].contains("CALL 988 NOW"));
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ use kindred_adapter::{ChatRef, Choice, Inbound, Outbound, UserRef};
 use tokio::sync::mpsc;
 
 use crate::configuration::Settings;
-use crate::model::{ContextTurn, Strategy, StrategyChoice};
+use crate::model::{ContextTurn, Speaker, Strategy, StrategyChoice};
 use crate::safety;
 use crate::store::{now_ms, FieldValue, NewTurn, Session, SessionField, Store, User};
 pub use worker::ModelWorker;
@@ -580,7 +580,14 @@ impl Engine {
                 }
             })
             .collect();
-        let risk = safety::shows_risk(last_text);
+        // The person's message before this one (the last seeker turn is this one).
+        let previous = turns
+            .iter()
+            .rev()
+            .filter(|t| t.speaker == Speaker::Seeker)
+            .nth(1)
+            .map(|t| t.text.as_str());
+        let risk = safety::shows_risk_after(previous, last_text);
         let crisis = self.crisis_message(chat).await?;
         let generated = self
             .model
