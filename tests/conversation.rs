@@ -469,19 +469,15 @@ async fn risk_of_self_harm_always_brings_the_crisis_resources() {
     let app = spawn_app(&[("KINDRED__SAFETY__CRISIS_MESSAGE", "CALL 988 NOW")]).await;
     let out = app.send(message("ana", "I have been feeling awful")).await;
     assert!(!replies(&out)[0].contains("CALL 988 NOW"));
-    let out = app
-        .send(message("ana", "honestly I want to kill myself"))
-        .await;
-    let r = replies(&out);
-    assert_eq!(r.len(), 1);
-    assert!(r[0].starts_with("CALL 988 NOW"), "{r:?}");
-    // Indirect phrasings too (this one once went out without them).
-    let out = app
-        .send(message("ana", "sometimes I think about ending it all"))
-        .await;
-    let r = replies(&out);
-    assert_eq!(r.len(), 1);
-    assert!(r[0].starts_with("CALL 988 NOW"), "{r:?}");
+    // Said outright, and indirectly (this one once went out without them).
+    for text in [
+        "honestly I want to kill myself",
+        "sometimes I think about ending it all",
+    ] {
+        let r = replies(&app.send(message("ana", text)).await);
+        assert_eq!(r.len(), 1);
+        assert!(r[0].starts_with("CALL 988 NOW"), "{text}: {r:?}");
+    }
 }
 
 #[tokio::test]
