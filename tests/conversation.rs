@@ -742,11 +742,21 @@ async fn fast_writers_are_asked_to_slow_down_and_nothing_is_lost() {
         texts(&out).iter().any(|t| t.contains("crisis line")),
         "{out:?}"
     );
+    // A risk split over two fast messages too.
+    let out = app.send(message("ana", "I keep thinking about")).await;
+    assert!(!texts(&out).iter().any(|t| t.contains("crisis line")));
+    let out = app.send(message("ana", "ending it")).await;
+    assert!(!texts(&out).iter().any(|t| t.contains("crisis line")));
+    let out = app.send(message("ana", "all")).await;
+    assert!(
+        texts(&out).iter().any(|t| t.contains("crisis line")),
+        "{out:?}"
+    );
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM turns WHERE source = 'user'")
         .fetch_one(app.db())
         .await
         .unwrap();
-    assert_eq!(n, 5, "every message is stored");
+    assert_eq!(n, 8, "every message is stored");
 }
 
 #[tokio::test]

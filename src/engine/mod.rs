@@ -16,9 +16,9 @@ use kindred_adapter::{ChatRef, Choice, Inbound, Outbound, UserRef};
 use tokio::sync::mpsc;
 
 use crate::configuration::Settings;
-use crate::model::{ContextTurn, Speaker, Strategy, StrategyChoice};
+use crate::model::{ContextTurn, Strategy, StrategyChoice};
 use crate::safety;
-use crate::store::{now_ms, FieldValue, NewTurn, Session, SessionField, Store, User};
+use crate::store::{now_ms, FieldValue, NewTurn, Session, SessionField, Store, Turn, User};
 pub use worker::ModelWorker;
 
 /// Session stages (the `sessions.stage` column).
@@ -543,7 +543,8 @@ impl Engine {
             // Kept in the conversation, but no model reply until they slow down. A risk
             // message still gets the crisis resources.
             let mut notice = texts::SLOW_DOWN.to_string();
-            if safety::shows_risk(text) {
+            let stored = self.store.turns(session.id).await?;
+            if safety::shows_risk_after(previous_message(&stored), text) {
                 notice = format!("{}\n\n{notice}", self.crisis_message(chat).await?);
             }
             send_text(out, chat, &notice).await;
@@ -562,10 +563,9 @@ impl Engine {
     ) -> Result<()> {
         let _ = out.send(Outbound::Typing { chat: chat.clone() }).await;
         let limit = self.settings.conversation.max_message_chars;
-        let turns: Vec<ContextTurn> = self
-            .store
-            .turns(session.id)
-            .await?
+        let stored = self.store.turns(session.id).await?;
+        let risk = safety::shows_risk_after(previous_message(&stored), last_text);
+        let turns: Vec<ContextTurn> = stored
             .into_iter()
             .filter(|t| t.source == "user" || t.source == "model")
             .map(|t| {
@@ -580,14 +580,6 @@ impl Engine {
                 }
             })
             .collect();
-        // The person's message before this one (the last seeker turn is this one).
-        let previous = turns
-            .iter()
-            .rev()
-            .filter(|t| t.speaker == Speaker::Seeker)
-            .nth(1)
-            .map(|t| t.text.as_str());
-        let risk = safety::shows_risk_after(previous, last_text);
         let crisis = self.crisis_message(chat).await?;
         let generated = self
             .model
@@ -1261,6 +1253,17 @@ async fn prompt(out: &Out, chat: &ChatRef, text: &str, choices: Vec<Choice>) {
             interaction: None,
         })
         .await;
+}
+
+/// The person's message before their newest one, among a session's stored turns (their
+/// newest is stored before it is answered): crisis screening reads the two together.
+fn previous_message(turns: &[Turn]) -> Option<&str> {
+    turns
+        .iter()
+        .rev()
+        .filter(|t| t.speaker == "seeker" && t.source == "user")
+        .nth(1)
+        .map(|t| t.text.as_str())
 }
 
 #[cfg(test)]
