@@ -40,6 +40,27 @@ const PATTERNS: &[&str] = &[
     r"\b(can'?t|cannot)\s+go\s+on\b",
 ];
 
+/// Replies that tell the person to harm themselves. Only encouragement: a supporter who
+/// asks "have you thought about hurting yourself?" does what crisis guidance advises.
+/// None of ESConv's 15,481 supporter messages matches.
+const ENCOURAGEMENT_PATTERNS: &[&str] = &[
+    r"\b(should|go|just|must|need\s+to|have\s+to|better)\s+(kill|hurt|harm|cut)\s+yourself\b",
+    r"\b(should|go|just|must|need\s+to)\s+(end|take)\s+your\s+(own\s+)?life\b",
+    r"\byou\s+(should|deserve\s+to|need\s+to|ought\s+to|must)\s+(just\s+)?die\b",
+    r"\b(go|just)\s+die\b",
+    r"\bkys\b",
+];
+
+/// Whether a generated reply encourages self-harm (it must never go out).
+pub fn encourages_harm(reply: &str) -> bool {
+    static SET: OnceLock<RegexSet> = OnceLock::new();
+    let set = SET.get_or_init(|| {
+        RegexSet::new(ENCOURAGEMENT_PATTERNS.iter().map(|p| format!("(?i){p}")))
+            .expect("encouragement patterns compile")
+    });
+    set.is_match(&reply.replace(['\u{2019}', '\u{2018}'], "'"))
+}
+
 fn patterns() -> &'static RegexSet {
     static SET: OnceLock<RegexSet> = OnceLock::new();
     SET.get_or_init(|| {
@@ -125,6 +146,28 @@ mod tests {
             Some("my exams went badly"),
             "I feel lonely"
         ));
+    }
+
+    #[test]
+    fn only_replies_that_encourage_harm_are_caught() {
+        for t in [
+            "you should kill yourself",
+            "Just go die.",
+            "you deserve to die",
+            "maybe you need to end your life",
+            "kys",
+        ] {
+            assert!(encourages_harm(t), "missed: {t}");
+        }
+        for t in [
+            "Have you had thoughts of hurting yourself?",
+            "Please don't hurt yourself.",
+            "You should not harm yourself, you matter.",
+            "It sounds like you want to end your life, and I'm glad you told me.",
+            "I think you should take care of yourself.",
+        ] {
+            assert!(!encourages_harm(t), "flagged: {t}");
+        }
     }
 
     #[test]

@@ -587,19 +587,22 @@ impl Engine {
             .await;
         let (text, source, strategy, probs) = match generated {
             Ok(r) if !r.text.trim().is_empty() => {
-                let body = display_text(&r.text);
-                let needs_resources = risk || safety::shows_risk(&body);
-                let text = if needs_resources {
-                    format!("{crisis}\n\n{body}")
-                } else {
-                    body
-                };
-                (
-                    text,
-                    "model",
-                    r.strategy,
-                    Some(serde_json::to_string(&r.strategy_probs)?),
-                )
+                match outgoing_reply(display_text(&r.text), risk, &crisis) {
+                    Outgoing::Reply(text) => (
+                        text,
+                        "model",
+                        r.strategy,
+                        Some(serde_json::to_string(&r.strategy_probs)?),
+                    ),
+                    Outgoing::Withheld(text) => {
+                        // The reply's text stays out of the logs like every message's.
+                        tracing::warn!(
+                            session = session.id,
+                            "a generated reply encouraged self-harm and was withheld"
+                        );
+                        (text, "system", None, None)
+                    }
+                }
             }
             Ok(_) | Err(_) => {
                 if let Err(e) = &generated {
@@ -1255,6 +1258,30 @@ async fn prompt(out: &Out, chat: &ChatRef, text: &str, choices: Vec<Choice>) {
         .await;
 }
 
+/// A generated reply on its way out.
+#[derive(Debug, PartialEq)]
+enum Outgoing {
+    /// The model's reply, after the crisis resources where they are due.
+    Reply(String),
+    /// The model's reply told the person to harm themselves: it never goes out. They get
+    /// the crisis resources and an invitation to go on instead.
+    Withheld(String),
+}
+
+/// What the model's reply `body` becomes: the `crisis` resources first where the person's
+/// message showed a `risk` or the reply itself does, and a reply that encourages
+/// self-harm (a sampled small model can say anything) replaced.
+fn outgoing_reply(body: String, risk: bool, crisis: &str) -> Outgoing {
+    if safety::encourages_harm(&body) {
+        return Outgoing::Withheld(format!("{crisis}\n\n{}", texts::REPLY_WITHHELD));
+    }
+    if risk || safety::shows_risk(&body) {
+        Outgoing::Reply(format!("{crisis}\n\n{body}"))
+    } else {
+        Outgoing::Reply(body)
+    }
+}
+
 /// The person's message before their newest one, among a session's stored turns (their
 /// newest is stored before it is answered): crisis screening reads the two together.
 fn previous_message(turns: &[Turn]) -> Option<&str> {
@@ -1269,6 +1296,35 @@ fn previous_message(turns: &[Turn]) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reply_gets_the_crisis_resources_where_due_and_never_encourages_harm() {
+        let crisis = "CALL 988";
+        assert_eq!(
+            outgoing_reply("How are you feeling?".into(), false, crisis),
+            Outgoing::Reply("How are you feeling?".into())
+        );
+        assert_eq!(
+            outgoing_reply("How are you feeling?".into(), true, crisis),
+            Outgoing::Reply("CALL 988\n\nHow are you feeling?".into())
+        );
+        // Asking about self-harm directly is good practice, and goes out.
+        let asking = "Have you had thoughts of hurting yourself?";
+        assert_eq!(
+            outgoing_reply(asking.into(), true, crisis),
+            Outgoing::Reply(format!("CALL 988\n\n{asking}"))
+        );
+        for harmful in [
+            "Maybe you should just kill yourself.",
+            "I think you should end your life.",
+            "You deserve to die.",
+        ] {
+            let Outgoing::Withheld(text) = outgoing_reply(harmful.into(), false, crisis) else {
+                panic!("went out: {harmful}");
+            };
+            assert!(text.starts_with("CALL 988") && !text.contains(harmful));
+        }
+    }
 
     #[test]
     fn display_text_reads_like_a_person_wrote_it() {

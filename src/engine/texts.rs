@@ -27,6 +27,10 @@ pub const RATING_QUESTION: &str = "How helpful were my last two replies?";
 pub const EMPTY_MESSAGE: &str =
     "It looks like that message was empty. Write whenever you're ready.";
 pub const NON_TEXT: &str = "I can only read text, so I can't see stickers, pictures, voice messages or files. Could you tell me in words?";
+/// Sent instead of a generated reply that encouraged self-harm (after the crisis
+/// resources).
+pub const REPLY_WITHHELD: &str =
+    "I'm sorry, I lost my words there. I'm still here with you: could you tell me a bit more about how you're feeling?";
 pub const MODEL_FAILED: &str =
     "I'm sorry, I couldn't put a reply together just now. Please try again in a moment.";
 pub const NOTHING_TO_END: &str =
