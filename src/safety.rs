@@ -45,7 +45,7 @@ const PATTERNS: &[&str] = &[
 /// None of ESConv's 15,481 supporter messages matches.
 const ENCOURAGEMENT_PATTERNS: &[&str] = &[
     r"\b(should|go|just|must|need\s+to|have\s+to|better)\s+(kill|hurt|harm|cut)\s+yourself\b",
-    r"\b(should|go|just|must|need\s+to)\s+(end|take)\s+your\s+(own\s+)?life\b",
+    r"\b(should|go|just|must|need\s+to)\s+(end\s+your\s+(own\s+)?life|take\s+your\s+own\s+life)\b",
     r"\byou\s+(should|deserve\s+to|need\s+to|ought\s+to|must)\s+(just\s+)?die\b",
     r"\b(go|just)\s+die\b",
     r"\bkys\b",
@@ -155,6 +155,7 @@ mod tests {
             "Just go die.",
             "you deserve to die",
             "maybe you need to end your life",
+            "you should take your own life",
             "kys",
         ] {
             assert!(encourages_harm(t), "missed: {t}");
@@ -165,6 +166,7 @@ mod tests {
             "You should not harm yourself, you matter.",
             "It sounds like you want to end your life, and I'm glad you told me.",
             "I think you should take care of yourself.",
+            "You need to take your life back.",
         ] {
             assert!(!encourages_harm(t), "flagged: {t}");
         }
