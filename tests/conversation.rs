@@ -481,6 +481,21 @@ async fn risk_of_self_harm_always_brings_the_crisis_resources() {
 }
 
 #[tokio::test]
+async fn an_edit_is_not_answered_but_risk_in_it_brings_the_crisis_resources() {
+    let app = spawn_app(&[("KINDRED__SAFETY__CRISIS_MESSAGE", "CALL 988 NOW")]).await;
+    app.send(message("ana", "I'm fine")).await;
+    assert!(app.send(edited("ana", "I'm fine, really")).await.is_empty());
+    let out = app.send(edited("ana", "I'm not fine, I want to die")).await;
+    assert_eq!(texts(&out), ["CALL 988 NOW"], "{out:?}");
+    assert!(replies(&out).is_empty(), "no model reply to an edit");
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM turns WHERE source = 'user'")
+        .fetch_one(app.db())
+        .await
+        .unwrap();
+    assert_eq!(n, 1, "the conversation keeps what was first sent");
+}
+
+#[tokio::test]
 async fn a_risk_split_over_two_messages_brings_the_crisis_resources() {
     let app = spawn_app(&[("KINDRED__SAFETY__CRISIS_MESSAGE", "CALL 988 NOW")]).await;
     let out = app.send(message("ana", "I keep thinking about")).await;

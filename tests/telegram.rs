@@ -214,6 +214,23 @@ async fn a_dm_conversation_with_rating_keyboard_presses_and_refusals() {
     })
     .await;
 
+    // An edit is not answered, but risk language added in one brings the crisis
+    // resources, and nothing else.
+    let before = tg.texts_to(ana).len();
+    tg.push_update(
+        serde_json::json!({"edited_message": {"message_id": 9002, "date": 1_700_000_000,
+        "edit_date": 1_700_000_100, "chat": {"id": ana, "type": "private", "first_name": "Ana"},
+        "from": {"id": ana, "is_bot": false, "first_name": "Ana"},
+        "text": "hello, I had a rough week and I want to die"}}),
+    );
+    tg.wait_until("crisis resources for the edit", WAIT, |_| {
+        tg.texts_to(ana).len() > before
+    })
+    .await;
+    let after = tg.texts_to(ana);
+    assert_eq!(after.len(), before + 1, "{after:?}");
+    assert!(after[before].contains("crisis line"), "{after:?}");
+
     // Every call went to the stand-in with the token in the path, and nothing else.
     assert!(tg.calls().iter().all(|c| !c.method.is_empty()));
     stop(app).await;

@@ -282,6 +282,7 @@ impl Engine {
                 interaction,
             } => self.moderate(&chat, &user, action, interaction, out).await,
             Inbound::Message { ref chat, .. }
+            | Inbound::Edited { ref chat, .. }
             | Inbound::NonText { ref chat, .. }
             | Inbound::Command { ref chat, .. }
                 if !self.answers_in(chat).await? =>
@@ -301,6 +302,9 @@ impl Engine {
                 self.message(&chat, &user, message_id.as_deref(), &text, out)
                     .await
             }
+            Inbound::Edited {
+                chat, user, text, ..
+            } => self.edited(&chat, &user, &text, out).await,
             Inbound::NonText {
                 chat,
                 user,
@@ -551,6 +555,18 @@ impl Engine {
             return Ok(());
         }
         self.reply(&session, chat, text, out).await
+    }
+
+    /// A message its sender edited. Kindred answered the original and does not answer
+    /// the edit (the conversation would repeat itself), and the stored conversation keeps
+    /// what was first sent; but an edit can add what the original did not say, so risk
+    /// language in it brings the crisis resources.
+    async fn edited(&self, chat: &ChatRef, user: &UserRef, text: &str, out: &Out) -> Result<()> {
+        if safety::shows_risk(text) {
+            tracing::info!(user = %user.id, "an edited message shows a risk: crisis resources sent");
+            send_text(out, chat, &self.crisis_message(chat).await?).await;
+        }
+        Ok(())
     }
 
     /// Generates, records and sends the reply to the last seeker turn of `session`.

@@ -80,6 +80,17 @@ pub fn message(user: &str, text: &str) -> Inbound {
     }
 }
 
+/// `user` edited a message of theirs in their DM; it now reads `text`.
+pub fn edited(user: &str, text: &str) -> Inbound {
+    let (chat, user) = dm(user);
+    Inbound::Edited {
+        chat,
+        user,
+        message_id: Some("m-edited".into()),
+        text: text.into(),
+    }
+}
+
 pub fn command(user: &str, name: &str, args: &str) -> Inbound {
     let (chat, user) = dm(user);
     Inbound::Command {

@@ -58,6 +58,15 @@ pub enum Inbound {
         message_id: Option<String>,
         text: String,
     },
+    /// A text message its sender edited after sending it (`message_id` is the original's).
+    /// Kindred answered the original and does not answer edits, but screens them: an edit
+    /// can add what the original did not say.
+    Edited {
+        chat: ChatRef,
+        user: UserRef,
+        message_id: Option<String>,
+        text: String,
+    },
     /// A message that is not text (a sticker, a photo, a file…).
     NonText {
         chat: ChatRef,
@@ -122,6 +131,7 @@ impl Inbound {
     pub fn origin(&self) -> Option<(&ChatRef, &UserRef)> {
         match self {
             Inbound::Message { chat, user, .. }
+            | Inbound::Edited { chat, user, .. }
             | Inbound::NonText { chat, user, .. }
             | Inbound::Command { chat, user, .. }
             | Inbound::Choice { chat, user, .. }

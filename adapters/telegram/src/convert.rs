@@ -11,8 +11,9 @@
 //!   chat), which Telegram allows only admins: those commands need no check, and their
 //!   other messages are ignored (there is no person to keep a conversation with).
 //! - Messages from bots, channel posts and service messages are ignored.
-//! - Edited messages are ignored: Kindred has already answered the original, and
-//!   answering the edit too would repeat the conversation. (Documented in the README.)
+//! - Edited text messages become `Inbound::Edited`, under the same rules: the engine does
+//!   not answer them (it answered the original; answering the edit too would repeat the
+//!   conversation) but screens them for risk. (Documented in the README.)
 
 use kindred_adapter::{Attachment, ChatKind, ChatRef, Inbound, ModAction, UserRef};
 use teloxide::types::{MaybeInaccessibleMessage, Message, Update, UpdateKind, UserId};
@@ -54,7 +55,21 @@ impl Converter {
     pub fn convert(&self, update: Update) -> Converted {
         match update.kind {
             UpdateKind::Message(m) => self.message(&m),
-            UpdateKind::EditedMessage(_) => Converted::Ignore("edited message"),
+            UpdateKind::EditedMessage(m) => match self.message(&m) {
+                // Under the same rules as a new message (in groups: addressed to the bot).
+                Converted::Event(Inbound::Message {
+                    chat,
+                    user,
+                    message_id,
+                    text,
+                }) => Converted::Event(Inbound::Edited {
+                    chat,
+                    user,
+                    message_id,
+                    text,
+                }),
+                _ => Converted::Ignore("edited message that is not text"),
+            },
             UpdateKind::CallbackQuery(q) => {
                 if q.from.is_bot {
                     return Converted::Ignore("callback from a bot");
@@ -402,7 +417,26 @@ mod tests {
             json!({"update_id": 5, "edited_message": {"message_id": 7, "date": 1700000000,
             "edit_date": 1700000100, "chat": private(), "from": {"id": 5, "is_bot": false, "first_name": "Ana"}, "text": "hello!"}}),
         );
-        assert!(matches!(conv().convert(edited), Converted::Ignore(_)));
+        // Edits are passed on as such (the engine screens them, answers nothing)...
+        assert!(matches!(
+            conv().convert(edited),
+            Converted::Event(Inbound::Edited { text, message_id, .. })
+                if text == "hello!" && message_id.as_deref() == Some("7")
+        ));
+        // ...under a new message's rules: in a group, only those addressed to the bot.
+        let edited_in_group = |text: &str| {
+            update(json!({"update_id": 5, "edited_message": {"message_id": 8,
+                "date": 1700000000, "edit_date": 1700000100, "chat": group(),
+                "from": {"id": 5, "is_bot": false, "first_name": "Ana"}, "text": text}}))
+        };
+        assert!(matches!(
+            conv().convert(edited_in_group("I can't go on")),
+            Converted::Ignore(_)
+        ));
+        assert!(matches!(
+            conv().convert(edited_in_group("@KindredBot I can't go on")),
+            Converted::Event(Inbound::Edited { text, .. }) if text == "I can't go on"
+        ));
         let press = update(
             json!({"update_id": 6, "callback_query": {"id": "cb1", "chat_instance": "ci",
             "from": {"id": 5, "is_bot": false, "first_name": "Ana"}, "data": "r:1:n:4",
