@@ -275,6 +275,32 @@ async fn a_dm_conversation_with_button_ratings_and_refused_presses() {
         before + 1,
         "the bot's message got nothing"
     );
+
+    // An edit is not answered, but risk language added in one brings the crisis
+    // resources; a link preview's update (no edit time) is nothing.
+    let before = dc.texts_in(dm).len();
+    let first = dc.message(dm, None, ana, "I'm ok", false);
+    dc.wait_until("a reply to the message", WAIT, |d| {
+        d.texts_in(dm).len() > before
+    })
+    .await;
+    // Settled (a rating prompt may follow the reply).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = dc.texts_in(dm).len();
+    let mut preview = json!({"id": first.to_string(), "channel_id": dm.to_string(),
+        "author": standins::discord::user_json(ana, false), "content": "I'm ok, I want to die",
+        "embeds": []});
+    dc.dispatch("MESSAGE_UPDATE", preview.clone());
+    preview["edited_timestamp"] = json!("2026-11-24T07:05:00.000000+00:00");
+    dc.dispatch("MESSAGE_UPDATE", preview);
+    dc.wait_until("crisis resources for the edit", WAIT, |d| {
+        d.texts_in(dm).len() > before
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = dc.texts_in(dm);
+    assert_eq!(after.len(), before + 1, "{after:?}");
+    assert!(after[before].contains("crisis line"), "{after:?}");
     stop(app).await;
 }
 

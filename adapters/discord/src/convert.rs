@@ -111,6 +111,41 @@ pub fn press(p: &serenity::ComponentInteraction) -> Inbound {
     }
 }
 
+/// A person's edit of their text message, if Kindred should screen it (the engine does
+/// not answer edits): under a new message's rules, and only real edits (Discord also sends
+/// an update without `edited_timestamp` when a link's preview is added).
+pub fn edited(ev: &serenity::MessageUpdateEvent, bot_id: serenity::UserId) -> Option<Inbound> {
+    let (author, content) = (ev.author.as_ref()?, ev.content.as_ref()?);
+    ev.edited_timestamp?;
+    if author.bot || author.id == bot_id {
+        return None;
+    }
+    let chat = chat_ref(ev.channel_id, ev.guild_id);
+    let text = if chat.kind == ChatKind::Group {
+        let mentioned = ev
+            .mentions
+            .as_ref()
+            .is_some_and(|m| m.iter().any(|u| u.id == bot_id));
+        let replied_to_us =
+            matches!(&ev.referenced_message, Some(Some(r)) if r.author.id == bot_id);
+        if !mentioned && !replied_to_us {
+            return None;
+        }
+        remove_mention(content, bot_id)
+    } else {
+        content.clone()
+    };
+    if text.trim().is_empty() || text.trim_start().starts_with('/') {
+        return None;
+    }
+    Some(Inbound::Edited {
+        chat,
+        user: user_ref(author),
+        message_id: Some(ev.id.get().to_string()),
+        text,
+    })
+}
+
 fn remove_mention(text: &str, bot_id: serenity::UserId) -> String {
     let id = bot_id.get();
     text.replace(&format!("<@{id}>"), "")

@@ -188,6 +188,14 @@ async fn on_event(
                 }
             }
         }
+        FullEvent::MessageUpdate { event, .. } => {
+            if let Some(ev) = convert::edited(event, bot_id) {
+                // One key per edit (a message can be edited again).
+                let edited_at = event.edited_timestamp.map(|t| t.to_string());
+                let key = format!("edit:{}:{}", event.id, edited_at.unwrap_or_default());
+                deliver(&data.inbox, key, ev).await;
+            }
+        }
         FullEvent::InteractionCreate {
             interaction: serenity::Interaction::Component(press),
         } => {
