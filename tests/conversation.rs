@@ -488,11 +488,11 @@ async fn an_edit_is_not_answered_but_risk_in_it_brings_the_crisis_resources() {
     let out = app.send(edited("ana", "I'm not fine, I want to die")).await;
     assert_eq!(texts(&out), ["CALL 988 NOW"], "{out:?}");
     assert!(replies(&out).is_empty(), "no model reply to an edit");
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM turns WHERE source = 'user'")
-        .fetch_one(app.db())
-        .await
-        .unwrap();
-    assert_eq!(n, 1, "the conversation keeps what was first sent");
+    assert_eq!(
+        app.stored_messages().await,
+        1,
+        "the conversation keeps what was first sent"
+    );
 }
 
 #[tokio::test]
@@ -767,11 +767,7 @@ async fn fast_writers_are_asked_to_slow_down_and_nothing_is_lost() {
         texts(&out).iter().any(|t| t.contains("crisis line")),
         "{out:?}"
     );
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM turns WHERE source = 'user'")
-        .fetch_one(app.db())
-        .await
-        .unwrap();
-    assert_eq!(n, 8, "every message is stored");
+    assert_eq!(app.stored_messages().await, 8, "every message is stored");
 }
 
 #[tokio::test]

@@ -169,6 +169,15 @@ impl TestApp {
     pub fn db(&self) -> &sqlx::SqlitePool {
         self.engine.store.pool()
     }
+
+    /// How many messages from people are stored.
+    pub async fn stored_messages(&self) -> i64 {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM turns WHERE source = 'user'")
+            .fetch_one(self.db())
+            .await
+            .unwrap();
+        n
+    }
 }
 
 pub fn texts(out: &[Outbound]) -> Vec<String> {
