@@ -51,28 +51,25 @@ const ENCOURAGEMENT_PATTERNS: &[&str] = &[
     r"\bkys\b",
 ];
 
+/// Whether `text` matches one of `patterns` (compiled once into `set`), case-insensitively
+/// and with curly apostrophes, common on phones, read as straight ones.
+fn matches(set: &'static OnceLock<RegexSet>, patterns: &[&str], text: &str) -> bool {
+    set.get_or_init(|| {
+        RegexSet::new(patterns.iter().map(|p| format!("(?i){p}"))).expect("patterns compile")
+    })
+    .is_match(&text.replace(['\u{2019}', '\u{2018}'], "'"))
+}
+
 /// Whether a generated reply encourages self-harm (it must never go out).
 pub fn encourages_harm(reply: &str) -> bool {
     static SET: OnceLock<RegexSet> = OnceLock::new();
-    let set = SET.get_or_init(|| {
-        RegexSet::new(ENCOURAGEMENT_PATTERNS.iter().map(|p| format!("(?i){p}")))
-            .expect("encouragement patterns compile")
-    });
-    set.is_match(&reply.replace(['\u{2019}', '\u{2018}'], "'"))
-}
-
-fn patterns() -> &'static RegexSet {
-    static SET: OnceLock<RegexSet> = OnceLock::new();
-    SET.get_or_init(|| {
-        RegexSet::new(PATTERNS.iter().map(|p| format!("(?i){p}"))).expect("crisis patterns compile")
-    })
+    matches(&SET, ENCOURAGEMENT_PATTERNS, reply)
 }
 
 /// Whether `text` shows a possible risk of self-harm.
 pub fn shows_risk(text: &str) -> bool {
-    // Curly apostrophes are common on phones.
-    let t = text.replace(['\u{2019}', '\u{2018}'], "'");
-    patterns().is_match(&t)
+    static SET: OnceLock<RegexSet> = OnceLock::new();
+    matches(&SET, PATTERNS, text)
 }
 
 /// Whether the newest message `last` shows a risk, read alone or as the continuation of
