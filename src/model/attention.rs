@@ -160,71 +160,23 @@ impl QuantizedHeads {
     /// here (a self-attention cache's next step), making room first if there is none.
     pub fn append(&mut self, x: &Tensor) -> candle_core::Result<()> {
         let (b, heads, n, hd) = x.dims4()?;
-        let (b0, heads0, t, hd0) = self.dims;
-        if (b, heads, hd) != (b0, heads0, hd0) {
-            candle_core::bail!(
-                "8-bit keys or values {:?} cannot take positions of shape {:?}",
-                self.dims,
-                x.dims()
-            );
-        }
-        if t + n > self.capacity {
-            self.grow(t + n + CACHE_HEADROOM);
-        }
-        let (cap, transposed) = (self.capacity, self.transposed);
+        self.check_takes(x)?;
+        self.reserve(n);
+        let writer = self.writer();
         // Read through its strides (the projection's output split into heads is a view).
         let x = unit_last(&x.to_dtype(DType::F32)?)?;
         let (storage, layout) = x.storage_and_layout();
         let xv = view(&storage, layout)?;
-        let (qp, sp) = (
-            self.quants.as_mut_ptr() as usize,
-            self.scales.as_mut_ptr() as usize,
-        );
         let quantize_pair = |pair: usize| {
-            // SAFETY: pair `pair` owns `capacity·hd` values and `capacity` scales from
-            // these offsets, inside the vectors, written by no other pair.
-            let (q, sc) = unsafe {
-                (
-                    std::slice::from_raw_parts_mut((qp as *mut i8).add(pair * cap * hd), cap * hd),
-                    std::slice::from_raw_parts_mut((sp as *mut f32).add(pair * cap), cap),
-                )
-            };
             let (bi, hi) = (pair / heads, pair % heads);
             let (row0, step) = (xv.at(&[bi, hi, 0, 0]), xv.strides[2]);
             let rows = (0..n).map(|j| &xv.data[row0 + j * step..][..hd]);
             super::Simd::run(
                 #[inline(always)]
                 || {
-                    // Rows quantised in order (this vectorises), then keys transposed
-                    // from that copy, which is in L1.
-                    let mut by_row = if transposed {
-                        vec![0i8; n * hd]
-                    } else {
-                        Vec::new()
-                    };
-                    let target: &mut [i8] = if transposed {
-                        &mut by_row
-                    } else {
-                        &mut q[t * hd..(t + n) * hd]
-                    };
-                    for ((values, scale), dst) in rows
-                        .zip(sc[t..t + n].iter_mut())
-                        .zip(target.chunks_exact_mut(hd))
-                    {
-                        let amax = super::simd::lane_max_abs(values);
-                        *scale = amax / 127.0;
-                        let inv = if amax > 0.0 { 127.0 / amax } else { 0.0 };
-                        for (d, v) in dst.iter_mut().zip(values) {
-                            *d = super::simd::round_to_i8(v * inv);
-                        }
-                    }
-                    if transposed {
-                        for (d, key_dim) in q.chunks_exact_mut(cap).enumerate() {
-                            for (j, k) in key_dim[t..t + n].iter_mut().enumerate() {
-                                *k = by_row[j * hd + d];
-                            }
-                        }
-                    }
+                    // SAFETY: each pair is written by exactly one of these calls, and
+                    // `self` is borrowed mutably until they are done.
+                    unsafe { writer.write(pair, rows) }
                 },
             );
         };
@@ -237,8 +189,42 @@ impl QuantizedHeads {
             (0..b * heads).for_each(quantize_pair);
         }
         drop(storage);
-        self.dims.2 = t + n;
+        self.dims.2 += n;
         Ok(())
+    }
+
+    /// An error unless `x` `(b, heads, n, head_dim)` has this cache's conversations,
+    /// heads and head size.
+    fn check_takes(&self, x: &Tensor) -> candle_core::Result<()> {
+        let (b, heads, _, hd) = x.dims4()?;
+        let (b0, heads0, _, hd0) = self.dims;
+        if (b, heads, hd) != (b0, heads0, hd0) {
+            candle_core::bail!(
+                "8-bit keys or values {:?} cannot take positions of shape {:?}",
+                self.dims,
+                x.dims()
+            );
+        }
+        Ok(())
+    }
+
+    /// Makes room for `n` more positions.
+    fn reserve(&mut self, n: usize) {
+        if self.dims.2 + n > self.capacity {
+            self.grow(self.dims.2 + n + CACHE_HEADROOM);
+        }
+    }
+
+    /// Writes the positions after those filled, pair by pair (see [`PairWriter`]).
+    fn writer(&mut self) -> PairWriter {
+        PairWriter {
+            quants: self.quants.as_mut_ptr() as usize,
+            scales: self.scales.as_mut_ptr() as usize,
+            capacity: self.capacity,
+            head_dim: self.dims.3,
+            transposed: self.transposed,
+            filled: self.dims.2,
+        }
     }
 
     /// Moves every pair's positions into blocks of `capacity` positions.
@@ -314,22 +300,99 @@ impl QuantizedHeads {
     }
 }
 
-/// [`attend_one_position`] with 8-bit keys (transposed) and values: queries `q`
-/// `(b, heads, 1, head_dim)`, an optional additive `mask` `(b, 1, 1, t)`; returns
-/// `(b, 1, heads·head_dim)`.
-pub fn attend_one_position_quantized(
+/// Where a [`QuantizedHeads`] takes new positions, one (conversation, head) pair at a
+/// time: raw pointers into its blocks (as addresses, so that the pool's threads can
+/// share it), each pair's block written by one thread only.
+#[derive(Clone, Copy)]
+struct PairWriter {
+    quants: usize,
+    scales: usize,
+    capacity: usize,
+    head_dim: usize,
+    transposed: bool,
+    /// Positions already filled: new ones go after them.
+    filled: usize,
+}
+
+impl PairWriter {
+    /// Quantises `rows` (each `head_dim` values) into pair `pair`'s positions from
+    /// `filled` on.
+    ///
+    /// # Safety
+    /// The heads this writer came from have room for the rows and are not otherwise
+    /// read or written meanwhile, and no other call writes pair `pair` at the same time.
+    #[inline(always)]
+    unsafe fn write<'a>(&self, pair: usize, rows: impl ExactSizeIterator<Item = &'a [f32]>) {
+        let (cap, hd, t, n) = (self.capacity, self.head_dim, self.filled, rows.len());
+        let (q, sc) = unsafe { self.pair_mut(pair) };
+        // Rows quantised in order (this vectorises), then keys transposed from that
+        // copy, which is in L1; a decoding step's one row needs no allocation.
+        let mut on_stack = [0i8; 256];
+        let mut on_heap = Vec::new();
+        let target: &mut [i8] = if !self.transposed {
+            &mut q[t * hd..(t + n) * hd]
+        } else if n * hd <= on_stack.len() {
+            &mut on_stack[..n * hd]
+        } else {
+            on_heap.resize(n * hd, 0);
+            &mut on_heap
+        };
+        for ((values, scale), dst) in rows
+            .zip(sc[t..t + n].iter_mut())
+            .zip(target.chunks_exact_mut(hd))
+        {
+            let amax = super::simd::lane_max_abs(values);
+            *scale = amax / 127.0;
+            let inv = if amax > 0.0 { 127.0 / amax } else { 0.0 };
+            for (d, v) in dst.iter_mut().zip(values) {
+                *d = super::simd::round_to_i8(v * inv);
+            }
+        }
+        if self.transposed {
+            let by_row: &[i8] = if n * hd <= on_stack.len() {
+                &on_stack[..n * hd]
+            } else {
+                &on_heap
+            };
+            for (d, key_dim) in q.chunks_exact_mut(cap).enumerate() {
+                for (j, k) in key_dim[t..t + n].iter_mut().enumerate() {
+                    *k = by_row[j * hd + d];
+                }
+            }
+        }
+    }
+
+    /// Pair `pair`'s whole block: `capacity · head_dim` values and `capacity` scales.
+    ///
+    /// # Safety
+    /// As for [`PairWriter::write`]: nothing else reads or writes the pair meanwhile.
+    #[inline(always)]
+    unsafe fn pair_mut<'a>(self, pair: usize) -> (&'a mut [i8], &'a mut [f32]) {
+        let (cap, hd) = (self.capacity, self.head_dim);
+        unsafe {
+            (
+                std::slice::from_raw_parts_mut(
+                    (self.quants as *mut i8).add(pair * cap * hd),
+                    cap * hd,
+                ),
+                std::slice::from_raw_parts_mut((self.scales as *mut f32).add(pair * cap), cap),
+            )
+        }
+    }
+}
+
+/// An error unless 8-bit keys `k` (transposed) and values `v` fit queries
+/// `(b, _, _, hd)`.
+fn check_fits(
     q: &Tensor,
     k: &QuantizedHeads,
     v: &QuantizedHeads,
-    mask: Option<&Tensor>,
-) -> candle_core::Result<Tensor> {
-    let (b, heads, _, hd) = q.dims4()?;
-    let (_, _, t, _) = k.dims;
-    let cap = k.capacity;
+    (b, hd): (usize, usize),
+) -> candle_core::Result<()> {
     if !k.transposed
         || v.transposed
         || k.dims != v.dims
-        || v.capacity != cap
+        || v.capacity != k.capacity
         || k.dims.0 != b
         || k.dims.3 != hd
     {
@@ -340,6 +403,22 @@ pub fn attend_one_position_quantized(
             q.dims()
         );
     }
+    Ok(())
+}
+
+/// [`attend_one_position`] with 8-bit keys (transposed) and values: queries `q`
+/// `(b, heads, 1, head_dim)`, an optional additive `mask` `(b, 1, 1, t)`; returns
+/// `(b, 1, heads·head_dim)`.
+pub fn attend_one_position_quantized(
+    q: &Tensor,
+    k: &QuantizedHeads,
+    v: &QuantizedHeads,
+    mask: Option<&Tensor>,
+) -> candle_core::Result<Tensor> {
+    let (b, heads, _, hd) = q.dims4()?;
+    check_fits(q, k, v, (b, hd))?;
+    let (_, _, t, _) = k.dims;
+    let cap = k.capacity;
     let q = unit_last(q)?;
     let mask = mask.map(|m| m.contiguous()).transpose()?;
     let (qs, ql) = q.storage_and_layout();
@@ -356,34 +435,112 @@ pub fn attend_one_position_quantized(
         let keys = &k.quants[pair * hd * cap..(pair + 1) * hd * cap];
         let values = &v.quants[pair * cap * hd..][..t * hd];
         let (kscale, vscale) = (&k.scales[pair * cap..][..t], &v.scales[pair * cap..][..t]);
+        let mask = mv.as_ref().map(|m| m.row(&[bi, 0, 0, 0], t));
         super::Simd::run(
             #[inline(always)]
-            || {
-                let mut scores = vec![0f32; t];
-                quantized_scores(query, keys, cap, &mut scores);
-                for (s, scale) in scores.iter_mut().zip(kscale) {
-                    *s *= scale;
-                }
-                softmax_in_place(&mut scores, mv.as_ref().map(|m| m.row(&[bi, 0, 0, 0], t)));
-                match hd {
-                    32 => quantized_weighted_sum::<32>(&scores, vscale, values, out),
-                    64 => quantized_weighted_sum::<64>(&scores, vscale, values, out),
-                    _ => {
-                        for ((p, scale), row) in
-                            scores.iter().zip(vscale).zip(values.chunks_exact(hd))
-                        {
-                            let w = p * scale;
-                            for (o, x) in out.iter_mut().zip(row) {
-                                *o += w * *x as f32;
-                            }
-                        }
-                    }
-                }
-            },
+            || attend_quantized_pair(query, (keys, kscale), (values, vscale), cap, mask, out),
         )
     });
     drop((qs, mask_guard));
     Tensor::from_vec(out, (b, 1, heads * hd), &Device::Cpu)
+}
+
+/// A decoding step's self-attention over an 8-bit cache: appends the step's keys and
+/// values `new_k`, `new_v` `(b, heads, 1, head_dim)` to `k` and `v` (as
+/// [`QuantizedHeads::append`] does), then attends with `q` as
+/// [`attend_one_position_quantized`] does, without a mask; the same numbers.
+///
+/// In one pass, each (conversation, head) written by the thread that then reads it:
+/// appended on its own, on one thread, the new position touched a cache line of every
+/// key dimension of every pair (the keys are transposed), each one just pushed out of
+/// the caches by the step's weights, and the pool waited meanwhile.
+pub fn append_and_attend_one_position(
+    q: &Tensor,
+    new_k: &Tensor,
+    new_v: &Tensor,
+    k: &mut QuantizedHeads,
+    v: &mut QuantizedHeads,
+) -> candle_core::Result<Tensor> {
+    let (b, heads, _, hd) = q.dims4()?;
+    check_fits(q, k, v, (b, hd))?;
+    for (new, heads_q) in [(new_k, &*k), (new_v, &*v)] {
+        heads_q.check_takes(new)?;
+        if new.dim(2)? != 1 || q.dim(2)? != 1 {
+            candle_core::bail!("a decoding step appends and attends one position");
+        }
+    }
+    k.reserve(1);
+    v.reserve(1);
+    let (kw, vw) = (k.writer(), v.writer());
+    let (t, cap) = (k.dims.2 + 1, k.capacity);
+    let (q, new_k, new_v) = (unit_last(q)?, unit_last(new_k)?, unit_last(new_v)?);
+    let (qs, ql) = q.storage_and_layout();
+    let (ks, kl) = new_k.storage_and_layout();
+    let (vs, vl) = new_v.storage_and_layout();
+    let (qv, kv, vv) = (view(&qs, ql)?, view(&ks, kl)?, view(&vs, vl)?);
+    let mut out = vec![0f32; b * heads * hd];
+    super::par_parts(&mut out, b * heads, |pair, out| {
+        let at = [pair / heads, pair % heads, 0, 0];
+        let (query, key, value) = (qv.row(&at, hd), kv.row(&at, hd), vv.row(&at, hd));
+        super::Simd::run(
+            #[inline(always)]
+            || {
+                // SAFETY: `k` and `v` are borrowed mutably for this call, have room for
+                // the position (reserved above), and pair `pair` is this task's alone.
+                let ((keys, kscale), (values, vscale)) = unsafe {
+                    kw.write(pair, std::iter::once(key));
+                    vw.write(pair, std::iter::once(value));
+                    (kw.pair_mut(pair), vw.pair_mut(pair))
+                };
+                attend_quantized_pair(
+                    query,
+                    (keys, &kscale[..t]),
+                    (&values[..t * hd], &vscale[..t]),
+                    cap,
+                    None,
+                    out,
+                )
+            },
+        )
+    });
+    drop((qs, ks, vs));
+    k.dims.2 = t;
+    v.dims.2 = t;
+    Tensor::from_vec(out, (b, 1, heads * hd), &Device::Cpu)
+}
+
+/// One (conversation, head)'s attention with one query over `t` 8-bit positions (the
+/// scales' length): keys transposed with row stride `cap`, values as rows; adds to
+/// `out`, given as zeros.
+#[inline(always)]
+fn attend_quantized_pair(
+    query: &[f32],
+    (keys, kscale): (&[i8], &[f32]),
+    (values, vscale): (&[i8], &[f32]),
+    cap: usize,
+    mask: Option<&[f32]>,
+    out: &mut [f32],
+) {
+    let t = kscale.len();
+    let hd = query.len();
+    let mut scores = vec![0f32; t];
+    quantized_scores(query, keys, cap, &mut scores);
+    for (s, scale) in scores.iter_mut().zip(kscale) {
+        *s *= scale;
+    }
+    softmax_in_place(&mut scores, mask);
+    match hd {
+        32 => quantized_weighted_sum::<32>(&scores, vscale, values, out),
+        64 => quantized_weighted_sum::<64>(&scores, vscale, values, out),
+        _ => {
+            for ((p, scale), row) in scores.iter().zip(vscale).zip(values.chunks_exact(hd)) {
+                let w = p * scale;
+                for (o, x) in out.iter_mut().zip(row) {
+                    *o += w * *x as f32;
+                }
+            }
+        }
+    }
 }
 
 /// Positions whose scores [`quantized_scores`] keeps in registers while it reads the
@@ -736,5 +893,53 @@ mod tests {
         )
         .unwrap();
         assert_eq!(max_diff(&picked.dequantize().unwrap(), &want), 0.0);
+    }
+
+    #[test]
+    fn appending_while_attending_gives_what_appending_then_attending_gives() {
+        let dev = Device::Cpu;
+        let (b, h, d) = (3, 4, 32);
+        // The keys and values of each step as views of one projection's output, as a
+        // decoding step gives them (strided, not contiguous).
+        let steps = CACHE_HEADROOM + 5; // past the first capacity: the cache grows
+        let qkv = Tensor::randn(0f32, 1.0, (b, steps, 3, h, d), &dev).unwrap();
+        let part = |s: usize, which: usize| {
+            qkv.narrow(1, s, 1)
+                .unwrap()
+                .narrow(2, which, 1)
+                .unwrap()
+                .squeeze(2)
+                .unwrap()
+                .transpose(1, 2)
+                .unwrap()
+        };
+        let mut apart = (
+            QuantizedHeads::new(&part(0, 1), true).unwrap(),
+            QuantizedHeads::new(&part(0, 2), false).unwrap(),
+        );
+        let mut fused = apart.clone();
+        for s in 1..steps {
+            let (q, k, v) = (part(s, 0), part(s, 1), part(s, 2));
+            assert!(!k.is_contiguous(), "the test feeds views");
+            apart.0.append(&k).unwrap();
+            apart.1.append(&v).unwrap();
+            let want = attend_one_position_quantized(&q, &apart.0, &apart.1, None).unwrap();
+            let got =
+                append_and_attend_one_position(&q, &k, &v, &mut fused.0, &mut fused.1).unwrap();
+            assert_eq!(max_diff(&got, &want), 0.0, "step {s}");
+            assert_eq!(fused.0.dims(), apart.0.dims());
+        }
+        assert!(fused.0.capacity > CACHE_HEADROOM + 1, "the cache grew");
+        for (f, a) in [(&fused.0, &apart.0), (&fused.1, &apart.1)] {
+            let (fd, ad) = (f.dequantize().unwrap(), a.dequantize().unwrap());
+            assert_eq!(max_diff(&fd, &ad), 0.0);
+        }
+        // Shapes that do not fit are refused, not written.
+        let wrong = Tensor::zeros((b, h, 1, d / 2), DType::F32, &dev).unwrap();
+        let q = part(1, 0);
+        assert!(
+            append_and_attend_one_position(&q, &wrong, &wrong, &mut fused.0, &mut fused.1).is_err()
+        );
+        assert_eq!(fused.0.dims().2, steps);
     }
 }

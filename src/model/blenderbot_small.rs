@@ -936,9 +936,21 @@ impl DecoderLayer {
         cross_mask: Option<&Tensor>,
     ) -> candle_core::Result<Tensor> {
         let (q, new_kv) = self.self_attn.project_self(x)?;
-        let h = match SelfCache::append(self_kv, new_kv, quantize_self_kv)? {
-            CacheView::Dense(kv) => self.self_attn.attend(&q, &kv, self_mask)?,
-            CacheView::Quantized(k, v) => self.self_attn.attend_quantized(&q, k, v, self_mask)?,
+        let h = match self_kv {
+            // A decoding step over an 8-bit cache: appended and attended in one pass.
+            Some(SelfCache::Quantized { k, v })
+                if self_mask.is_none() && q.dim(2)? == 1 && attention::applies(&q) =>
+            {
+                let out =
+                    attention::append_and_attend_one_position(&q, &new_kv.k, &new_kv.v, k, v)?;
+                self.self_attn.out_proj.forward(&out)?
+            }
+            _ => match SelfCache::append(self_kv, new_kv, quantize_self_kv)? {
+                CacheView::Dense(kv) => self.self_attn.attend(&q, &kv, self_mask)?,
+                CacheView::Quantized(k, v) => {
+                    self.self_attn.attend_quantized(&q, k, v, self_mask)?
+                }
+            },
         };
         let x = self
             .self_attn_layer_norm
