@@ -329,13 +329,19 @@ impl PairWriter {
         // copy, which is in L1; a decoding step's one row needs no allocation.
         let mut on_stack = [0i8; 256];
         let mut on_heap = Vec::new();
-        let target: &mut [i8] = if !self.transposed {
-            &mut q[t * hd..(t + n) * hd]
+        // Keys go through a row-major copy first; values are written in place.
+        let by_row: &mut [i8] = if !self.transposed {
+            &mut []
         } else if n * hd <= on_stack.len() {
             &mut on_stack[..n * hd]
         } else {
             on_heap.resize(n * hd, 0);
             &mut on_heap
+        };
+        let target: &mut [i8] = if self.transposed {
+            &mut *by_row
+        } else {
+            &mut q[t * hd..(t + n) * hd]
         };
         for ((values, scale), dst) in rows
             .zip(sc[t..t + n].iter_mut())
@@ -349,11 +355,6 @@ impl PairWriter {
             }
         }
         if self.transposed {
-            let by_row: &[i8] = if n * hd <= on_stack.len() {
-                &on_stack[..n * hd]
-            } else {
-                &on_heap
-            };
             for (d, key_dim) in q.chunks_exact_mut(cap).enumerate() {
                 for (j, k) in key_dim[t..t + n].iter_mut().enumerate() {
                     *k = by_row[j * hd + d];
@@ -463,11 +464,10 @@ pub fn append_and_attend_one_position(
 ) -> candle_core::Result<Tensor> {
     let (b, heads, _, hd) = q.dims4()?;
     check_fits(q, k, v, (b, hd))?;
-    for (new, heads_q) in [(new_k, &*k), (new_v, &*v)] {
-        heads_q.check_takes(new)?;
-        if new.dim(2)? != 1 || q.dim(2)? != 1 {
-            candle_core::bail!("a decoding step appends and attends one position");
-        }
+    k.check_takes(new_k)?;
+    v.check_takes(new_v)?;
+    if q.dim(2)? != 1 || new_k.dim(2)? != 1 || new_v.dim(2)? != 1 {
+        candle_core::bail!("a decoding step appends and attends one position");
     }
     k.reserve(1);
     v.reserve(1);
