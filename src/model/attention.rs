@@ -325,11 +325,11 @@ impl PairWriter {
     unsafe fn write<'a>(&self, pair: usize, rows: impl ExactSizeIterator<Item = &'a [f32]>) {
         let (cap, hd, t, n) = (self.capacity, self.head_dim, self.filled, rows.len());
         let (q, sc) = unsafe { self.pair_mut(pair) };
-        // Rows quantised in order (this vectorises), then keys transposed from that
-        // copy, which is in L1; a decoding step's one row needs no allocation.
+        // Values are quantised in place. Keys are quantised row by row into a copy (this
+        // vectorises), then transposed from it while it is in L1; a decoding step's one
+        // row needs no allocation for it.
         let mut on_stack = [0i8; 256];
         let mut on_heap = Vec::new();
-        // Keys go through a row-major copy first; values are written in place.
         let by_row: &mut [i8] = if !self.transposed {
             &mut []
         } else if n * hd <= on_stack.len() {
