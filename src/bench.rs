@@ -32,9 +32,9 @@ pub fn peak_rss_mb() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// Writes a random-weight Joint model of BlenderBot-small-90M's configuration to `dir`.
-pub fn random_90m(dir: &Path, shared_esc: &Path) -> Result<()> {
-    let base = shared_esc.join("blenderbot_small-90M");
+/// Writes a random-weight Joint model of BlenderBot-small-90M's configuration to `dir`,
+/// from `base`, a directory with that model's `config.json` and tokenizer files.
+pub fn random_90m(dir: &Path, base: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     let mut cfg: Config =
         serde_json::from_str(&std::fs::read_to_string(base.join("config.json"))?)?;

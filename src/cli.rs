@@ -52,6 +52,25 @@ pub enum Command {
     /// Database maintenance.
     #[command(subcommand)]
     Db(DbCommand),
+    /// The crisis screen: check messages, measure it.
+    #[command(subcommand)]
+    Safety(SafetyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SafetyCommand {
+    /// Screen each stdin line as a message; one result line per message.
+    Check {
+        /// One JSON object a line: {"risk": …, "category": …, "cue": …}.
+        #[arg(long)]
+        json: bool,
+        /// Also print to stderr how many messages were risk and the mean time a message.
+        #[arg(long)]
+        stats: bool,
+    },
+    /// Print each stdin line as the screen reads it (normalised), e.g. to train the
+    /// learned part of the screen on exactly what it will see.
+    Normalize,
 }
 
 #[derive(Debug, Args)]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{Cli, Command, DbCommand, EvalMode, ModelCommand, TrainArgs};
+use crate::cli::{Cli, Command, DbCommand, EvalMode, ModelCommand, SafetyCommand, TrainArgs};
 use crate::configuration::LogFormat;
 use crate::model::{self, LoadOptions};
 use crate::startup;
@@ -88,6 +88,28 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             store.close().await;
             result
         }),
+        Command::Safety(SafetyCommand::Check { json, stats }) => {
+            let screen = settings.safety.screen()?;
+            let start = std::time::Instant::now();
+            let (n, risk) = safety_check(
+                &screen,
+                json,
+                std::io::stdin().lock(),
+                std::io::stdout().lock(),
+            )?;
+            if stats {
+                let us = start.elapsed().as_secs_f64() * 1e6 / n.max(1) as f64;
+                eprintln!("{n} messages, {risk} risk; {us:.1} µs a message (reading and writing included)");
+            }
+            Ok(())
+        }
+        Command::Safety(SafetyCommand::Normalize) => {
+            let mut out = std::io::stdout().lock();
+            for line in std::io::stdin().lock().lines() {
+                writeln!(out, "{}", crate::safety::normalize(&line?).trim())?;
+            }
+            Ok(())
+        }
         Command::Db(DbCommand::Migrate) => block_on(async {
             let store = startup::open_store(&settings).await?;
             store.close().await;
@@ -186,12 +208,14 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             let mut targets = Vec::new();
             let tmp = tempfile_dir()?;
             if a.full_size {
-                let shared = std::env::var_os("KINDRED_SHARED_ESC")
+                // BlenderBot-small-90M's configuration and tokenizer ship in the repository.
+                let base = std::env::var_os("KINDRED_BLENDERBOT_SMALL_DIR")
                     .map(PathBuf::from)
                     .unwrap_or_else(|| {
-                        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/esc")
+                        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                            .join("third_party/blenderbot_small-90M")
                     });
-                crate::bench::random_90m(&tmp, &shared)?;
+                crate::bench::random_90m(&tmp, &base)?;
                 targets.push((
                     "BlenderBot-small 90M, random weights".to_string(),
                     tmp.clone(),
@@ -394,4 +418,38 @@ fn model_command(
             Ok(())
         }
     }
+}
+
+/// `kindred safety check`: one result line per input line. The plain form is
+/// `risk<TAB>category<TAB>cue` or `none`; `--json` writes
+/// `{"risk": bool, "category": "..."|null, "cue": "..."|null}`.
+pub fn safety_check(
+    screen: &crate::safety::Screen,
+    json: bool,
+    input: impl BufRead,
+    mut output: impl Write,
+) -> Result<(usize, usize)> {
+    let (mut n, mut risk) = (0, 0);
+    for line in input.lines() {
+        let line = line.context("reading stdin")?;
+        let finding = screen.screen(&line);
+        n += 1;
+        risk += finding.is_some() as usize;
+        if json {
+            let v = match &finding {
+                Some(f) => {
+                    serde_json::json!({"risk": true, "category": f.category.name(), "cue": f.cue})
+                }
+                None => serde_json::json!({"risk": false, "category": null, "cue": null}),
+            };
+            writeln!(output, "{v}")?;
+        } else {
+            match &finding {
+                Some(f) => writeln!(output, "risk\t{}\t{}", f.category, f.cue)?,
+                None => writeln!(output, "none")?,
+            }
+        }
+    }
+    output.flush()?;
+    Ok((n, risk))
 }

@@ -73,7 +73,44 @@ pub struct ConversationSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SafetySettings {
+    /// The crisis lines (a chat's moderators may set their own with /resources).
     pub crisis_message: String,
+    /// What each category of risk brings (see `safety::Responses`).
+    pub emergency_message: String,
+    pub self_harm_message: String,
+    pub other_at_risk_message: String,
+    pub abuse_message: String,
+    pub harm_to_others_message: String,
+    /// Phrases that mean risk in this community, by category name.
+    #[serde(default)]
+    pub extra_phrases: std::collections::BTreeMap<String, Vec<String>>,
+    /// Phrases that are never risk in this community.
+    #[serde(default)]
+    pub allow_phrases: Vec<String>,
+}
+
+impl SafetySettings {
+    pub fn responses(&self) -> crate::safety::Responses {
+        crate::safety::Responses {
+            emergency_message: self.emergency_message.clone(),
+            self_harm_message: self.self_harm_message.clone(),
+            other_at_risk_message: self.other_at_risk_message.clone(),
+            abuse_message: self.abuse_message.clone(),
+            harm_to_others_message: self.harm_to_others_message.clone(),
+        }
+    }
+
+    pub fn screen_options(&self) -> crate::safety::ScreenOptions {
+        crate::safety::ScreenOptions {
+            extra_phrases: self.extra_phrases.clone(),
+            allow_phrases: self.allow_phrases.clone(),
+        }
+    }
+
+    /// The screen with this community's phrases.
+    pub fn screen(&self) -> Result<crate::safety::Screen> {
+        crate::safety::Screen::new(&self.screen_options())
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -250,6 +287,8 @@ impl Settings {
                 "a non-empty message with crisis resources",
             );
         }
+        self.safety.responses().validate()?;
+        self.safety.screen()?;
         if !["trace", "debug", "info", "warn", "error"].contains(&self.logging.level.as_str()) {
             return fail("logging.level", "one of trace, debug, info, warn, error");
         }

@@ -88,7 +88,7 @@ fn model_tokenize_and_score_and_info_work_on_a_model_directory() {
 
     let data = dir.path().join("one.jsonl");
     let first = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/esc/data/valid.jsonl"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("third_party/esconv/valid.jsonl"),
     )
     .unwrap();
     std::fs::write(&data, first.lines().next().unwrap()).unwrap();
@@ -324,4 +324,40 @@ fn bench_prints_the_batching_ratio_with_its_spread_over_rounds() {
         table.contains(&format!("rounds {lo:.2}–{hi:.2}")),
         "{table} vs {ratios:?}"
     );
+}
+
+/// `kindred safety check`: one line out per line in; `--json` gives risk, category and cue.
+#[test]
+fn safety_check_prints_one_result_per_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = kindred(dir.path());
+    c.args(["safety", "check", "--json"]);
+    let out = run_with_stdin(
+        c,
+        "I took a bunch of pills an hour ago\nthis exam is killing me\nmy dad beats me\n",
+    );
+    assert_succeeded(&out);
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["risk"], true);
+    assert_eq!(lines[0]["category"], "imminent");
+    assert!(lines[0]["cue"].as_str().is_some_and(|c| !c.is_empty()));
+    assert_eq!(
+        lines[1],
+        serde_json::json!({"risk": false, "category": null, "cue": null})
+    );
+    assert_eq!(lines[2]["category"], "abuse");
+    // The plain form.
+    let mut c = kindred(dir.path());
+    c.args(["safety", "check"]);
+    let out = run_with_stdin(c, "hello\nI want to die\n");
+    assert_succeeded(&out);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "none");
+    assert!(lines[1].starts_with("risk\tself_harm\t"), "{text}");
 }

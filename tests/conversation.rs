@@ -433,6 +433,7 @@ async fn bad_input_gets_a_clear_answer_and_loses_nothing() {
             user,
             message_id: None,
             attachment: Attachment::Sticker,
+            caption: None,
         })
         .await;
     assert!(texts(&out)[0].contains("I can only read text"));
@@ -464,9 +465,22 @@ async fn bad_input_gets_a_clear_answer_and_loses_nothing() {
     assert!(app.send(dup).await.is_empty());
 }
 
+/// Each category's response, marked so the tests can tell them apart.
+const RESPONSES: &[(&str, &str)] = &[
+    ("KINDRED__SAFETY__CRISIS_MESSAGE", "CALL 988 NOW"),
+    ("KINDRED__SAFETY__EMERGENCY_MESSAGE", "EMERGENCY 112"),
+    ("KINDRED__SAFETY__SELF_HARM_MESSAGE", "GLAD YOU TOLD ME"),
+    (
+        "KINDRED__SAFETY__OTHER_AT_RISK_MESSAGE",
+        "ABOUT YOUR FRIEND",
+    ),
+    ("KINDRED__SAFETY__ABUSE_MESSAGE", "ABUSE HELPLINE"),
+    ("KINDRED__SAFETY__HARM_TO_OTHERS_MESSAGE", "STEP AWAY"),
+];
+
 #[tokio::test]
 async fn risk_of_self_harm_always_brings_the_crisis_resources() {
-    let app = spawn_app(&[("KINDRED__SAFETY__CRISIS_MESSAGE", "CALL 988 NOW")]).await;
+    let app = spawn_app(RESPONSES).await;
     let out = app.send(message("ana", "I have been feeling awful")).await;
     assert!(!replies(&out)[0].contains("CALL 988 NOW"));
     // Said outright, and indirectly (this one once went out without them).
@@ -475,19 +489,180 @@ async fn risk_of_self_harm_always_brings_the_crisis_resources() {
         "sometimes I think about ending it all",
     ] {
         let r = replies(&app.send(message("ana", text)).await);
-        assert_eq!(r.len(), 1);
-        assert!(r[0].starts_with("CALL 988 NOW"), "{text}: {r:?}");
+        assert_eq!(r.len(), 2, "the response, then the model's reply: {r:?}");
+        assert_eq!(r[0], "GLAD YOU TOLD ME\n\nCALL 988 NOW", "{text}");
+        assert!(!r[1].contains("CALL 988 NOW"), "{r:?}");
     }
+}
+
+/// Each category has its own response, and it reaches the person before the model's text.
+#[tokio::test]
+async fn each_category_gets_its_response_before_the_model_says_anything() {
+    let app = spawn_app(RESPONSES).await;
+    for (text, want) in [
+        (
+            "I took a bunch of pills an hour ago",
+            "EMERGENCY 112\n\nGLAD YOU TOLD ME\n\nCALL 988 NOW",
+        ),
+        (
+            "I wrote my goodbye letters today",
+            "GLAD YOU TOLD ME\n\nCALL 988 NOW",
+        ),
+        (
+            "my friend texted me she is going to kill herself tonight",
+            "ABOUT YOUR FRIEND\n\nCALL 988 NOW",
+        ),
+        (
+            "He hits me every night and I'm scared he will kill me",
+            "ABUSE HELPLINE",
+        ),
+        (
+            "I keep having urges to hurt people",
+            "STEP AWAY\n\nCALL 988 NOW",
+        ),
+    ] {
+        let out = app.send(message("ana", text)).await;
+        let texts: Vec<&Outbound> = out
+            .iter()
+            .filter(|o| matches!(o, Outbound::Text { .. } | Outbound::Typing { .. }))
+            .collect();
+        let Outbound::Text { text: first, .. } = texts[0] else {
+            panic!("the response comes before the typing indicator: {out:?}");
+        };
+        assert_eq!(first, want, "{text}");
+        assert_eq!(replies(&out).len(), 2, "{text}: {out:?}");
+    }
+    // The imminent-danger turn was answered without suggestions or information.
+    let strategies: Vec<(Option<String>,)> =
+        sqlx::query_as("SELECT strategy FROM turns WHERE source = 'model' ORDER BY id LIMIT 1")
+            .fetch_all(app.db())
+            .await
+            .unwrap();
+    let s = strategies[0].0.clone().unwrap();
+    assert!(s != "Providing Suggestions" && s != "Information", "{s}");
+}
+
+#[tokio::test]
+async fn a_hung_model_never_holds_back_the_crisis_response() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = test_settings(dir.path(), RESPONSES);
+    let store = kindred::startup::open_store(&settings).await.unwrap();
+    let engine = kindred::engine::Engine::new(
+        store,
+        kindred::engine::ModelWorker::unresponsive(),
+        std::sync::Arc::new(settings),
+    );
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    let handling = tokio::spawn({
+        let engine = engine.clone();
+        async move {
+            engine
+                .handle(message("ana", "I'm standing on the roof right now"), &tx)
+                .await
+        }
+    });
+    let first_text = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match rx.recv().await {
+                Some(Outbound::Text { text, id, .. }) => return (text, id),
+                Some(_) => continue,
+                None => panic!("the engine stopped without sending anything"),
+            }
+        }
+    })
+    .await
+    .expect("the response went out while the model hangs");
+    assert!(first_text.0.starts_with("EMERGENCY 112"), "{first_text:?}");
+    assert!(
+        first_text.1.unwrap().starts_with("turn:"),
+        "recorded as a turn"
+    );
+    assert!(!handling.is_finished(), "the model is still hung");
+    handling.abort();
+}
+
+#[tokio::test]
+async fn a_crash_before_or_after_the_screen_still_brings_the_response_once() {
+    // A crash after the message was stored, before it was screened.
+    let app = spawn_app(RESPONSES).await;
+    app.send(message("ana", "hello")).await;
+    let session = app.open_session_of("ana").await;
+    app.engine
+        .store
+        .add_turn(
+            session.id,
+            kindred::store::NewTurn {
+                speaker: "seeker",
+                text: "i bought a rope",
+                source: "user",
+                delivery: "received",
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let app = restart(app, RESPONSES).await;
+    let got = app.recover().await;
+    let r = replies(&got);
+    assert_eq!(r.len(), 2, "{got:?}");
+    assert!(r[0].starts_with("EMERGENCY 112"), "{r:?}");
+
+    // A crash after the response was recorded, before it was delivered.
+    let out = app.send_undelivered(message("ana", "I want to die")).await;
+    assert_eq!(replies(&out).len(), 2);
+    let app = restart(app, RESPONSES).await;
+    let got = app.recover().await;
+    let r = replies(&got);
+    assert_eq!(
+        r.iter()
+            .filter(|t| t.starts_with("GLAD YOU TOLD ME"))
+            .count(),
+        1,
+        "sent again once, not screened into a second response: {r:?}"
+    );
+}
+
+#[tokio::test]
+async fn captions_and_command_arguments_are_screened() {
+    let app = spawn_app(RESPONSES).await;
+    let (chat, user) = dm("ana");
+    let out = app
+        .send(Inbound::NonText {
+            chat,
+            user,
+            message_id: Some("p1".into()),
+            attachment: Attachment::Image,
+            caption: Some("this is my last night alive".into()),
+        })
+        .await;
+    let t = texts(&out);
+    assert!(t[0].starts_with("EMERGENCY 112"), "{t:?}");
+    assert!(
+        t.iter().any(|x| x.contains("I can only read text")),
+        "{t:?}"
+    );
+    let out = app
+        .send(command("bo", "start", "i want to kill myself"))
+        .await;
+    let t = texts(&out);
+    assert!(t[0].starts_with("GLAD YOU TOLD ME"), "{t:?}");
+    // Commands without risk in them bring nothing extra.
+    let out = app.send(command("cy", "start", "")).await;
+    assert!(!texts(&out).iter().any(|x| x.contains("CALL 988 NOW")));
 }
 
 #[tokio::test]
 async fn an_edit_is_not_answered_but_risk_in_it_brings_the_crisis_resources() {
-    let app = spawn_app(&[("KINDRED__SAFETY__CRISIS_MESSAGE", "CALL 988 NOW")]).await;
+    let app = spawn_app(RESPONSES).await;
     app.send(message("ana", "I'm fine")).await;
     assert!(app.send(edited("ana", "I'm fine, really")).await.is_empty());
     let out = app.send(edited("ana", "I'm not fine, I want to die")).await;
-    assert_eq!(texts(&out), ["CALL 988 NOW"], "{out:?}");
-    assert!(replies(&out).is_empty(), "no model reply to an edit");
+    assert_eq!(texts(&out), ["GLAD YOU TOLD ME\n\nCALL 988 NOW"], "{out:?}");
+    assert_eq!(
+        replies(&out).len(),
+        1,
+        "the response is recorded; no model reply to an edit"
+    );
     assert_eq!(
         app.stored_messages().await,
         1,
@@ -497,12 +672,12 @@ async fn an_edit_is_not_answered_but_risk_in_it_brings_the_crisis_resources() {
 
 #[tokio::test]
 async fn a_risk_split_over_two_messages_brings_the_crisis_resources() {
-    let app = spawn_app(&[("KINDRED__SAFETY__CRISIS_MESSAGE", "CALL 988 NOW")]).await;
+    let app = spawn_app(RESPONSES).await;
     let out = app.send(message("ana", "I keep thinking about")).await;
     assert!(!replies(&out)[0].contains("CALL 988 NOW"));
     let out = app.send(message("ana", "ending it all")).await;
     let r = replies(&out);
-    assert!(r[0].starts_with("CALL 988 NOW"), "{r:?}");
+    assert!(r[0].contains("CALL 988 NOW"), "{r:?}");
     // Said once, the resources are not repeated with every later reply.
     let out = app.send(message("ana", "thank you")).await;
     assert!(!replies(&out)[0].contains("CALL 988 NOW"));
@@ -760,9 +935,9 @@ async fn fast_writers_are_asked_to_slow_down_and_nothing_is_lost() {
     // A risk split over two fast messages too.
     let out = app.send(message("ana", "I keep thinking about")).await;
     assert!(!texts(&out).iter().any(|t| t.contains("crisis line")));
-    let out = app.send(message("ana", "ending it")).await;
+    let out = app.send(message("ana", "how my life")).await;
     assert!(!texts(&out).iter().any(|t| t.contains("crisis line")));
-    let out = app.send(message("ana", "all")).await;
+    let out = app.send(message("ana", "is not worth living")).await;
     assert!(
         texts(&out).iter().any(|t| t.contains("crisis line")),
         "{out:?}"
@@ -811,8 +986,9 @@ async fn a_reply_that_fails_midway_gets_a_kind_message_and_loses_nothing() {
     let out = app.send(message("ana", "I want to kill myself")).await;
     assert!(
         replies(&out)[0].contains("crisis line"),
-        "even a failed reply carries the crisis resources"
+        "a failing model never withholds the crisis resources"
     );
+    assert_eq!(replies(&out)[1], kindred::engine::texts::MODEL_FAILED);
     let (seeker, failed): (i64, i64) =
         sqlx::query_as("SELECT SUM(speaker = 'seeker'), SUM(source = 'system') FROM turns")
             .fetch_one(app.db())

@@ -453,7 +453,7 @@ fn a_row_leaving_the_batch_does_not_disturb_the_others() {
 fn the_shipped_model_keeps_its_perplexity_when_quantised() {
     use kindred::train::{data, trainer};
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/kindred-esconv-small");
-    let valid = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/esc/data/valid.jsonl");
+    let valid = Path::new(env!("CARGO_MANIFEST_DIR")).join("third_party/esconv/valid.jsonl");
     let sample = tempfile::tempdir().unwrap();
     let few: String = std::fs::read_to_string(&valid)
         .unwrap()

@@ -13,7 +13,7 @@ use kindred::train::trainer;
 
 fn esc(file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/esc/data")
+        .join("third_party/esconv")
         .join(file)
 }
 

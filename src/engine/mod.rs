@@ -21,6 +21,9 @@ use crate::safety;
 use crate::store::{now_ms, FieldValue, NewTurn, Session, SessionField, Store, Turn, User};
 pub use worker::ModelWorker;
 
+/// The `turns.source` of a crisis response: a turn of its own, recorded before it is sent.
+const SAFETY: &str = "safety";
+
 /// Session stages (the `sessions.stage` column).
 pub mod stage {
     pub const CHECKIN_EMOTION: &str = "checkin_emotion";
@@ -39,6 +42,8 @@ pub struct Engine {
     pub store: Store,
     model: ModelWorker,
     settings: Arc<Settings>,
+    screen: Arc<safety::Screen>,
+    responses: Arc<safety::Responses>,
 }
 
 /// Where the answers to one event go. It stamps them with the platform interaction
@@ -211,11 +216,20 @@ const SCALE: [&str; 5] = ["1", "2", "3", "4", "5"];
 type NextQuestion = (&'static str, &'static str, char, &'static [&'static str]);
 
 impl Engine {
+    /// The engine over `store` and `model`. Fails only on a community phrase list that
+    /// does not compile (settings are checked at start-up, so not in practice).
     pub fn new(store: Store, model: ModelWorker, settings: Arc<Settings>) -> Self {
+        let screen = settings
+            .safety
+            .screen()
+            .expect("safety settings are validated at start-up");
+        let responses = settings.safety.responses();
         Self {
             store,
             model,
             settings,
+            screen: Arc::new(screen),
+            responses: Arc::new(responses),
         }
     }
 
@@ -310,11 +324,16 @@ impl Engine {
                 user,
                 message_id,
                 attachment,
+                caption,
             } => {
                 if !self.first_time(&chat, message_id.as_deref()).await? {
                     return Ok(());
                 }
-                tracing::debug!(?attachment, user = %user.id, "non-text message");
+                tracing::debug!(?attachment, "non-text message");
+                // A photo's caption can say what the person cannot say otherwise.
+                if let Some(caption) = caption.as_deref() {
+                    self.screen_aside(&chat, &user, caption, out).await?;
+                }
                 send_text(out, &chat, texts::NON_TEXT).await;
                 Ok(())
             }
@@ -328,6 +347,10 @@ impl Engine {
             } => {
                 if !self.first_time(&chat, message_id.as_deref()).await? {
                     return Ok(());
+                }
+                // "/start I want to die": the words after a command are screened too.
+                if !args.trim().is_empty() {
+                    self.screen_aside(&chat, &user, &args, out).await?;
                 }
                 self.command(&chat, &user, &name, &args, out).await
             }
@@ -507,11 +530,8 @@ impl Engine {
             }
             other => other,
         };
-        if session.is_none() {
-            send_text(out, chat, texts::INTRO_SHORT).await;
-            if chat.kind == kindred_adapter::ChatKind::Group {
-                send_text(out, chat, texts::GROUP_PRIVACY).await;
-            }
+        let opened = session.is_none();
+        if opened {
             session = Some(self.new_session(&u, chat, stage::CHATTING).await?);
         }
         let session = session.unwrap();
@@ -542,19 +562,126 @@ impl Engine {
         if text.chars().count() > limit {
             send_text(out, chat, &texts::long_message(limit)).await;
         }
+        // The screen comes first: its response goes out now, whatever the model does,
+        // and before the introduction of a new conversation.
+        let risk = self.screen_seeker_turn(&session, chat, out).await?;
+        if opened {
+            send_text(out, chat, texts::INTRO_SHORT).await;
+            if chat.kind == kindred_adapter::ChatKind::Group {
+                send_text(out, chat, texts::GROUP_PRIVACY).await;
+            }
+        }
         let recent = self.store.messages_since(u.id, now_ms() - 60_000).await?;
         if recent > self.settings.conversation.max_messages_per_minute as i64 {
             // Kept in the conversation, but no model reply until they slow down. A risk
-            // message still gets the crisis resources.
-            let mut notice = texts::SLOW_DOWN.to_string();
-            let stored = self.store.turns(session.id).await?;
-            if safety::shows_risk_after(previous_message(&stored), text) {
-                notice = format!("{}\n\n{notice}", self.crisis_message(chat).await?);
-            }
-            send_text(out, chat, &notice).await;
+            // message has had its response already.
+            send_text(out, chat, texts::SLOW_DOWN).await;
             return Ok(());
         }
-        self.reply(&session, chat, text, out).await
+        self.reply(&session, chat, risk, out).await
+    }
+
+    /// Screens the newest seeker turn of `session` (with the one before it) and, when it
+    /// shows a risk, records and sends the response for its category unless a response
+    /// to that turn is already recorded (a restart after it was). Returns the category.
+    async fn screen_seeker_turn(
+        &self,
+        session: &Session,
+        chat: &ChatRef,
+        out: &Out,
+    ) -> Result<Option<safety::Category>> {
+        let stored = self.store.turns(session.id).await?;
+        let Some(last_at) = stored
+            .iter()
+            .rposition(|t| t.speaker == "seeker" && t.source == "user")
+        else {
+            return Ok(None);
+        };
+        let last = &stored[last_at].text;
+        let Some(finding) = self.screen.screen_after(previous_message(&stored), last) else {
+            return Ok(None);
+        };
+        let already = stored[last_at + 1..].iter().any(|t| t.source == SAFETY);
+        if !already {
+            self.send_risk_response(Some(session), chat, &finding, out)
+                .await?;
+        }
+        Ok(Some(finding.category))
+    }
+
+    /// Sends the response to `finding`: recorded as a turn of `session` first (so that a
+    /// crash re-sends it), or, outside a conversation, sent as it is.
+    async fn send_risk_response(
+        &self,
+        session: Option<&Session>,
+        chat: &ChatRef,
+        finding: &safety::Finding,
+        out: &Out,
+    ) -> Result<()> {
+        let text = self
+            .responses
+            .compose(finding, &self.crisis_message(chat).await?);
+        // Which category, never who or what they wrote.
+        tracing::info!(
+            session = session.map(|s| s.id),
+            category = %finding.category,
+            "risk detected: crisis response sent"
+        );
+        tracing::debug!(cue = %finding.cue, categories = ?finding.categories, "what the screen found");
+        let id = match session {
+            Some(s) => {
+                let turn = self
+                    .store
+                    .add_turn(
+                        s.id,
+                        NewTurn {
+                            speaker: "supporter",
+                            text: &text,
+                            source: SAFETY,
+                            delivery: "pending",
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                Some(format!("turn:{}", turn.id))
+            }
+            None => None,
+        };
+        let _ = out
+            .send(Outbound::Text {
+                id,
+                chat: chat.clone(),
+                text,
+                interaction: None,
+            })
+            .await;
+        Ok(())
+    }
+
+    /// Screens words that are not a conversation turn (an edit, a caption, a command's
+    /// arguments) and sends the response if they show a risk, recorded in the person's
+    /// open conversation where there is one.
+    async fn screen_aside(
+        &self,
+        chat: &ChatRef,
+        user: &UserRef,
+        text: &str,
+        out: &Out,
+    ) -> Result<Option<safety::Category>> {
+        let Some(finding) = self.screen.screen(text) else {
+            return Ok(None);
+        };
+        let u = self
+            .store
+            .get_or_create_user(&user.platform, &user.id)
+            .await?;
+        let session = self
+            .store
+            .open_session(u.id, &chat.platform, &chat.id)
+            .await?;
+        self.send_risk_response(session.as_ref(), chat, &finding, out)
+            .await?;
+        Ok(Some(finding.category))
     }
 
     /// A message its sender edited. Kindred answered the original and does not answer
@@ -562,25 +689,23 @@ impl Engine {
     /// what was first sent; but an edit can add what the original did not say, so risk
     /// language in it brings the crisis resources.
     async fn edited(&self, chat: &ChatRef, user: &UserRef, text: &str, out: &Out) -> Result<()> {
-        if safety::shows_risk(text) {
-            tracing::info!(user = %user.id, "an edited message shows a risk: crisis resources sent");
-            send_text(out, chat, &self.crisis_message(chat).await?).await;
-        }
+        self.screen_aside(chat, user, text, out).await?;
         Ok(())
     }
 
-    /// Generates, records and sends the reply to the last seeker turn of `session`.
+    /// Generates, records and sends the reply to the last seeker turn of `session`. `risk`
+    /// is what the screen found in that turn: its response has gone out already; on
+    /// imminent danger the reply neither suggests nor informs.
     async fn reply(
         &self,
         session: &Session,
         chat: &ChatRef,
-        last_text: &str,
+        risk: Option<safety::Category>,
         out: &Out,
     ) -> Result<()> {
         let _ = out.send(Outbound::Typing { chat: chat.clone() }).await;
         let limit = self.settings.conversation.max_message_chars;
         let stored = self.store.turns(session.id).await?;
-        let risk = safety::shows_risk_after(previous_message(&stored), last_text);
         let turns: Vec<ContextTurn> = stored
             .into_iter()
             .filter(|t| t.source == "user" || t.source == "model")
@@ -597,13 +722,20 @@ impl Engine {
             })
             .collect();
         let crisis = self.crisis_message(chat).await?;
+        let choice = match risk {
+            Some(safety::Category::Imminent) => StrategyChoice::PredictExcept(&[
+                Strategy::ProvidingSuggestions,
+                Strategy::Information,
+            ]),
+            _ => StrategyChoice::Predict,
+        };
         let generated = self
             .model
-            .reply(session.situation.clone(), turns, StrategyChoice::Predict)
+            .reply(session.situation.clone(), turns, choice)
             .await;
         let (text, source, strategy, probs) = match generated {
             Ok(r) if !r.text.trim().is_empty() => {
-                match outgoing_reply(display_text(&r.text), risk, &crisis) {
+                match outgoing_reply(display_text(&r.text), risk.is_some(), &crisis) {
                     Outgoing::Reply(text) => (
                         text,
                         "model",
@@ -624,12 +756,7 @@ impl Engine {
                 if let Err(e) = &generated {
                     tracing::error!(session = session.id, error = %format!("{e:#}"), "generation failed");
                 }
-                let text = if risk {
-                    format!("{crisis}\n\n{}", texts::MODEL_FAILED)
-                } else {
-                    texts::MODEL_FAILED.to_string()
-                };
-                (text, "system", None, None)
+                (texts::MODEL_FAILED.to_string(), "system", None, None)
             }
         };
         // Recorded before it is sent; marked delivered when the adapter confirms.
@@ -1182,7 +1309,9 @@ impl Engine {
         }
         for s in self.store.chatting_sessions().await? {
             let turns = self.store.turns(s.id).await?;
-            let Some(last) = turns.iter().rev().find(|t| t.source != "safety") else {
+            // A crisis response recorded after the person's turn does not answer it: the
+            // model's reply is still owed.
+            let Some(last) = turns.iter().rev().find(|t| t.source != SAFETY) else {
                 continue;
             };
             if last.speaker == "seeker" {
@@ -1190,7 +1319,8 @@ impl Engine {
                     continue;
                 };
                 let chat = chat_of(&s);
-                self.reply(&s, &chat, &last.text.clone(), &out).await?;
+                let risk = self.screen_seeker_turn(&s, &chat, &out).await?;
+                self.reply(&s, &chat, risk, &out).await?;
                 n += 1;
             }
         }
@@ -1284,14 +1414,15 @@ enum Outgoing {
     Withheld(String),
 }
 
-/// What the model's reply `body` becomes: the `crisis` resources first where the person's
-/// message showed a `risk` or the reply itself does, and a reply that encourages
-/// self-harm (a sampled small model can say anything) replaced.
-fn outgoing_reply(body: String, risk: bool, crisis: &str) -> Outgoing {
+/// What the model's reply `body` becomes. A reply that encourages self-harm (a sampled
+/// small model can say anything) is replaced; a reply that itself speaks of risk gets the
+/// `crisis` resources first, unless the person's message brought them already
+/// (`responded`).
+fn outgoing_reply(body: String, responded: bool, crisis: &str) -> Outgoing {
     if safety::encourages_harm(&body) {
         return Outgoing::Withheld(format!("{crisis}\n\n{}", texts::REPLY_WITHHELD));
     }
-    if risk || safety::shows_risk(&body) {
+    if !responded && safety::Screen::standard().screen(&body).is_some() {
         Outgoing::Reply(format!("{crisis}\n\n{body}"))
     } else {
         Outgoing::Reply(body)
@@ -1320,15 +1451,22 @@ mod tests {
             outgoing_reply("How are you feeling?".into(), false, crisis),
             Outgoing::Reply("How are you feeling?".into())
         );
+        // The person's message brought the resources already: the reply goes as it is.
         assert_eq!(
             outgoing_reply("How are you feeling?".into(), true, crisis),
-            Outgoing::Reply("CALL 988\n\nHow are you feeling?".into())
+            Outgoing::Reply("How are you feeling?".into())
+        );
+        // A reply that itself speaks of risk brings them.
+        let risky = "It sounds like you want to end it all.";
+        assert_eq!(
+            outgoing_reply(risky.into(), false, crisis),
+            Outgoing::Reply(format!("CALL 988\n\n{risky}"))
         );
         // Asking about self-harm directly is good practice, and goes out.
         let asking = "Have you had thoughts of hurting yourself?";
         assert_eq!(
             outgoing_reply(asking.into(), true, crisis),
-            Outgoing::Reply(format!("CALL 988\n\n{asking}"))
+            Outgoing::Reply(asking.to_string())
         );
         for harmful in [
             "Maybe you should just kill yourself.",

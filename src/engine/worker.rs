@@ -53,6 +53,22 @@ impl ModelWorker {
         Self { tx }
     }
 
+    /// A worker whose model takes requests and never answers: a hung model, for tests
+    /// and drills that show nothing urgent waits for the model.
+    pub fn unresponsive() -> Self {
+        let (tx, rx) = std_mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("kindred-model-hung".into())
+            .spawn(move || {
+                let mut held = Vec::new();
+                while let Ok(job) = rx.recv() {
+                    held.push(job);
+                }
+            })
+            .expect("spawn the model thread");
+        Self { tx }
+    }
+
     /// A reply to the conversation `turns` (oldest first).
     pub async fn reply(
         &self,

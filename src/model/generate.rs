@@ -141,6 +141,9 @@ impl DecodingOptions {
 pub enum StrategyChoice {
     /// The Joint model predicts it.
     Predict,
+    /// The Joint model predicts it among all but these (e.g. no suggestions or
+    /// information for a person in imminent danger).
+    PredictExcept(&'static [Strategy]),
     /// Oracle mode: a given strategy.
     Given(Strategy),
 }
@@ -756,7 +759,16 @@ impl JointModel {
             strategy_probs.copy_from_slice(&probs);
             let (token, strategy) = match (choices[row], self.lineage) {
                 (StrategyChoice::Given(s), _) => (self.strategy_ids[s.index()], Some(s)),
-                (StrategyChoice::Predict, Lineage::Recipe) => {
+                (
+                    choice @ (StrategyChoice::Predict | StrategyChoice::PredictExcept(_)),
+                    Lineage::Recipe,
+                ) => {
+                    let mut strat_logits = strat_logits.clone();
+                    if let StrategyChoice::PredictExcept(banned) = choice {
+                        for s in banned {
+                            strat_logits[s.index()] = f32::NEG_INFINITY;
+                        }
+                    }
                     let i = match opts.strategy_selection {
                         StrategySelection::Argmax => argmax(&strat_logits),
                         StrategySelection::Sample => pick(
@@ -769,10 +781,18 @@ impl JointModel {
                     };
                     (self.strategy_ids[i], Some(Strategy::ALL[i]))
                 }
-                (StrategyChoice::Predict, Lineage::Paper) => {
+                (
+                    choice @ (StrategyChoice::Predict | StrategyChoice::PredictExcept(_)),
+                    Lineage::Paper,
+                ) => {
                     // The paper's code: the strategy is whatever the first sampled token is.
                     let mut l = logit.clone();
                     l[eos as usize] = f32::NEG_INFINITY;
+                    if let StrategyChoice::PredictExcept(banned) = choice {
+                        for s in banned {
+                            l[self.strategy_ids[s.index()] as usize] = f32::NEG_INFINITY;
+                        }
+                    }
                     let t = pick(&l, opts.temperature, opts.top_k, opts.top_p, &mut rng) as u32;
                     (t, self.strategy_of(t))
                 }

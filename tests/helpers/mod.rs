@@ -116,6 +116,35 @@ pub fn press(owner: &str, presser: &str, payload: &str) -> Inbound {
 }
 
 impl TestApp {
+    /// The open conversation of `user` in their DM (which must exist).
+    pub async fn open_session_of(&self, user: &str) -> kindred::store::Session {
+        let u = self
+            .engine
+            .store
+            .find_user("test", user)
+            .await
+            .unwrap()
+            .unwrap();
+        self.engine
+            .store
+            .open_session(u.id, "test", &format!("dm-{user}"))
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// Runs recovery (as at start-up) and returns everything it sent.
+    pub async fn recover(&self) -> Vec<Outbound> {
+        let (tx, mut rx) = mpsc::channel(256);
+        self.engine.recover(|_| Some(tx.clone())).await.unwrap();
+        drop(tx);
+        let mut out = Vec::new();
+        while let Some(o) = rx.recv().await {
+            out.push(o);
+        }
+        out
+    }
+
     /// The stored rating prompt `id` (which must exist).
     pub async fn rating_prompt(&self, id: i64) -> kindred::store::RatingPrompt {
         self.engine.store.rating_prompt(id).await.unwrap().unwrap()

@@ -20,8 +20,7 @@ from transformers import BlenderbotSmallConfig, BlenderbotSmallForConditionalGen
 from safetensors.torch import save_file
 
 HERE = Path(__file__).resolve().parent
-SHARED = (HERE / "../../../shared/esc").resolve()
-BASE = SHARED / "blenderbot_small-90M"
+BASE = (HERE / "../../third_party/blenderbot_small-90M").resolve()
 STRATEGIES = ["Question", "Restatement or Paraphrasing", "Reflection of feelings", "Self-disclosure",
               "Affirmation and Reassurance", "Providing Suggestions", "Information", "Others"]
 
@@ -84,7 +83,7 @@ def write_tokenizer_reference(out: Path):
     tok = tokenizer_with_strategies()
     out.mkdir(parents=True, exist_ok=True)
     n = 0
-    with open(SHARED / "data/valid.jsonl") as f, open(out / "tokenizer_valid.tsv", "w") as w:
+    with open(HERE / "../../third_party/esconv/valid.jsonl") as f, open(out / "tokenizer_valid.tsv", "w") as w:
         w.write("# utterance (JSON string)\tids\tdecoded (JSON string), from transformers' BlenderbotSmallTokenizer\n")
         for line in f:
             for t in json.loads(line)["dialog"]:
@@ -177,7 +176,7 @@ def main():
         json.dump({f"[{s}]": 54944 + i for i, s in enumerate(STRATEGIES)}, open(out / "added_tokens.json", "w"), indent=1)
         json.dump({"name": f"random-{args.size}", "lineage": "recipe"}, open(out / "kindred.json", "w"), indent=1)
 
-    convs = [json.loads(l) for l in open(SHARED / "data/valid.jsonl")][:4]
+    convs = [json.loads(l) for l in open(HERE / "../../third_party/esconv/valid.jsonl")][:4]
     cases = []
     logit_ids = list(range(0, 54952, 97)) + list(range(54944, 54952))
     for ci, conv in enumerate(convs):

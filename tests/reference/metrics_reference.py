@@ -12,11 +12,11 @@ from nltk.tokenize import NLTKWordTokenizer
 from nltk.translate.bleu_score import corpus_bleu
 from pycocoevalcap.rouge.rouge import Rouge
 
-SHARED = Path(__file__).resolve().parent / "../../../shared/esc"
+ESCONV = Path(__file__).resolve().parent / "../../third_party/esconv"
 tok = NLTKWordTokenizer()
 
 pairs = []
-for line in open(SHARED / "data/valid.jsonl"):
+for line in open(ESCONV / "valid.jsonl"):
     sys_turns = [t["text"] for t in json.loads(line)["dialog"] if t["speaker"] == "sys"]
     # Hypothesis: the supporter's previous turn, a realistic partial overlap.
     for prev, cur in zip(sys_turns, sys_turns[1:]):

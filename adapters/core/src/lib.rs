@@ -73,6 +73,8 @@ pub enum Inbound {
         user: UserRef,
         message_id: Option<String>,
         attachment: Attachment,
+        /// The text sent with it (a photo's caption), screened for risk like a message.
+        caption: Option<String>,
     },
     /// A command such as `/start` (name without the slash, lower-case) with its arguments.
     Command {

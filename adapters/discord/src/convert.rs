@@ -73,11 +73,14 @@ pub fn message(m: &serenity::Message, bot_id: serenity::UserId) -> Option<Inboun
                 })
         };
         if let Some(attachment) = attachment {
+            // Discord sends an attachment's words as the message's content, handled as
+            // a message below; an attachment alone has none.
             return Some(Inbound::NonText {
                 chat,
                 user,
                 message_id,
                 attachment,
+                caption: None,
             });
         }
     }

@@ -215,6 +215,10 @@ impl Converter {
             user,
             message_id,
             attachment,
+            caption: m
+                .caption()
+                .map(str::to_string)
+                .filter(|c| !c.trim().is_empty()),
         })
     }
 }
