@@ -23,6 +23,15 @@ pub fn random_token(len: usize) -> String {
         .collect()
 }
 
+/// Where a shared chat's risk alerts go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertRoute {
+    /// The alert chat, on the same platform.
+    pub target: String,
+    /// Whether alerts quote the person's words (the community opted in).
+    pub include_text: bool,
+}
+
 #[derive(Debug, Clone, FromRow, PartialEq)]
 pub struct User {
     pub id: i64,
@@ -592,6 +601,93 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Where a shared chat's risk alerts go (`None`: alerts are off).
+    pub async fn chat_alerts(&self, platform: &str, chat_id: &str) -> Result<Option<AlertRoute>> {
+        let row: Option<(Option<String>, i64)> = sqlx::query_as(
+            "SELECT alert_chat, alert_text FROM chat_settings WHERE platform = ? AND chat_id = ?",
+        )
+        .bind(platform)
+        .bind(chat_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.and_then(|(target, text)| {
+            target.map(|target| AlertRoute {
+                target,
+                include_text: text != 0,
+            })
+        }))
+    }
+
+    /// Sends a shared chat's risk alerts to `target` (or, with `None`, stops them).
+    pub async fn set_chat_alerts(
+        &self,
+        platform: &str,
+        chat_id: &str,
+        target: Option<&str>,
+        include_text: bool,
+        enabled_if_new: bool,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO chat_settings (platform, chat_id, enabled, alert_chat, alert_text) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (platform, chat_id) DO UPDATE SET alert_chat = excluded.alert_chat,
+                 alert_text = excluded.alert_text",
+        )
+        .bind(platform)
+        .bind(chat_id)
+        .bind(enabled_if_new as i64)
+        .bind(target)
+        .bind(include_text as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records a one-time code with which another chat becomes this chat's alert chat.
+    pub async fn set_alert_link_code(
+        &self,
+        platform: &str,
+        chat_id: &str,
+        code: &str,
+        enabled_if_new: bool,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO chat_settings (platform, chat_id, enabled, alert_code, alert_code_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (platform, chat_id) DO UPDATE SET alert_code = excluded.alert_code,
+                 alert_code_at = excluded.alert_code_at",
+        )
+        .bind(platform)
+        .bind(chat_id)
+        .bind(enabled_if_new as i64)
+        .bind(code)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Links `target` as the alert chat of the chat that issued `code` (within `max_age_ms`),
+    /// using the code up. Returns that chat's id, or `None` for an unknown or stale code.
+    pub async fn use_alert_link_code(
+        &self,
+        platform: &str,
+        code: &str,
+        target: &str,
+        max_age_ms: i64,
+    ) -> Result<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "UPDATE chat_settings SET alert_chat = ?, alert_code = NULL, alert_code_at = NULL
+             WHERE platform = ? AND alert_code = ? AND alert_code_at >= ?
+             RETURNING chat_id",
+        )
+        .bind(target)
+        .bind(platform)
+        .bind(code)
+        .bind(now_ms() - max_age_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.0))
     }
 
     // ---- the inbox: platform events stored before they are acknowledged ----

@@ -1186,3 +1186,143 @@ async fn next_outbound(rx: &mut tokio::sync::mpsc::Receiver<Outbound>) -> Outbou
         .expect("an outbound message in time")
         .expect("the engine is running")
 }
+
+/// Moderators who ask for it hear that someone in their shared chat may be at risk:
+/// without the person's words unless the community opted in, never when off, never for
+/// direct messages; the person gets the crisis response either way.
+#[tokio::test]
+async fn escalation_reaches_the_alert_chat_only_as_the_moderators_chose() {
+    let app = spawn_app(RESPONSES).await;
+    let group = ChatRef {
+        platform: "test".into(),
+        id: "g-1".into(),
+        kind: ChatKind::Group,
+    };
+    let (_, ana) = dm("ana");
+    let (_, moderator) = dm("mo");
+    let moderate = |action| Inbound::Moderation {
+        chat: group.clone(),
+        user: moderator.clone(),
+        action,
+        interaction: Some("1:mod".into()),
+    };
+    let in_group = |text: &str| Inbound::Message {
+        chat: group.clone(),
+        user: ana.clone(),
+        message_id: None,
+        text: text.into(),
+    };
+    let alerts = |out: &[Outbound]| -> Vec<String> {
+        out.iter()
+            .filter_map(|o| match o {
+                Outbound::Text { chat, text, .. } if chat.id == "mods" => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    app.send(moderate(ModAction::Enable)).await;
+    // Off by default.
+    let out = app.send(in_group("I want to kill myself")).await;
+    assert!(texts(&out)[0].starts_with("GLAD YOU TOLD ME"), "{out:?}");
+    assert!(alerts(&out).is_empty());
+    // On, without the words.
+    app.send(moderate(ModAction::SetAlerts {
+        target: Some("mods".into()),
+        include_text: false,
+    }))
+    .await;
+    let out = app
+        .send(in_group("I took a bunch of pills an hour ago"))
+        .await;
+    let a = alerts(&out);
+    assert_eq!(a.len(), 1, "{out:?}");
+    assert!(a[0].contains("imminent"), "{a:?}");
+    assert!(!a[0].contains("pills"), "no words unless opted in: {a:?}");
+    let pseudonym = app
+        .engine
+        .store
+        .find_user("test", "ana")
+        .await
+        .unwrap()
+        .unwrap()
+        .pseudonym;
+    assert!(a[0].contains(&pseudonym), "{a:?}");
+    assert!(
+        texts(&out)[0].starts_with("EMERGENCY 112"),
+        "the person first"
+    );
+    // Nothing without risk, nothing for direct messages.
+    assert!(alerts(&app.send(in_group("thanks, that helps")).await).is_empty());
+    assert!(alerts(&app.send(message("ana", "I want to die")).await).is_empty());
+    // With the words, when the community opted in.
+    app.send(moderate(ModAction::SetAlerts {
+        target: Some("mods".into()),
+        include_text: true,
+    }))
+    .await;
+    let a = alerts(&app.send(in_group("my dad beats me")).await);
+    assert!(a[0].contains("my dad beats me"), "{a:?}");
+    // Off again.
+    app.send(moderate(ModAction::SetAlerts {
+        target: None,
+        include_text: false,
+    }))
+    .await;
+    assert!(alerts(&app.send(in_group("I want to end my life")).await).is_empty());
+}
+
+/// Telegram's way: a code from the watched group, sent from the moderators' group.
+#[tokio::test]
+async fn an_alert_group_is_linked_with_a_one_time_code() {
+    let app = spawn_app(RESPONSES).await;
+    let watched = ChatRef {
+        platform: "test".into(),
+        id: "g-watched".into(),
+        kind: ChatKind::Group,
+    };
+    let mods = ChatRef {
+        platform: "test".into(),
+        id: "g-mods".into(),
+        kind: ChatKind::Group,
+    };
+    let (_, moderator) = dm("mo");
+    let (_, ana) = dm("ana");
+    let moderate = |chat: &ChatRef, action| Inbound::Moderation {
+        chat: chat.clone(),
+        user: moderator.clone(),
+        action,
+        interaction: None,
+    };
+    app.send(moderate(&watched, ModAction::Enable)).await;
+    let out = app.send(moderate(&watched, ModAction::LinkAlerts)).await;
+    let text = texts(&out).join("\n");
+    let code = text
+        .split_whitespace()
+        .skip_while(|w| *w != "/alerts")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let out = app
+        .send(moderate(&mods, ModAction::UseAlertCode("wrongcode".into())))
+        .await;
+    assert!(texts(&out)[0].contains("unknown"), "{out:?}");
+    app.send(moderate(&mods, ModAction::UseAlertCode(code.clone())))
+        .await;
+    // Used once.
+    let out = app
+        .send(moderate(&mods, ModAction::UseAlertCode(code)))
+        .await;
+    assert!(texts(&out)[0].contains("unknown"), "{out:?}");
+    let out = app
+        .send(Inbound::Message {
+            chat: watched.clone(),
+            user: ana,
+            message_id: None,
+            text: "I wrote my goodbye letters today".into(),
+        })
+        .await;
+    assert!(
+        out.iter().any(|o| matches!(o, Outbound::Text { chat, text, .. } if chat.id == "g-mods" && text.contains("self_harm"))),
+        "{out:?}"
+    );
+}

@@ -422,6 +422,45 @@ impl Engine {
                     None => texts::RESOURCES_RESET.to_string(),
                 }
             }
+            ModAction::SetAlerts {
+                target,
+                include_text,
+            } => {
+                self.store
+                    .set_chat_alerts(
+                        &chat.platform,
+                        &chat.id,
+                        target.as_deref(),
+                        include_text,
+                        default_on,
+                    )
+                    .await?;
+                tracing::info!(platform = %chat.platform, chat = %chat.id, on = target.is_some(), "risk alerts set");
+                match target {
+                    Some(_) => texts::alerts_on(include_text),
+                    None => texts::ALERTS_OFF.to_string(),
+                }
+            }
+            ModAction::LinkAlerts => {
+                let code = crate::store::random_token(8);
+                self.store
+                    .set_alert_link_code(&chat.platform, &chat.id, &code, default_on)
+                    .await?;
+                texts::alert_link_code(&code)
+            }
+            ModAction::UseAlertCode(code) => {
+                match self
+                    .store
+                    .use_alert_link_code(&chat.platform, code.trim(), &chat.id, 3_600_000)
+                    .await?
+                {
+                    Some(source) => {
+                        tracing::info!(platform = %chat.platform, chat = %source, "risk alerts linked");
+                        texts::ALERTS_LINKED.to_string()
+                    }
+                    None => texts::ALERT_CODE_UNKNOWN.to_string(),
+                }
+            }
         };
         self.notice(out, chat, user, interaction, &reply).await;
         Ok(())
@@ -603,7 +642,8 @@ impl Engine {
         };
         let already = stored[last_at + 1..].iter().any(|t| t.source == SAFETY);
         if !already {
-            self.send_risk_response(Some(session), chat, &finding, out)
+            let words = last.clone();
+            self.send_risk_response(Some(session), chat, session.user_id, &words, &finding, out)
                 .await?;
         }
         Ok(Some(finding.category))
@@ -615,6 +655,8 @@ impl Engine {
         &self,
         session: Option<&Session>,
         chat: &ChatRef,
+        user_id: i64,
+        words: &str,
         finding: &safety::Finding,
         out: &Out,
     ) -> Result<()> {
@@ -655,6 +697,65 @@ impl Engine {
                 interaction: None,
             })
             .await;
+        self.alert_moderators(chat, user_id, words, finding, out)
+            .await
+    }
+
+    /// Tells a community's moderators, where they asked for it (`/kindred alerts`,
+    /// `/alerts`), that someone in their shared chat may be at risk: the category, the
+    /// person's pseudonym and how to reach them, and their words only if the community
+    /// opted in. Never for direct messages: those stay between the person and Kindred.
+    async fn alert_moderators(
+        &self,
+        chat: &ChatRef,
+        user_id: i64,
+        words: &str,
+        finding: &safety::Finding,
+        out: &Out,
+    ) -> Result<()> {
+        if chat.kind != kindred_adapter::ChatKind::Group {
+            return Ok(());
+        }
+        let Some(route) = self.store.chat_alerts(&chat.platform, &chat.id).await? else {
+            return Ok(());
+        };
+        let Some(user) = self.store.user(user_id).await? else {
+            return Ok(());
+        };
+        let (reach, place) = match chat.platform.as_str() {
+            "discord" => (
+                format!("<@{}>", user.platform_user_id),
+                format!("<#{}>", chat.id),
+            ),
+            "telegram" => (
+                format!("tg://user?id={}", user.platform_user_id),
+                "the linked group".to_string(),
+            ),
+            _ => (
+                format!("user {}", user.platform_user_id),
+                format!("chat {}", chat.id),
+            ),
+        };
+        let text = texts::risk_alert(
+            finding.category.name(),
+            &user.pseudonym,
+            &reach,
+            &place,
+            route.include_text.then_some(words),
+        );
+        tracing::info!(category = %finding.category, "risk alert sent to the moderators");
+        let _ = out
+            .send(Outbound::Text {
+                id: None,
+                chat: ChatRef {
+                    platform: chat.platform.clone(),
+                    id: route.target,
+                    kind: kindred_adapter::ChatKind::Group,
+                },
+                text,
+                interaction: None,
+            })
+            .await;
         Ok(())
     }
 
@@ -679,7 +780,7 @@ impl Engine {
             .store
             .open_session(u.id, &chat.platform, &chat.id)
             .await?;
-        self.send_risk_response(session.as_ref(), chat, &finding, out)
+        self.send_risk_response(session.as_ref(), chat, u.id, text, &finding, out)
             .await?;
         Ok(Some(finding.category))
     }

@@ -108,3 +108,39 @@ pub fn status(on: bool, custom_resources: bool, resources: &str) -> String {
         }
     )
 }
+
+pub fn alerts_on(include_text: bool) -> String {
+    format!(
+        "Done. When someone here may be at risk, Kindred will post an alert there: the kind of risk, a pseudonym and how to reach them{}. Kindred still answers them at once with the crisis resources.",
+        if include_text {
+            ", with their words"
+        } else {
+            " (not their words)"
+        }
+    )
+}
+pub const ALERTS_OFF: &str = "Done. Kindred sends no alerts about this chat.";
+pub fn alert_link_code(code: &str) -> String {
+    format!("To receive alerts about risk seen in this group, send /alerts {code} in your moderators' group (as an admin there) within the hour. /alerts off here stops them.")
+}
+pub const ALERTS_LINKED: &str =
+    "Done. Alerts about risk seen in the group that issued the code will come here.";
+pub const ALERT_CODE_UNKNOWN: &str = "That code is unknown or older than an hour. Send /alerts in the group you want alerts about, for a new one.";
+
+/// An alert for a community's moderators: what kind of risk, who (a pseudonym and how the
+/// platform lets them reach the person), where, and their words only if opted in.
+pub fn risk_alert(
+    category: &str,
+    pseudonym: &str,
+    reach: &str,
+    chat: &str,
+    words: Option<&str>,
+) -> String {
+    let mut t = format!(
+        "Kindred alert: a member may be at risk ({category}) in {chat}. Member {pseudonym}; to reach them: {reach}. Kindred has already sent them the crisis resources."
+    );
+    if let Some(w) = words {
+        t.push_str(&format!("\n\nTheir message: {w}"));
+    }
+    t
+}

@@ -126,6 +126,17 @@ pub enum ModAction {
     Status,
     /// Set the crisis resources shown in this chat (empty: back to the configured ones).
     SetResources(String),
+    /// Send alerts about risk seen in this chat to `target`, a chat of the same platform
+    /// (`None`: no alerts). `include_text`: whether alerts quote the person's words.
+    SetAlerts {
+        target: Option<String>,
+        include_text: bool,
+    },
+    /// Start linking an alert chat from a platform without channel pickers: Kindred
+    /// answers with a one-time code to send from the alert chat.
+    LinkAlerts,
+    /// Make this chat the alert chat of the chat that issued the code.
+    UseAlertCode(String),
 }
 
 impl Inbound {

@@ -5,6 +5,7 @@
 //! (sent with the interaction) before anything runs, so a hand-crafted call fails too.
 
 use kindred_adapter::{Inbound, ModAction};
+use poise::serenity_prelude as serenity;
 
 use crate::convert::{chat_ref, interaction_handle, user_ref};
 use crate::{Ctx, Data, Error};
@@ -102,7 +103,7 @@ async fn help(ctx: Ctx<'_>) -> Result<(), Error> {
     guild_only,
     default_member_permissions = "MANAGE_GUILD",
     required_permissions = "MANAGE_GUILD",
-    subcommands("enable", "disable", "status", "resources"),
+    subcommands("enable", "disable", "status", "resources", "alerts"),
     subcommand_required
 )]
 async fn kindred(_ctx: Ctx<'_>) -> Result<(), Error> {
@@ -146,6 +147,26 @@ async fn resources(
     >,
 ) -> Result<(), Error> {
     moderate(ctx, ModAction::SetResources(text.unwrap_or_default())).await
+}
+
+/// Send alerts about risk seen in this channel to a moderators' channel (leave empty to stop)
+#[poise::command(slash_command, guild_only, required_permissions = "MANAGE_GUILD")]
+async fn alerts(
+    ctx: Ctx<'_>,
+    #[description = "Where alerts go (a channel only moderators can read)"]
+    #[channel_types("Text")]
+    channel: Option<serenity::ChannelId>,
+    #[description = "Quote the person's words in alerts (off: only that someone may be at risk)"]
+    include_text: Option<bool>,
+) -> Result<(), Error> {
+    moderate(
+        ctx,
+        ModAction::SetAlerts {
+            target: channel.map(|c| c.get().to_string()),
+            include_text: include_text.unwrap_or(false),
+        },
+    )
+    .await
 }
 
 /// Kind, private answers for what went wrong with a command.

@@ -133,6 +133,16 @@ impl Converter {
                         "disable" => Some(ModAction::Disable),
                         "status" => Some(ModAction::Status),
                         "resources" => Some(ModAction::SetResources(args.clone())),
+                        // /alerts: a code to link an alert group; /alerts CODE (in the
+                        // alert group): link it; /alerts off; /alerts text on|off.
+                        "alerts" => Some(match args.to_lowercase().as_str() {
+                            "" => ModAction::LinkAlerts,
+                            "off" => ModAction::SetAlerts {
+                                target: None,
+                                include_text: false,
+                            },
+                            code => ModAction::UseAlertCode(code.to_string()),
+                        }),
                         _ => None,
                     };
                     if let Some(action) = action {
@@ -356,6 +366,26 @@ mod tests {
                 );
             }
             other => panic!("{other:?}"),
+        }
+        // Alerts: a link code, linking with one, and off.
+        for (text, want) in [
+            ("/alerts", ModAction::LinkAlerts),
+            ("/alerts k3yc0de", ModAction::UseAlertCode("k3yc0de".into())),
+            (
+                "/alerts off",
+                ModAction::SetAlerts {
+                    target: None,
+                    include_text: false,
+                },
+            ),
+        ] {
+            match conv().convert(msg(group(), text)) {
+                Converted::Moderation {
+                    event: Inbound::Moderation { action, .. },
+                    ..
+                } => assert_eq!(action, want, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
         }
         // An anonymous admin (as Telegram sends it: from GroupAnonymousBot, sender_chat
         // the group): moderation passes without a check; anything else is ignored.
