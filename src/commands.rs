@@ -32,10 +32,6 @@ fn tempfile_dir() -> Result<PathBuf> {
     Ok(d)
 }
 
-pub fn model_dir(cli_model: &Option<PathBuf>) -> PathBuf {
-    cli_model.clone().unwrap_or_else(model::default_model_dir)
-}
-
 /// Runs `f` on a fresh runtime. Shutdown does not wait for blocking reads (the console's
 /// stdin) that would otherwise keep the process alive after the work is done.
 fn block_on<F: std::future::Future<Output = Result<()>>>(f: F) -> Result<()> {
@@ -292,7 +288,7 @@ fn model_command(
 ) -> Result<()> {
     match cmd {
         ModelCommand::Tokenize => {
-            let tk = model::Tokenizer::from_dir(&model_dir(model))?;
+            let tk = model::Tokenizer::from_dir(&settings.model_dir(model.as_deref()))?;
             let stdin = std::io::stdin();
             let mut out = std::io::stdout().lock();
             for line in stdin.lock().lines() {
@@ -303,7 +299,7 @@ fn model_command(
             Ok(())
         }
         ModelCommand::Score { data, json, limit } => {
-            let joint = model::load(&model_dir(model), &settings.load_options())?;
+            let joint = model::load(&settings.model_dir(model.as_deref()), &settings.load_options())?;
             let convs = crate::train::data::read_conversations(&data)?;
             let mut ex = crate::train::data::build_examples(&joint, &convs, &Default::default())?;
             if let Some(n) = limit {
@@ -321,9 +317,9 @@ fn model_command(
             Ok(())
         }
         ModelCommand::Info { dir } => {
-            let dir = dir
-                .or(model.clone())
-                .unwrap_or_else(model::default_model_dir);
+            // One resolver for every command: the argument, else --model, else
+            // model.dir, else the shipped model.
+            let dir = dir.unwrap_or_else(|| settings.model_dir(model.as_deref()));
             let joint = model::load(&dir, &LoadOptions::default())
                 .with_context(|| format!("cannot load {}", dir.display()))?;
             let cfg = joint.model.config();

@@ -361,3 +361,32 @@ fn safety_check_prints_one_result_per_message() {
     assert_eq!(lines[0], "none");
     assert!(lines[1].starts_with("risk\tself_harm\t"), "{text}");
 }
+
+/// `model tokenize`, `model score` and `model info` read the model from `model.dir` like
+/// `run`, `chat` and `eval` do (they used to ignore it and take the shipped model).
+#[test]
+fn model_subcommands_honour_the_model_dir_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-model");
+    for args in [
+        vec!["model", "tokenize"],
+        vec!["model", "info"],
+        vec![
+            "model",
+            "score",
+            "--data",
+            "third_party/esconv/valid.jsonl",
+            "--limit",
+            "1",
+        ],
+    ] {
+        let mut c = kindred(dir.path());
+        c.env("KINDRED__MODEL__DIR", &missing)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(&args);
+        let out = run_with_stdin(c, "hello\n");
+        assert!(!out.status.success(), "{args:?} took another model");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("no-such-model"), "{args:?}: {err}");
+    }
+}
