@@ -299,7 +299,10 @@ fn model_command(
             Ok(())
         }
         ModelCommand::Score { data, json, limit } => {
-            let joint = model::load(&settings.model_dir(model.as_deref()), &settings.load_options())?;
+            let joint = model::load(
+                &settings.model_dir(model.as_deref()),
+                &settings.load_options(),
+            )?;
             let convs = crate::train::data::read_conversations(&data)?;
             let mut ex = crate::train::data::build_examples(&joint, &convs, &Default::default())?;
             if let Some(n) = limit {

@@ -80,7 +80,7 @@ const PLACEHOLDERS: &[(&str, &str)] = &[
     ),
     (
         "{abuser}",
-        r"(?:he|she|they|my (?:husband|wife|partner|boyfriend|girlfriend|bf|gf|dad|father|stepdad|step dad|stepfather|mom|mum|mother|stepmom|step mom|stepmother|brother|sister|uncle|aunt|ex|ex husband|ex wife|ex boyfriend|ex girlfriend|fiance|fiancee|parents?|grandfather|grandpa|cousin|roommate|flatmate|boss|landlord|son|daughter|step brother|stepbrother|family|in laws|mother in law|father in law))",
+        r"(?:he|she|they|my (?:mums?|moms?|mothers?|dads?|fathers?) (?:boyfriend|girlfriend|partner|husband|wife)|my (?:husband|wife|partner|boyfriend|girlfriend|bf|gf|dad|father|stepdad|step dad|stepfather|mom|mum|mother|stepmom|step mom|stepmother|brother|sister|uncle|aunt|ex|ex husband|ex wife|ex boyfriend|ex girlfriend|fiance|fiancee|parents?|grandfather|grandpa|cousin|roommate|flatmate|boss|landlord|son|daughter|step brother|stepbrother|family|in laws|mother in law|father in law))",
     ),
     (
         "{hit}",
@@ -503,7 +503,7 @@ pub const CUES: &[Cue] = &[
         Imminent,
         "means at hand, ready",
         Strong,
-        r"\b(?:pills|tablets|meds|razor|blade|knife|noose|rope|gun|pistol|bleach|poison|medicine cabinet)\b(?: \w+){0,6} (?:ready|im ready|i am ready|right now|now|tonight|against my (?:wrist|throat|neck|arm|head|skin)|to my (?:wrist|throat|neck|head)|in my hand|hanging|done|its time|goodbye)\b|\b(?:ready|right now|tonight|against my (?:wrist|throat|neck|arm|head)|in my hand)\b(?: \w+){0,4} (?:pills|tablets|meds|razor|blade|knife|noose|rope|gun|pistol|bleach|poison)\b|\b(?:in the (?:bath|bathtub|tub|shower)|in the garage|in my car) with (?:a |the |my )?(?:razor|blade|knife|pills|engine running|gun|rope|hose)\b|\b(?:in|inside) my car (?:\w+ ){0,4}(?:engine running|exhaust|hose|carbon monoxide)\b|\bengine running\b(?: \w+){0,4} (?:garage|closed)\b|\b(?:took|taken|swallowed|downed|ate) (?:everything|all) (?:in|from) (?:the |my )?(?:medicine cabinet|cabinet|bathroom|drawer|pill box|pillbox)\b|\b(?:drank|drunk|downed) (?:a |the )?(?:whole|entire|full|half a|a lot of|lots of)? ?(?:bottle|lot)\b(?: \w+){0,4} (?:and )?(?:took|taken|swallowed) (?:my |all my |the |some |a bunch of )?(?:pills|tablets|meds|sleeping pills)\b",
+        r"\b(?:pills|tablets|meds|razor|blade|knife|noose|rope|gun|pistol|bleach|poison|medicine cabinet)\b(?: \w+){0,6} (?:ready|im ready|i am ready|right now|now|tonight|against my (?:wrist|throat|neck|arm|head|skin)|to my (?:wrist|throat|neck|head)|in my hand|hanging|done|its time|goodbye)\b|\b(?:ready|right now|tonight|against my (?:wrist|throat|neck|arm|head)|in my hand)\b(?: \w+){0,4} (?:pills|tablets|meds|razor|blade|knife|noose|rope|gun|pistol|bleach|poison)\b|\b(?:in the (?:bath|bathtub|tub|shower)|in the garage|in my car) with (?:a |the |my )?(?:razor|blade|knife|pills|engine running|gun|rope|hose)\b|\b(?:in|inside) (?:my |the )?car (?:\w+ ){0,4}(?:engine running|exhaust|hose|carbon monoxide)\b|\bhose (?:connected|attached|from the exhaust|to the exhaust)\b|\b(?:plastic bag|bag) and (?:tape|a belt|a cord)\b(?: \w+){0,6} (?:ready|tonight|now|to go)?|\b(?:jumped|climbed|went) (?:over )?(?:the )?(?:fence|railing|barrier) (?:at|on|of) the (?:dam|bridge|cliff|roof|overpass)\b|\bengine running\b(?: \w+){0,4} (?:garage|closed)\b|\b(?:took|taken|swallowed|downed|ate) (?:everything|all) (?:in|from) (?:the |my )?(?:medicine cabinet|cabinet|bathroom|drawer|pill box|pillbox)\b|\b(?:drank|drunk|downed) (?:a |the )?(?:whole|entire|full|half a|a lot of|lots of)? ?(?:bottle|lot)\b(?: \w+){0,4} (?:and )?(?:took|taken|swallowed) (?:my |all my |the |some |a bunch of )?(?:pills|tablets|meds|sleeping pills)\b",
     ),
     cue(
         Imminent,
@@ -549,6 +549,36 @@ pub const CUES: &[Cue] = &[
         Strong,
         r"\b(?:does|do|would|will|is) (?:slitting|cutting|hanging|drowning|overdosing|jumping|shooting) (?:your|my|ones|a persons)? ?(?:wrists?|throat|self|yourself|{self})? ?(?:hurt|painful|quick|work|kill)\b",
     ),
+    cue(
+        Imminent,
+        "farewell apology",
+        Strong,
+        r"\bi love (?:you all|you guys|you both|everyone|all of you|you so much)\b(?: \w+){0,4} (?:im sorry|i m sorry|i am sorry|sorry for everything|forgive me|goodbye|bye forever|dont be sad|its not your fault)\b|\b(?:im sorry|i am sorry) for everything\b(?: \w+){0,4} (?:goodbye|bye|love you|forgive me)\b|\bplease forgive me\b(?: \w+){0,4} (?:goodbye|i love you|take care of)\b",
+    ),
+    cue(
+        SelfHarm,
+        "plans",
+        Strong,
+        r"\bmy plan is to (?:do it|die|end it|end my life|kill {self}|jump|overdose|go through with it)\b|\b(?:save|saving|keep|keeping|collect|collecting) (?:them|my meds|my pills|the pills|my tablets) (?:up )?(?:for later|for when|so i can|until i have enough)?\b(?: \w+){0,3} (?:enough|overdose|all at once|end it|die)\b|\bstopped taking my (?:meds|pills|medication|tablets) (?:so i can|to) (?:save|stockpile|collect|keep) them\b|\bhow long\b(?: \w+){0,4} (?:bleed out|to die|drown|suffocate|lose consciousness|stop breathing)\b",
+    ),
+    cue(
+        SelfHarm,
+        "farewell",
+        Strong,
+        r"\b(?:im|i am|i m)? ?(?:not|wont|will not|wont be|not going to) (?:going to )?be (?:around|here|alive) (?:much|for much|for very|a lot|that much) longer\b|\b(?:god|the lord|death|the universe) (?:to )?(?:would |will |just )?takes? me\b|\bno (?:point|use|sense) (?:in )?(?:carrying on|going on|living|trying anymore|continuing|being alive|waking up)\b",
+    ),
+    cue(
+        SelfHarm,
+        "worthless to the world",
+        Strong,
+        r"\b(?:the world|everyone|my family|nobody|no one|this world)\b(?: \w+){0,2} (?:doesnt|does not|dont|wont|would not|wouldnt) (?:need|miss|want) me\b(?: \w+){0,3}(?: anymore| around| here| alive| at all)?",
+    ),
+    cue(
+        SelfHarm,
+        "in front of a train",
+        Strong,
+        r"\b(?:drive|driving|steer|steering|crash|crashing|swerve|swerving) (?:my car )?(?:off the road|off a cliff|off the bridge|into (?:a|the|oncoming) (?:tree|wall|truck|lorry|traffic|river|lake|barrier|pole))\b",
+    ),
     // ----- someone else at risk
     cue(
         OtherAtRisk,
@@ -572,7 +602,7 @@ pub const CUES: &[Cue] = &[
         OtherAtRisk,
         "someone else wants to die",
         Strong,
-        r"\b{other}\b(?: \w+){0,3} (?:wants to die|wanna die|want to die|wanted to die|doesnt want to live|dont want to live|does not want to live|wants to end (?:it|it all|everything|(?:his|her|their) life)|has nothing to live for|said (?:they|he|she) (?:want|wants|wanted) to die|is self harming|self harms|has been self harming|has been cutting|is cutting again|started cutting|cuts (?:him|her|them)self|took (?:a bunch of|all|a lot of|a handful of|too many|lots of|a whole bottle of|the whole bottle of|an overdose of|all (?:his|her|their)) (?:\w+ )?{pills}|took an overdose|overdosed|od d|is planning (?:his|her|their) suicide|wrote a (?:goodbye|suicide) (?:note|letter)|left a (?:goodbye|suicide) note|posted a goodbye|(?:is|has been|been|keeps|started|was) giving away (?:all )?(?:of )?(?:his|her|their) (?:things|stuff|belongings|possessions)|is on the (?:roof|bridge|ledge|edge)|is standing on (?:the |a )?(?:roof|bridge|ledge|edge)|stopped taking (?:his|her|their) meds and talks about dying)\b",
+        r"\b{other}\b(?: \w+){0,3} (?:wants to die|wanna die|want to die|wanted to die|doesnt want to live|dont want to live|does not want to live|wants to end (?:it|it all|everything|(?:his|her|their) life)|has nothing to live for|said (?:they|he|she) (?:want|wants|wanted) to die|is self harming|self harms|has been self harming|has been cutting|is cutting again|started cutting|cuts (?:him|her|them)self|took (?:a bunch of|all|a lot of|a handful of|too many|lots of|a whole bottle of|the whole bottle of|an overdose of|all (?:his|her|their)) (?:\w+ )?{pills}|took an overdose|overdosed|od d|is planning (?:his|her|their) suicide|wrote a (?:goodbye|suicide) (?:note|letter)|left a (?:goodbye|suicide) note|posted a goodbye|(?:is|has been|been|keeps|started|was) giving away (?:all )?(?:of )?(?:his|her|their) (?:things|stuff|belongings|possessions)|(?:wont|will not|isnt going to|is not going to) be (?:around|here) (?:much|for much) longer|is on the (?:roof|bridge|ledge|edge)|is standing on (?:the |a )?(?:roof|bridge|ledge|edge)|stopped taking (?:his|her|their) meds and talks about dying)\b",
     ),
     cue(
         OtherAtRisk,
@@ -615,7 +645,7 @@ pub const CUES: &[Cue] = &[
         Abuse,
         "hurt by someone",
         Strong,
-        r"\b{abuser}\b(?: \w+){0,6} {hit} (?:\w+ ){0,3}(?:me|us)\b",
+        r"\b{abuser}\b(?: \w+){0,6} {hit} (?:\w+ ){0,4}(?:me|us)\b",
     ),
     cue(
         Abuse,
@@ -639,7 +669,7 @@ pub const CUES: &[Cue] = &[
         Abuse,
         "hurt by someone",
         Strong,
-        r"\b(?:i (?:was|got|have been|ve been|keep getting|get)|im being|been) (?:\w+ )?(?:raped|sexually assaulted|assaulted|molested|groped|abused|beaten up|beaten|strangled|choked|attacked|stalked|trafficked|hit by (?:my|him|her))\b|\b(?:raped|sexually assaulted|molested|groped|sexually abused|abused|strangled|choked) me\b|\btouch(?:es|ed|ing) me (?:inappropriately|when|at night|down there|without|where|in (?:my|the) (?:bed|room|shower|bathroom))\b",
+        r"\b(?:i (?:was|got|have been|ve been|keep getting|get)|im being|been) (?:\w+ )?(?:raped|sexually assaulted|assaulted|molested|groped|abused|beaten up|beaten|strangled|choked|attacked|stalked|trafficked|hit by (?:my|him|her))\b|\b(?:raped|sexually assaulted|molested|groped|sexually abused|abused|strangled|choked) me\b|\btouch(?:es|ed|ing) me (?:inappropriately|when|at night|down there|without|where|in (?:my|the) (?:bed|room|shower|bathroom))\b|\b{abuser}\b(?: \w+){0,2} (?:comes|came|sneaks|sneaked|gets) into my (?:room|bed)\b(?: \w+){0,2} (?:at night|when|and im scared|and i am scared|scared)",
     ),
     cue(
         Abuse,
@@ -670,14 +700,14 @@ pub const CUES: &[Cue] = &[
         HarmToOthers,
         "intent to harm others",
         Firm,
-        r"\b(?:shake|shaking|smother|smothering|drown|drowning|suffocate|suffocating|hit|hitting|hurt|hurting) (?:my|the|our) (?:baby|newborn|infant|toddler|son|daughter|kids|children|child)\b(?: \w+){0,3}(?: until| till| so hard| to make)?|\b(?:imagining|imagine|picturing|fantasi[sz]ing about|thinking about) (?:hurting|killing|stabbing|shooting|strangling|attacking) (?:people|someone|my \w+|the \w+|him|her|them|everyone)\b|\b(?:shoot up|bomb|blow up|attack|burn down) (?:the |my |our |a )?(?:school|class|classroom|office|workplace|work|church|mosque|synagogue|mall|university|college|campus|concert)\b|\bbring (?:a |my |the )?(?:gun|guns|knife|bomb|rifle|weapon) to (?:school|work|class|the office|church)\b|\b(?:make|want|will make|going to make) (?:them|everyone|everybody|all of them|those people) (?:all )?pay\b(?: \w+){0,3} (?:blood|die|with their lives|gun|kill)?|\b(?:thoughts|fantasies|urges|fantasi[sz]e|fantasi[sz]ing|dream|dreaming|think|thinking) (?:of|about|to) (?:killing|hurting|harming|stabbing|shooting|strangling|murdering) (?:people|someone|somebody|others|my \w+|him|her|them|the baby|my baby|strangers|kids|children)\b|\b(?:urge|urges|want|wanting) to (?:kill|hurt|harm|stab|shoot|strangle|murder) (?:people|someone|somebody|others|strangers|the baby|my baby)\b|\b(?:scared|afraid|terrified|worried) (?:that )?(?:i|ill|i will|i might|im going to) (?:\w+ ){0,2}(?:hurt|kill|harm|stab|shake|smother|drown) (?:someone|somebody|people|my (?:\w+)|him|her|them|the baby|my baby|a child|the kids)\b",
+        r"\b(?:shake|shaking|smother|smothering|drown|drowning|suffocate|suffocating|hit|hitting|hurt|hurting) (?:my|the|our) (?:baby|newborn|infant|toddler|son|daughter|kids|children|child)\b(?: \w+){0,3}(?: until| till| so hard| to make)?|\b(?:imagining|imagine|picturing|fantasi[sz]ing about|thinking about) (?:hurting|killing|stabbing|shooting|strangling|attacking) (?:people|someone|my \w+|the \w+|him|her|them|everyone)\b|\b(?:shoot up|bomb|blow up|attack|burn down) (?:the |my |our |a )?(?:school|class|classroom|office|workplace|work|church|mosque|synagogue|mall|university|college|campus|concert)\b|\bbring (?:a |my |the )?(?:gun|guns|knife|bomb|rifle|weapon) to (?:school|work|class|the office|church)\b|\b(?:make|want|will make|going to make|gonna make) (?:them|everyone|everybody|all of them|those people|him|her|my \w+|that \w+) (?:all )?pay\b(?: \w+){0,3} (?:blood|die|with their lives|gun|kill)?|\b(?:thoughts|fantasies|urges|fantasi[sz]e|fantasi[sz]ing|dream|dreaming|think|thinking) (?:of|about|to) (?:killing|hurting|harming|stabbing|shooting|strangling|murdering) (?:people|someone|somebody|others|my \w+|him|her|them|the baby|my baby|strangers|kids|children)\b|\b(?:urge|urges|want|wanting) to (?:kill|hurt|harm|stab|shoot|strangle|murder) (?:people|someone|somebody|others|strangers|the baby|my baby)\b|\b(?:scared|afraid|terrified|worried) (?:that )?(?:i|ill|i will|i might|im going to) (?:\w+ ){0,2}(?:hurt|kill|harm|stab|shake|smother|drown) (?:someone|somebody|people|my (?:\w+)|him|her|them|the baby|my baby|a child|the kids)\b",
     ),
     // ----- other languages (the words, not the grammar; enough that no message is silently missed)
     cue(
         SelfHarm,
         "suicide (other language)",
         Strong,
-        r"\b(?:suicidio|suicidarme|suicidarse|suicidar|me quiero morir|quiero morir(?:me)?|ganas de morir(?:me)?|me quiero (?:matar|quitar la vida)|quitarme la vida|quitar(?:me)? la vida|quiero matarme|voy a matarme|me voy a matar|matarme|quitarme la vida|no quiero (?:seguir )?vivir|acabar con (?:mi vida|todo)|hacerme da[nñ]o|cortarme las venas|cortarme|me corto|desaparecer para siempre|estar[ií]an mejor sin m[ií])\b",
+        r"\b(?:suicidio|suicidarme|suicidarse|suicidar|me quiero morir|quiero morir(?:me)?|ganas de morir(?:me)?|me quiero (?:matar|quitar la vida)|quitarme la vida|quitar(?:me)? la vida|quiero matarme|voy a matarme|me voy a matar|matarme|quitarme la vida|no quiero (?:seguir )?vivir|(?:ya )?no quiero (?:seguir )?estar (?:aqu[ií]|en este mundo|vivo|viva)|acabar con (?:mi vida|todo)|hacerme da[nñ]o|cortarme las venas|cortarme|me corto|desaparecer para siempre|estar[ií]an mejor sin m[ií])\b",
     ),
     cue(
         SelfHarm,
