@@ -3,6 +3,7 @@
 //!
 //! Exports identify people only by their pseudonym, never by a platform id.
 
+use crate::domain::Speaker;
 use std::collections::BTreeMap;
 
 use anyhow::Result;
@@ -29,17 +30,14 @@ pub async fn session_to_esconv(store: &Store, s: &Session) -> Result<Value> {
     let prompts = store.rating_prompts(s.id).await?;
     let mut dialog = Vec::new();
     let mut index_of = BTreeMap::new();
-    for t in turns
-        .iter()
-        .filter(|t| t.source == "user" || t.source == "model")
-    {
+    for t in turns.iter().filter(|t| t.source.is_conversation()) {
         index_of.insert(t.id, dialog.len());
         let mut annotation = serde_json::Map::new();
         if let Some(st) = &t.strategy {
             annotation.insert("strategy".into(), json!(st));
         }
         let mut turn = json!({
-            "speaker": if t.speaker == "seeker" { "seeker" } else { "supporter" },
+            "speaker": if t.speaker == Speaker::Seeker { "seeker" } else { "supporter" },
             "content": t.text,
             "annotation": annotation,
             "kindred": {"index": t.idx, "at": iso(t.created_at), "delivery": t.delivery},

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod configuration;
+pub mod domain;
 pub mod engine;
 pub mod export;
 pub mod model;

@@ -9,6 +9,8 @@ use rand::Rng;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{FromRow, SqlitePool};
 
+use crate::domain::{Delivery, Speaker, TurnSource};
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -70,13 +72,13 @@ pub struct Turn {
     pub id: i64,
     pub session_id: i64,
     pub idx: i64,
-    pub speaker: String,
+    pub speaker: Speaker,
     pub text: String,
-    pub source: String,
+    pub source: TurnSource,
     pub strategy: Option<String>,
     pub strategy_probs: Option<String>,
     pub platform_message_id: Option<String>,
-    pub delivery: String,
+    pub delivery: Delivery,
     pub created_at: i64,
     pub delivered_at: Option<i64>,
 }
@@ -96,13 +98,13 @@ pub struct RatingPrompt {
 /// A turn to add.
 #[derive(Debug, Clone, Default)]
 pub struct NewTurn<'a> {
-    pub speaker: &'a str,
+    pub speaker: Speaker,
     pub text: &'a str,
-    pub source: &'a str,
+    pub source: TurnSource,
     pub strategy: Option<&'a str>,
     pub strategy_probs: Option<String>,
     pub platform_message_id: Option<&'a str>,
-    pub delivery: &'a str,
+    pub delivery: Delivery,
 }
 
 /// The database.

@@ -4,6 +4,7 @@
 mod helpers;
 
 use helpers::*;
+use kindred::domain::{Delivery, Speaker, TurnSource};
 use kindred::model::{self, ContextTurn, Strategy, StrategyChoice};
 use kindred_adapter::{Attachment, ChatKind, ChatRef, Inbound, ModAction, Outbound};
 
@@ -64,7 +65,7 @@ async fn rating_prompt_comes_after_every_second_reply_and_is_stored_against_them
         .await
         .unwrap()
         .into_iter()
-        .filter(|t| t.source == "model")
+        .filter(|t| t.source == TurnSource::Model)
         .collect();
     assert_eq!(
         (p.first_turn_id, p.second_turn_id),
@@ -390,10 +391,10 @@ async fn a_message_stored_before_a_crash_is_answered_after_restart() {
         .add_turn(
             session.id,
             kindred::store::NewTurn {
-                speaker: "seeker",
+                speaker: Speaker::Seeker,
                 text: "are you there?",
-                source: "user",
-                delivery: "received",
+                source: TurnSource::User,
+                delivery: Delivery::Received,
                 ..Default::default()
             },
         )
@@ -410,8 +411,8 @@ async fn a_message_stored_before_a_crash_is_answered_after_restart() {
     }
     assert_eq!(replies(&got).len(), 1, "{got:?}");
     let turns = app.engine.store.turns(session.id).await.unwrap();
-    assert_eq!(turns.last().unwrap().speaker, "supporter");
-    assert_eq!(turns.last().unwrap().delivery, "pending");
+    assert_eq!(turns.last().unwrap().speaker, Speaker::Supporter);
+    assert_eq!(turns.last().unwrap().delivery, Delivery::Pending);
 }
 
 #[tokio::test]
@@ -592,10 +593,10 @@ async fn a_crash_before_or_after_the_screen_still_brings_the_response_once() {
         .add_turn(
             session.id,
             kindred::store::NewTurn {
-                speaker: "seeker",
+                speaker: Speaker::Seeker,
                 text: "i bought a rope",
-                source: "user",
-                delivery: "received",
+                source: TurnSource::User,
+                delivery: Delivery::Received,
                 ..Default::default()
             },
         )

@@ -16,13 +16,11 @@ use kindred_adapter::{ChatRef, Choice, Inbound, Outbound, UserRef};
 use tokio::sync::mpsc;
 
 use crate::configuration::Settings;
+use crate::domain::{Delivery, Speaker, TurnSource};
 use crate::model::{ContextTurn, Strategy, StrategyChoice};
 use crate::safety;
 use crate::store::{now_ms, FieldValue, NewTurn, Session, SessionField, Store, Turn, User};
 pub use worker::ModelWorker;
-
-/// The `turns.source` of a crisis response: a turn of its own, recorded before it is sent.
-const SAFETY: &str = "safety";
 
 /// Session stages (the `sessions.stage` column).
 pub mod stage {
@@ -582,11 +580,11 @@ impl Engine {
             .add_turn(
                 session.id,
                 NewTurn {
-                    speaker: "seeker",
+                    speaker: Speaker::Seeker,
                     text,
-                    source: "user",
+                    source: TurnSource::User,
                     platform_message_id: message_id,
-                    delivery: "received",
+                    delivery: Delivery::Received,
                     ..Default::default()
                 },
             )
@@ -632,7 +630,7 @@ impl Engine {
         let stored = self.store.turns(session.id).await?;
         let Some(last_at) = stored
             .iter()
-            .rposition(|t| t.speaker == "seeker" && t.source == "user")
+            .rposition(|t| t.speaker == Speaker::Seeker && t.source == TurnSource::User)
         else {
             return Ok(None);
         };
@@ -640,7 +638,9 @@ impl Engine {
         let Some(finding) = self.screen.screen_after(previous_message(&stored), last) else {
             return Ok(None);
         };
-        let already = stored[last_at + 1..].iter().any(|t| t.source == SAFETY);
+        let already = stored[last_at + 1..]
+            .iter()
+            .any(|t| t.source == TurnSource::Safety);
         if !already {
             let words = last.clone();
             self.send_risk_response(Some(session), chat, session.user_id, &words, &finding, out)
@@ -677,10 +677,10 @@ impl Engine {
                     .add_turn(
                         s.id,
                         NewTurn {
-                            speaker: "supporter",
+                            speaker: Speaker::Supporter,
                             text: &text,
-                            source: SAFETY,
-                            delivery: "pending",
+                            source: TurnSource::Safety,
+                            delivery: Delivery::Pending,
                             ..Default::default()
                         },
                     )
@@ -809,10 +809,10 @@ impl Engine {
         let stored = self.store.turns(session.id).await?;
         let turns: Vec<ContextTurn> = stored
             .into_iter()
-            .filter(|t| t.source == "user" || t.source == "model")
+            .filter(|t| t.source.is_conversation())
             .map(|t| {
                 let text: String = t.text.chars().take(limit).collect();
-                if t.speaker == "seeker" {
+                if t.speaker == Speaker::Seeker {
                     ContextTurn::seeker(text)
                 } else {
                     ContextTurn::supporter(
@@ -839,7 +839,7 @@ impl Engine {
                 match outgoing_reply(display_text(&r.text), risk.is_some(), &crisis) {
                     Outgoing::Reply(text) => (
                         text,
-                        "model",
+                        TurnSource::Model,
                         r.strategy,
                         Some(serde_json::to_string(&r.strategy_probs)?),
                     ),
@@ -849,7 +849,7 @@ impl Engine {
                             session = session.id,
                             "a generated reply encouraged self-harm and was withheld"
                         );
-                        (text, "system", None, None)
+                        (text, TurnSource::System, None, None)
                     }
                 }
             }
@@ -857,7 +857,12 @@ impl Engine {
                 if let Err(e) = &generated {
                     tracing::error!(session = session.id, error = %format!("{e:#}"), "generation failed");
                 }
-                (texts::MODEL_FAILED.to_string(), "system", None, None)
+                (
+                    texts::MODEL_FAILED.to_string(),
+                    TurnSource::System,
+                    None,
+                    None,
+                )
             }
         };
         // Recorded before it is sent; marked delivered when the adapter confirms.
@@ -866,12 +871,12 @@ impl Engine {
             .add_turn(
                 session.id,
                 NewTurn {
-                    speaker: "supporter",
+                    speaker: Speaker::Supporter,
                     text: &text,
                     source,
                     strategy: strategy.map(|s| s.name()),
                     strategy_probs: probs,
-                    delivery: "pending",
+                    delivery: Delivery::Pending,
                     ..Default::default()
                 },
             )
@@ -884,7 +889,7 @@ impl Engine {
                 interaction: None,
             })
             .await;
-        if source == "model" {
+        if source == TurnSource::Model {
             let n = self.store.count_bot_reply(session.id).await?;
             let every = self.settings.conversation.rating_every as i64;
             if n % every == 0 {
@@ -914,7 +919,7 @@ impl Engine {
             .turns(session.id)
             .await?
             .into_iter()
-            .filter(|t| t.source == "model")
+            .filter(|t| t.source == TurnSource::Model)
             .collect();
         if model_turns.len() < 2 {
             return Ok(());
@@ -1412,10 +1417,10 @@ impl Engine {
             let turns = self.store.turns(s.id).await?;
             // A crisis response recorded after the person's turn does not answer it: the
             // model's reply is still owed.
-            let Some(last) = turns.iter().rev().find(|t| t.source != SAFETY) else {
+            let Some(last) = turns.iter().rev().find(|t| t.source != TurnSource::Safety) else {
                 continue;
             };
-            if last.speaker == "seeker" {
+            if last.speaker == Speaker::Seeker {
                 let Some(out) = out_for(&s.chat_platform).map(|tx| Out::to_chat(&tx)) else {
                     continue;
                 };
@@ -1536,7 +1541,7 @@ fn previous_message(turns: &[Turn]) -> Option<&str> {
     turns
         .iter()
         .rev()
-        .filter(|t| t.speaker == "seeker" && t.source == "user")
+        .filter(|t| t.speaker == Speaker::Seeker && t.source == TurnSource::User)
         .nth(1)
         .map(|t| t.text.as_str())
 }

@@ -9,14 +9,7 @@ use super::tokenizer::Tokenizer;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Speaker {
-    /// The person seeking support (ESConv `usr` / `seeker`).
-    Seeker,
-    /// The supporter: the bot, or an ESConv human supporter (`sys` / `supporter`).
-    Supporter,
-}
+pub use crate::domain::Speaker;
 
 /// One utterance of a conversation, as the model sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

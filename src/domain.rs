@@ -1,0 +1,60 @@
+//! Domain values that the engine, the store and the exports share: each is an enum that
+//! the store maps to its column, so a misspelt value cannot be written or compared (a
+//! recovery that skipped turns whose source was `"safety"`, a value no code then wrote,
+//! went unnoticed for as long as these were strings).
+
+use serde::{Deserialize, Serialize};
+
+/// Who said a turn. (The defaults of these three enums describe a person's message as
+/// it arrives, so that `NewTurn::default()` is one.)
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "TEXT", rename_all = "lowercase")]
+pub enum Speaker {
+    /// The person seeking support (ESConv `usr` / `seeker`).
+    #[default]
+    Seeker,
+    /// The supporter: the bot, or an ESConv human supporter (`sys` / `supporter`).
+    Supporter,
+}
+
+/// Where a turn's words came from (`turns.source`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "TEXT", rename_all = "lowercase")]
+pub enum TurnSource {
+    /// A person's message.
+    #[default]
+    User,
+    /// The model's reply.
+    Model,
+    /// Kindred's own words in place of a reply (the model failed, or its reply was
+    /// withheld); never part of the model's context.
+    System,
+    /// A crisis response, sent before the model was asked; it does not answer the turn
+    /// before it, so the model's reply is still owed.
+    Safety,
+}
+
+impl TurnSource {
+    /// Whether turns of this source enter the model's context and exports.
+    pub fn is_conversation(self) -> bool {
+        matches!(self, TurnSource::User | TurnSource::Model)
+    }
+}
+
+/// How far a turn has got to its platform (`turns.delivery`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "TEXT", rename_all = "lowercase")]
+pub enum Delivery {
+    /// A person's message, stored on receipt.
+    #[default]
+    Received,
+    /// Recorded, not yet confirmed by the platform: re-sent after a restart.
+    Pending,
+    /// The platform confirmed it.
+    Delivered,
+    /// The platform refused it.
+    Failed,
+}
