@@ -379,8 +379,37 @@ impl Store {
 
     /// Appends a turn with the next index of its session.
     pub async fn add_turn(&self, session_id: i64, t: NewTurn<'_>) -> Result<Turn> {
+        Ok(self
+            .add_turn_once(session_id, None, t)
+            .await?
+            .expect("a turn without an event key is always added"))
+    }
+
+    /// Appends a turn and, in the same transaction, records the platform event it came
+    /// from as processed (`event`: platform and key). `None` when that event was already
+    /// processed: a redelivery. One transaction, so that a crash can never leave the key
+    /// recorded and the person's words lost (the next delivery would be skipped).
+    pub async fn add_turn_once(
+        &self,
+        session_id: i64,
+        event: Option<(&str, &str)>,
+        t: NewTurn<'_>,
+    ) -> Result<Option<Turn>> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
+        if let Some((platform, key)) = event {
+            let r = sqlx::query(
+                "INSERT OR IGNORE INTO processed_events (platform, event_id, processed_at) VALUES (?, ?, ?)",
+            )
+            .bind(platform)
+            .bind(key)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if r.rows_affected() == 0 {
+                return Ok(None);
+            }
+        }
         let id = sqlx::query(
             "INSERT INTO turns (session_id, idx, speaker, text, source, strategy, strategy_probs, platform_message_id, delivery, created_at)
              VALUES (?, (SELECT COALESCE(MAX(idx), -1) + 1 FROM turns WHERE session_id = ?), ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -408,7 +437,7 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(turn)
+        Ok(Some(turn))
     }
 
     pub async fn turn(&self, id: i64) -> Result<Option<Turn>> {
@@ -528,6 +557,17 @@ impl Store {
     // ---- platform bookkeeping ----
 
     /// Records a platform event id; false if it was already processed.
+    /// Whether a platform event was processed already (read only; see `add_turn_once`).
+    pub async fn event_processed(&self, platform: &str, event_id: &str) -> Result<bool> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT 1 FROM processed_events WHERE platform = ? AND event_id = ?")
+                .bind(platform)
+                .bind(event_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.is_some())
+    }
+
     pub async fn mark_event_processed(&self, platform: &str, event_id: &str) -> Result<bool> {
         let r = sqlx::query("INSERT OR IGNORE INTO processed_events (platform, event_id, processed_at) VALUES (?, ?, ?)")
             .bind(platform)

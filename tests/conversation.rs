@@ -372,34 +372,7 @@ async fn a_message_stored_before_a_crash_is_answered_after_restart() {
     let app = spawn_app(&[]).await;
     app.send(message("ana", "hello")).await;
     // Simulate a crash after the message was stored but before the reply was made.
-    let ana = app
-        .engine
-        .store
-        .find_user("test", "ana")
-        .await
-        .unwrap()
-        .unwrap();
-    let session = app
-        .engine
-        .store
-        .open_session(ana.id, "test", "dm-ana")
-        .await
-        .unwrap()
-        .unwrap();
-    app.engine
-        .store
-        .add_turn(
-            session.id,
-            kindred::store::NewTurn {
-                speaker: Speaker::Seeker,
-                text: "are you there?",
-                source: TurnSource::User,
-                delivery: Delivery::Received,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let session = app.store_message_unanswered("ana", "are you there?").await;
     let app = restart(app, &[]).await;
     let (tx, mut rx) = tokio::sync::mpsc::channel(16);
     let n = app.engine.recover(|_| Some(tx.clone())).await.unwrap();
@@ -587,21 +560,7 @@ async fn a_crash_before_or_after_the_screen_still_brings_the_response_once() {
     // A crash after the message was stored, before it was screened.
     let app = spawn_app(RESPONSES).await;
     app.send(message("ana", "hello")).await;
-    let session = app.open_session_of("ana").await;
-    app.engine
-        .store
-        .add_turn(
-            session.id,
-            kindred::store::NewTurn {
-                speaker: Speaker::Seeker,
-                text: "i bought a rope",
-                source: TurnSource::User,
-                delivery: Delivery::Received,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    app.store_message_unanswered("ana", "i bought a rope").await;
     let app = restart(app, RESPONSES).await;
     let got = app.recover().await;
     let r = replies(&got);
@@ -1326,4 +1285,39 @@ async fn an_alert_group_is_linked_with_a_one_time_code() {
         out.iter().any(|o| matches!(o, Outbound::Text { chat, text, .. } if chat.id == "g-mods" && text.contains("self_harm"))),
         "{out:?}"
     );
+}
+
+/// A crash after a message's platform key was recorded but before its words were stored
+/// used to lose the message for good: the redelivery was skipped as already processed.
+/// Now the key and the turn are written in one transaction.
+#[tokio::test]
+async fn a_failure_while_storing_a_message_does_not_mark_it_processed() {
+    let app = spawn_app(&[]).await;
+    // Storing this text fails, as a crash at that moment would.
+    sqlx::query(
+        "CREATE TRIGGER fail_once BEFORE INSERT ON turns WHEN NEW.text = 'are you there?'
+         BEGIN SELECT RAISE(ABORT, 'simulated crash'); END",
+    )
+    .execute(app.db())
+    .await
+    .unwrap();
+    let (chat, user) = dm("ana");
+    let event = Inbound::Message {
+        chat,
+        user,
+        message_id: Some("m-42".into()),
+        text: "are you there?".into(),
+    };
+    let (tx, _rx) = tokio::sync::mpsc::channel(64);
+    assert!(app.engine.handle(event.clone(), &tx).await.is_err());
+    sqlx::query("DROP TRIGGER fail_once")
+        .execute(app.db())
+        .await
+        .unwrap();
+    // The platform (or the inbox at the next start) delivers it again: answered now.
+    let out = app.send(event.clone()).await;
+    assert_eq!(replies(&out).len(), 1, "{out:?}");
+    assert_eq!(app.stored_messages().await, 1);
+    // And a third delivery is a redelivery.
+    assert!(replies(&app.send(event).await).is_empty());
 }

@@ -308,8 +308,16 @@ impl Engine {
                 message_id,
                 text,
             } => {
-                if !self.first_time(&chat, message_id.as_deref()).await? {
-                    return Ok(());
+                // Recorded as processed together with the person's turn (`message`), not
+                // before it: a crash in between must not turn a redelivery into a loss.
+                if let Some(id) = message_id.as_deref() {
+                    if self
+                        .store
+                        .event_processed(&chat.platform, &event_key(&chat, id))
+                        .await?
+                    {
+                        return Ok(());
+                    }
                 }
                 self.message(&chat, &user, message_id.as_deref(), &text, out)
                     .await
@@ -469,7 +477,7 @@ impl Engine {
         match message_id {
             Some(id) => {
                 self.store
-                    .mark_event_processed(&chat.platform, &format!("msg:{}:{id}", chat.id))
+                    .mark_event_processed(&chat.platform, &event_key(chat, id))
                     .await
             }
             None => Ok(true),
@@ -506,6 +514,24 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// The person (created on first contact) and their open session in this chat, as
+    /// stored (no idle check).
+    async fn user_and_open_session(
+        &self,
+        user: &UserRef,
+        chat: &ChatRef,
+    ) -> Result<(User, Option<Session>)> {
+        let u = self
+            .store
+            .get_or_create_user(&user.platform, &user.id)
+            .await?;
+        let session = self
+            .store
+            .open_session(u.id, &chat.platform, &chat.id)
+            .await?;
+        Ok((u, session))
     }
 
     /// The open session of this user in this chat, ending it first if it has been idle.
@@ -576,9 +602,12 @@ impl Engine {
             // Talking instead of answering ends the check-in.
             self.store.set_stage(session.id, stage::CHATTING).await?;
         }
-        self.store
-            .add_turn(
+        let key = message_id.map(|id| event_key(chat, id));
+        let stored = self
+            .store
+            .add_turn_once(
                 session.id,
+                key.as_deref().map(|k| (chat.platform.as_str(), k)),
                 NewTurn {
                     speaker: Speaker::Seeker,
                     text,
@@ -589,6 +618,10 @@ impl Engine {
                 },
             )
             .await?;
+        if stored.is_none() {
+            // The same message, delivered twice at once: handled by the first.
+            return Ok(());
+        }
         tracing::info!(
             session = session.id,
             chars = text.chars().count(),
@@ -772,14 +805,7 @@ impl Engine {
         let Some(finding) = self.screen.screen(text) else {
             return Ok(None);
         };
-        let u = self
-            .store
-            .get_or_create_user(&user.platform, &user.id)
-            .await?;
-        let session = self
-            .store
-            .open_session(u.id, &chat.platform, &chat.id)
-            .await?;
+        let (u, session) = self.user_and_open_session(user, chat).await?;
         self.send_risk_response(session.as_ref(), chat, u.id, text, &finding, out)
             .await?;
         Ok(Some(finding.category))
@@ -1091,14 +1117,7 @@ impl Engine {
             send_text(out, chat, texts::RATE_USAGE).await;
             return Ok(());
         }
-        let u = self
-            .store
-            .get_or_create_user(&user.platform, &user.id)
-            .await?;
-        let session = self
-            .store
-            .open_session(u.id, &chat.platform, &chat.id)
-            .await?;
+        let (_, session) = self.user_and_open_session(user, chat).await?;
         let prompt = match &session {
             Some(s) => self.store.latest_rating_prompt(s.id).await?,
             None => None,
@@ -1473,6 +1492,11 @@ async fn edit_rated_prompt(
             chosen: Some(stars as usize - 1),
         })
         .await;
+}
+
+/// The `processed_events` key of a platform message.
+fn event_key(chat: &ChatRef, message_id: &str) -> String {
+    format!("msg:{}:{message_id}", chat.id)
 }
 
 fn chat_of(s: &Session) -> ChatRef {

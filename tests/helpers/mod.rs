@@ -133,6 +133,28 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Stores a message of `user` in their open conversation without handling it: the
+    /// state a crash leaves between storing a message and answering it.
+    pub async fn store_message_unanswered(
+        &self,
+        user: &str,
+        text: &str,
+    ) -> kindred::store::Session {
+        let session = self.open_session_of(user).await;
+        self.engine
+            .store
+            .add_turn(
+                session.id,
+                kindred::store::NewTurn {
+                    text,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        session
+    }
+
     /// Runs recovery (as at start-up) and returns everything it sent.
     pub async fn recover(&self) -> Vec<Outbound> {
         let (tx, mut rx) = mpsc::channel(256);
