@@ -824,7 +824,7 @@ pub const NOT_RISK: &[&str] = &[
     r"\bdying (?:to|for|of laughter|laughing|from laughter|of embarrassment|of boredom|of curiosity|of thirst|of hunger|inside lol)\b|\bto die for\b",
     r"\b(?:die|died|dying|dead) (?:of|from) (?:embarrassment|shame|cringe|laughter|laughing|boredom|curiosity|the heat|thirst|hunger|old age|cancer|covid|a heart attack|natural causes)\b",
     r"\b(?:could|would|almost|nearly|literally|just|basically|i|we) (?:have |just |literally )?died (?:of|from|laughing|when|lol|lmao|haha|inside|a little)\b",
-    r"\b(?:my|the|this|that|our) (?:phone|battery|laptop|car|plant|plants|fish|goldfish|hamster|computer|tv|printer|game|character|server|charger|headphones|ipad|tablet|console) (?:\w+ )?(?:died|is dying|is dead|will die|wants to die)\b",
+    r"\b(?:my|the|this|that|our) (?:phone|battery|laptop|car|plant|plants|fish|goldfish|hamster|computer|tv|printer|game|character|server|charger|headphones|ipad|tablet|console) (?:\w+ )?(?:died|is dying|is dead|will die|wants to die|is about to die|is going to die|keeps dying)\b",
     r"\bdead (?:tired|serious|on my feet|end|ends|line|lines|last|quiet|set)\b|\bdeadline\b|\bdeadlines\b",
     r"\bshoot (?:me |us |him |her )?(?:a|an) (?:text|message|email|dm|line|photo|pic)\b|\bshoot {self} in the foot\b|\bshooting (?:a|the) (?:film|movie|video|scene|photos?|hoops)\b",
     r"\b(?:cut|cutting|cuts) (?:the|a|my|his|her|our|your|some|back|down|out) (?:cake|hair|losses|class|classes|ties|corners|bread|grass|lawn|paper|onions?|vegetables|veggies|carbs|sugar|spending|costs|hours|budget|loose|it out|back on|down on|fingernails|nails|bangs)\b|\bcutting (?:back|down|out|ties|corners|class|classes|carbs|sugar|costs)\b",
