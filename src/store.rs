@@ -1,6 +1,6 @@
 //! The only place that speaks SQL. SQLite through sqlx, migrations from `migrations/`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -115,13 +115,83 @@ pub struct Store {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// Warns when others than Kindred's user can read into the data directory.
+fn warn_if_shared(dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(dir) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    path = %dir.display(),
+                    mode = format!("{mode:o}"),
+                    "the data directory can be read by other users; chmod 700 it unless it is shared on purpose"
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+/// Gives `path` no more than `mode` (on Unix): group and others lose what they had.
+fn private(path: &Path, mode: u32) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path)
+            .with_context(|| format!("cannot read the permissions of {}", path.display()))?;
+        let current = meta.permissions().mode() & 0o777;
+        if current & !mode != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(current & mode))
+                .with_context(|| format!("cannot make {} private", path.display()))?;
+            tracing::warn!(
+                path = %path.display(),
+                from = format!("{current:o}"),
+                to = format!("{:o}", current & mode),
+                "tightened permissions: Kindred's data holds people's words"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
+}
+
 impl Store {
     /// Opens (creating if needed) the database file, in WAL mode with a busy timeout, and
     /// applies pending migrations.
+    ///
+    /// A data directory Kindred creates is private to its user (0700), and the database
+    /// file (and with it SQLite's `-wal` and `-shm` files, which take its mode) is 0600:
+    /// they hold people's words. Looser database files found at start are tightened; a
+    /// looser existing directory is only warned about (it may be shared on purpose, and
+    /// changing, say, `/tmp` would break the machine).
     pub async fn open(path: &Path, busy_timeout: Duration) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let existed = dir.exists();
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+            if existed {
+                warn_if_shared(dir);
+            } else {
+                private(dir, 0o700)?;
+            }
+        }
+        if !path.exists() {
+            let mut o = std::fs::OpenOptions::new();
+            o.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+            o.open(path)
+                .with_context(|| format!("cannot create the database {}", path.display()))?;
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let f = PathBuf::from(format!("{}{suffix}", path.display()));
+            if f.exists() {
+                private(&f, 0o600)?;
+            }
         }
         let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
             .with_context(|| format!("invalid database path {}", path.display()))?
@@ -869,4 +939,34 @@ impl SessionField {
 pub enum FieldValue<'a> {
     Int(i64),
     Text(&'a str),
+}
+
+#[cfg(all(test, unix))]
+mod file_modes {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[tokio::test]
+    async fn the_data_directory_and_database_are_private() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let db = dir.join("kindred.sqlite");
+        let store = Store::open(&db, Duration::from_secs(1)).await.unwrap();
+        store.get_or_create_user("test", "ana").await.unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&db), 0o600);
+        assert_eq!(mode(&PathBuf::from(format!("{}-wal", db.display()))), 0o600);
+        store.close().await;
+        // Loosened by hand: the database is tightened again at the next start; an
+        // existing directory is left as its owner set it (with a warning).
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let store = Store::open(&db, Duration::from_secs(1)).await.unwrap();
+        assert_eq!((mode(&dir), mode(&db)), (0o755, 0o600));
+        store.close().await;
+    }
 }
