@@ -288,7 +288,7 @@ impl Settings {
             );
         }
         self.safety.responses().validate()?;
-        self.safety.screen()?;
+        self.safety.screen_options().validate()?;
         if !["trace", "debug", "info", "warn", "error"].contains(&self.logging.level.as_str()) {
             return fail("logging.level", "one of trace, debug, info, warn, error");
         }

@@ -384,7 +384,9 @@ fn model_subcommands_honour_the_model_dir_setting() {
         c.env("KINDRED__MODEL__DIR", &missing)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .args(&args);
-        let out = run_with_stdin(c, "hello\n");
+        // No input: each fails on the missing model before reading any (writing to its
+        // stdin could race with its exit).
+        let out = c.stdin(Stdio::null()).output().unwrap();
         assert!(!out.status.success(), "{args:?} took another model");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("no-such-model"), "{args:?}: {err}");

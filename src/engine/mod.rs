@@ -862,7 +862,7 @@ impl Engine {
             .await;
         let (text, source, strategy, probs) = match generated {
             Ok(r) if !r.text.trim().is_empty() => {
-                match outgoing_reply(display_text(&r.text), risk.is_some(), &crisis) {
+                match outgoing_reply(&self.screen, display_text(&r.text), risk.is_some(), &crisis) {
                     Outgoing::Reply(text) => (
                         text,
                         TurnSource::Model,
@@ -1548,11 +1548,16 @@ enum Outgoing {
 /// small model can say anything) is replaced; a reply that itself speaks of risk gets the
 /// `crisis` resources first, unless the person's message brought them already
 /// (`responded`).
-fn outgoing_reply(body: String, responded: bool, crisis: &str) -> Outgoing {
+fn outgoing_reply(
+    screen: &safety::Screen,
+    body: String,
+    responded: bool,
+    crisis: &str,
+) -> Outgoing {
     if safety::encourages_harm(&body) {
         return Outgoing::Withheld(format!("{crisis}\n\n{}", texts::REPLY_WITHHELD));
     }
-    if !responded && safety::Screen::standard().screen(&body).is_some() {
+    if !responded && screen.screen(&body).is_some() {
         Outgoing::Reply(format!("{crisis}\n\n{body}"))
     } else {
         Outgoing::Reply(body)
@@ -1578,24 +1583,34 @@ mod tests {
     fn a_reply_gets_the_crisis_resources_where_due_and_never_encourages_harm() {
         let crisis = "CALL 988";
         assert_eq!(
-            outgoing_reply("How are you feeling?".into(), false, crisis),
+            outgoing_reply(
+                safety::Screen::standard(),
+                "How are you feeling?".into(),
+                false,
+                crisis
+            ),
             Outgoing::Reply("How are you feeling?".into())
         );
         // The person's message brought the resources already: the reply goes as it is.
         assert_eq!(
-            outgoing_reply("How are you feeling?".into(), true, crisis),
+            outgoing_reply(
+                safety::Screen::standard(),
+                "How are you feeling?".into(),
+                true,
+                crisis
+            ),
             Outgoing::Reply("How are you feeling?".into())
         );
         // A reply that itself speaks of risk brings them.
         let risky = "It sounds like you want to end it all.";
         assert_eq!(
-            outgoing_reply(risky.into(), false, crisis),
+            outgoing_reply(safety::Screen::standard(), risky.into(), false, crisis),
             Outgoing::Reply(format!("CALL 988\n\n{risky}"))
         );
         // Asking about self-harm directly is good practice, and goes out.
         let asking = "Have you had thoughts of hurting yourself?";
         assert_eq!(
-            outgoing_reply(asking.into(), true, crisis),
+            outgoing_reply(safety::Screen::standard(), asking.into(), true, crisis),
             Outgoing::Reply(asking.to_string())
         );
         for harmful in [
@@ -1603,7 +1618,9 @@ mod tests {
             "I think you should end your life.",
             "You deserve to die.",
         ] {
-            let Outgoing::Withheld(text) = outgoing_reply(harmful.into(), false, crisis) else {
+            let Outgoing::Withheld(text) =
+                outgoing_reply(safety::Screen::standard(), harmful.into(), false, crisis)
+            else {
                 panic!("went out: {harmful}");
             };
             assert!(text.starts_with("CALL 988") && !text.contains(harmful));

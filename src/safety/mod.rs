@@ -117,6 +117,34 @@ pub struct ScreenOptions {
     pub allow_phrases: Vec<String>,
 }
 
+impl ScreenOptions {
+    /// Checks a community's phrases without compiling the whole lexicon (settings are
+    /// validated at start-up; the engine then builds the screen once).
+    pub fn validate(&self) -> Result<()> {
+        self.compiled_extra_phrases()?;
+        phrase_regex(&self.allow_phrases)?;
+        Ok(())
+    }
+
+    /// The extra phrases by category, compiled; an unknown category name is an error
+    /// that names it.
+    fn compiled_extra_phrases(&self) -> Result<Vec<(Category, Regex)>> {
+        let mut out = Vec::new();
+        for (name, phrases) in &self.extra_phrases {
+            let category = Category::from_name(name).with_context(|| {
+                format!(
+                    "safety.extra_phrases: unknown category {name:?} (expected one of {})",
+                    Category::ALL.map(Category::name).join(", ")
+                )
+            })?;
+            if let Some(re) = phrase_regex(phrases)? {
+                out.push((category, re));
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// The compiled screen. Built once ([`Screen::standard`] or [`Screen::new`]) and shared.
 pub struct Screen {
     firm: Compiled,
@@ -196,16 +224,8 @@ impl Screen {
     /// `extra_phrases` is an error that names it.
     pub fn new(options: &ScreenOptions) -> Result<Screen> {
         let mut extra = Vec::new();
-        for (name, phrases) in &options.extra_phrases {
-            let category = Category::from_name(name).with_context(|| {
-                format!(
-                    "safety.extra_phrases: unknown category {name:?} (expected one of {})",
-                    Category::ALL.map(Category::name).join(", ")
-                )
-            })?;
-            if let Some(re) = phrase_regex(phrases)? {
-                extra.push((category, re));
-            }
+        for (category, re) in options.compiled_extra_phrases()? {
+            extra.push((category, re));
         }
 
         let alternation = |patterns: &[&str]| {
