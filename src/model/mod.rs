@@ -10,6 +10,7 @@ pub mod context;
 pub mod generate;
 pub mod hub;
 pub mod lineage;
+pub mod llama;
 pub(crate) mod norm;
 pub mod q8;
 pub(crate) mod simd;
@@ -57,14 +58,18 @@ pub fn default_model_dir() -> PathBuf {
 
 /// The weight file of a model directory.
 pub fn weights_file(dir: &Path) -> Result<PathBuf> {
-    for name in ["model.safetensors", "pytorch_model.bin"] {
+    for name in [
+        "model.safetensors",
+        "model.safetensors.index.json",
+        "pytorch_model.bin",
+    ] {
         let p = dir.join(name);
         if p.exists() {
             return Ok(p);
         }
     }
     bail!(
-        "{} has no weights: expected model.safetensors or pytorch_model.bin",
+        "{} has no weights: expected model.safetensors (or shards with model.safetensors.index.json) or pytorch_model.bin",
         dir.display()
     )
 }
@@ -130,7 +135,12 @@ impl Default for LoadOptions {
 /// Opens the weights of a model directory as a `VarBuilder`.
 pub fn open_weights(dir: &Path, dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
     let weights = weights_file(dir)?;
-    let vb = if weights.extension().is_some_and(|e| e == "safetensors") {
+    let name = weights.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let vb = if name.ends_with(".index.json") {
+        weights::ShardedSafetensors::open(&weights)
+            .map(|st| VarBuilder::from_backend(Box::new(st), dtype, device.clone()))
+            .map_err(|e| candle_core::Error::Msg(format!("{e:#}")))
+    } else if name.ends_with(".safetensors") {
         weights::StreamingSafetensors::open(&weights)
             .map(|st| VarBuilder::from_backend(Box::new(st), dtype, device.clone()))
             .map_err(|e| candle_core::Error::Msg(format!("{e:#}")))

@@ -417,3 +417,90 @@ impl Tokenizer {
         Self::new(Backend::Json(Box::new(tk)), added)
     }
 }
+
+/// llama.cpp's token types (`tokenizer.ggml.token_type`).
+const GGUF_TOKEN_CONTROL: i32 = 3;
+const GGUF_TOKEN_USER_DEFINED: i32 = 4;
+
+impl Tokenizer {
+    /// The BPE tokenizer embedded in a GGUF file, as a `tokenizers` tokenizer: byte-level
+    /// BPE from `tokenizer.ggml.tokens` and `tokenizer.ggml.merges`, control tokens
+    /// (`<|im_start|>`, …) as special added tokens, user-defined ones as added tokens.
+    /// The same conversion transformers makes when it opens a GGUF file, so a model
+    /// fine-tuned from one tokenises here exactly as it did in training.
+    pub fn from_gguf(content: &candle_core::quantized::gguf_file::Content) -> Result<Self> {
+        use tokenizers::models::bpe::BPE;
+        use tokenizers::AddedToken;
+        let md = &content.metadata;
+        let kind = md
+            .get("tokenizer.ggml.model")
+            .and_then(|v| v.to_string().ok())
+            .cloned()
+            .unwrap_or_default();
+        if kind != "gpt2" {
+            bail!(
+                "its tokenizer is of the kind {kind:?}; Kindred converts byte-level BPE (\"gpt2\") GGUF tokenizers only"
+            );
+        }
+        let strings = |key: &str| -> Result<Vec<String>> {
+            md.get(key)
+                .with_context(|| format!("the metadata lacks {key}"))?
+                .to_vec()
+                .with_context(|| format!("{key} is not a list"))?
+                .iter()
+                .map(|v| {
+                    v.to_string()
+                        .cloned()
+                        .map_err(|_| anyhow::anyhow!("{key} holds a value that is not a string"))
+                })
+                .collect()
+        };
+        let tokens = strings("tokenizer.ggml.tokens")?;
+        let merges: Vec<(String, String)> = strings("tokenizer.ggml.merges")?
+            .into_iter()
+            .map(|m| {
+                m.split_once(' ')
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .with_context(|| format!("the merge {m:?} is not two tokens"))
+            })
+            .collect::<Result<_>>()?;
+        let types: Vec<i32> = match md.get("tokenizer.ggml.token_type") {
+            Some(v) => v
+                .to_vec()
+                .context("tokenizer.ggml.token_type is not a list")?
+                .iter()
+                .map(|t| t.to_i32().unwrap_or(1))
+                .collect(),
+            None => vec![1; tokens.len()],
+        };
+        let vocab: ahash::AHashMap<String, u32> = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), i as u32))
+            .collect();
+        let bpe = BPE::builder()
+            .vocab_and_merges(vocab, merges)
+            .build()
+            .map_err(|e| anyhow::anyhow!("its BPE tokenizer is inconsistent: {e}"))?;
+        let mut tk = tokenizers::Tokenizer::new(bpe);
+        tk.with_pre_tokenizer(Some(
+            tokenizers::pre_tokenizers::byte_level::ByteLevel::new(false, true, true),
+        ));
+        tk.with_decoder(Some(tokenizers::decoders::byte_level::ByteLevel::default()));
+        let special: Vec<AddedToken> = tokens
+            .iter()
+            .zip(&types)
+            .filter(|(_, t)| **t == GGUF_TOKEN_CONTROL)
+            .map(|(s, _)| AddedToken::from(s.clone(), true))
+            .collect();
+        let user: Vec<AddedToken> = tokens
+            .iter()
+            .zip(&types)
+            .filter(|(_, t)| **t == GGUF_TOKEN_USER_DEFINED)
+            .map(|(s, _)| AddedToken::from(s.clone(), true))
+            .collect();
+        tk.add_special_tokens(&special);
+        tk.add_tokens(&user);
+        Ok(Self::from_hf(tk))
+    }
+}

@@ -119,3 +119,86 @@ impl SimpleBackend for StreamingSafetensors {
         self.entries.contains_key(name)
     }
 }
+
+/// Safetensors weights split over several files, as `model.safetensors.index.json` maps
+/// them (how HF stores a model whose files would be too large for a git host).
+pub struct ShardedSafetensors {
+    shards: Vec<StreamingSafetensors>,
+    /// Tensor name → index into `shards`.
+    map: HashMap<String, usize>,
+}
+
+#[derive(Deserialize)]
+struct ShardIndex {
+    weight_map: HashMap<String, String>,
+}
+
+impl ShardedSafetensors {
+    /// Opens the shards an index names; every named shard must exist and hold its tensors.
+    pub fn open(index: &Path) -> Result<Self> {
+        let dir = index.parent().unwrap_or(Path::new("."));
+        let text = std::fs::read_to_string(index)
+            .with_context(|| format!("cannot read {}", index.display()))?;
+        let idx: ShardIndex = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a safetensors index", index.display()))?;
+        let mut files: Vec<String> = idx.weight_map.values().cloned().collect();
+        files.sort();
+        files.dedup();
+        let mut shards = Vec::with_capacity(files.len());
+        for f in &files {
+            if f.contains('/') || f.contains("..") {
+                bail!(
+                    "{} names the shard {f:?} outside its directory",
+                    index.display()
+                );
+            }
+            let path = dir.join(f);
+            shards.push(
+                StreamingSafetensors::open(&path)
+                    .with_context(|| format!("cannot read the shard {}", path.display()))?,
+            );
+        }
+        let mut map = HashMap::new();
+        for (name, f) in idx.weight_map {
+            let i = files.binary_search(&f).expect("every file was listed");
+            if !shards[i].entries.contains_key(&name) {
+                bail!(
+                    "{} maps {name} to {f}, which does not hold it",
+                    index.display()
+                );
+            }
+            map.insert(name, i);
+        }
+        Ok(Self { shards, map })
+    }
+
+    fn shard(&self, name: &str) -> candle_core::Result<&StreamingSafetensors> {
+        self.map.get(name).map(|i| &self.shards[*i]).ok_or_else(|| {
+            candle_core::Error::CannotFindTensor {
+                path: name.to_string(),
+            }
+            .bt()
+        })
+    }
+}
+
+impl SimpleBackend for ShardedSafetensors {
+    fn get(
+        &self,
+        s: Shape,
+        name: &str,
+        init: candle_nn::Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        self.shard(name)?.get(s, name, init, dtype, dev)
+    }
+
+    fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        self.shard(name)?.get_unchecked(name, dtype, dev)
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.map.contains_key(name)
+    }
+}
