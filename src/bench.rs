@@ -155,7 +155,7 @@ pub fn bench_model(
     println!(
         "{label}: {} ({:.1} M parameters)",
         dir.display(),
-        joint.model.config().parameter_count() as f64 / 1e6
+        joint.model.parameter_count() as f64 / 1e6
     );
     println!("  load                 {load_ms:>9.0} ms");
     println!("  reply p50 / p95      {p50:>9.0} / {p95:.0} ms   ({} context tokens → {} reply tokens, batch 1)", o.context_tokens, o.reply_tokens);

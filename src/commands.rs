@@ -325,34 +325,59 @@ fn model_command(
             let dir = dir.unwrap_or_else(|| settings.model_dir(model.as_deref()));
             let joint = model::load(&dir, &LoadOptions::default())
                 .with_context(|| format!("cannot load {}", dir.display()))?;
-            let cfg = joint.model.config();
             println!("directory     {}", dir.display());
-            println!(
-                "architecture  BlenderbotSmallForConditionalGeneration ({})",
-                cfg.model_type
-            );
-            println!("parameters    {:.2} M", cfg.parameter_count() as f64 / 1e6);
-            println!(
-                "d_model {} · layers {}+{} · heads {} · ffn {} · vocab {} · positions {}",
-                cfg.d_model,
-                cfg.encoder_layers,
-                cfg.decoder_layers,
-                cfg.encoder_attention_heads,
-                cfg.encoder_ffn_dim,
-                cfg.vocab_size,
-                cfg.max_position_embeddings
-            );
+            match &joint.model {
+                model::Network::BlenderbotSmall(m) => {
+                    let cfg = m.config();
+                    println!(
+                        "architecture  BlenderbotSmallForConditionalGeneration ({})",
+                        cfg.model_type
+                    );
+                    println!("parameters    {:.2} M", cfg.parameter_count() as f64 / 1e6);
+                    println!(
+                        "d_model {} · layers {}+{} · heads {} · ffn {} · vocab {} · positions {}",
+                        cfg.d_model,
+                        cfg.encoder_layers,
+                        cfg.decoder_layers,
+                        cfg.encoder_attention_heads,
+                        cfg.encoder_ffn_dim,
+                        cfg.vocab_size,
+                        cfg.max_position_embeddings
+                    );
+                }
+                model::Network::Llama(m) => {
+                    let cfg = m.config();
+                    println!("architecture  LlamaForCausalLM (llama, decoder-only)");
+                    println!("parameters    {:.2} M", cfg.parameter_count() as f64 / 1e6);
+                    println!(
+                        "hidden {} · layers {} · heads {} (key/value {}) · ffn {} · vocab {} · positions {}",
+                        cfg.hidden_size,
+                        cfg.num_hidden_layers,
+                        cfg.num_attention_heads,
+                        cfg.kv_heads(),
+                        cfg.intermediate_size,
+                        cfg.vocab_size,
+                        cfg.max_position_embeddings
+                    );
+                }
+            }
             println!("lineage       {}", joint.lineage);
             println!(
                 "tokenizer     {}",
                 if joint.tokenizer.is_blenderbot_small() {
                     "BlenderBot-small BPE (vocab.json + merges.txt)"
-                } else {
+                } else if dir.join("tokenizer.json").exists() {
                     "tokenizer.json"
+                } else {
+                    "byte-level BPE from the GGUF file"
                 }
             );
             println!(
-                "context       last {} tokens{}",
+                "context       {}last {} tokens{}",
+                match &joint.context.format {
+                    model::ContextFormat::ChatMl(_) => "ChatML, ",
+                    model::ContextFormat::EosSeparated => "",
+                },
                 joint.context.max_tokens,
                 if joint.context.max_turns > 0 {
                     format!(", at most {} utterances", joint.context.max_turns)

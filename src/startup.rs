@@ -53,13 +53,13 @@ pub fn start_model(settings: &Settings, model_dir: &Path) -> Result<ModelWorker>
         joint.context.max_tokens = settings
             .model
             .max_context_tokens
-            .min(joint.model.config().max_position_embeddings);
+            .min(joint.model.max_positions());
     }
     let opts = settings.decoding_for(&joint.defaults)?;
     tracing::info!(
         model = %model_dir.display(),
         lineage = %joint.lineage,
-        params_m = joint.model.config().parameter_count() as f64 / 1e6,
+        params_m = joint.model.parameter_count() as f64 / 1e6,
         load_ms = started.elapsed().as_millis() as u64,
         "model loaded"
     );

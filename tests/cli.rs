@@ -185,8 +185,13 @@ fn bad_settings_and_missing_models_stop_with_a_clear_error() {
         .arg(&other)
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("Kindred runs only BlenderbotSmallForConditionalGeneration"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "model_type \"bert\" is not an architecture Kindred runs (blenderbot-small, llama)"
+        ),
+        "{err}"
+    );
 }
 
 #[test]

@@ -1321,3 +1321,41 @@ async fn a_failure_while_storing_a_message_does_not_mark_it_processed() {
     // And a third delivery is a redelivery.
     assert!(replies(&app.send(event).await).is_empty());
 }
+
+#[tokio::test]
+async fn a_whole_conversation_runs_on_a_decoder_only_joint_model() {
+    // The engine, store and ratings see no difference between the architectures.
+    let app = spawn_app_with_model(&tiny_llama_model(), &[]).await;
+    let mut all_replies = Vec::new();
+    for (i, text) in [
+        "I lost my job today",
+        "I feel like I let my family down",
+        "I don't know how to tell them",
+        "thank you for listening",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let out = app.send(message("lee", text)).await;
+        let r = replies(&out);
+        assert_eq!(r.len(), 1, "one reply per message: {out:?}");
+        all_replies.push(r[0].clone());
+        assert_eq!(!rating_prompts(&out).is_empty(), i % 2 == 1);
+    }
+    let session = app.open_session_of("lee").await;
+    let turns = app.engine.store.turns(session.id).await.unwrap();
+    let model_turns: Vec<_> = turns
+        .iter()
+        .filter(|t| t.source == TurnSource::Model)
+        .collect();
+    assert_eq!(model_turns.len(), 4);
+    for t in &model_turns {
+        assert!(t.strategy.is_some(), "every reply carries its strategy");
+        let probs: Vec<f32> = serde_json::from_str(t.strategy_probs.as_deref().unwrap()).unwrap();
+        assert_eq!(probs.len(), 8);
+    }
+    // The replies are the model's text, never a strategy token or ChatML marker.
+    for r in &all_replies {
+        assert!(!r.contains("<|im_") && !r.contains("[Question]"), "{r:?}");
+    }
+}

@@ -362,3 +362,139 @@ fn the_real_backbone_matches_transformers_when_given() {
         r.greedy
     );
 }
+
+struct ConversationTurns {
+    situation: Option<String>,
+    turns: Vec<kindred::model::ContextTurn>,
+    prompt: Vec<u32>,
+    target: Vec<u32>,
+}
+
+/// The reference's conversations, with ESConv's speaker and strategy names read.
+fn conversations_with_turns() -> Vec<ConversationTurns> {
+    use kindred::model::{ContextTurn, Strategy};
+    let text = std::fs::read_to_string(fixture().join("reference.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| ConversationTurns {
+            situation: c["situation"].as_str().map(str::to_string),
+            turns: c["turns"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| {
+                    let text = t["text"].as_str().unwrap();
+                    if t["speaker"] == "supporter" {
+                        let s = t["strategy"].as_str().and_then(Strategy::from_any_name);
+                        ContextTurn::supporter(text, s)
+                    } else {
+                        ContextTurn::seeker(text)
+                    }
+                })
+                .collect(),
+            prompt: serde_json::from_value(c["prompt"].clone()).unwrap(),
+            target: serde_json::from_value(c["target"].clone()).unwrap(),
+        })
+        .collect()
+}
+
+fn joint() -> kindred::model::JointModel {
+    kindred::model::load(&fixture().join("hf"), &Default::default()).unwrap()
+}
+
+#[test]
+fn the_joint_prompt_is_the_training_recipes() {
+    // The context builder writes the ChatML prompt the training script's formatter wrote.
+    let joint = joint();
+    assert!(matches!(joint.model, kindred::model::Network::Llama(_)));
+    for c in conversations_with_turns() {
+        let ids = joint.context_ids(c.situation.as_deref(), &c.turns).unwrap();
+        assert_eq!(ids, c.prompt);
+    }
+}
+
+#[test]
+fn the_joint_model_scores_and_decodes_like_transformers() {
+    let joint = joint();
+    let r = reference();
+    for (c, want) in conversations_with_turns().iter().zip(&r.hf) {
+        assert_eq!(
+            joint.greedy_tokens(&c.prompt, want.greedy.len()).unwrap(),
+            want.greedy
+        );
+        // Scored without the strategy token (as perplexity is), against the same sum
+        // from transformers' log-probabilities less the strategy token's.
+        let (all, n) = joint.log_likelihood(&c.prompt, &c.target, &[]).unwrap();
+        assert_eq!(n, c.target.len());
+        assert!(
+            (all - want.log_likelihood).abs() < 1e-2,
+            "{all} vs {}",
+            want.log_likelihood
+        );
+        let (without, m) = joint
+            .log_likelihood(&c.prompt, &c.target, &joint.strategy_ids)
+            .unwrap();
+        assert_eq!(m, n - 1);
+        assert!(without > all);
+    }
+}
+
+#[test]
+fn joint_decoding_picks_a_strategy_then_a_reply_without_strategy_tokens() {
+    use kindred::model::{DecodingOptions, Strategy, StrategyChoice};
+    let joint = joint();
+    let contexts: Vec<Vec<u32>> = conversations_with_turns()
+        .iter()
+        .map(|c| c.prompt.clone())
+        .collect();
+    let opts = DecodingOptions {
+        seed: Some(7),
+        min_length: 3,
+        max_length: 20,
+        ..DecodingOptions::default()
+    };
+    let choices = [
+        StrategyChoice::Predict,
+        StrategyChoice::Given(Strategy::Question),
+        StrategyChoice::PredictExcept(&[Strategy::ProvidingSuggestions, Strategy::Information]),
+        StrategyChoice::Predict,
+    ];
+    let replies = joint.reply_batch(&contexts, &choices, &opts).unwrap();
+    assert_eq!(replies.len(), 4);
+    for (r, choice) in replies.iter().zip(choices) {
+        let s = r.strategy.expect("the recipe always picks a strategy");
+        let sum: f32 = r.strategy_probs.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-4);
+        match choice {
+            StrategyChoice::Given(g) => assert_eq!(s, g),
+            StrategyChoice::PredictExcept(banned) => assert!(!banned.contains(&s)),
+            StrategyChoice::Predict => {}
+        }
+        assert!(
+            r.tokens.len() >= 3 && r.tokens.len() <= 20,
+            "{:?}",
+            r.tokens
+        );
+        assert!(r.tokens.iter().all(|t| !joint.strategy_ids.contains(t)));
+        assert!(!r.tokens.contains(&joint.model.eos_token_id()));
+        assert_eq!(r.text, joint.tokenizer.decode(&r.tokens, true));
+    }
+    // Batched greedy equals one by one.
+    let greedy = DecodingOptions::greedy(16);
+    let batch = joint
+        .reply_batch(&contexts, &[StrategyChoice::Predict; 4], &greedy)
+        .unwrap();
+    for (c, b) in contexts.iter().zip(&batch) {
+        let one = joint.reply(c, StrategyChoice::Predict, &greedy).unwrap();
+        assert_eq!(
+            (&one.tokens, one.strategy, &one.text),
+            (&b.tokens, b.strategy, &b.text)
+        );
+        for (x, y) in one.strategy_probs.iter().zip(b.strategy_probs) {
+            assert!((x - y).abs() < 1e-5);
+        }
+    }
+}

@@ -74,6 +74,8 @@ fn check_against_reference(dir: &Path) -> f32 {
             .unwrap();
         let logits = joint
             .model
+            .as_blenderbot()
+            .unwrap()
             .forward(&e, None, &d)
             .unwrap()
             .squeeze(0)
@@ -403,7 +405,7 @@ fn batched_decoding_gives_each_conversation_its_own_reply() {
 fn a_row_leaving_the_batch_does_not_disturb_the_others() {
     use candle_core::{Device, Tensor};
     let joint = model::load(&fixtures().join("tiny-recipe"), &LoadOptions::default()).unwrap();
-    let m = &joint.model;
+    let m = joint.model.as_blenderbot().unwrap();
     let a: Vec<u32> = vec![792, 6, 44, 14, 62];
     let b: Vec<u32> = vec![880, 6, 102, 46, 15, 20, 14, 8];
     let dev = Device::Cpu;

@@ -108,7 +108,7 @@ fn every_parameter_receives_a_gradient() {
     let convs = read_conversations(&esc("valid.jsonl")).unwrap();
     let examples = build_examples(&joint, &convs[..1], &Default::default()).unwrap();
     let batch: Vec<_> = examples.iter().take(3).collect();
-    let (loss, _) = trainer::batch_loss(&joint.model, &batch).unwrap();
+    let (loss, _) = trainer::batch_loss(joint.model.as_blenderbot().unwrap(), &batch).unwrap();
     let grads = loss.backward().unwrap();
     let vars = varmap.data().lock().unwrap();
     assert!(vars.len() > 30);
@@ -260,7 +260,7 @@ fn fine_tuning_extends_a_pretrained_vocabulary_with_the_strategy_tokens() {
         .unwrap();
     assert!(status.success());
     let joint = model::load(&out, &Default::default()).unwrap();
-    assert_eq!(joint.model.config().vocab_size, 54952);
+    assert_eq!(joint.model.vocab_size(), 54952);
     assert!(
         joint.tokenizer.is_blenderbot_small(),
         "the pretrained tokenizer is kept"
@@ -269,7 +269,7 @@ fn fine_tuning_extends_a_pretrained_vocabulary_with_the_strategy_tokens() {
     assert!(q >= 54944);
     // With a learning rate of 0 the pretrained rows are exactly the base model's; the new
     // rows start at the mean embedding.
-    let emb = joint.model.embedding_weight();
+    let emb = joint.model.as_blenderbot().unwrap().embedding_weight();
     let kept = emb.narrow(0, 0, 54944).unwrap();
     let diff = (&kept - &shared)
         .unwrap()

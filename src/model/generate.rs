@@ -4,8 +4,8 @@
 //! means the same thing here as in the reference code: repetition penalty, no-repeat
 //! n-grams, minimum length and banned tokens first, then temperature, top-k and top-p.
 
-use super::blenderbot_small::BlenderbotSmall;
 use super::lineage::Lineage;
+use super::network::Network;
 use super::simd::{exp_nonpositive, lane_max, lane_sum};
 use super::strategy::Strategy;
 use super::tokenizer::Tokenizer;
@@ -160,9 +160,10 @@ pub struct Reply {
     pub tokens: Vec<u32>,
 }
 
-/// The Joint model: a BlenderBot-small, its tokenizer and what its lineage needs.
+/// The Joint model: a network (BlenderBot-small or a Llama-family backbone), its
+/// tokenizer and what its lineage needs.
 pub struct JointModel {
-    pub model: BlenderbotSmall,
+    pub model: Network,
     pub tokenizer: Tokenizer,
     pub lineage: Lineage,
     pub strategy_ids: [u32; 8],
@@ -667,30 +668,6 @@ impl JointModel {
             .map(|i| Strategy::ALL[i])
     }
 
-    fn pad_batch(&self, contexts: &[Vec<u32>]) -> Result<(Tensor, Tensor)> {
-        let dev = self.model.device();
-        let pad = self.model.config().pad_token_id;
-        let len = contexts.iter().map(|c| c.len().max(1)).max().unwrap_or(1);
-        let mut ids = Vec::with_capacity(contexts.len() * len);
-        let mut mask = Vec::with_capacity(contexts.len() * len);
-        for c in contexts {
-            // An empty context still needs one position; eos stands for "nothing said yet".
-            let c: Vec<u32> = if c.is_empty() {
-                vec![self.model.config().eos_token_id]
-            } else {
-                c.clone()
-            };
-            for i in 0..len {
-                ids.push(*c.get(i).unwrap_or(&pad));
-                mask.push(u32::from(i < c.len()));
-            }
-        }
-        Ok((
-            Tensor::from_vec(ids, (contexts.len(), len), dev)?,
-            Tensor::from_vec(mask, (contexts.len(), len), dev)?,
-        ))
-    }
-
     /// One reply for one context.
     pub fn reply(
         &self,
@@ -720,18 +697,16 @@ impl JointModel {
             return Ok(Vec::new());
         }
         opts.validate().map_err(anyhow::Error::msg)?;
-        let cfg = self.model.config();
-        let (bos, eos) = (cfg.decoder_start_token_id, cfg.eos_token_id);
+        let eos = self.model.eos_token_id();
         let mut rng = match opts.seed {
             Some(s) => rand::rngs::StdRng::seed_from_u64(s),
             None => rand::rngs::StdRng::from_os_rng(),
         };
         let b = contexts.len();
-        let (ids, mask) = self.pad_batch(contexts)?;
         // Prefill and per-step times, for `KINDRED_LOG=kindred=debug` when tuning speed.
         let t_enc = std::time::Instant::now();
-        let enc = self.model.encode(&ids, Some(&mask))?;
-        let mut state = self.model.start_decoding(&enc, Some(&mask))?;
+        // Step 1, the strategy: the logits of the first generated token.
+        let (first, mut state) = self.model.start(contexts)?;
         let enc_ms = t_enc.elapsed().as_secs_f64() * 1e3;
         let t_dec = std::time::Instant::now();
         let mut steps = 0usize;
@@ -739,13 +714,14 @@ impl JointModel {
         let mut sampling = std::time::Duration::ZERO;
         let dev = self.model.device().clone();
 
-        // Step 1: the strategy.
-        let logits = self
-            .model
-            .decode_step(&Tensor::new(vec![bos; b], &dev)?, &mut state)?
-            .to_dtype(DType::F32)?
-            .to_vec2::<f32>()?;
-        let mut seqs: Vec<Vec<u32>> = vec![vec![bos]; b];
+        let logits = first.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+        // What the logits processors see: the generated tokens (after the encoder-decoder's
+        // `bos`). The decoder-only model's prompt is not among them, so a reply may echo the
+        // person's own words, as a reflection of feelings does.
+        let mut seqs: Vec<Vec<u32>> = match &self.model {
+            Network::BlenderbotSmall(m) => vec![vec![m.config().decoder_start_token_id]; b],
+            Network::Llama(_) => vec![Vec::new(); b],
+        };
         let mut replies: Vec<Reply> = Vec::with_capacity(b);
         let mut next = Vec::with_capacity(b);
         for (row, logit) in logits.iter().enumerate() {
@@ -810,7 +786,8 @@ impl JointModel {
         // Step 2: the reply. The paper lineage's first token may already be a word.
         for (row, r) in replies.iter_mut().enumerate() {
             if r.strategy.is_none() {
-                r.tokens.push(seqs[row][1]);
+                r.tokens
+                    .push(*seqs[row].last().expect("the first token was drawn"));
             }
         }
         let mut done = vec![false; b];
@@ -835,10 +812,7 @@ impl JointModel {
                 next = keep.iter().map(|i| next[*i as usize]).collect();
                 active = keep.iter().map(|i| active[*i as usize]).collect();
             }
-            let logits = self
-                .model
-                .decode_step(&Tensor::new(next.clone(), &dev)?, &mut state)?
-                .contiguous()?;
+            let logits = self.model.step(&next, &mut state)?.contiguous()?;
             steps += 1;
             next.clear();
             let t_sampling = std::time::Instant::now();
@@ -929,7 +903,7 @@ impl JointModel {
             logits[t as usize] = f32::NEG_INFINITY;
         }
         if reply.tokens.len() < opts.min_length {
-            logits[self.model.config().eos_token_id as usize] = f32::NEG_INFINITY;
+            logits[self.model.eos_token_id() as usize] = f32::NEG_INFINITY;
         }
         if self.lineage == Lineage::Recipe {
             for t in self.strategy_ids {
@@ -939,52 +913,38 @@ impl JointModel {
         Candidates::new(logits, opts.temperature, opts.top_k, opts.top_p).draw_at(draw)
     }
 
-    /// Plain greedy decoding of up to `max_new` tokens after `[bos]`, stopping at eos (which
-    /// is included). No processors: this is what reference parity tests compare.
+    /// Plain greedy decoding of up to `max_new` tokens after the context, stopping at eos
+    /// (which is included). No processors: this is what reference parity tests compare.
     pub fn greedy_tokens(&self, context: &[u32], max_new: usize) -> Result<Vec<u32>> {
-        let cfg = self.model.config();
-        let dev = self.model.device().clone();
-        let (ids, mask) = self.pad_batch(&[context.to_vec()])?;
-        let enc = self.model.encode(&ids, Some(&mask))?;
-        let mut state = self.model.start_decoding(&enc, Some(&mask))?;
+        let eos = self.model.eos_token_id();
+        let (mut logits, mut state) = self.model.start(&[context.to_vec()])?;
         let mut out = Vec::new();
-        let mut last = cfg.decoder_start_token_id;
         for _ in 0..max_new {
-            let l = self
-                .model
-                .decode_step(&Tensor::new(vec![last], &dev)?, &mut state)?
-                .squeeze(0)?
-                .to_vec1::<f32>()?;
-            last = argmax(&l) as u32;
+            let last = argmax(&logits.squeeze(0)?.to_vec1::<f32>()?) as u32;
             out.push(last);
-            if last == cfg.eos_token_id {
+            if last == eos || out.len() == max_new {
                 break;
             }
+            logits = self.model.step(&[last], &mut state)?;
         }
         Ok(out)
     }
 
-    /// Sum of log-probabilities and token count of `labels` given `context`, teacher-forced
-    /// from `[bos] + labels[..-1]`; positions whose label is in `skip` are not counted.
+    /// Sum of log-probabilities and token count of `labels` given `context`, teacher-forced;
+    /// positions whose label is in `skip` are not counted.
     pub fn log_likelihood(
         &self,
         context: &[u32],
         labels: &[u32],
         skip: &[u32],
     ) -> Result<(f64, usize)> {
-        let cfg = self.model.config();
-        let dev = self.model.device().clone();
-        let (ids, mask) = self.pad_batch(&[context.to_vec()])?;
-        let mut dec = vec![cfg.decoder_start_token_id];
-        dec.extend_from_slice(&labels[..labels.len().saturating_sub(1)]);
-        let dec = Tensor::new(dec, &dev)?.unsqueeze(0)?;
-        let logits = self
+        if labels.is_empty() {
+            return Ok((0.0, 0));
+        }
+        let logp = self
             .model
-            .forward(&ids, Some(&mask), &dec)?
-            .squeeze(0)?
-            .to_dtype(DType::F32)?;
-        let logp =
-            candle_nn::ops::log_softmax(&logits, candle_core::D::Minus1)?.to_vec2::<f32>()?;
+            .label_log_probs(context, labels)?
+            .to_vec2::<f32>()?;
         let mut sum = 0.0;
         let mut n = 0;
         for (pos, label) in labels.iter().enumerate() {

@@ -44,6 +44,9 @@ pub struct ModelMeta {
     /// Whether the seeker's situation was prepended in training.
     #[serde(default)]
     pub situation: bool,
+    /// A decoder-only model's system message (the backbone recipe's when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_prompt: Option<String>,
     /// Decoding defaults for this model that differ from its lineage's (e.g.
     /// `{"temperature": 0.5}`); settings and callers override them in turn.
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]

@@ -11,6 +11,7 @@ pub mod generate;
 pub mod hub;
 pub mod lineage;
 pub mod llama;
+pub mod network;
 pub(crate) mod norm;
 pub mod q8;
 pub(crate) mod simd;
@@ -25,9 +26,10 @@ use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 
 pub use blenderbot_small::{BlenderbotSmall, Config, Mode};
-pub use context::{ContextBuilder, ContextTurn, Speaker};
+pub use context::{ChatMl, ContextBuilder, ContextFormat, ContextTurn, Speaker};
 pub use generate::{DecodingOptions, JointModel, Reply, StrategyChoice, StrategySelection};
 pub use lineage::{Lineage, ModelMeta};
+pub use network::Network;
 pub(crate) use simd::Simd;
 pub use strategy::Strategy;
 pub use tokenizer::Tokenizer;
@@ -151,31 +153,131 @@ pub fn open_weights(dir: &Path, dtype: DType, device: &Device) -> Result<VarBuil
     Ok(vb)
 }
 
-/// Loads a Joint model directory (config, weights, tokenizer, optional `kindred.json`).
-pub fn load(dir: &Path, opts: &LoadOptions) -> Result<JointModel> {
-    load_with(dir, |cfg| {
-        let vb = open_weights(dir, opts.dtype, &opts.device)?;
-        let mut m = BlenderbotSmall::load(vb, cfg, opts.mode).with_context(|| {
-            format!(
-                "the weights in {} do not match its config.json",
-                weights_file(dir)
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default()
-            )
-        })?;
-        if opts.mode == Mode::Inference {
-            m.fuse_projections()
-                .context("stacking the attention projections failed")?;
-        }
-        if opts.quantize_q8 {
-            m.quantize_q8().context("q8_0 quantisation failed")?;
-        }
-        Ok(m)
-    })
+/// The architectures a model directory (or file) can hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Architecture {
+    /// BlenderBot-small: `config.json` with `"model_type": "blenderbot-small"` (or none).
+    BlenderbotSmall,
+    /// A Llama-family decoder: `config.json` with `"model_type": "llama"`.
+    Llama,
+    /// A Llama-family decoder in a GGUF file (with its tokenizer inside).
+    Gguf(PathBuf),
 }
 
-/// Loads a model directory's config, tokenizer and metadata, with the network built by
-/// `build` (training builds it over trainable variables instead of a weights file).
+/// Which architecture `path` holds: a `.gguf` file, a directory with an HF
+/// `config.json`, or a directory holding one `.gguf` file and no `config.json`.
+pub fn architecture_of(path: &Path) -> Result<Architecture> {
+    if path.is_file() && path.extension().is_some_and(|e| e == "gguf") {
+        return Ok(Architecture::Gguf(path.to_path_buf()));
+    }
+    if !path.is_dir() {
+        bail!(
+            "model directory {} does not exist. Use the shipped model ({DEFAULT_MODEL_DIR}), train one with `kindred train`, or download one with `kindred model pull lsy641/ESC_Blender_Strategy --dir DIR`",
+            path.display()
+        );
+    }
+    let config = path.join("config.json");
+    if !config.exists() {
+        let ggufs: Vec<PathBuf> = std::fs::read_dir(path)?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "gguf"))
+            .collect();
+        if let [one] = ggufs.as_slice() {
+            return Ok(Architecture::Gguf(one.clone()));
+        }
+        bail!(
+            "{} has no config.json{}",
+            path.display(),
+            if ggufs.len() > 1 {
+                " and several .gguf files: name the one to use"
+            } else {
+                ""
+            }
+        );
+    }
+    let text = std::fs::read_to_string(&config)
+        .with_context(|| format!("cannot read {}", config.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", config.display()))?;
+    match v.get("model_type").and_then(|t| t.as_str()) {
+        None | Some("blenderbot-small") | Some("blenderbot_small") => Ok(Architecture::BlenderbotSmall),
+        Some("llama") => Ok(Architecture::Llama),
+        Some(other) => bail!(
+            "{}: model_type {other:?} is not an architecture Kindred runs (blenderbot-small, llama)",
+            config.display()
+        ),
+    }
+}
+
+/// Reads and checks a Llama `config.json`.
+pub fn read_llama_config(dir: &Path) -> Result<llama::Config> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let cfg: llama::Config = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a Llama config", path.display()))?;
+    cfg.validate()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(cfg)
+}
+
+/// Loads a Joint model: a directory (config, weights, tokenizer, optional
+/// `kindred.json`) of either architecture, or a GGUF file.
+pub fn load(dir: &Path, opts: &LoadOptions) -> Result<JointModel> {
+    match architecture_of(dir)? {
+        Architecture::BlenderbotSmall => load_with(dir, |cfg| {
+            let vb = open_weights(dir, opts.dtype, &opts.device)?;
+            let mut m = BlenderbotSmall::load(vb, cfg, opts.mode).with_context(|| {
+                format!(
+                    "the weights in {} do not match its config.json",
+                    weights_file(dir)
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                )
+            })?;
+            if opts.mode == Mode::Inference {
+                m.fuse_projections()
+                    .context("stacking the attention projections failed")?;
+            }
+            if opts.quantize_q8 {
+                m.quantize_q8().context("q8_0 quantisation failed")?;
+            }
+            Ok(m)
+        }),
+        Architecture::Llama => {
+            let cfg = read_llama_config(dir)?;
+            let tokenizer = Tokenizer::from_dir(dir)?;
+            check_vocabulary(dir, &tokenizer, cfg.vocab_size)?;
+            let vb = open_weights(dir, DType::F32, &opts.device)?;
+            let mut m = llama::Llama::load(vb, &cfg).with_context(|| {
+                format!(
+                    "the weights in {} do not match its config.json",
+                    dir.display()
+                )
+            })?;
+            if opts.quantize_q8 {
+                m.quantize_q8().context("q8_0 quantisation failed")?;
+            }
+            assemble(dir, Network::Llama(m), tokenizer)
+        }
+        Architecture::Gguf(file) => {
+            let (m, content) = llama::Llama::from_gguf_file(&file, &opts.device)?;
+            let tokenizer = Tokenizer::from_gguf(&content)
+                .with_context(|| format!("cannot use the tokenizer in {}", file.display()))?;
+            let meta_dir = if dir.is_dir() {
+                dir
+            } else {
+                file.parent().unwrap_or(Path::new("."))
+            };
+            assemble(meta_dir, Network::Llama(m), tokenizer)
+                .with_context(|| format!("cannot use {}", file.display()))
+        }
+    }
+}
+
+/// Loads a BlenderBot-small directory's config, tokenizer and metadata, with the network
+/// built by `build` (training builds it over trainable variables instead of a weights file).
 pub fn load_with(
     dir: &Path,
     build: impl FnOnce(&Config) -> Result<BlenderbotSmall>,
@@ -188,17 +290,31 @@ pub fn load_with(
     }
     let cfg = read_config(dir)?;
     let tokenizer = Tokenizer::from_dir(dir)?;
-    if tokenizer.vocab_size() > cfg.vocab_size {
-        bail!(
-            "the tokenizer in {} has {} tokens but the model's embeddings have {} rows (config.json vocab_size): they do not belong together",
-            dir.display(),
-            tokenizer.vocab_size(),
-            cfg.vocab_size
-        );
-    }
-    let strategy_ids = strategy_token_ids(&tokenizer)
+    // Checked before the network is built: a mismatch is the likelier mistake.
+    check_vocabulary(dir, &tokenizer, cfg.vocab_size)?;
+    strategy_token_ids(&tokenizer)
         .with_context(|| format!("{} is not a Joint model", dir.display()))?;
     let model = build(&cfg)?;
+    assemble(dir, Network::BlenderbotSmall(model), tokenizer)
+}
+
+/// A Joint model from its network and tokenizer, with the lineage, context format and
+/// decoding defaults that `dir`'s `kindred.json` (or its absence) says.
+fn check_vocabulary(dir: &Path, tokenizer: &Tokenizer, rows: usize) -> Result<()> {
+    if tokenizer.vocab_size() > rows {
+        bail!(
+            "the tokenizer in {} has {} tokens but the model's embeddings have {rows} rows (config.json vocab_size): they do not belong together",
+            dir.display(),
+            tokenizer.vocab_size(),
+        );
+    }
+    Ok(())
+}
+
+fn assemble(dir: &Path, model: Network, tokenizer: Tokenizer) -> Result<JointModel> {
+    check_vocabulary(dir, &tokenizer, model.vocab_size())?;
+    let strategy_ids = strategy_token_ids(&tokenizer)
+        .with_context(|| format!("{} is not a Joint model", dir.display()))?;
     let meta = ModelMeta::read(dir)?.unwrap_or_default();
     let lineage = meta.lineage.unwrap_or_else(|| {
         if tokenizer.token_to_id("[Questions]").is_some() {
@@ -207,21 +323,41 @@ pub fn load_with(
             Lineage::Recipe
         }
     });
-    let (default_tokens, default_turns, default_decoding) = match lineage {
-        Lineage::Recipe => (160, 0, DecodingOptions::default()),
-        Lineage::Paper => (cfg.max_position_embeddings, 5, DecodingOptions::paper()),
+    let decoder_only = matches!(model, Network::Llama(_));
+    let (default_tokens, default_turns, default_decoding) = match (lineage, decoder_only) {
+        (Lineage::Recipe, false) => (160, 0, DecodingOptions::default()),
+        (Lineage::Recipe, true) => (192, 0, DecodingOptions::default()),
+        (Lineage::Paper, _) => (model.max_positions(), 5, DecodingOptions::paper()),
     };
     let defaults = default_decoding
         .overridden(&meta.decoding)
         .map_err(|e| anyhow::anyhow!("{}: decoding: {e}", dir.join("kindred.json").display()))?;
+    let format = if decoder_only {
+        let system = meta
+            .system_prompt
+            .clone()
+            .unwrap_or_else(|| context::DEFAULT_SYSTEM_PROMPT.to_string());
+        let chat = ChatMl::new(&tokenizer, system)?;
+        anyhow::ensure!(
+            chat.end_id() == model.eos_token_id(),
+            "{}: the model's eos token ({}) is not <|im_end|> ({}), which ends its ChatML replies",
+            dir.display(),
+            model.eos_token_id(),
+            chat.end_id()
+        );
+        ContextFormat::ChatMl(chat)
+    } else {
+        ContextFormat::EosSeparated
+    };
     let context = ContextBuilder {
+        format,
         lineage,
-        eos_id: cfg.eos_token_id,
+        eos_id: model.eos_token_id(),
         strategy_ids,
         max_tokens: meta
             .max_context_tokens
             .unwrap_or(default_tokens)
-            .min(cfg.max_position_embeddings),
+            .min(model.max_positions()),
         max_turns: meta.max_context_turns.unwrap_or(default_turns),
     };
     Ok(JointModel {

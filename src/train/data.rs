@@ -159,7 +159,7 @@ pub fn build_examples(
     conversations: &[Conversation],
     opts: &ExampleOptions,
 ) -> Result<Vec<Example>> {
-    let eos = model.model.config().eos_token_id;
+    let eos = model.model.eos_token_id();
     let mut out = Vec::new();
     for (ci, conv) in conversations.iter().enumerate() {
         for (ti, turn) in conv.turns.iter().enumerate() {

@@ -125,6 +125,7 @@ fn texts_for_tokenizer(paths: &[PathBuf]) -> Result<Vec<String>> {
 fn prepare_model_dir(out: &Path, s: &TrainSettings) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let meta = ModelMeta {
+        system_prompt: None,
         name: out.file_name().map(|n| n.to_string_lossy().into_owned()),
         lineage: Some(Lineage::Recipe),
         max_context_tokens: Some(s.max_context_tokens),
@@ -365,9 +366,19 @@ pub fn perplexity(
 ) -> Result<(f64, usize)> {
     let mut nll = 0f64;
     let mut count = 0usize;
+    let Some(model) = joint.model.as_blenderbot() else {
+        // The decoder-only model scores one example at a time (its prompts differ in
+        // length at the front, which the batched path here does not handle).
+        for ex in examples {
+            let (ll, n) = joint.log_likelihood(&ex.context, &ex.labels, &joint.strategy_ids)?;
+            nll -= ll;
+            count += n;
+        }
+        return Ok(((nll / count.max(1) as f64).exp(), count));
+    };
     for chunk in examples.chunks(batch_size.max(1)) {
         let refs: Vec<&Example> = chunk.iter().collect();
-        let (picked, lab, lmask) = label_log_probs(&joint.model, &refs)?;
+        let (picked, lab, lmask) = label_log_probs(model, &refs)?;
         let picked = picked.to_vec1::<f32>()?;
         let lab = lab.to_vec1::<u32>()?;
         let lmask = lmask.to_vec1::<f32>()?;
@@ -470,7 +481,7 @@ pub fn train(out: &Path, settings: Option<TrainSettings>, resume: bool) -> Resul
     tracing::info!(
         examples = examples.len(),
         valid = valid.len(),
-        params = joint_train.model.config().parameter_count(),
+        params = blenderbot(&joint_train).config().parameter_count(),
         steps = total_steps,
         "training"
     );
@@ -510,7 +521,7 @@ pub fn train(out: &Path, settings: Option<TrainSettings>, resume: bool) -> Resul
     } else if let Some(init) = &s.init {
         init_from_pretrained(&varmap, init)?;
     } else {
-        seeded_init(&varmap, s.seed, joint_train.model.config().init_std)?;
+        seeded_init(&varmap, s.seed, blenderbot(&joint_train).config().init_std)?;
     }
 
     let log_path = out.join("train_log.jsonl");
@@ -685,4 +696,12 @@ pub fn train(out: &Path, settings: Option<TrainSettings>, resume: bool) -> Resul
     report.best_valid_ppl = best;
     report.elapsed_secs = elapsed_before + start.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// The network the candle trainer builds (it trains BlenderBot-small only).
+fn blenderbot(joint: &JointModel) -> &BlenderbotSmall {
+    joint
+        .model
+        .as_blenderbot()
+        .expect("the candle trainer builds BlenderBot-small networks")
 }

@@ -12,6 +12,12 @@ pub fn tiny_model() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-recipe")
 }
 
+/// The tiny random Llama Joint model (decoder-only, ChatML; see
+/// tests/reference/make_llama_reference.py).
+pub fn tiny_llama_model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-llama/hf")
+}
+
 /// Settings for tests: data in `dir`, short deterministic replies.
 pub fn test_settings(dir: &Path, extra: &[(&str, &str)]) -> Settings {
     let mut env: Vec<(String, String)> = vec![
@@ -40,6 +46,15 @@ pub struct TestApp {
 pub async fn spawn_app(extra: &[(&str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let engine = kindred::startup::build_engine(test_settings(dir.path(), extra), &tiny_model())
+        .await
+        .unwrap();
+    TestApp { engine, dir }
+}
+
+/// An engine on another model directory.
+pub async fn spawn_app_with_model(model: &Path, extra: &[(&str, &str)]) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = kindred::startup::build_engine(test_settings(dir.path(), extra), model)
         .await
         .unwrap();
     TestApp { engine, dir }
