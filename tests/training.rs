@@ -292,3 +292,55 @@ fn fine_tuning_extends_a_pretrained_vocabulary_with_the_strategy_tokens() {
         .unwrap();
     assert!(d < 1e-6);
 }
+
+#[test]
+fn eval_reports_a_word_level_perplexity_for_both_architectures() {
+    use kindred::model::DecodingOptions;
+    use kindred::train::eval::{evaluate, EvalOptions};
+    use kindred::train::metrics::tokenize;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("valid3.jsonl");
+    let text = std::fs::read_to_string(esc("valid.jsonl")).unwrap();
+    std::fs::write(&data, text.lines().take(2).collect::<Vec<_>>().join("\n")).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for fixture in [root.join("tiny-recipe"), root.join("tiny-llama/hf")] {
+        let joint = model::load(&fixture, &Default::default()).unwrap();
+        let opts = EvalOptions {
+            oracle: false,
+            limit: Some(12),
+            seed: 0,
+            batch: 4,
+            decoding: DecodingOptions::greedy(8),
+            out: None,
+        };
+        let report = evaluate(&joint, &data, &opts).unwrap();
+        assert_eq!(report.examples, 12);
+        // By hand: the whole replies' negative log-likelihood (strategy token left out)
+        // over their words.
+        let convs = read_conversations(&data).unwrap();
+        let whole = build_examples(
+            &joint,
+            &convs,
+            &kindred::train::data::ExampleOptions {
+                max_reply_tokens: 10_000,
+            },
+        )
+        .unwrap();
+        let (mut nll, mut words) = (0.0, 0);
+        for ex in whole.iter().take(12) {
+            let (ll, _) = joint
+                .log_likelihood(&ex.context, &ex.labels, &joint.strategy_ids)
+                .unwrap();
+            nll -= ll;
+            words += tokenize(&ex.reply).len();
+        }
+        let want = (nll / words as f64).exp();
+        assert!(
+            (report.ppl_word - want).abs() / want < 1e-3,
+            "{}: {} vs {want}",
+            fixture.display(),
+            report.ppl_word
+        );
+        assert!(report.ppl.is_finite() && report.ppl > 1.0);
+    }
+}

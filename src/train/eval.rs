@@ -9,14 +9,18 @@ use serde::Serialize;
 
 use super::data::{build_examples, read_conversations, Example, ExampleOptions};
 use super::metrics::{corpus_bleu, distinct, rouge_l, tokenize};
-use super::trainer::perplexity;
+use super::trainer::{label_scores, reply_nll};
 use crate::model::{DecodingOptions, JointModel, Strategy, StrategyChoice};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EvalReport {
     pub mode: String,
     pub examples: usize,
+    /// Per token of the model's own tokenizer, replies cut at the recipe's 40 tokens.
     pub ppl: f64,
+    /// Per word (the metrics' word tokenisation) of the whole reply: the replies' total
+    /// negative log-likelihood over their number of words, comparable across tokenizers.
+    pub ppl_word: f64,
     pub bleu2: f64,
     #[serde(rename = "rougeL")]
     pub rouge_l: f64,
@@ -65,15 +69,46 @@ pub struct EvalOptions<'a> {
 pub fn evaluate(joint: &JointModel, data: &Path, opts: &EvalOptions) -> Result<EvalReport> {
     let convs = read_conversations(data)?;
     let mut examples: Vec<Example> = build_examples(joint, &convs, &ExampleOptions::default())?;
+    // The same examples with whole replies, for the word-level perplexity. The cut
+    // labels are a prefix of the whole ones, so one scoring serves both.
+    let mut whole: Vec<Example> = build_examples(
+        joint,
+        &convs,
+        &ExampleOptions {
+            max_reply_tokens: usize::MAX / 2,
+        },
+    )?;
     if let Some(n) = opts.limit {
         examples.truncate(n);
+        whole.truncate(n);
+    }
+    // What the model can read at all (a reply longer than its positions is scored as far
+    // as they go; none of ESConv's comes near the shipped models' limits).
+    let positions = joint.model.max_positions();
+    for ex in whole.iter_mut() {
+        let room = match joint.context.format {
+            crate::model::ContextFormat::ChatMl(_) => positions.saturating_sub(ex.context.len()),
+            crate::model::ContextFormat::EosSeparated => positions,
+        };
+        ex.labels.truncate(room.max(1));
     }
     anyhow::ensure!(
         !examples.is_empty(),
         "{} holds no supporter turns to evaluate",
         data.display()
     );
-    let (ppl, _) = perplexity(joint, &examples, 16)?;
+    let scores = label_scores(joint, &whole, 16)?;
+    let (mut nll_cut, mut tokens_cut, mut nll_whole, mut words) = (0f64, 0usize, 0f64, 0usize);
+    for ((cut, full), s) in examples.iter().zip(&whole).zip(&scores) {
+        let shared = cut.labels.len().min(full.labels.len());
+        let (l, n) = reply_nll(&cut.labels[..shared], &s[..shared], &joint.strategy_ids);
+        nll_cut += l;
+        tokens_cut += n;
+        nll_whole += reply_nll(&full.labels, s, &joint.strategy_ids).0;
+        words += tokenize(&full.reply).len();
+    }
+    let ppl = (nll_cut / tokens_cut.max(1) as f64).exp();
+    let ppl_word = (nll_whole / words.max(1) as f64).exp();
 
     let mut out = match opts.out {
         Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p)?)),
@@ -133,6 +168,7 @@ pub fn evaluate(joint: &JointModel, data: &Path, opts: &EvalOptions) -> Result<E
         mode: if opts.oracle { "oracle" } else { "joint" }.into(),
         examples: examples.len(),
         ppl,
+        ppl_word,
         bleu2: corpus_bleu(&hyps, &refs, 2),
         rouge_l: rouge_l(&hyps, &refs),
         dist1: distinct(&hyps, 1),
@@ -147,8 +183,8 @@ pub fn evaluate(joint: &JointModel, data: &Path, opts: &EvalOptions) -> Result<E
 impl EvalReport {
     pub fn table(&self) -> String {
         let mut s = format!(
-            "mode {} · {} replies\n  perplexity        {:>8.2}\n  BLEU-2            {:>8.2}\n  ROUGE-L           {:>8.2}\n  Distinct-1        {:>8.2}\n  Distinct-2        {:>8.2}\n  strategy top-1    {:>8.2} %\n  strategy top-3    {:>8.2} %\n  strategy                          predicted    gold\n",
-            self.mode, self.examples, self.ppl, self.bleu2, self.rouge_l, self.dist1, self.dist2, self.strategy_acc, self.strategy_acc_top3
+            "mode {} · {} replies\n  perplexity        {:>8.2}   (per token)\n  perplexity        {:>8.2}   (per word)\n  BLEU-2            {:>8.2}\n  ROUGE-L           {:>8.2}\n  Distinct-1        {:>8.2}\n  Distinct-2        {:>8.2}\n  strategy top-1    {:>8.2} %\n  strategy top-3    {:>8.2} %\n  strategy                          predicted    gold\n",
+            self.mode, self.examples, self.ppl, self.ppl_word, self.bleu2, self.rouge_l, self.dist1, self.dist2, self.strategy_acc, self.strategy_acc_top3
         );
         for ((name, p), (_, g)) in self
             .predicted_distribution

@@ -357,6 +357,59 @@ pub fn batch_loss(model: &BlenderbotSmall, batch: &[&Example]) -> Result<(Tensor
     Ok((loss, n))
 }
 
+/// Each example's label log-probabilities given its context (teacher-forced), in label
+/// order: what both perplexities are computed from.
+pub fn label_scores(
+    joint: &JointModel,
+    examples: &[Example],
+    batch_size: usize,
+) -> Result<Vec<Vec<f32>>> {
+    let Some(model) = joint.model.as_blenderbot() else {
+        // The decoder-only model scores one example at a time (its prompts would need
+        // left padding, which the batched path here does not do).
+        return examples
+            .iter()
+            .map(|ex| -> Result<Vec<f32>> {
+                let logp = joint
+                    .model
+                    .label_log_probs(&ex.context, &ex.labels)?
+                    .to_vec2::<f32>()?;
+                Ok(ex
+                    .labels
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| logp[i][*l as usize])
+                    .collect())
+            })
+            .collect();
+    };
+    let mut out = Vec::with_capacity(examples.len());
+    for chunk in examples.chunks(batch_size.max(1)) {
+        let refs: Vec<&Example> = chunk.iter().collect();
+        let (picked, _, _) = label_log_probs(model, &refs)?;
+        let picked = picked.to_vec1::<f32>()?;
+        let t = picked.len() / chunk.len();
+        for (row, ex) in chunk.iter().enumerate() {
+            out.push(picked[row * t..row * t + ex.labels.len()].to_vec());
+        }
+    }
+    Ok(out)
+}
+
+/// The negative log-likelihood and token count of `labels` from their scores, the
+/// strategy tokens excluded as the reference did.
+pub fn reply_nll(labels: &[u32], scores: &[f32], strategy_ids: &[u32; 8]) -> (f64, usize) {
+    let mut nll = 0f64;
+    let mut n = 0;
+    for (l, s) in labels.iter().zip(scores) {
+        if !strategy_ids.contains(l) {
+            nll -= *s as f64;
+            n += 1;
+        }
+    }
+    (nll, n)
+}
+
 /// Token-averaged perplexity of the replies given their contexts, the strategy token
 /// excluded as the reference did.
 pub fn perplexity(
@@ -364,30 +417,12 @@ pub fn perplexity(
     examples: &[Example],
     batch_size: usize,
 ) -> Result<(f64, usize)> {
-    let mut nll = 0f64;
-    let mut count = 0usize;
-    let Some(model) = joint.model.as_blenderbot() else {
-        // The decoder-only model scores one example at a time (its prompts differ in
-        // length at the front, which the batched path here does not handle).
-        for ex in examples {
-            let (ll, n) = joint.log_likelihood(&ex.context, &ex.labels, &joint.strategy_ids)?;
-            nll -= ll;
-            count += n;
-        }
-        return Ok(((nll / count.max(1) as f64).exp(), count));
-    };
-    for chunk in examples.chunks(batch_size.max(1)) {
-        let refs: Vec<&Example> = chunk.iter().collect();
-        let (picked, lab, lmask) = label_log_probs(model, &refs)?;
-        let picked = picked.to_vec1::<f32>()?;
-        let lab = lab.to_vec1::<u32>()?;
-        let lmask = lmask.to_vec1::<f32>()?;
-        for i in 0..picked.len() {
-            if lmask[i] > 0.0 && !joint.strategy_ids.contains(&lab[i]) {
-                nll -= picked[i] as f64;
-                count += 1;
-            }
-        }
+    let scores = label_scores(joint, examples, batch_size)?;
+    let (mut nll, mut count) = (0f64, 0usize);
+    for (ex, s) in examples.iter().zip(&scores) {
+        let (l, n) = reply_nll(&ex.labels, s, &joint.strategy_ids);
+        nll += l;
+        count += n;
     }
     Ok(((nll / count.max(1) as f64).exp(), count))
 }
