@@ -178,7 +178,7 @@ pub fn bench_model(
         "batch_ratio_by_round": round_ratios,
     });
     if let (Some(py), false) = (&o.python, q8) {
-        match torch_reference(py, dir, &context, o) {
+        match torch_reference(py, dir, joint.model.architecture(), &context, o) {
             Ok(t) => {
                 let tp50 = t["p50_ms"].as_f64().unwrap_or(f64::NAN);
                 let tb = t["batch_replies_per_s"].as_f64().unwrap_or(f64::NAN);
@@ -199,12 +199,18 @@ pub fn bench_model(
 
 const TORCH_SCRIPT: &str = r#"
 import json, sys, time, torch
-from transformers import BlenderbotSmallForConditionalGeneration
 torch.set_num_threads(2)
-d, ctx, n, reply, batch = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-m = BlenderbotSmallForConditionalGeneration.from_pretrained(d).eval()
+d, ctx, n, reply, batch, arch = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
 ids = torch.tensor([ctx])
-kw = dict(do_sample=True, top_p=0.9, temperature=0.7, min_new_tokens=reply + 1, max_new_tokens=reply + 1, decoder_start_token_id=1)
+kw = dict(do_sample=True, top_p=0.9, temperature=0.7, min_new_tokens=reply + 1, max_new_tokens=reply + 1)
+if arch == "llama":
+    from transformers import AutoModelForCausalLM
+    m = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32).eval()
+    kw["pad_token_id"] = m.config.eos_token_id
+else:
+    from transformers import BlenderbotSmallForConditionalGeneration
+    m = BlenderbotSmallForConditionalGeneration.from_pretrained(d).eval()
+    kw["decoder_start_token_id"] = 1
 with torch.no_grad():
     m.generate(input_ids=ids, **kw)
     ts = []
@@ -222,6 +228,7 @@ print(json.dumps({"p50_ms": ts[len(ts) // 2], "p95_ms": ts[min(len(ts) - 1, roun
 fn torch_reference(
     python: &Path,
     dir: &Path,
+    architecture: &str,
     context: &[u32],
     o: &BenchOptions,
 ) -> Result<serde_json::Value> {
@@ -233,6 +240,7 @@ fn torch_reference(
         .arg(o.replies.to_string())
         .arg(o.reply_tokens.to_string())
         .arg(o.batch.to_string())
+        .arg(architecture)
         .env("OMP_NUM_THREADS", "2")
         .output()
         .with_context(|| format!("cannot run {}", python.display()))?;

@@ -25,6 +25,8 @@ use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::VarBuilder;
 use serde::Deserialize;
 
+use super::q8::{Q8Linear, Q8Matrix};
+
 /// An HF `LlamaConfig` (`config.json` with `"model_type": "llama"`), or the same facts
 /// read from a GGUF file's metadata.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -243,16 +245,85 @@ pub enum Rope {
     Interleaved,
 }
 
+/// A projection: candle's product (dense, or a GGUF quantisation with candle's
+/// kernels), or Kindred's q8_0 ([`Q8Linear`]) where the CPU has AVX-512 VNNI.
+#[derive(Debug, Clone)]
+enum Projection {
+    Candle(QMatMul),
+    Q8(Q8Linear),
+}
+
+impl Projection {
+    fn dense(w: Tensor) -> Self {
+        Projection::Candle(QMatMul::Tensor(w))
+    }
+
+    /// q8_0 with the fastest kernel this CPU has; a dense weight whose input size is not
+    /// a multiple of 32 stays dense.
+    fn q8(w: &Tensor) -> Result<Self> {
+        if !w.dim(1)?.is_multiple_of(GgmlDType::Q8_0.block_size()) {
+            return Ok(Self::dense(w.clone()));
+        }
+        Ok(if Q8Matrix::available() {
+            Projection::Q8(Q8Linear::quantize(w, None)?)
+        } else {
+            Projection::Candle(QMatMul::from_qtensor(QTensor::quantize(
+                &w.to_dtype(DType::F32)?,
+                GgmlDType::Q8_0,
+            )?)?)
+        })
+    }
+
+    /// This projection as q8_0 (a GGUF quantisation is dequantised first).
+    fn to_q8(&self) -> Result<Self> {
+        match self {
+            Projection::Candle(QMatMul::Tensor(w)) => Self::q8(w),
+            Projection::Candle(QMatMul::QTensor(q)) => Self::q8(&q.dequantize(&q.device())?),
+            other => Ok(other.clone()),
+        }
+    }
+
+    /// Dense f32 weights again (what transformers computes with for a GGUF file).
+    fn to_dense(&self) -> Result<Self> {
+        Ok(match self {
+            Projection::Candle(QMatMul::QTensor(q)) => Self::dense(q.dequantize(&q.device())?),
+            Projection::Q8(q) => Self::dense(q.dequantize()?),
+            other => other.clone(),
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Projection::Candle(m) => m.forward(x),
+            Projection::Q8(m) => m.forward(x),
+        }
+    }
+}
+
 struct Layer {
     attn_norm: Tensor,
-    q: QMatMul,
-    k: QMatMul,
-    v: QMatMul,
-    o: QMatMul,
+    q: Projection,
+    k: Projection,
+    v: Projection,
+    o: Projection,
     mlp_norm: Tensor,
-    gate: QMatMul,
-    up: QMatMul,
-    down: QMatMul,
+    gate: Projection,
+    up: Projection,
+    down: Projection,
+}
+
+impl Layer {
+    fn projections(&mut self) -> [&mut Projection; 7] {
+        [
+            &mut self.q,
+            &mut self.k,
+            &mut self.v,
+            &mut self.o,
+            &mut self.gate,
+            &mut self.up,
+            &mut self.down,
+        ]
+    }
 }
 
 /// A Llama model's weights.
@@ -261,7 +332,7 @@ pub struct Llama {
     embed: Tensor,
     layers: Vec<Layer>,
     norm: Tensor,
-    lm_head: QMatMul,
+    lm_head: Projection,
     rope: Rope,
     cos: Tensor,
     sin: Tensor,
@@ -269,19 +340,30 @@ pub struct Llama {
 }
 
 /// The attention keys and values of a batch being decoded, and what each row may see.
+///
+/// Keys and values live in buffers with room to grow, written in place
+/// (`slice_set`) as tokens come: appending by concatenation would copy every layer's
+/// whole cache at every step, which for 8 people was most of a step's time.
 pub struct Cache {
-    /// Per layer: keys and values, `(batch, kv_heads, seen, head_dim)`.
+    /// Per layer: keys and values, `(batch, kv_heads, capacity, head_dim)`.
     kv: Vec<Option<(Tensor, Tensor)>>,
-    /// `(batch, seen)`: 0 where a row may attend, -inf at its padding.
+    /// Positions filled in every row's buffers.
+    len: usize,
+    /// `(batch, len)`: 0 where a row may attend, -inf at its padding.
     key_bias: Option<Tensor>,
     /// The next position of each row (its number of real tokens so far).
     positions: Vec<u32>,
 }
 
+/// Room a cache buffer gets beyond what it must hold when it (re)grows: a reply's
+/// worth of tokens, so a reply rarely reallocates.
+const CACHE_HEADROOM: usize = 64;
+
 impl Cache {
     pub fn new(layers: usize) -> Self {
         Self {
             kv: vec![None; layers],
+            len: 0,
             key_bias: None,
             positions: Vec::new(),
         }
@@ -303,27 +385,53 @@ impl Cache {
 
     /// How many positions each row has been fed (padding included).
     pub fn seen(&self) -> usize {
-        self.key_bias.as_ref().map(|b| b.dims()[1]).unwrap_or(0)
+        self.len
     }
-}
 
-fn matmul_of(w: Tensor) -> QMatMul {
-    QMatMul::Tensor(w)
-}
-
-fn quantized(m: &QMatMul, dtype: GgmlDType) -> Result<QMatMul> {
-    Ok(match m {
-        QMatMul::Tensor(w) if w.dim(1)? % dtype.block_size() == 0 => {
-            QMatMul::from_qtensor(QTensor::quantize(w, dtype)?)?
+    /// Writes layer `i`'s new keys and values (`(batch, kv_heads, t, head_dim)`) after
+    /// the `self.len` already there; returns views of all of them.
+    fn append(&mut self, i: usize, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
+        let (b, heads, t, d) = k.dims4()?;
+        let need = self.len + t;
+        let slot = &mut self.kv[i];
+        let grow = match slot {
+            Some((old, _)) => old.dim(2)? < need,
+            None => true,
+        };
+        if grow {
+            let cap = need + CACHE_HEADROOM;
+            let fresh = || Tensor::zeros((b, heads, cap, d), k.dtype(), k.device());
+            let (nk, nv) = (fresh()?, fresh()?);
+            if let Some((ok, ov)) = slot.as_ref() {
+                nk.slice_set(&ok.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
+                nv.slice_set(&ov.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
+            }
+            *slot = Some((nk, nv));
         }
-        other => other.clone(),
-    })
+        let (ck, cv) = slot.as_ref().expect("allocated above");
+        ck.slice_set(&k.contiguous()?, 2, self.len)?;
+        cv.slice_set(&v.contiguous()?, 2, self.len)?;
+        Ok((ck.narrow(2, 0, need)?, cv.narrow(2, 0, need)?))
+    }
 }
 
 impl Llama {
     /// From HF weights (`model.layers.N.self_attn.q_proj.weight`, …) in `vb`.
     pub fn load(vb: VarBuilder, cfg: &Config) -> Result<Self> {
+        Self::load_quantized(vb, cfg, false)
+    }
+
+    /// As [`Llama::load`], with every projection quantised to q8_0 as soon as it is read
+    /// (`q8`), so that the f32 weights of the whole model are never all in memory.
+    pub fn load_quantized(vb: VarBuilder, cfg: &Config, q8: bool) -> Result<Self> {
         cfg.validate().map_err(anyhow::Error::msg)?;
+        let matmul_of = |w: Tensor| -> Result<Projection> {
+            if q8 {
+                Projection::q8(&w)
+            } else {
+                Ok(Projection::dense(w))
+            }
+        };
         let (h, hd) = (cfg.hidden_size, cfg.head_dim());
         let (q_out, kv_out) = (cfg.num_attention_heads * hd, cfg.kv_heads() * hd);
         let m = vb.pp("model");
@@ -335,21 +443,21 @@ impl Llama {
             let f = l.pp("mlp");
             layers.push(Layer {
                 attn_norm: l.get(h, "input_layernorm.weight")?,
-                q: matmul_of(a.get((q_out, h), "q_proj.weight")?),
-                k: matmul_of(a.get((kv_out, h), "k_proj.weight")?),
-                v: matmul_of(a.get((kv_out, h), "v_proj.weight")?),
-                o: matmul_of(a.get((h, q_out), "o_proj.weight")?),
+                q: matmul_of(a.get((q_out, h), "q_proj.weight")?)?,
+                k: matmul_of(a.get((kv_out, h), "k_proj.weight")?)?,
+                v: matmul_of(a.get((kv_out, h), "v_proj.weight")?)?,
+                o: matmul_of(a.get((h, q_out), "o_proj.weight")?)?,
                 mlp_norm: l.get(h, "post_attention_layernorm.weight")?,
-                gate: matmul_of(f.get((cfg.intermediate_size, h), "gate_proj.weight")?),
-                up: matmul_of(f.get((cfg.intermediate_size, h), "up_proj.weight")?),
-                down: matmul_of(f.get((h, cfg.intermediate_size), "down_proj.weight")?),
+                gate: matmul_of(f.get((cfg.intermediate_size, h), "gate_proj.weight")?)?,
+                up: matmul_of(f.get((cfg.intermediate_size, h), "up_proj.weight")?)?,
+                down: matmul_of(f.get((h, cfg.intermediate_size), "down_proj.weight")?)?,
             });
         }
         let norm = m.get(h, "norm.weight")?;
         let lm_head = if cfg.tie_word_embeddings && !vb.contains_tensor("lm_head.weight") {
-            matmul_of(embed.clone())
+            matmul_of(embed.clone())?
         } else {
-            matmul_of(vb.get((cfg.vocab_size, h), "lm_head.weight")?)
+            matmul_of(vb.get((cfg.vocab_size, h), "lm_head.weight")?)?
         };
         Self::assemble(
             cfg.clone(),
@@ -380,8 +488,10 @@ impl Llama {
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         for i in 0..cfg.num_hidden_layers {
             let p = format!("blk.{i}");
-            let mut mm = |n: &str| -> Result<QMatMul> {
-                Ok(QMatMul::from_qtensor(get(&format!("{p}.{n}.weight"))?)?)
+            let mut mm = |n: &str| -> Result<Projection> {
+                Ok(Projection::Candle(QMatMul::from_qtensor(get(&format!(
+                    "{p}.{n}.weight"
+                ))?)?))
             };
             let (q, k, v, o) = (
                 mm("attn_q")?,
@@ -403,11 +513,11 @@ impl Llama {
             });
         }
         let norm = get("output_norm.weight")?.dequantize(device)?;
-        let lm_head = if cfg.tie_word_embeddings {
+        let lm_head = Projection::Candle(if cfg.tie_word_embeddings {
             QMatMul::from_qtensor(embed_q)?
         } else {
             QMatMul::from_qtensor(get("output.weight")?)?
-        };
+        });
         Self::assemble(cfg, embed, layers, norm, lm_head, Rope::Interleaved, device)
     }
 
@@ -427,7 +537,7 @@ impl Llama {
         embed: Tensor,
         layers: Vec<Layer>,
         norm: Tensor,
-        lm_head: QMatMul,
+        lm_head: Projection,
         rope: Rope,
         device: &Device,
     ) -> Result<Self> {
@@ -464,48 +574,27 @@ impl Llama {
         })
     }
 
-    /// Quantises the dense projections and the output layer to q8_0 (inference only).
+    /// Quantises the projections and the output layer to q8_0 (inference only); a
+    /// GGUF file's other quantisations are converted.
     pub fn quantize_q8(&mut self) -> Result<()> {
         for l in &mut self.layers {
-            for m in [
-                &mut l.q,
-                &mut l.k,
-                &mut l.v,
-                &mut l.o,
-                &mut l.gate,
-                &mut l.up,
-                &mut l.down,
-            ] {
-                *m = quantized(m, GgmlDType::Q8_0)?;
+            for m in l.projections() {
+                *m = m.to_q8()?;
             }
         }
-        self.lm_head = quantized(&self.lm_head, GgmlDType::Q8_0)?;
+        self.lm_head = self.lm_head.to_q8()?;
         Ok(())
     }
 
     /// Replaces quantised weights by their f32 values (what transformers computes with
     /// when it opens a GGUF file): for exact comparisons.
     pub fn dequantize(&mut self) -> Result<()> {
-        let dense = |m: &QMatMul| -> Result<QMatMul> {
-            Ok(match m {
-                QMatMul::QTensor(q) => QMatMul::Tensor(q.dequantize(&q.device())?),
-                other => other.clone(),
-            })
-        };
         for l in &mut self.layers {
-            for m in [
-                &mut l.q,
-                &mut l.k,
-                &mut l.v,
-                &mut l.o,
-                &mut l.gate,
-                &mut l.up,
-                &mut l.down,
-            ] {
-                *m = dense(m)?;
+            for m in l.projections() {
+                *m = m.to_dense()?;
             }
         }
-        self.lm_head = dense(&self.lm_head)?;
+        self.lm_head = self.lm_head.to_dense()?;
         Ok(())
     }
 
@@ -643,26 +732,33 @@ impl Llama {
                     candle_nn::rotary_emb::rope_i(&k, &cos, &sin)?,
                 ),
             };
-            let (k, v) = match &cache.kv[i] {
-                Some((pk, pv)) => (Tensor::cat(&[pk, &k], 2)?, Tensor::cat(&[pv, &v], 2)?),
-                None => (k, v),
-            };
-            cache.kv[i] = Some((k.clone(), v.clone()));
-            let k = candle_transformers::utils::repeat_kv(k, heads / kv_heads)?;
-            let v = candle_transformers::utils::repeat_kv(v, heads / kv_heads)?;
-            let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&mask)?;
-            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-            let attn =
-                probs
-                    .matmul(&v.contiguous()?)?
-                    .transpose(1, 2)?
-                    .reshape((b, t, heads * hd))?;
+            let (k, v) = cache.append(i, &k, &v)?;
+            // Grouped-query attention without copying the keys and values for each
+            // query head: the query heads that share a key/value head (consecutive, as
+            // in transformers' repeat_kv) become more rows of one product.
+            let rep = heads / kv_heads;
+            let q = q.reshape((b, kv_heads, rep * t, hd))?;
+            let scores = (q.matmul(&k.t()?)? * scale)?
+                .reshape((b, kv_heads, rep, t, kv_len))?
+                .broadcast_add(&mask.unsqueeze(2)?)?;
+            let probs = candle_nn::ops::softmax_last_dim(&scores)?.reshape((
+                b,
+                kv_heads,
+                rep * t,
+                kv_len,
+            ))?;
+            let attn = probs
+                .matmul(&v)?
+                .reshape((b, heads, t, hd))?
+                .transpose(1, 2)?
+                .reshape((b, t, heads * hd))?;
             x = (x + layer.o.forward(&attn)?)?;
             let h = candle_nn::ops::rms_norm(&x, &layer.mlp_norm, eps)?;
             let gated =
                 (candle_nn::ops::silu(&layer.gate.forward(&h)?)? * layer.up.forward(&h)?)?;
             x = (x + layer.down.forward(&gated)?)?;
         }
+        cache.len = kv_len;
         Ok(candle_nn::ops::rms_norm(&x, &self.norm, eps)?)
     }
 

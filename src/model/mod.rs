@@ -250,19 +250,21 @@ pub fn load(dir: &Path, opts: &LoadOptions) -> Result<JointModel> {
             let tokenizer = Tokenizer::from_dir(dir)?;
             check_vocabulary(dir, &tokenizer, cfg.vocab_size)?;
             let vb = open_weights(dir, DType::F32, &opts.device)?;
-            let mut m = llama::Llama::load(vb, &cfg).with_context(|| {
-                format!(
-                    "the weights in {} do not match its config.json",
-                    dir.display()
-                )
-            })?;
-            if opts.quantize_q8 {
-                m.quantize_q8().context("q8_0 quantisation failed")?;
-            }
+            // Quantised tensor by tensor as they are read: the f32 model is never whole.
+            let m =
+                llama::Llama::load_quantized(vb, &cfg, opts.quantize_q8).with_context(|| {
+                    format!(
+                        "the weights in {} do not match its config.json",
+                        dir.display()
+                    )
+                })?;
             assemble(dir, Network::Llama(m), tokenizer)
         }
         Architecture::Gguf(file) => {
-            let (m, content) = llama::Llama::from_gguf_file(&file, &opts.device)?;
+            let (mut m, content) = llama::Llama::from_gguf_file(&file, &opts.device)?;
+            if opts.quantize_q8 {
+                m.quantize_q8().context("q8_0 quantisation failed")?;
+            }
             let tokenizer = Tokenizer::from_gguf(&content)
                 .with_context(|| format!("cannot use the tokenizer in {}", file.display()))?;
             let meta_dir = if dir.is_dir() {

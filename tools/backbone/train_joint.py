@@ -408,7 +408,12 @@ def export(args, tok, model, run):
     model.load_state_dict(best["model"], strict=False)
     out = Path(args.export)
     out.mkdir(parents=True, exist_ok=True)
-    model.config.torch_dtype = "bfloat16"
+    # Loaded from GGUF, the weights are already dequantised; the quantiser transformers
+    # attaches would refuse to save them.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.config.dtype = "bfloat16"
     model.to(torch.bfloat16).save_pretrained(out, max_shard_size="90MB", safe_serialization=True)
     tok.save_pretrained(out)
     log(f"exported step {best['step']} (dev loss {best['dev_loss']:.4f}) to {out}")
