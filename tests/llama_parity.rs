@@ -482,7 +482,13 @@ fn joint_decoding_picks_a_strategy_then_a_reply_without_strategy_tokens() {
         assert!(!r.tokens.contains(&joint.model.eos_token_id()));
         assert_eq!(r.text, joint.tokenizer.decode(&r.tokens, true));
     }
-    // Batched greedy equals one by one.
+    // Batched greedy equals one by one, prompts of different lengths included (each is
+    // read on its own, then the caches are merged with left padding).
+    let contexts: Vec<Vec<u32>> = contexts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| c[23 * i..].to_vec())
+        .collect();
     let greedy = DecodingOptions::greedy(16);
     let batch = joint
         .reply_batch(&contexts, &[StrategyChoice::Predict; 4], &greedy)

@@ -300,29 +300,77 @@ impl Projection {
     }
 }
 
+/// Projections of the same input: one product over their stacked weights where they
+/// can be stacked (dense weights, quantised after stacking), else one product each (a
+/// GGUF file's quantised tensors). One product reads the input and quantises it once
+/// and costs one round of the thread pool instead of three.
+#[derive(Debug, Clone)]
+enum Stack {
+    One(Projection, Vec<usize>),
+    Each(Vec<Projection>),
+}
+
+impl Stack {
+    /// Stacks dense `(n_i, k)` weights, quantised to q8_0 after stacking when `q8`.
+    fn dense(weights: &[Tensor], q8: bool) -> Result<Self> {
+        let sizes = weights
+            .iter()
+            .map(|w| w.dim(0))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let w = Tensor::cat(weights, 0)?;
+        let p = if q8 {
+            Projection::q8(&w)?
+        } else {
+            Projection::dense(w)
+        };
+        Ok(Stack::One(p, sizes))
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        match self {
+            Stack::One(p, sizes) => {
+                let y = p.forward(x)?;
+                let mut start = 0;
+                let mut out = Vec::with_capacity(sizes.len());
+                for n in sizes {
+                    out.push(y.narrow(D::Minus1, start, *n)?.contiguous()?);
+                    start += n;
+                }
+                Ok(out)
+            }
+            Stack::Each(ps) => Ok(ps
+                .iter()
+                .map(|p| p.forward(x))
+                .collect::<candle_core::Result<_>>()?),
+        }
+    }
+
+    fn projections(&mut self) -> Vec<&mut Projection> {
+        match self {
+            Stack::One(p, _) => vec![p],
+            Stack::Each(ps) => ps.iter_mut().collect(),
+        }
+    }
+}
+
 struct Layer {
     attn_norm: Tensor,
-    q: Projection,
-    k: Projection,
-    v: Projection,
+    /// Query, key and value.
+    qkv: Stack,
     o: Projection,
     mlp_norm: Tensor,
-    gate: Projection,
-    up: Projection,
+    /// Gate and up.
+    gate_up: Stack,
     down: Projection,
 }
 
 impl Layer {
-    fn projections(&mut self) -> [&mut Projection; 7] {
-        [
-            &mut self.q,
-            &mut self.k,
-            &mut self.v,
-            &mut self.o,
-            &mut self.gate,
-            &mut self.up,
-            &mut self.down,
-        ]
+    fn projections(&mut self) -> Vec<&mut Projection> {
+        let mut all = self.qkv.projections();
+        all.extend(self.gate_up.projections());
+        all.push(&mut self.o);
+        all.push(&mut self.down);
+        all
     }
 }
 
@@ -388,6 +436,64 @@ impl Cache {
         self.len
     }
 
+    /// One batch's cache from several, each row's keys and values moved to the right
+    /// (left padding, masked): so that each person's prompt can be read on its own —
+    /// only its own tokens, no padding to the longest — and the replies still be
+    /// decoded together.
+    pub fn merge(parts: Vec<Cache>) -> Result<Self> {
+        let Some(first) = parts.first() else {
+            anyhow::bail!("no caches to merge");
+        };
+        let layers = first.kv.len();
+        let len = parts.iter().map(|c| c.len).max().unwrap_or(0);
+        let mut kv = Vec::with_capacity(layers);
+        for i in 0..layers {
+            let (mut ks, mut vs) = (
+                Vec::with_capacity(parts.len()),
+                Vec::with_capacity(parts.len()),
+            );
+            for c in &parts {
+                let (k, v) = c.kv[i]
+                    .as_ref()
+                    .ok_or_else(|| anyhow::anyhow!("a cache to merge is empty"))?;
+                for (src, out) in [(k, &mut ks), (v, &mut vs)] {
+                    let (rows, heads, _, d) = src.dims4()?;
+                    let filled = src.narrow(2, 0, c.len)?;
+                    let pad = Tensor::zeros(
+                        (rows, heads, len - c.len + CACHE_HEADROOM, d),
+                        src.dtype(),
+                        src.device(),
+                    )?;
+                    // Padding on the left, headroom on the right.
+                    let (left, right) = (
+                        pad.narrow(2, 0, len - c.len)?,
+                        pad.narrow(2, 0, CACHE_HEADROOM)?,
+                    );
+                    out.push(Tensor::cat(&[&left, &filled, &right], 2)?);
+                }
+            }
+            kv.push(Some((Tensor::cat(&ks, 0)?, Tensor::cat(&vs, 0)?)));
+        }
+        let mut bias = Vec::new();
+        let mut positions = Vec::new();
+        for c in &parts {
+            let b = c
+                .key_bias
+                .as_ref()
+                .ok_or_else(|| anyhow::anyhow!("a cache to merge is empty"))?;
+            let rows = b.dim(0)?;
+            let pad = Tensor::full(f32::NEG_INFINITY, (rows, len - c.len), b.device())?;
+            bias.push(Tensor::cat(&[&pad, b], 1)?);
+            positions.extend_from_slice(&c.positions);
+        }
+        Ok(Self {
+            kv,
+            len,
+            key_bias: Some(Tensor::cat(&bias, 0)?),
+            positions,
+        })
+    }
+
     /// Writes layer `i`'s new keys and values (`(batch, kv_heads, t, head_dim)`) after
     /// the `self.len` already there; returns views of all of them.
     fn append(&mut self, i: usize, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
@@ -441,16 +547,27 @@ impl Llama {
             let l = m.pp(format!("layers.{i}"));
             let a = l.pp("self_attn");
             let f = l.pp("mlp");
+            let inter = cfg.intermediate_size;
             layers.push(Layer {
                 attn_norm: l.get(h, "input_layernorm.weight")?,
-                q: matmul_of(a.get((q_out, h), "q_proj.weight")?)?,
-                k: matmul_of(a.get((kv_out, h), "k_proj.weight")?)?,
-                v: matmul_of(a.get((kv_out, h), "v_proj.weight")?)?,
+                qkv: Stack::dense(
+                    &[
+                        a.get((q_out, h), "q_proj.weight")?,
+                        a.get((kv_out, h), "k_proj.weight")?,
+                        a.get((kv_out, h), "v_proj.weight")?,
+                    ],
+                    q8,
+                )?,
                 o: matmul_of(a.get((h, q_out), "o_proj.weight")?)?,
                 mlp_norm: l.get(h, "post_attention_layernorm.weight")?,
-                gate: matmul_of(f.get((cfg.intermediate_size, h), "gate_proj.weight")?)?,
-                up: matmul_of(f.get((cfg.intermediate_size, h), "up_proj.weight")?)?,
-                down: matmul_of(f.get((h, cfg.intermediate_size), "down_proj.weight")?)?,
+                gate_up: Stack::dense(
+                    &[
+                        f.get((inter, h), "gate_proj.weight")?,
+                        f.get((inter, h), "up_proj.weight")?,
+                    ],
+                    q8,
+                )?,
+                down: matmul_of(f.get((h, inter), "down_proj.weight")?)?,
             });
         }
         let norm = m.get(h, "norm.weight")?;
@@ -502,13 +619,10 @@ impl Llama {
             let (gate, up, down) = (mm("ffn_gate")?, mm("ffn_up")?, mm("ffn_down")?);
             layers.push(Layer {
                 attn_norm: get(&format!("{p}.attn_norm.weight"))?.dequantize(device)?,
-                q,
-                k,
-                v,
+                qkv: Stack::Each(vec![q, k, v]),
                 o,
                 mlp_norm: get(&format!("{p}.ffn_norm.weight"))?.dequantize(device)?,
-                gate,
-                up,
+                gate_up: Stack::Each(vec![gate, up]),
                 down,
             });
         }
@@ -704,24 +818,15 @@ impl Llama {
         let scale = 1.0 / (hd as f64).sqrt();
         for (i, layer) in self.layers.iter().enumerate() {
             let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, eps)?;
-            let q = layer
-                .q
-                .forward(&h)?
-                .reshape((b, t, heads, hd))?
-                .transpose(1, 2)?
-                .contiguous()?;
-            let k = layer
-                .k
-                .forward(&h)?
-                .reshape((b, t, kv_heads, hd))?
-                .transpose(1, 2)?
-                .contiguous()?;
-            let v = layer
-                .v
-                .forward(&h)?
-                .reshape((b, t, kv_heads, hd))?
-                .transpose(1, 2)?
-                .contiguous()?;
+            let qkv = layer.qkv.forward(&h)?;
+            let heads_of = |x: &Tensor, n: usize| -> Result<Tensor> {
+                Ok(x.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous()?)
+            };
+            let (q, k, v) = (
+                heads_of(&qkv[0], heads)?,
+                heads_of(&qkv[1], kv_heads)?,
+                heads_of(&qkv[2], kv_heads)?,
+            );
             let (q, k) = match self.rope {
                 Rope::Halves => (
                     candle_nn::rotary_emb::rope(&q, &cos, &sin)?,
@@ -754,8 +859,8 @@ impl Llama {
                 .reshape((b, t, heads * hd))?;
             x = (x + layer.o.forward(&attn)?)?;
             let h = candle_nn::ops::rms_norm(&x, &layer.mlp_norm, eps)?;
-            let gated =
-                (candle_nn::ops::silu(&layer.gate.forward(&h)?)? * layer.up.forward(&h)?)?;
+            let gate_up = layer.gate_up.forward(&h)?;
+            let gated = (candle_nn::ops::silu(&gate_up[0])? * &gate_up[1])?;
             x = (x + layer.down.forward(&gated)?)?;
         }
         cache.len = kv_len;

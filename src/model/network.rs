@@ -110,10 +110,26 @@ impl Network {
                 Ok((logits, DecodeState::BlenderbotSmall(state)))
             }
             Network::Llama(m) => {
-                let (ids, real) = left_padded(contexts, self.eos_token_id(), &dev)?;
-                let mut cache = m.new_cache();
-                let logits = m.forward_last(&ids, &real, &mut cache)?;
-                Ok((logits.to_dtype(DType::F32)?, DecodeState::Llama(cache)))
+                // Each prompt read on its own (only its own tokens: prompts differ in
+                // length, and a padded batch's products ran slower per token than one
+                // prompt's), then the caches merged so the replies decode together.
+                let mut caches = Vec::with_capacity(contexts.len());
+                let mut logits = Vec::with_capacity(contexts.len());
+                for c in contexts {
+                    anyhow::ensure!(!c.is_empty(), "a decoder-only model needs a prompt");
+                    let mut cache = m.new_cache();
+                    let ids = Tensor::new(c.as_slice(), &dev)?.unsqueeze(0)?;
+                    let real = Tensor::ones((1, c.len()), DType::U32, &dev)?;
+                    logits.push(m.forward_last(&ids, &real, &mut cache)?);
+                    caches.push(cache);
+                }
+                let cache = if caches.len() == 1 {
+                    caches.pop().expect("one cache")
+                } else {
+                    Cache::merge(caches)?
+                };
+                let logits = Tensor::cat(&logits, 0)?.to_dtype(DType::F32)?;
+                Ok((logits, DecodeState::Llama(cache)))
             }
         }
     }
@@ -193,24 +209,5 @@ fn right_padded(
     Ok((
         Tensor::from_vec(ids, (contexts.len(), len), dev)?,
         Tensor::from_vec(mask, (contexts.len(), len), dev)?,
-    ))
-}
-
-/// Decoder-only input: prompts padded on the left, so that every row's last position is
-/// its prompt's last token, and which positions are real.
-fn left_padded(contexts: &[Vec<u32>], pad: u32, dev: &Device) -> Result<(Tensor, Tensor)> {
-    let len = contexts.iter().map(|c| c.len()).max().unwrap_or(0);
-    anyhow::ensure!(len > 0, "a decoder-only model needs a prompt");
-    let mut ids = Vec::with_capacity(contexts.len() * len);
-    let mut real = Vec::with_capacity(contexts.len() * len);
-    for c in contexts {
-        anyhow::ensure!(!c.is_empty(), "a decoder-only model needs a prompt");
-        let pads = len - c.len();
-        ids.extend(std::iter::repeat_n(pad, pads).chain(c.iter().copied()));
-        real.extend(std::iter::repeat_n(0u32, pads).chain(std::iter::repeat_n(1, c.len())));
-    }
-    Ok((
-        Tensor::from_vec(ids, (contexts.len(), len), dev)?,
-        Tensor::from_vec(real, (contexts.len(), len), dev)?,
     ))
 }
