@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Builds a tiny random Llama Joint model, in both formats Kindred loads, and records what
-transformers computes with it, for `tests/llama_parity.rs`.
+transformers computes with it, for `tests/it/llama_parity.rs`.
 
 Run by developers, not by CI (it needs torch, transformers, tokenizers and gguf):
 

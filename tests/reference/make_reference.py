@@ -9,7 +9,7 @@ Run by developers, not by CI (it needs torch + transformers):
     .venv/bin/python tests/reference/make_reference.py --size full --out /tmp/full-90m
     .venv/bin/python tests/reference/make_reference.py --tokenizer-only --out tests/fixtures
 
-The tiny model and its references are committed; `cargo test --test model_parity` compares.
+The tiny model and its references are committed; `cargo test --test it model_parity` compares.
 With KINDRED_EXTRA_REFERENCE=/tmp/full-90m the same test also checks the full-size model.
 """
 import argparse, json, os, shutil, sys

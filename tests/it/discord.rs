@@ -2,15 +2,13 @@
 //! talking REST and WebSocket to a stand-in on loopback, with the real engine, the tiny
 //! model and a SQLite file in a temp dir.
 
-mod helpers;
-mod standins;
-
+use crate::{helpers, standins};
 use std::time::Duration;
 
+use crate::standins::discord::{DiscordStandIn, RestCall};
 use kindred::startup::{AppBuilder, Running};
 use kindred_discord::{DiscordAdapter, DiscordConfig};
 use serde_json::{json, Value};
-use standins::discord::{DiscordStandIn, RestCall};
 
 const WAIT: Duration = Duration::from_secs(20);
 const TOKEN: &str = "TEST.discord.token-never-real";

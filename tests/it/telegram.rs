@@ -2,14 +2,12 @@
 //! HTTP to a stand-in Bot API server on loopback, with the real engine, the tiny model
 //! and a SQLite file in a temp dir.
 
-mod helpers;
-mod standins;
-
+use crate::helpers;
 use std::time::Duration;
 
+use crate::standins::telegram::{Call, TelegramStandIn};
 use kindred::startup::{AppBuilder, Running};
 use kindred_telegram::{Mode, TelegramAdapter, TelegramConfig};
-use standins::telegram::{Call, TelegramStandIn};
 
 const TOKEN: &str = "123456:TEST-token-never-real";
 const WAIT: Duration = Duration::from_secs(20);

@@ -1,9 +1,7 @@
 //! Whole conversations through the port: a real SQLite file in a temp dir and the real
 //! (tiny, random-weight) Joint model.
 
-mod helpers;
-
-use helpers::*;
+use crate::helpers::*;
 use kindred::domain::{Delivery, Speaker, TurnSource};
 use kindred::model::{self, ContextTurn, Strategy, StrategyChoice};
 use kindred_adapter::{Attachment, ChatKind, ChatRef, Inbound, ModAction, Outbound};

@@ -1,5 +1,4 @@
 //! Test helpers: an engine on a fresh SQLite file in a temp dir and the tiny fixture model.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
