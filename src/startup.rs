@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use kindred_adapter::{Adapter, AdapterIo, Envelope, Inbox};
+use kindred_adapter::{Adapter, AdapterIo, Inbox};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
@@ -182,7 +182,7 @@ pub struct Running {
 /// Collects adapters before the engine starts.
 pub struct AppBuilder {
     inbound_tx: Inbox,
-    inbound_rx: mpsc::Receiver<Envelope>,
+    inbound_rx: kindred_adapter::Intake,
     shutdown: broadcast::Sender<()>,
     routes: HashMap<String, mpsc::Sender<kindred_adapter::Outbound>>,
     adapters: Vec<(String, JoinHandle<Result<()>>)>,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use kindred_adapter::{Envelope, Inbound, Outbound, Stored};
+use kindred_adapter::{Envelope, Inbound, Intake, Outbound, Stored};
 use tokio::sync::{broadcast, mpsc, Semaphore};
 
 use super::Engine;
@@ -19,13 +19,20 @@ use super::Engine;
 /// The outbound channel of each platform.
 pub type Routes = Arc<HashMap<String, mpsc::Sender<Outbound>>>;
 
-/// Feeds inbound events to the engine until `inbound` closes or shutdown fires.
+/// Feeds inbound events to the engine until `inbound` closes or shutdown fires; delivery
+/// reports are recorded by a task of their own, which goes on until every adapter is gone
+/// (so the reports of what adapters send while they stop are recorded too).
 pub async fn serve(
     engine: Engine,
-    mut inbound: mpsc::Receiver<Envelope>,
+    intake: Intake,
     routes: Routes,
     mut shutdown: broadcast::Receiver<()>,
 ) -> Result<()> {
+    let Intake {
+        events: mut inbound,
+        reports,
+    } = intake;
+    let recorder = tokio::spawn(record_reports(engine.clone(), reports, routes.clone()));
     let permits = Arc::new(Semaphore::new(
         engine.settings().conversation.max_concurrent_users,
     ));
@@ -108,7 +115,44 @@ pub async fn serve(
             }
         }
     }
+    drop(inbound);
+    // Reports keep coming while the adapters finish sending; the lane closes when the
+    // last adapter has gone.
+    if tokio::time::timeout(Duration::from_secs(30), recorder)
+        .await
+        .is_err()
+    {
+        tracing::warn!("delivery reports were still arriving 30 s after shutdown");
+    }
     Ok(())
+}
+
+/// Records delivery reports as they come, apart from the queue of people's messages.
+async fn record_reports(engine: Engine, mut reports: mpsc::Receiver<Inbound>, routes: Routes) {
+    while let Some(report) = reports.recv().await {
+        record_report(&engine, &routes, report).await;
+    }
+}
+
+/// One delivery report into the store. What it makes the engine send (the edit of a
+/// prompt rated before its delivery was reported) goes to the adapter of the chat it is
+/// for, forwarded while the report is handled, so that no count of messages can fill
+/// the channel.
+async fn record_report(engine: &Engine, routes: &Routes, report: Inbound) {
+    let (tx, mut rx) = mpsc::channel(8);
+    let handling = async move {
+        if let Err(e) = engine.handle(report, &tx).await {
+            tracing::warn!(error = %format!("{e:#}"), "recording a delivery failed");
+        }
+    };
+    let forwarding = async {
+        while let Some(o) = rx.recv().await {
+            if let Some(route) = routes.get(&o.chat().platform) {
+                let _ = route.send(o).await;
+            }
+        }
+    };
+    tokio::join!(handling, forwarding);
 }
 
 /// An event for a person's queue, with its inbox row when it was stored on receipt.
@@ -125,24 +169,9 @@ async fn dispatch(
     let key = match ev.origin() {
         Some((chat, user)) => format!("{}\u{1f}{}\u{1f}{}", chat.platform, chat.id, user.id),
         None => {
-            // Delivery reports touch one row; no need to queue them behind a person.
-            // What one sends (the edit of a prompt rated before its delivery was
-            // reported) goes to the adapter of the chat it is for, forwarded while the
-            // report is handled, so that no count of messages can fill the channel.
-            let (tx, mut rx) = mpsc::channel(8);
-            let handling = async move {
-                if let Err(e) = engine.handle(ev, &tx).await {
-                    tracing::warn!(error = %format!("{e:#}"), "recording a delivery failed");
-                }
-            };
-            let forwarding = async {
-                while let Some(o) = rx.recv().await {
-                    if let Some(route) = routes.get(&o.chat().platform) {
-                        let _ = route.send(o).await;
-                    }
-                }
-            };
-            tokio::join!(handling, forwarding);
+            // Reports come through their own lane; one that came this way (a replayed
+            // one) is recorded the same way.
+            record_report(engine, routes, ev).await;
             return;
         }
     };

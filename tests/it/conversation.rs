@@ -1068,9 +1068,8 @@ async fn answers_to_a_press_are_private_only_in_shared_chats() {
 /// the people's queues: the late report's edit reaches the adapter.
 #[tokio::test]
 async fn the_edit_for_a_late_delivery_report_reaches_the_adapter() {
-    use kindred_adapter::Envelope;
     let app = spawn_app(&[]).await;
-    let (inbox, inbound) = tokio::sync::mpsc::channel(16);
+    let (inbox, inbound) = kindred_adapter::Inbox::channel(16);
     let (to_adapter, mut outbound) = tokio::sync::mpsc::channel(64);
     let routes = std::sync::Arc::new(std::collections::HashMap::from([(
         "test".to_string(),
@@ -1083,16 +1082,12 @@ async fn the_edit_for_a_late_delivery_report_reaches_the_adapter() {
         routes,
         stopped,
     ));
-    let event = |ev| Envelope {
-        event: ev,
-        receipt: None,
-    };
     inbox
-        .send(event(message("ana", "my week was hard")))
+        .send(message("ana", "my week was hard"))
         .await
         .unwrap();
     inbox
-        .send(event(message("ana", "and I can't sleep")))
+        .send(message("ana", "and I can't sleep"))
         .await
         .unwrap();
     // Nothing reports deliveries here: the prompt has no message id when it is pressed.
@@ -1102,10 +1097,7 @@ async fn the_edit_for_a_late_delivery_report_reaches_the_adapter() {
             break p;
         }
     };
-    inbox
-        .send(event(press("ana", "ana", &payloads[3])))
-        .await
-        .unwrap();
+    inbox.send(press("ana", "ana", &payloads[3])).await.unwrap();
     let prompt_id: i64 = id.trim_start_matches("rating:").parse().unwrap();
     let pressed = std::time::Instant::now();
     while app.rating_prompt(prompt_id).await.stars != Some(4) {
@@ -1116,10 +1108,10 @@ async fn the_edit_for_a_late_delivery_report_reaches_the_adapter() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     inbox
-        .send(event(Inbound::Delivered {
+        .send(Inbound::Delivered {
             outbound_id: id,
             platform_message_id: Some("pm-late".into()),
-        }))
+        })
         .await
         .unwrap();
     loop {
@@ -1134,6 +1126,8 @@ async fn the_edit_for_a_late_delivery_report_reaches_the_adapter() {
         }
     }
     stop.send(()).unwrap();
+    // The reports lane stays open until the last adapter (here, the test) is gone.
+    drop(inbox);
     let _ = serving.await;
 }
 

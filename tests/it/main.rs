@@ -19,5 +19,6 @@ mod discord;
 mod llama_parity;
 mod metrics_reference;
 mod model_parity;
+mod reliability;
 mod telegram;
 mod training;

@@ -269,20 +269,46 @@ impl std::fmt::Display for EngineGone {
 impl std::error::Error for EngineGone {}
 
 /// Where an adapter hands platform events to the engine.
+///
+/// Delivery reports take a lane of their own: they are what marks a reply sent, and
+/// behind a busy queue of people's messages they would wait while a crash could come
+/// and make the reply go out again.
 #[derive(Debug, Clone)]
-pub struct Inbox(mpsc::Sender<Envelope>);
+pub struct Inbox {
+    events: mpsc::Sender<Envelope>,
+    reports: mpsc::Sender<Inbound>,
+}
+
+/// The engine's end of an [`Inbox`].
+#[derive(Debug)]
+pub struct Intake {
+    /// Platform events, in arrival order.
+    pub events: mpsc::Receiver<Envelope>,
+    /// Delivery reports ([`Inbound::Delivered`], [`Inbound::Failed`]).
+    pub reports: mpsc::Receiver<Inbound>,
+}
 
 impl Inbox {
     /// An inbox and the engine's end of it.
-    pub fn channel(capacity: usize) -> (Inbox, mpsc::Receiver<Envelope>) {
-        let (tx, rx) = mpsc::channel(capacity);
-        (Inbox(tx), rx)
+    pub fn channel(capacity: usize) -> (Inbox, Intake) {
+        let (events, events_rx) = mpsc::channel(capacity);
+        let (reports, reports_rx) = mpsc::channel(capacity);
+        (
+            Inbox { events, reports },
+            Intake {
+                events: events_rx,
+                reports: reports_rx,
+            },
+        )
     }
 
     /// Hands over an event the platform will not redeliver (a console line, a delivery
     /// report): returns as soon as the engine has it queued.
     pub async fn send(&self, event: Inbound) -> Result<(), EngineGone> {
-        self.0
+        if matches!(event, Inbound::Delivered { .. } | Inbound::Failed { .. }) {
+            return self.reports.send(event).await.map_err(|_| EngineGone);
+        }
+        self.events
             .send(Envelope {
                 event,
                 receipt: None,
@@ -296,7 +322,7 @@ impl Inbox {
     /// platform delivers it again, and the key makes sure it is handled once.
     pub async fn deliver(&self, key: String, event: Inbound) -> Result<Stored, EngineGone> {
         let (stored, rx) = oneshot::channel();
-        self.0
+        self.events
             .send(Envelope {
                 event,
                 receipt: Some(Receipt { key, stored }),

@@ -1,0 +1,93 @@
+//! The daemon's event loop under stalls: what must still get through.
+
+use std::time::Duration;
+
+use kindred::domain::Delivery;
+use kindred::startup::AppBuilder;
+use kindred_adapter::{Adapter, AdapterIo, Inbound, Outbound};
+use tokio::sync::oneshot;
+
+use crate::helpers::*;
+
+/// An adapter for the test platform that hands its channels to the test.
+struct HandOver(Option<oneshot::Sender<AdapterIo>>);
+
+impl Adapter for HandOver {
+    fn platform(&self) -> &'static str {
+        "test"
+    }
+    async fn run(mut self, io: AdapterIo) -> anyhow::Result<()> {
+        let mut shutdown = io.shutdown.resubscribe();
+        let _ = self.0.take().unwrap().send(io);
+        let _ = shutdown.recv().await;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_delivery_report_is_recorded_while_peoples_messages_are_stuck() {
+    // A hung model holds one person's task; their flood fills their queue and the
+    // loop that hands out people's messages waits on it. A reply sent before (the
+    // crisis resources to someone else) is reported delivered in the meantime: the
+    // report must reach the store now, not after the stall — a crash in between would
+    // send the reply again.
+    let dir = tempfile::tempdir().unwrap();
+    let settings = test_settings(dir.path(), &[]);
+    let store = kindred::startup::open_store(&settings).await.unwrap();
+    let engine = kindred::engine::Engine::new(
+        store,
+        kindred::engine::ModelWorker::unresponsive(),
+        std::sync::Arc::new(settings),
+    );
+    let (io_tx, io_rx) = oneshot::channel();
+    let running = AppBuilder::new()
+        .with_adapter(HandOver(Some(io_tx)))
+        .start(engine.clone());
+    let mut io = io_rx.await.unwrap();
+
+    io.inbound
+        .send(message("bo", "I'm standing on the roof right now"))
+        .await
+        .unwrap();
+    let turn_id = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(Outbound::Text { id: Some(id), .. }) = io.outbound.recv().await {
+                return id;
+            }
+        }
+    })
+    .await
+    .expect("the crisis response goes out");
+    // The flood: more messages than a person's queue holds, behind a hung model.
+    let flood = {
+        let inbox = io.inbound.clone();
+        tokio::spawn(async move {
+            for i in 0..80 {
+                let _ = inbox.send(message("ana", &format!("message {i}"))).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    io.inbound
+        .send(Inbound::Delivered {
+            outbound_id: turn_id.clone(),
+            platform_message_id: Some("m-1".into()),
+        })
+        .await
+        .unwrap();
+    let id: i64 = turn_id.trim_start_matches("turn:").parse().unwrap();
+    let recorded = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let t = engine.store.turn(id).await.unwrap().unwrap();
+            if t.delivery == Delivery::Delivered {
+                return t;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the report is recorded while the loop is stalled");
+    assert_eq!(recorded.platform_message_id.as_deref(), Some("m-1"));
+    flood.abort();
+    let _ = running.shutdown.send(());
+}
