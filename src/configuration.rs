@@ -66,6 +66,7 @@ pub struct ConversationSettings {
     pub checkin: bool,
     pub survey: bool,
     pub max_concurrent_users: usize,
+    pub shutdown_grace_seconds: u64,
     pub max_messages_per_minute: usize,
     pub retention_days: u64,
 }

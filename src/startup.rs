@@ -263,10 +263,27 @@ impl Running {
             // A finished handle must not be polled again.
             self.adapters.remove(i);
         }
-        for (_, h) in self.adapters {
-            let _ = tokio::time::timeout(Duration::from_secs(10), h).await;
+        // Intake stops at once; the engine finishes people's replies within its grace
+        // period, then the adapters send what is queued, then the store is closed. A
+        // second signal ends the wait (and the process) at once: nothing is lost that the
+        // next start would not pick up.
+        let everything = async {
+            for (_, h) in self.adapters {
+                let _ = h.await;
+            }
+            let _ = self.engine.await;
+        };
+        tokio::select! {
+            _ = everything => {}
+            _ = tokio::signal::ctrl_c() => {
+                tracing::warn!("second interrupt: stopping now");
+                std::process::exit(130);
+            }
+            _ = terminate() => {
+                tracing::warn!("second terminate: stopping now");
+                std::process::exit(143);
+            }
         }
-        let _ = tokio::time::timeout(Duration::from_secs(30), self.engine).await;
         match first_error {
             Some(e) => Err(e),
             None => Ok(()),

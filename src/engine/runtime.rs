@@ -32,7 +32,12 @@ pub async fn serve(
         events: mut inbound,
         reports,
     } = intake;
-    let recorder = tokio::spawn(record_reports(engine.clone(), reports, routes.clone()));
+    let recorder = tokio::spawn(record_reports(
+        engine.clone(),
+        reports,
+        Arc::downgrade(&routes),
+    ));
+    let mut tasks = tokio::task::JoinSet::new();
     let permits = Arc::new(Semaphore::new(
         engine.settings().conversation.max_concurrent_users,
     ));
@@ -46,6 +51,9 @@ pub async fn serve(
         Ok(n) => tracing::info!(resumed = n, "resumed unfinished replies"),
         Err(e) => tracing::error!(error = %format!("{e:#}"), "recovery after restart failed"),
     }
+    // (Its copy of the routes must not outlive recovery: at shutdown the adapters stop
+    // when the routes are gone.)
+    drop(route);
     // Events stored before a crash but never handled go first, in their original order.
     let mut replay: std::collections::VecDeque<Queued> = match engine.store.inbox_unhandled().await {
         Ok(rows) => rows
@@ -72,7 +80,7 @@ pub async fn serve(
     let mut sweep = tokio::time::interval(Duration::from_secs(60));
     loop {
         if let Some(q) = replay.pop_front() {
-            dispatch(&engine, &routes, &mut people, &permits, q).await;
+            dispatch(&engine, &routes, &mut people, &mut tasks, &permits, q).await;
             continue;
         }
         tokio::select! {
@@ -89,7 +97,7 @@ pub async fn serve(
             envelope = inbound.recv() => {
                 let Some(Envelope { event, receipt }) = envelope else { break };
                 let Some(receipt) = receipt else {
-                    dispatch(&engine, &routes, &mut people, &permits, (event, None)).await;
+                    dispatch(&engine, &routes, &mut people, &mut tasks, &permits, (event, None)).await;
                     continue;
                 };
                 let platform = event.origin().map(|(c, _)| c.platform.clone()).unwrap_or_default();
@@ -100,7 +108,7 @@ pub async fn serve(
                 match stored {
                     Ok(Some(id)) => {
                         let _ = receipt.stored.send(Stored::New);
-                        dispatch(&engine, &routes, &mut people, &permits, (event, Some(id))).await;
+                        dispatch(&engine, &routes, &mut people, &mut tasks, &permits, (event, Some(id))).await;
                     }
                     Ok(None) => {
                         tracing::debug!(key = %receipt.key, "a redelivered event was ignored");
@@ -115,9 +123,41 @@ pub async fn serve(
             }
         }
     }
+    // Intake stops; what people already sent is finished within the grace period. A
+    // person's task ends once its queue is empty; one still working when the grace runs
+    // out is stopped, and its unfinished events are handled after the next start (they
+    // are in the inbox, and an unsent reply is re-sent by recovery).
+    // Events already handed over without a receipt (a console line) are the engine's to
+    // handle; those with one are left unacknowledged, so the platform delivers them again.
+    inbound.close();
+    while let Ok(Envelope { event, receipt }) = inbound.try_recv() {
+        if receipt.is_none() {
+            dispatch(
+                &engine,
+                &routes,
+                &mut people,
+                &mut tasks,
+                &permits,
+                (event, None),
+            )
+            .await;
+        }
+    }
     drop(inbound);
-    // Reports keep coming while the adapters finish sending; the lane closes when the
-    // last adapter has gone.
+    drop(people);
+    let grace = Duration::from_secs(engine.settings().conversation.shutdown_grace_seconds);
+    let finishing = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(grace, finishing).await.is_err() {
+        tracing::warn!(
+            unfinished = tasks.len(),
+            "people's messages still being handled at the end of the grace period are left for the next start"
+        );
+        tasks.shutdown().await;
+    }
+    // The routes go: each adapter sends what is queued for it, then stops. Reports keep
+    // coming while the adapters finish sending; their lane closes when the last adapter
+    // has gone.
+    drop(routes);
     if tokio::time::timeout(Duration::from_secs(30), recorder)
         .await
         .is_err()
@@ -128,8 +168,16 @@ pub async fn serve(
 }
 
 /// Records delivery reports as they come, apart from the queue of people's messages.
-async fn record_reports(engine: Engine, mut reports: mpsc::Receiver<Inbound>, routes: Routes) {
+/// It holds the routes weakly: at shutdown the adapters' outbound channels must close
+/// once the people's work is done, even while reports are still being recorded.
+async fn record_reports(
+    engine: Engine,
+    mut reports: mpsc::Receiver<Inbound>,
+    routes: std::sync::Weak<HashMap<String, mpsc::Sender<Outbound>>>,
+) {
+    let none: Routes = Arc::new(HashMap::new());
     while let Some(report) = reports.recv().await {
+        let routes = routes.upgrade().unwrap_or_else(|| none.clone());
         record_report(&engine, &routes, report).await;
     }
 }
@@ -163,6 +211,7 @@ async fn dispatch(
     engine: &Engine,
     routes: &Routes,
     people: &mut HashMap<String, mpsc::Sender<Queued>>,
+    tasks: &mut tokio::task::JoinSet<()>,
     permits: &Arc<Semaphore>,
     (ev, inbox_id): Queued,
 ) {
@@ -193,7 +242,10 @@ async fn dispatch(
     let (tx, rx) = mpsc::channel(64);
     tx.send(item.take().unwrap()).await.ok();
     people.insert(key, tx);
-    tokio::spawn(person_task(engine.clone(), rx, out, permits.clone()));
+    // Finished tasks are reaped as new ones start, so the set stays the size of the
+    // people active now.
+    while tasks.try_join_next().is_some() {}
+    tasks.spawn(person_task(engine.clone(), rx, out, permits.clone()));
 }
 
 /// Handles one person's events in order; exits after a quiet spell.

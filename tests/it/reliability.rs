@@ -91,3 +91,63 @@ async fn a_delivery_report_is_recorded_while_peoples_messages_are_stuck() {
     flood.abort();
     let _ = running.shutdown.send(());
 }
+
+#[tokio::test]
+async fn shutdown_lets_replies_in_flight_finish_and_records_their_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = kindred::startup::build_engine(test_settings(dir.path(), &[]), &tiny_model())
+        .await
+        .unwrap();
+    let (io_tx, io_rx) = oneshot::channel();
+    let running = AppBuilder::new()
+        .with_adapter(HandOver(Some(io_tx)))
+        .start(engine.clone());
+    let mut io = io_rx.await.unwrap();
+    let people: Vec<String> = (0..8).map(|i| format!("p{i}")).collect();
+    for round in 0..2 {
+        for p in &people {
+            io.inbound
+                .send(message(p, &format!("round {round}: my week was hard")))
+                .await
+                .unwrap();
+        }
+    }
+    // Stop at once, with all of that in flight.
+    running.shutdown.send(()).unwrap();
+    // Acting as the platform: everything the engine still sends, reported delivered.
+    let mut replies = 0;
+    while let Some(o) = tokio::time::timeout(Duration::from_secs(30), io.outbound.recv())
+        .await
+        .expect("the engine closes the channel when its work is done")
+    {
+        if let Outbound::Text { id: Some(id), .. } = o {
+            replies += 1;
+            io.inbound
+                .send(Inbound::Delivered {
+                    outbound_id: id,
+                    platform_message_id: Some(format!("m{replies}")),
+                })
+                .await
+                .unwrap();
+        }
+    }
+    drop(io);
+    tokio::time::timeout(Duration::from_secs(30), running.engine)
+        .await
+        .expect("the engine stops once the adapter has gone")
+        .unwrap()
+        .unwrap();
+    assert!(replies >= 16, "{replies} messages sent");
+    // Every reply was handled before the engine stopped, and its delivery recorded.
+    let (pending,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM turns WHERE source = 'model' AND delivery != 'delivered'",
+    )
+    .fetch_one(engine.store.pool())
+    .await
+    .unwrap();
+    let (model,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM turns WHERE source = 'model'")
+        .fetch_one(engine.store.pool())
+        .await
+        .unwrap();
+    assert_eq!((model, pending), (16, 0));
+}

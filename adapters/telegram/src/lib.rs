@@ -103,6 +103,9 @@ impl TelegramAdapter {
     }
 }
 
+/// How long a stopping adapter waits for the engine's last messages to be sent.
+const SENDER_DRAIN: std::time::Duration = std::time::Duration::from_secs(90);
+
 impl Adapter for TelegramAdapter {
     fn platform(&self) -> &'static str {
         PLATFORM
@@ -144,7 +147,17 @@ impl Adapter for TelegramAdapter {
                 webhook::serve(&bot, handler, public_url, listen, &mut shutdown).await
             }
         };
-        sender.abort();
+        // Intake has stopped; what the engine still sends (replies finished in its grace
+        // period) goes out before the adapter stops: the sender ends when the engine
+        // closes the outbound channel.
+        let mut sender = sender;
+        if tokio::time::timeout(SENDER_DRAIN, &mut sender)
+            .await
+            .is_err()
+        {
+            tracing::warn!("messages were still being sent when the adapter stopped");
+            sender.abort();
+        }
         result
     }
 }
