@@ -41,6 +41,7 @@ pub struct ModelSettings {
     pub quantize: Quantize,
     pub max_batch: usize,
     pub batch_window_ms: u64,
+    pub reply_timeout_seconds: u64,
     pub max_context_turns: usize,
     pub max_context_tokens: usize,
     /// Overrides of the model's decoding defaults (see [`Settings::decoding_for`]).
@@ -278,6 +279,9 @@ impl Settings {
         }
         if self.conversation.max_messages_per_minute == 0 {
             return fail("conversation.max_messages_per_minute", "at least 1");
+        }
+        if self.model.reply_timeout_seconds == 0 {
+            return fail("model.reply_timeout_seconds", "at least 1");
         }
         if !(1..=64).contains(&self.model.max_batch) {
             return fail("model.max_batch", "between 1 and 64");

@@ -68,7 +68,8 @@ pub fn start_model(settings: &Settings, model_dir: &Path) -> Result<ModelWorker>
         opts,
         settings.model.max_batch,
         Duration::from_millis(settings.model.batch_window_ms),
-    ))
+    )
+    .with_timeout(Duration::from_secs(settings.model.reply_timeout_seconds)))
 }
 
 /// Builds the engine: store, model, settings.

@@ -880,15 +880,23 @@ impl Engine {
                 }
             }
             Ok(_) | Err(_) => {
-                if let Err(e) = &generated {
-                    tracing::error!(session = session.id, error = %format!("{e:#}"), "generation failed");
-                }
-                (
-                    texts::MODEL_FAILED.to_string(),
-                    TurnSource::System,
-                    None,
-                    None,
-                )
+                let timed_out = match &generated {
+                    Err(e) if e.downcast_ref::<worker::TimedOut>().is_some() => {
+                        tracing::warn!(session = session.id, error = %e, "generation timed out");
+                        true
+                    }
+                    Err(e) => {
+                        tracing::error!(session = session.id, error = %format!("{e:#}"), "generation failed");
+                        false
+                    }
+                    Ok(_) => false,
+                };
+                let text = if timed_out {
+                    texts::MODEL_TIMED_OUT
+                } else {
+                    texts::MODEL_FAILED
+                };
+                (text.to_string(), TurnSource::System, None, None)
             }
         };
         // Recorded before it is sent; marked delivered when the adapter confirms.

@@ -31,6 +31,9 @@ pub const NON_TEXT: &str = "I can only read text, so I can't see stickers, pictu
 /// resources).
 pub const REPLY_WITHHELD: &str =
     "I'm sorry, I lost my words there. I'm still here with you: could you tell me a bit more about how you're feeling?";
+/// Sent when the model takes longer than `model.reply_timeout_seconds`.
+pub const MODEL_TIMED_OUT: &str =
+    "I'm sorry, I'm taking too long to find my words right now. I'm still here: please write again in a moment.";
 pub const MODEL_FAILED: &str =
     "I'm sorry, I couldn't put a reply together just now. Please try again in a moment.";
 pub const NOTHING_TO_END: &str =

@@ -23,7 +23,24 @@ struct Job {
 #[derive(Clone)]
 pub struct ModelWorker {
     tx: std_mpsc::Sender<Job>,
+    /// How long a reply may take before it is given up.
+    timeout: Duration,
 }
+
+/// A reply given up after the worker's timeout.
+#[derive(Debug, Clone, Copy)]
+pub struct TimedOut(pub Duration);
+
+impl std::fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no reply after {:.1} s: given up", self.0.as_secs_f64())
+    }
+}
+
+impl std::error::Error for TimedOut {}
+
+/// The default reply timeout (`model.reply_timeout_seconds`).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl ModelWorker {
     pub fn spawn(
@@ -36,21 +53,43 @@ impl ModelWorker {
         std::thread::Builder::new()
             .name("kindred-model".into())
             .spawn(move || {
-                while let Ok(first) = rx.recv() {
-                    let mut jobs = vec![first];
-                    let deadline = Instant::now() + window;
-                    while jobs.len() < max_batch.max(1) {
-                        let left = deadline.saturating_duration_since(Instant::now());
-                        match rx.recv_timeout(left) {
-                            Ok(j) => jobs.push(j),
-                            Err(_) => break,
+                // Everything a batch does is guarded (see `run_batch`); should anything
+                // still unwind out of the loop, the loop starts again with the same model
+                // rather than leaving the daemon without one. The jobs of that batch
+                // were dropped on the way out, so their callers get an error, not silence.
+                loop {
+                    let served = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        while let Ok(first) = rx.recv() {
+                            let mut jobs = vec![first];
+                            let deadline = Instant::now() + window;
+                            while jobs.len() < max_batch.max(1) {
+                                let left = deadline.saturating_duration_since(Instant::now());
+                                match rx.recv_timeout(left) {
+                                    Ok(j) => jobs.push(j),
+                                    Err(_) => break,
+                                }
+                            }
+                            run_batch(&model, &opts, jobs);
                         }
+                    }));
+                    match served {
+                        // Every handle is gone: the daemon is stopping.
+                        Ok(()) => return,
+                        Err(_) => tracing::error!("the model thread panicked; it carries on"),
                     }
-                    run_batch(&model, &opts, jobs);
                 }
             })
             .expect("spawn the model thread");
-        Self { tx }
+        Self {
+            tx,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// The same worker with another reply timeout.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// A worker whose model takes requests and never answers: a hung model, for tests
@@ -66,7 +105,10 @@ impl ModelWorker {
                 }
             })
             .expect("spawn the model thread");
-        Self { tx }
+        Self {
+            tx,
+            timeout: DEFAULT_TIMEOUT,
+        }
     }
 
     /// A reply to the conversation `turns` (oldest first).
@@ -85,18 +127,29 @@ impl ModelWorker {
                 respond,
             })
             .map_err(|_| anyhow!("the model thread has stopped"))?;
-        rx.await
-            .map_err(|_| anyhow!("the model thread dropped the request"))?
+        match tokio::time::timeout(self.timeout, rx).await {
+            Ok(answer) => answer.map_err(|_| anyhow!("the model thread dropped the request"))?,
+            Err(_) => Err(anyhow::Error::new(TimedOut(self.timeout))),
+        }
     }
 }
 
 fn run_batch(model: &JointModel, opts: &DecodingOptions, jobs: Vec<Job>) {
     let mut ready = Vec::new();
     for job in jobs {
-        match model.context_ids(job.situation.as_deref(), &job.turns) {
-            Ok(ids) => ready.push((ids, job)),
-            Err(e) => {
+        // Tokenising is guarded too: a panic on one person's text fails their reply only.
+        let ids = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            model.context_ids(job.situation.as_deref(), &job.turns)
+        }));
+        match ids {
+            Ok(Ok(ids)) => ready.push((ids, job)),
+            Ok(Err(e)) => {
                 let _ = job.respond.send(Err(e));
+            }
+            Err(_) => {
+                let _ = job
+                    .respond
+                    .send(Err(anyhow!("tokenising the conversation panicked")));
             }
         }
     }

@@ -151,3 +151,60 @@ async fn shutdown_lets_replies_in_flight_finish_and_records_their_delivery() {
         .unwrap();
     assert_eq!((model, pending), (16, 0));
 }
+
+#[tokio::test]
+async fn a_hung_model_gives_a_kind_message_after_the_timeout_and_nobody_stalls() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = test_settings(dir.path(), &[]);
+    let store = kindred::startup::open_store(&settings).await.unwrap();
+    let engine = kindred::engine::Engine::new(
+        store,
+        kindred::engine::ModelWorker::unresponsive().with_timeout(Duration::from_millis(300)),
+        std::sync::Arc::new(settings),
+    );
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    let started = std::time::Instant::now();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        engine.handle(message("ana", "my week was hard"), &tx),
+    )
+    .await
+    .expect("the person's task is not held by the hung model")
+    .unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    drop(tx);
+    let mut texts = Vec::new();
+    while let Some(o) = rx.recv().await {
+        if let Outbound::Text { text, .. } = o {
+            texts.push(text);
+        }
+    }
+    // (After the introduction a first message gets.)
+    assert_eq!(
+        texts.last().map(String::as_str),
+        Some(kindred::engine::texts::MODEL_TIMED_OUT),
+        "{texts:?}"
+    );
+    // Stored as the system's turn, so the conversation shows what the person saw.
+    let user = engine
+        .store
+        .find_user("test", "ana")
+        .await
+        .unwrap()
+        .unwrap();
+    let session = engine
+        .store
+        .open_session(user.id, "test", "dm-ana")
+        .await
+        .unwrap()
+        .unwrap();
+    let turns = engine.store.turns(session.id).await.unwrap();
+    let last = turns.last().unwrap();
+    assert_eq!(
+        (last.text.as_str(), last.source),
+        (
+            kindred::engine::texts::MODEL_TIMED_OUT,
+            kindred::domain::TurnSource::System
+        )
+    );
+}
