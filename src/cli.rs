@@ -251,4 +251,15 @@ pub enum ModelCommand {
 pub enum DbCommand {
     /// Apply pending migrations.
     Migrate,
+    /// A consistent copy of the database, taken while the daemon runs (mode 0600).
+    Backup {
+        /// Where the copy goes; must not exist.
+        file: PathBuf,
+    },
+    /// Delete everything stored about one person (a request that came outside the chat).
+    Forget {
+        /// The person as PLATFORM:ID, e.g. telegram:123456789.
+        #[arg(long, value_name = "PLATFORM:ID")]
+        user: String,
+    },
 }

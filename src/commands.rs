@@ -115,6 +115,36 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             );
             Ok(())
         }),
+        Command::Db(DbCommand::Backup { file }) => block_on(async {
+            let store = startup::open_store(&settings).await?;
+            let result = store.backup(&file).await;
+            store.close().await;
+            result?;
+            println!(
+                "backed up {} to {}",
+                settings.database_path().display(),
+                file.display()
+            );
+            Ok(())
+        }),
+        Command::Db(DbCommand::Forget { user }) => block_on(async {
+            let Some((platform, id)) = user.split_once(':') else {
+                anyhow::bail!("--user takes PLATFORM:ID (e.g. telegram:123456789), not {user:?}");
+            };
+            let store = startup::open_store(&settings).await?;
+            let found = store.find_user(platform, id).await?;
+            let result = match &found {
+                Some(u) => crate::engine::forget_person(&store, u.id, platform, id).await,
+                None => Ok(()),
+            };
+            store.close().await;
+            result?;
+            match found {
+                Some(_) => println!("deleted everything stored about {platform}:{id}"),
+                None => println!("nothing is stored about {platform}:{id}"),
+            }
+            Ok(())
+        }),
         Command::Eval(a) => {
             let joint = model::load(
                 &settings.model_dir(global.model.as_deref()),

@@ -197,6 +197,8 @@ impl Store {
             .with_context(|| format!("invalid database path {}", path.display()))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            // Deleted content is overwritten, not left in free pages (/forget).
+            .pragma("secure_delete", "ON")
             .busy_timeout(busy_timeout)
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
@@ -261,12 +263,67 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes the user and, through the foreign keys, every session, turn and rating.
-    pub async fn delete_user(&self, user_id: i64) -> Result<()> {
+    /// Deletes the user and, through the foreign keys, every session, turn and rating,
+    /// with the events of theirs still waiting in the inbox (`inbox_ids`), in one
+    /// transaction. The database overwrites what it deletes (`secure_delete`), and the
+    /// write-ahead log is checkpointed and truncated after, so the words are not left in
+    /// free pages or in the log either.
+    pub async fn delete_user(&self, user_id: i64, inbox_ids: &[i64]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM users WHERE id = ?")
             .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        for id in inbox_ids {
+            sqlx::query("DELETE FROM inbox WHERE id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        self.checkpoint().await
+    }
+
+    /// Moves the write-ahead log into the database and empties it.
+    pub async fn checkpoint(&self) -> Result<()> {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(&self.pool)
             .await?;
+        Ok(())
+    }
+
+    /// A consistent copy of the database at `target` (which must not exist), taken while
+    /// it is in use (`VACUUM INTO`), readable by the owner only.
+    pub async fn backup(&self, target: &Path) -> Result<()> {
+        if target.exists() {
+            anyhow::bail!(
+                "{} exists already; a backup never overwrites",
+                target.display()
+            );
+        }
+        let path = target
+            .to_str()
+            .with_context(|| format!("{} is not a UTF-8 path", target.display()))?;
+        // Created empty and private first, so the copy is never readable by others.
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(target)
+                .with_context(|| format!("cannot create {}", target.display()))?;
+        }
+        let result = sqlx::query("VACUUM INTO ?")
+            .bind(path)
+            .execute(&self.pool)
+            .await;
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(target);
+            return Err(
+                anyhow::Error::new(e).context(format!("backing up to {} failed", target.display()))
+            );
+        }
         Ok(())
     }
 

@@ -1083,13 +1083,17 @@ impl Engine {
         Ok(())
     }
 
+    async fn forget_person(&self, user_id: i64, platform: &str, platform_id: &str) -> Result<()> {
+        forget_person(&self.store, user_id, platform, platform_id).await
+    }
+
     async fn forget(&self, chat: &ChatRef, user: &UserRef, args: &str, out: &Out) -> Result<()> {
         let Some(u) = self.store.find_user(&user.platform, &user.id).await? else {
             send_text(out, chat, texts::NOTHING_STORED).await;
             return Ok(());
         };
         if args.trim() == "confirm" && u.forget_nonce.is_some() {
-            self.store.delete_user(u.id).await?;
+            self.forget_person(u.id, &user.platform, &user.id).await?;
             tracing::info!("a user's data was deleted on request");
             send_text(out, chat, texts::FORGET_DONE).await;
             return Ok(());
@@ -1276,7 +1280,7 @@ impl Engine {
                     return Ok(());
                 }
                 if confirm {
-                    self.store.delete_user(u.id).await?;
+                    self.forget_person(u.id, &user.platform, &user.id).await?;
                     tracing::info!("a user's data was deleted on request");
                     self.notice(out, chat, user, interaction, texts::FORGET_DONE)
                         .await;
@@ -1669,4 +1673,28 @@ mod tests {
             Some(Press::Forget { confirm: true, .. })
         ));
     }
+}
+
+/// Deletes everything stored about a person: their record (and with it every
+/// conversation, rating and survey answer) and their events still waiting in the inbox.
+/// What `/forget` and `kindred db forget` do.
+pub async fn forget_person(
+    store: &Store,
+    user_id: i64,
+    platform: &str,
+    platform_id: &str,
+) -> Result<()> {
+    let waiting: Vec<i64> = store
+        .inbox_unhandled()
+        .await?
+        .into_iter()
+        .filter(|(_, payload)| {
+            serde_json::from_str::<Inbound>(payload).is_ok_and(|ev| {
+                ev.origin()
+                    .is_some_and(|(_, u)| u.platform == platform && u.id == platform_id)
+            })
+        })
+        .map(|(id, _)| id)
+        .collect();
+    store.delete_user(user_id, &waiting).await
 }

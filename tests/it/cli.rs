@@ -397,3 +397,46 @@ fn model_subcommands_honour_the_model_dir_setting() {
         assert!(err.contains("no-such-model"), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn db_backup_and_forget_work_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = kindred(dir.path());
+    c.args(["chat", "--user", "mia", "--model"]).arg(tiny());
+    assert_succeeded(&run_with_stdin(c, "my week was hard\n"));
+
+    let copy = dir.path().join("copy.sqlite3");
+    let out = kindred(dir.path())
+        .args(["db", "backup"])
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert_succeeded(&out);
+    assert!(std::fs::metadata(&copy).unwrap().len() > 0);
+
+    let out = kindred(dir.path())
+        .args(["db", "forget", "--user", "console:mia"])
+        .output()
+        .unwrap();
+    assert_succeeded(&out);
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("deleted everything stored about console:mia"));
+    let out = kindred(dir.path())
+        .args(["db", "forget", "--user", "console:mia"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing is stored about console:mia"));
+    let out = kindred(dir.path())
+        .args(["db", "forget", "--user", "mia"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PLATFORM:ID"));
+    // The backup still has her (it was taken before).
+    let out = kindred(dir.path())
+        .args(["db", "backup"])
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exists already"));
+}

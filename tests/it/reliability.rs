@@ -208,3 +208,104 @@ async fn a_hung_model_gives_a_kind_message_after_the_timeout_and_nobody_stalls()
         )
     );
 }
+
+/// Every byte of the database's files (the database and its write-ahead log).
+fn database_bytes(data_dir: &std::path::Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for f in std::fs::read_dir(data_dir).unwrap().flatten() {
+        let name = f.file_name().to_string_lossy().to_string();
+        if name.contains(".sqlite") || name.contains(".db") {
+            all.extend(std::fs::read(f.path()).unwrap());
+        }
+    }
+    assert!(!all.is_empty(), "the database files were found");
+    all
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn forgotten_words_are_gone_from_the_database_files_too() {
+    // Deleting rows leaves their bytes in free pages and in the write-ahead log unless
+    // the database overwrites them; a person who asked us to forget must not be
+    // recoverable from the files.
+    let app = spawn_app(&[]).await;
+    app.send(message(
+        "ana",
+        "my secret is zebra-quokka-4711 and nobody knows",
+    ))
+    .await;
+    app.send(message("ben", "I keep thinking of heron-walrus-9090"))
+        .await;
+    assert!(contains(
+        &database_bytes(app.dir.path()),
+        "zebra-quokka-4711"
+    ));
+    let out = app.send(command("ana", "forget", "")).await;
+    let Outbound::Prompt { choices, .. } = &out[0] else {
+        panic!("{out:?}")
+    };
+    app.send(press("ana", "ana", &choices[0].payload)).await;
+    let bytes = database_bytes(app.dir.path());
+    assert!(
+        !contains(&bytes, "zebra-quokka-4711"),
+        "ana's words remain in the files"
+    );
+    assert!(
+        contains(&bytes, "heron-walrus-9090"),
+        "ben's words are kept"
+    );
+}
+
+#[tokio::test]
+async fn a_backup_is_a_private_identical_copy() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = spawn_app(&[]).await;
+    for t in ["hello", "my week was hard", "thank you"] {
+        app.send(message("ana", t)).await;
+    }
+    let target = app.dir.path().join("backup.sqlite3");
+    app.engine.store.backup(&target).await.unwrap();
+    assert_eq!(
+        std::fs::metadata(&target).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // Every table, row for row.
+    let copy = sqlx::sqlite::SqlitePoolOptions::new()
+        .connect(&format!("sqlite://{}", target.display()))
+        .await
+        .unwrap();
+    let tables: Vec<(String,)> = sqlx::query_as(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    )
+    .fetch_all(app.db())
+    .await
+    .unwrap();
+    assert!(tables.len() >= 5);
+    for (t,) in tables {
+        // A table's rows as JSON text, in rowid order, from both databases.
+        let sql = format!(
+            "SELECT COALESCE(json_group_array(json_array(*)), '') FROM (SELECT * FROM {t} ORDER BY rowid)"
+        );
+        let dump = |pool| {
+            let sql = sql.clone();
+            async move {
+                sqlx::query_as::<_, (String,)>(&sql)
+                    .fetch_one(pool)
+                    .await
+                    .map(|r| r.0)
+            }
+        };
+        match (dump(app.db()).await, dump(&copy).await) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "table {t}"),
+            (a, b) => panic!("table {t}: {a:?} / {b:?}"),
+        }
+    }
+    // Never over an existing file.
+    let err = app.engine.store.backup(&target).await.unwrap_err();
+    assert!(format!("{err:#}").contains("exists already"));
+}
