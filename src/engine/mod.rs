@@ -1587,6 +1587,30 @@ fn previous_message(turns: &[Turn]) -> Option<&str> {
         .map(|t| t.text.as_str())
 }
 
+/// Deletes everything stored about a person: their record (and with it every
+/// conversation, rating and survey answer) and their events still waiting in the inbox.
+/// What `/forget` and `kindred db forget` do.
+pub async fn forget_person(
+    store: &Store,
+    user_id: i64,
+    platform: &str,
+    platform_id: &str,
+) -> Result<()> {
+    let waiting: Vec<i64> = store
+        .inbox_unhandled()
+        .await?
+        .into_iter()
+        .filter(|(_, payload)| {
+            serde_json::from_str::<Inbound>(payload).is_ok_and(|ev| {
+                ev.origin()
+                    .is_some_and(|(_, u)| u.platform == platform && u.id == platform_id)
+            })
+        })
+        .map(|(id, _)| id)
+        .collect();
+    store.delete_user(user_id, &waiting).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1673,28 +1697,4 @@ mod tests {
             Some(Press::Forget { confirm: true, .. })
         ));
     }
-}
-
-/// Deletes everything stored about a person: their record (and with it every
-/// conversation, rating and survey answer) and their events still waiting in the inbox.
-/// What `/forget` and `kindred db forget` do.
-pub async fn forget_person(
-    store: &Store,
-    user_id: i64,
-    platform: &str,
-    platform_id: &str,
-) -> Result<()> {
-    let waiting: Vec<i64> = store
-        .inbox_unhandled()
-        .await?
-        .into_iter()
-        .filter(|(_, payload)| {
-            serde_json::from_str::<Inbound>(payload).is_ok_and(|ev| {
-                ev.origin()
-                    .is_some_and(|(_, u)| u.platform == platform && u.id == platform_id)
-            })
-        })
-        .map(|(id, _)| id)
-        .collect();
-    store.delete_user(user_id, &waiting).await
 }
