@@ -41,7 +41,7 @@ pub async fn serve(
     let permits = Arc::new(Semaphore::new(
         engine.settings().conversation.max_concurrent_users,
     ));
-    let mut people: HashMap<String, mpsc::Sender<Queued>> = HashMap::new();
+    let mut people: HashMap<String, PersonQueue> = HashMap::new();
     let route = {
         let routes = routes.clone();
         move |p: &str| routes.get(p).cloned()
@@ -86,6 +86,8 @@ pub async fn serve(
         tokio::select! {
             _ = shutdown.recv() => break,
             _ = sweep.tick() => {
+                // The queues of people whose task ended after a quiet spell.
+                people.retain(|_, q| !q.tx.is_closed());
                 if let Err(e) = engine.end_idle_sessions().await {
                     tracing::warn!(error = %format!("{e:#}"), "ending idle sessions failed");
                 }
@@ -206,15 +208,29 @@ async fn record_report(engine: &Engine, routes: &Routes, report: Inbound) {
 /// An event for a person's queue, with its inbox row when it was stored on receipt.
 type Queued = (Inbound, Option<i64>);
 
+/// Events waiting for a person beyond which they are told to give Kindred a moment.
+const BACKLOG_NOTICE_AT: usize = 64;
+
+/// A person's queue. It never blocks the loop that fills it: one person's flood (or a
+/// person whose reply is slow) must not hold back everyone else's messages. Its length
+/// is bounded in practice by the person's rate limit, which answers extra messages
+/// without the model; past [`BACKLOG_NOTICE_AT`] the person is told once a minute.
+struct PersonQueue {
+    tx: mpsc::UnboundedSender<Queued>,
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
+    told_at: Option<std::time::Instant>,
+}
+
 /// Hands an event to its person's task (starting one if needed).
 async fn dispatch(
     engine: &Engine,
     routes: &Routes,
-    people: &mut HashMap<String, mpsc::Sender<Queued>>,
+    people: &mut HashMap<String, PersonQueue>,
     tasks: &mut tokio::task::JoinSet<()>,
     permits: &Arc<Semaphore>,
     (ev, inbox_id): Queued,
 ) {
+    use std::sync::atomic::Ordering;
     let key = match ev.origin() {
         Some((chat, user)) => format!("{}\u{1f}{}\u{1f}{}", chat.platform, chat.id, user.id),
         None => {
@@ -224,34 +240,65 @@ async fn dispatch(
             return;
         }
     };
-    let platform = ev
-        .origin()
-        .map(|(c, _)| c.platform.clone())
-        .unwrap_or_default();
-    let Some(out) = routes.get(&platform).cloned() else {
-        tracing::warn!(%platform, "event from a platform without an adapter");
+    let Some((chat, _)) = ev.origin() else {
+        return;
+    };
+    let chat = chat.clone();
+    let Some(out) = routes.get(&chat.platform).cloned() else {
+        tracing::warn!(platform = %chat.platform, "event from a platform without an adapter");
         return;
     };
     let mut item = Some((ev, inbox_id));
-    if let Some(tx) = people.get(&key) {
-        match tx.send(item.take().unwrap()).await {
-            Ok(()) => return,
+    if let Some(q) = people.get_mut(&key) {
+        match q.tx.send(item.take().expect("not sent yet")) {
+            Ok(()) => {
+                let waiting = q.waiting.fetch_add(1, Ordering::Relaxed) + 1;
+                let recently = q
+                    .told_at
+                    .is_some_and(|t| t.elapsed() < Duration::from_secs(60));
+                if waiting >= BACKLOG_NOTICE_AT && !recently {
+                    q.told_at = Some(std::time::Instant::now());
+                    // Not awaited: a full adapter queue must not stall this loop either.
+                    let _ = out.try_send(Outbound::Text {
+                        id: None,
+                        chat,
+                        text: super::texts::SLOW_DOWN.into(),
+                        interaction: None,
+                    });
+                }
+                return;
+            }
             Err(mpsc::error::SendError(back)) => item = Some(back),
         }
     }
-    let (tx, rx) = mpsc::channel(64);
-    tx.send(item.take().unwrap()).await.ok();
-    people.insert(key, tx);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let waiting = Arc::new(std::sync::atomic::AtomicUsize::new(1));
+    tx.send(item.take().expect("not sent yet")).ok();
+    people.insert(
+        key,
+        PersonQueue {
+            tx,
+            waiting: waiting.clone(),
+            told_at: None,
+        },
+    );
     // Finished tasks are reaped as new ones start, so the set stays the size of the
     // people active now.
     while tasks.try_join_next().is_some() {}
-    tasks.spawn(person_task(engine.clone(), rx, out, permits.clone()));
+    tasks.spawn(person_task(
+        engine.clone(),
+        rx,
+        waiting,
+        out,
+        permits.clone(),
+    ));
 }
 
 /// Handles one person's events in order; exits after a quiet spell.
 async fn person_task(
     engine: Engine,
-    mut rx: mpsc::Receiver<Queued>,
+    mut rx: mpsc::UnboundedReceiver<Queued>,
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
     out: mpsc::Sender<Outbound>,
     permits: Arc<Semaphore>,
 ) {
@@ -260,6 +307,7 @@ async fn person_task(
             Ok(Some(q)) => q,
             _ => return,
         };
+        waiting.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         let Ok(_permit) = permits.acquire().await else {
             return;
         };

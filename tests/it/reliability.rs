@@ -26,11 +26,10 @@ impl Adapter for HandOver {
 
 #[tokio::test]
 async fn a_delivery_report_is_recorded_while_peoples_messages_are_stuck() {
-    // A hung model holds one person's task; their flood fills their queue and the
-    // loop that hands out people's messages waits on it. A reply sent before (the
+    // A hung model holds one person's task while they flood; a reply sent before (the
     // crisis resources to someone else) is reported delivered in the meantime: the
-    // report must reach the store now, not after the stall — a crash in between would
-    // send the reply again.
+    // report must reach the store now, not after whatever the people's messages wait
+    // for — a crash in between would send the reply again.
     let dir = tempfile::tempdir().unwrap();
     let settings = test_settings(dir.path(), &[]);
     let store = kindred::startup::open_store(&settings).await.unwrap();
@@ -308,4 +307,47 @@ async fn a_backup_is_a_private_identical_copy() {
     // Never over an existing file.
     let err = app.engine.store.backup(&target).await.unwrap_err();
     assert!(format!("{err:#}").contains("exists already"));
+}
+
+#[tokio::test]
+async fn one_persons_flood_holds_nobody_else_back() {
+    // A hung model holds one person's task and they keep writing: their queue grows
+    // past what a person may have waiting. The loop that hands out messages must not
+    // wait on them: another person's crisis message still gets its response at once,
+    // and the flooding person is told to give Kindred a moment.
+    let dir = tempfile::tempdir().unwrap();
+    let settings = test_settings(dir.path(), &[]);
+    let store = kindred::startup::open_store(&settings).await.unwrap();
+    let engine = kindred::engine::Engine::new(
+        store,
+        kindred::engine::ModelWorker::unresponsive(),
+        std::sync::Arc::new(settings),
+    );
+    let (io_tx, io_rx) = oneshot::channel();
+    let running = AppBuilder::new()
+        .with_adapter(HandOver(Some(io_tx)))
+        .start(engine.clone());
+    let mut io = io_rx.await.unwrap();
+    for i in 0..100 {
+        io.inbound
+            .send(message("ana", &format!("message {i}")))
+            .await
+            .unwrap();
+    }
+    io.inbound
+        .send(message("bo", "I'm standing on the roof right now"))
+        .await
+        .unwrap();
+    let (mut bo_helped, mut ana_told) = (false, false);
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !(bo_helped && ana_told) {
+            if let Some(Outbound::Text { chat, text, .. }) = io.outbound.recv().await {
+                bo_helped |= chat.id == "dm-bo" && text.contains("emergency number");
+                ana_told |= chat.id == "dm-ana" && text == kindred::engine::texts::SLOW_DOWN;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("bo helped: {bo_helped}, ana told: {ana_told}"));
+    let _ = running.shutdown.send(());
 }
