@@ -515,3 +515,20 @@ fn kindred_run_serves_telegram_and_never_logs_the_token() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn an_update_telegram_refuses_to_let_us_check_is_skipped_and_intake_goes_on() {
+    // A group command whose sender cannot be checked (Telegram refuses getChatMember:
+    // the bot has left the group) must not stop every later update from being read.
+    let tg = TelegramStandIn::start(TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(dir.path(), &tg, &[]).await;
+    let (group, ana, ben) = (-1002, 611, 612);
+    tg.set_member(group, ana, "gone");
+    tg.group_message(group, ana, "/disable");
+    tg.dm(ben, "hello, I had a rough day");
+    tg.wait_until("ben's reply", WAIT, |_| !tg.texts_to(ben).is_empty())
+        .await;
+    assert!(!tg.calls_of("getChatMember").is_empty());
+    app.shutdown.send(()).unwrap();
+}

@@ -190,8 +190,12 @@ async fn get_me_with_retries(bot: &Bot, redact: &Redactor) -> Result<teloxide::t
 pub(crate) enum Outcome {
     /// Stored, a duplicate, or nothing Kindred handles: Telegram may forget it.
     Acknowledge,
-    /// Could not be stored: Telegram must deliver it again.
+    /// Could not be stored: Telegram must deliver it again (for as long as it takes: a
+    /// database that cannot store is everyone's problem, not this update's).
     Retry,
+    /// Telegram failed us while handling it (a network error): delivered again, but only
+    /// [`PLATFORM_ATTEMPTS`] times, so that one update cannot stop all intake.
+    RetryPlatform,
     /// Kindred is stopping.
     Stop,
 }
@@ -243,9 +247,15 @@ impl UpdateHandler {
                         .await;
                         Outcome::Acknowledge
                     }
+                    // Telegram's own refusal (the bot left the group, the chat is gone) will
+                    // not change on a retry: the command is skipped.
+                    Err(RequestError::Api(e)) => {
+                        tracing::warn!(error = %e, "checking a group admin was refused; the command is skipped");
+                        Outcome::Acknowledge
+                    }
                     Err(e) => {
                         tracing::warn!(error = %self.redact.clean(&e), "checking a group admin failed");
-                        Outcome::Retry
+                        Outcome::RetryPlatform
                     }
                 }
             }
@@ -270,6 +280,10 @@ pub fn allowed_updates() -> Vec<AllowedUpdate> {
     ]
 }
 
+/// Times an update whose handling Telegram's side keeps failing is tried before it is
+/// skipped (with the back-off, about 1.5 minutes).
+const PLATFORM_ATTEMPTS: u32 = 8;
+
 /// Long polling. The offset only moves past an update once it is stored.
 async fn poll(
     bot: &Bot,
@@ -283,6 +297,8 @@ async fn poll(
     }
     let mut offset: i32 = 0;
     let mut backoff = Duration::from_millis(500);
+    // Failed attempts of updates that Telegram's side kept failing, by next offset.
+    let mut attempts: std::collections::HashMap<i32, u32> = Default::default();
     loop {
         let request = bot
             .get_updates()
@@ -316,9 +332,27 @@ async fn poll(
         };
         for update in updates {
             let next = update.id.0 as i32 + 1;
-            match handler.handle(update).await {
+            let outcome = match handler.handle(update).await {
+                Outcome::RetryPlatform => {
+                    let n = attempts.entry(next).or_insert(0);
+                    *n += 1;
+                    if *n >= PLATFORM_ATTEMPTS {
+                        tracing::warn!(
+                            update = next - 1,
+                            attempts = *n,
+                            "an update kept failing and is skipped"
+                        );
+                        attempts.remove(&next);
+                        Outcome::Acknowledge
+                    } else {
+                        Outcome::Retry
+                    }
+                }
+                other => other,
+            };
+            match outcome {
                 Outcome::Acknowledge => offset = offset.max(next),
-                Outcome::Retry => {
+                Outcome::RetryPlatform | Outcome::Retry => {
                     // Stop here; the same updates come back with the next call.
                     if sleep_or_shutdown(backoff, shutdown).await {
                         return acknowledge(bot, offset, &handler.redact).await;

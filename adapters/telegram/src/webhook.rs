@@ -81,7 +81,8 @@ async fn receive(
     };
     match hook.handler.handle(update).await {
         Outcome::Acknowledge => StatusCode::OK,
-        Outcome::Retry | Outcome::Stop => StatusCode::SERVICE_UNAVAILABLE,
+        // Telegram itself gives up on a webhook update after some attempts.
+        Outcome::Retry | Outcome::RetryPlatform | Outcome::Stop => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 

@@ -42,7 +42,8 @@ struct Inner {
     failures: HashMap<String, VecDeque<(u16, Option<u64>)>>,
     /// Methods whose calls are never answered.
     held: Vec<String>,
-    /// (chat, user) → status for getChatMember.
+    /// (chat, user) → status for getChatMember ("gone": Telegram refuses, as when the
+    /// bot has left the chat).
     members: HashMap<(i64, i64), String>,
 }
 
@@ -346,6 +347,10 @@ async fn answer(
                 .get(&(chat, user))
                 .cloned()
                 .unwrap_or("member".into());
+            if status == "gone" {
+                // What Telegram answers once the bot is no longer in the chat.
+                return error(StatusCode::BAD_REQUEST, "Bad Request: chat not found", None);
+            }
             let user_obj =
                 json!({"id": user, "is_bot": false, "first_name": format!("User{user}")});
             ok(match status.as_str() {
