@@ -87,6 +87,23 @@ async fn a_dm_conversation_with_rating_keyboard_presses_and_refusals() {
         .map(|c| c["command"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(menu, ["start", "end", "reset", "rate", "forget", "help"]);
+    // Group admins see the commands that run their group too.
+    tg.wait_until("the admins' menu", WAIT, |c| {
+        c.iter().filter(|c| c.method == "setmycommands").count() >= 2
+    })
+    .await;
+    let admins = &tg.calls_of("setMyCommands")[1].body;
+    assert_eq!(admins["scope"]["type"], "all_chat_administrators");
+    let admin_menu: Vec<&str> = admins["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["command"].as_str().unwrap())
+        .collect();
+    assert!(
+        admin_menu.ends_with(&["enable", "disable", "alerts"]),
+        "{admin_menu:?}"
+    );
 
     let ana = 501;
     tg.dm(ana, "hello, I had a rough week");

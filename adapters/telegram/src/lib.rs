@@ -88,6 +88,20 @@ pub fn menu_commands() -> Vec<BotCommand> {
     ]
 }
 
+/// The menu group admins see: everyone's commands, and the ones that run their group.
+pub fn admin_menu_commands() -> Vec<BotCommand> {
+    let mut commands = menu_commands();
+    commands.extend([
+        BotCommand::new("enable", "Turn Kindred on in this group"),
+        BotCommand::new("disable", "Turn Kindred off in this group"),
+        BotCommand::new(
+            "alerts",
+            "Send risk alerts to a moderators' chat: /alerts, /alerts CODE, /alerts off",
+        ),
+    ]);
+    commands
+}
+
 /// The Telegram adapter.
 pub struct TelegramAdapter {
     config: TelegramConfig,
@@ -127,6 +141,16 @@ impl Adapter for TelegramAdapter {
         tracing::info!(bot = %username, api = %self.config.api_url, "connected to Telegram");
         if let Err(e) = send::retrying(|| bot.set_my_commands(menu_commands()).send()).await {
             tracing::warn!(error = %redact.clean(&e), "registering the command menu failed");
+        }
+        let admins = teloxide::types::BotCommandScope::AllChatAdministrators;
+        if let Err(e) = send::retrying(|| {
+            bot.set_my_commands(admin_menu_commands())
+                .scope(admins.clone())
+                .send()
+        })
+        .await
+        {
+            tracing::warn!(error = %redact.clean(&e), "registering the admins' command menu failed");
         }
         let converter = Converter::new(me.user.id, &username);
         let sender = tokio::spawn(send::run_outbound(
