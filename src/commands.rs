@@ -12,10 +12,42 @@ use crate::model::{self, LoadOptions};
 use crate::startup;
 use crate::train::trainer::{self, TrainSettings};
 
+/// The log filter when `KINDRED_LOG` does not say otherwise: Kindred's own crates at the
+/// configured level, other crates at warnings, and the platform clients and HTTP stacks
+/// at errors only: some of them log whole payloads (a person's message) when they warn,
+/// and Kindred's logs must never hold what people wrote.
+pub fn default_log_filter(level: &str) -> String {
+    let own = [
+        "kindred",
+        "kindred_adapter",
+        "kindred_console",
+        "kindred_telegram",
+        "kindred_discord",
+    ];
+    let quiet = [
+        "serenity",
+        "poise",
+        "teloxide",
+        "teloxide_core",
+        "tungstenite",
+        "tokio_tungstenite",
+        "reqwest",
+        "hyper",
+        "hyper_util",
+        "h2",
+        "sqlx",
+    ];
+    let mut directives = vec!["warn".to_string()];
+    directives.extend(own.iter().map(|c| format!("{c}={level}")));
+    directives.extend(quiet.iter().map(|c| format!("{c}=error")));
+    directives.join(",")
+}
+
 /// Installs the log subscriber: human-readable on stderr, or JSON lines.
 pub fn init_logging(json: bool, default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("KINDRED_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KINDRED_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(default_log_filter(default_level))
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -506,4 +538,20 @@ pub fn safety_check(
     }
     output.flush()?;
     Ok((n, risk))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_log_filter_keeps_dependencies_quiet() {
+        let f = default_log_filter("debug");
+        // It parses, and says what it should.
+        tracing_subscriber::EnvFilter::try_new(&f).unwrap();
+        assert!(f.starts_with("warn,"));
+        assert!(f.contains("kindred=debug") && f.contains("kindred_discord=debug"));
+        assert!(f.contains("serenity=error") && f.contains("teloxide=error"));
+        assert!(!f.contains("serenity=debug"));
+    }
 }

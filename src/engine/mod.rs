@@ -627,7 +627,6 @@ impl Engine {
             chars = text.chars().count(),
             "message received"
         );
-        tracing::debug!(session = session.id, text, "message text");
         let limit = self.settings.conversation.max_message_chars;
         if text.chars().count() > limit {
             send_text(out, chat, &texts::long_message(limit)).await;
