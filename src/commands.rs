@@ -45,9 +45,8 @@ pub fn default_log_filter(level: &str) -> String {
 
 /// Installs the log subscriber: human-readable on stderr, or JSON lines.
 pub fn init_logging(json: bool, default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("KINDRED_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(default_log_filter(default_level))
-    });
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KINDRED_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log_filter(default_level)));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

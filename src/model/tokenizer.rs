@@ -499,8 +499,10 @@ impl Tokenizer {
             .filter(|(_, t)| **t == GGUF_TOKEN_USER_DEFINED)
             .map(|(s, _)| AddedToken::from(s.clone(), true))
             .collect();
-        tk.add_special_tokens(&special);
-        tk.add_tokens(&user);
+        tk.add_special_tokens(special)
+            .map_err(|e| anyhow::anyhow!("its control tokens cannot be added: {e}"))?;
+        tk.add_tokens(user)
+            .map_err(|e| anyhow::anyhow!("its user-defined tokens cannot be added: {e}"))?;
         Ok(Self::from_hf(tk))
     }
 }

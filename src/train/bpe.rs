@@ -25,7 +25,8 @@ pub fn train_tokenizer<'a>(
     tk.with_normalizer(Some(NormalizerWrapper::Sequence(Sequence::new(vec![
         NFKC.into(),
         Lowercase.into(),
-    ]))));
+    ]))))
+    .map_err(|e| anyhow!("setting up the tokenizer failed: {e}"))?;
     tk.with_pre_tokenizer(Some(ByteLevel::default()));
     tk.with_decoder(Some(ByteLevel::default()));
     let mut trainer: TrainerWrapper = BpeTrainerBuilder::new()
@@ -47,7 +48,8 @@ pub fn train_tokenizer<'a>(
         .iter()
         .map(|s| AddedToken::from(s.token(), true))
         .collect();
-    tk.add_special_tokens(&strategies);
+    tk.add_special_tokens(strategies)
+        .map_err(|e| anyhow!("adding the strategy tokens failed: {e}"))?;
     Ok(tk)
 }
 
