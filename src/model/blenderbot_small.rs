@@ -231,25 +231,7 @@ impl Proj {
     ) -> candle_core::Result<Tensor> {
         match self {
             Proj::Dense(l) => l.forward(x),
-            Proj::Q8(weight) => {
-                let x = x.to_dtype(DType::F32)?.contiguous()?;
-                let mut dims = x.dims().to_vec();
-                let k = *dims.last().expect("a projection's input has dimensions");
-                let m = x.elem_count() / k;
-                let y = {
-                    let (storage, layout) = x.storage_and_layout();
-                    let (start, end) = layout.contiguous_offsets().expect("made contiguous above");
-                    let x =
-                        &super::cpu_values(&storage, layout, "q8_0 projections run on the CPU")?
-                            [..end - start];
-                    match epilogue {
-                        Some(f) => weight.matmul_then(x, m, f),
-                        None => weight.matmul(x, m),
-                    }
-                };
-                *dims.last_mut().expect("checked above") = weight.rows();
-                Tensor::from_vec(y, dims, x.device())
-            }
+            Proj::Q8(weight) => q8::matmul_tensor(weight, x, epilogue),
             Proj::Q8Candle { weight, bias, n } => {
                 let mut y = weight.forward(&x.contiguous()?)?;
                 // The bias (padded like the weights) goes on while the output is still

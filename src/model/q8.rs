@@ -1375,23 +1375,33 @@ impl Q8Linear {
         x: &candle_core::Tensor,
         epilogue: Option<Epilogue>,
     ) -> candle_core::Result<candle_core::Tensor> {
-        let x = x.to_dtype(candle_core::DType::F32)?.contiguous()?;
-        let mut dims = x.dims().to_vec();
-        let k = *dims.last().expect("a projection's input has dimensions");
-        let m = x.elem_count() / k;
-        let y = {
-            let (storage, layout) = x.storage_and_layout();
-            let (start, end) = layout.contiguous_offsets().expect("made contiguous above");
-            let x = &super::cpu_values(&storage, layout, "q8_0 projections run on the CPU")?
-                [..end - start];
-            match epilogue {
-                Some(f) => self.weight.matmul_then(x, m, f),
-                None => self.weight.matmul(x, m),
-            }
-        };
-        *dims.last_mut().expect("checked above") = self.weight.rows();
-        candle_core::Tensor::from_vec(y, dims, x.device())
+        matmul_tensor(&self.weight, x, epilogue)
     }
+}
+
+/// `x · Wᵀ + b` for a tensor `x` of any leading shape, with `epilogue` applied to the
+/// output's parts as they are computed.
+pub(crate) fn matmul_tensor(
+    weight: &Q8Matrix,
+    x: &candle_core::Tensor,
+    epilogue: Option<Epilogue>,
+) -> candle_core::Result<candle_core::Tensor> {
+    let x = x.to_dtype(candle_core::DType::F32)?.contiguous()?;
+    let mut dims = x.dims().to_vec();
+    let k = *dims.last().expect("a projection's input has dimensions");
+    let m = x.elem_count() / k;
+    let y = {
+        let (storage, layout) = x.storage_and_layout();
+        let (start, end) = layout.contiguous_offsets().expect("made contiguous above");
+        let x =
+            &super::cpu_values(&storage, layout, "q8_0 projections run on the CPU")?[..end - start];
+        match epilogue {
+            Some(f) => weight.matmul_then(x, m, f),
+            None => weight.matmul(x, m),
+        }
+    };
+    *dims.last_mut().expect("checked above") = weight.rows();
+    candle_core::Tensor::from_vec(y, dims, x.device())
 }
 
 impl candle_core::Module for Q8Linear {

@@ -24,14 +24,15 @@ impl Adapter for HandOver {
     }
 }
 
-#[tokio::test]
-async fn a_delivery_report_is_recorded_while_peoples_messages_are_stuck() {
-    // A hung model holds one person's task while they flood; a reply sent before (the
-    // crisis resources to someone else) is reported delivered in the meantime: the
-    // report must reach the store now, not after whatever the people's messages wait
-    // for — a crash in between would send the reply again.
-    let dir = tempfile::tempdir().unwrap();
-    let settings = test_settings(dir.path(), &[]);
+/// The running daemon over a model that never answers, with the test as its adapter.
+async fn running_with_a_hung_model(
+    dir: &std::path::Path,
+) -> (
+    kindred::engine::Engine,
+    kindred::startup::Running,
+    AdapterIo,
+) {
+    let settings = test_settings(dir, &[]);
     let store = kindred::startup::open_store(&settings).await.unwrap();
     let engine = kindred::engine::Engine::new(
         store,
@@ -42,7 +43,17 @@ async fn a_delivery_report_is_recorded_while_peoples_messages_are_stuck() {
     let running = AppBuilder::new()
         .with_adapter(HandOver(Some(io_tx)))
         .start(engine.clone());
-    let mut io = io_rx.await.unwrap();
+    (engine, running, io_rx.await.unwrap())
+}
+
+#[tokio::test]
+async fn a_delivery_report_is_recorded_while_peoples_messages_are_stuck() {
+    // A hung model holds one person's task while they flood; a reply sent before (the
+    // crisis resources to someone else) is reported delivered in the meantime: the
+    // report must reach the store now, not after whatever the people's messages wait
+    // for — a crash in between would send the reply again.
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, running, mut io) = running_with_a_hung_model(dir.path()).await;
 
     io.inbound
         .send(message("bo", "I'm standing on the roof right now"))
@@ -316,18 +327,7 @@ async fn one_persons_flood_holds_nobody_else_back() {
     // wait on them: another person's crisis message still gets its response at once,
     // and the flooding person is told to give Kindred a moment.
     let dir = tempfile::tempdir().unwrap();
-    let settings = test_settings(dir.path(), &[]);
-    let store = kindred::startup::open_store(&settings).await.unwrap();
-    let engine = kindred::engine::Engine::new(
-        store,
-        kindred::engine::ModelWorker::unresponsive(),
-        std::sync::Arc::new(settings),
-    );
-    let (io_tx, io_rx) = oneshot::channel();
-    let running = AppBuilder::new()
-        .with_adapter(HandOver(Some(io_tx)))
-        .start(engine.clone());
-    let mut io = io_rx.await.unwrap();
+    let (_engine, running, mut io) = running_with_a_hung_model(dir.path()).await;
     for i in 0..100 {
         io.inbound
             .send(message("ana", &format!("message {i}")))

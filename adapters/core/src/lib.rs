@@ -392,6 +392,23 @@ pub fn split_message(text: &str, max: usize, measure: fn(&str) -> usize) -> Vec<
     parts
 }
 
+/// How long a stopping adapter waits for the engine's last messages to be sent.
+pub const SENDER_DRAIN: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// Waits for an adapter's sending task once intake has stopped: what the engine still
+/// sends (replies finished in its grace period) goes out before the adapter stops. The
+/// task ends when the engine closes the outbound channel; after [`SENDER_DRAIN`] it is
+/// stopped.
+pub async fn drain_sender(mut sender: tokio::task::JoinHandle<()>) {
+    if tokio::time::timeout(SENDER_DRAIN, &mut sender)
+        .await
+        .is_err()
+    {
+        tracing::warn!("messages were still being sent when the adapter stopped");
+        sender.abort();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -117,9 +117,6 @@ impl TelegramAdapter {
     }
 }
 
-/// How long a stopping adapter waits for the engine's last messages to be sent.
-const SENDER_DRAIN: std::time::Duration = std::time::Duration::from_secs(90);
-
 impl Adapter for TelegramAdapter {
     fn platform(&self) -> &'static str {
         PLATFORM
@@ -171,17 +168,7 @@ impl Adapter for TelegramAdapter {
                 webhook::serve(&bot, handler, public_url, listen, &mut shutdown).await
             }
         };
-        // Intake has stopped; what the engine still sends (replies finished in its grace
-        // period) goes out before the adapter stops: the sender ends when the engine
-        // closes the outbound channel.
-        let mut sender = sender;
-        if tokio::time::timeout(SENDER_DRAIN, &mut sender)
-            .await
-            .is_err()
-        {
-            tracing::warn!("messages were still being sent when the adapter stopped");
-            sender.abort();
-        }
+        kindred_adapter::drain_sender(sender).await;
         result
     }
 }
