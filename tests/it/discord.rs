@@ -577,3 +577,80 @@ fn kindred_run_serves_discord_and_never_logs_the_token() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_reply_sent_again_after_a_crash_is_not_posted_twice() {
+    // The window that remains after a crash: Discord has the reply, the database never
+    // heard. The engine sends it again at the next start; the nonce it carries (with
+    // enforce_nonce) makes Discord answer with the message it already has.
+    let dc = DiscordStandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(dir.path(), &dc).await;
+    let (dm, ana) = (7301, 8301);
+    dc.message(dm, None, ana, "hello, I had a rough week", false);
+    dc.wait_until("the reply", WAIT, |d| d.texts_in(dm).len() >= 2)
+        .await;
+    let posted = dc.posted(dm);
+    // The reply (a recorded turn) carries its nonce; the introduction is not recorded.
+    assert!(posted.iter().any(|c| c.body["enforce_nonce"] == true
+        && c.body["nonce"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("turn:"))));
+    let url = format!("sqlite://{}", dir.path().join("kindred.sqlite").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    // Wait for the delivery to be recorded, then forget it, as a crash would have.
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let (n,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM turns WHERE source = 'model' AND delivery = 'delivered'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            if n == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    stop(app).await;
+    sqlx::query(
+        "UPDATE turns SET delivery = 'pending', platform_message_id = NULL WHERE source = 'model'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let before = dc.texts_in(dm).len();
+    let resends_before = dc
+        .calls_to("POST", &format!("/channels/{dm}/messages"))
+        .len();
+    let app = start(dir.path(), &dc).await;
+    // Recovery sends it again (the stand-in sees the call) and records it delivered ...
+    dc.wait_until("the re-send", WAIT, |d| {
+        d.calls_to("POST", &format!("/channels/{dm}/messages"))
+            .len()
+            > resends_before
+    })
+    .await;
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let (n,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM turns WHERE source = 'model' AND delivery = 'delivered' AND platform_message_id IS NOT NULL",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            if n == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    // ... but the person sees it once.
+    assert_eq!(dc.texts_in(dm).len(), before);
+    stop(app).await;
+}

@@ -333,7 +333,9 @@ fn the_real_backbone_matches_transformers() {
         std::env::var_os("KINDRED_BACKBONE_GGUF"),
         std::env::var_os("KINDRED_BACKBONE_REFERENCE"),
     ) else {
-        panic!("set KINDRED_BACKBONE_GGUF and KINDRED_BACKBONE_REFERENCE to check the real backbone");
+        panic!(
+            "set KINDRED_BACKBONE_GGUF and KINDRED_BACKBONE_REFERENCE to check the real backbone"
+        );
     };
     #[derive(Deserialize)]
     struct Backbone {

@@ -9,7 +9,7 @@ use kindred_adapter::{split_message, ChatKind, Choice, Inbound, Inbox, Outbound}
 use poise::serenity_prelude as serenity;
 use serenity::{
     ButtonStyle, ChannelId, CreateActionRow, CreateButton, CreateInteractionResponseFollowup,
-    CreateMessage, EditInteractionResponse, EditMessage, Http, MessageId,
+    CreateMessage, EditInteractionResponse, EditMessage, Http, MessageId, Nonce,
 };
 
 use crate::Deferred;
@@ -112,7 +112,7 @@ pub async fn run_outbound(
             } => {
                 let to = interaction.as_deref().map(token_of);
                 answered.extend(to.map(String::from));
-                let r = send_text(&http, channel, to, &text, &[]).await;
+                let r = send_text(&http, channel, to, &text, &[], id.as_deref()).await;
                 report(&inbox, id, r).await;
             }
             Outbound::Prompt {
@@ -124,7 +124,7 @@ pub async fn run_outbound(
             } => {
                 let to = interaction.as_deref().map(token_of);
                 answered.extend(to.map(String::from));
-                let r = send_text(&http, channel, to, &text, &choices).await;
+                let r = send_text(&http, channel, to, &text, &choices, id.as_deref()).await;
                 report(&inbox, id, r).await;
             }
             Outbound::Typing { .. } => {
@@ -174,7 +174,7 @@ pub async fn run_outbound(
                 text,
                 ..
             } => {
-                let r = send_text(&http, channel, None, &text, &[]).await;
+                let r = send_text(&http, channel, None, &text, &[], None).await;
                 if let Err(e) = r {
                     tracing::warn!(error = %e, "sending a notice failed");
                 }
@@ -205,15 +205,33 @@ pub async fn run_outbound(
     }
 }
 
+/// A message part's nonce: Discord takes at most 25 characters, so a long id is hashed.
+fn nonce_of(id: &str, part: usize) -> String {
+    let nonce = format!("{id}.{part}");
+    if nonce.len() <= 25 {
+        return nonce;
+    }
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    nonce.hash(&mut h);
+    format!("k{:016x}", h.finish())
+}
+
 /// Sends a text (split for Discord's limit), with buttons on its last part: into the
 /// channel, or as private follow-ups of the interaction with token `to`. Returns the
 /// id of the message that carries the buttons (or the last part).
+///
+/// A message the engine recorded (`id`, e.g. `turn:42`) carries a nonce made of it and
+/// the part's number, with `enforce_nonce`: sent again after a crash (the engine re-sends
+/// what it never heard was delivered), Discord answers with the message it already has
+/// instead of posting it twice.
 async fn send_text(
     http: &Http,
     channel: ChannelId,
     to: Option<&str>,
     text: &str,
     choices: &[Choice],
+    id: Option<&str>,
 ) -> Result<String, String> {
     let parts = split_message(text, MESSAGE_LIMIT, chars);
     let mut last = String::new();
@@ -232,7 +250,10 @@ async fn send_text(
                 retrying(|| f.clone().execute(http, (None, token))).await
             }
             None => {
-                let m = CreateMessage::new().content(part.clone()).components(rows);
+                let mut m = CreateMessage::new().content(part.clone()).components(rows);
+                if let Some(id) = id {
+                    m = m.nonce(Nonce::String(nonce_of(id, i))).enforce_nonce(true);
+                }
                 retrying(|| channel.send_message(http, m.clone())).await
             }
         };

@@ -49,6 +49,8 @@ struct Inner {
     heartbeats: usize,
     /// Planned REST failures: (method, path prefix) → statuses.
     failures: HashMap<(String, String), VecDeque<u16>>,
+    /// Messages posted with enforce_nonce, by "channel/nonce".
+    nonces: HashMap<String, Value>,
 }
 
 #[derive(Clone)]
@@ -476,6 +478,18 @@ fn answer(st: &DiscordStandIn, method: &str, path: &str, body: &Value) -> (Respo
             ok(Value::Array(cmds))
         }
         ("POST", ["channels", ch, "messages"]) => {
+            // Discord's de-duplication: a message whose nonce this channel has seen
+            // (with enforce_nonce) is answered with the first one, not posted again.
+            let nonce_key = match (body["enforce_nonce"].as_bool(), body["nonce"].as_str()) {
+                (Some(true), Some(n)) => Some(format!("{ch}/{n}")),
+                _ => None,
+            };
+            if let Some(k) = &nonce_key {
+                if let Some(first) = st.lock().nonces.get(k).cloned() {
+                    // (Recorded without a result: it is no new message.)
+                    return (Json(first).into_response(), Value::Null);
+                }
+            }
             let id = st.new_id();
             let mut m = message_json(
                 id,
@@ -484,6 +498,9 @@ fn answer(st: &DiscordStandIn, method: &str, path: &str, body: &Value) -> (Respo
                 body["content"].as_str().unwrap_or(""),
             );
             m["components"] = body.get("components").cloned().unwrap_or(json!([]));
+            if let Some(k) = nonce_key {
+                st.lock().nonces.insert(k, m.clone());
+            }
             ok(m)
         }
         ("PATCH", ["channels", ch, "messages", mid]) => {
