@@ -599,22 +599,7 @@ async fn a_reply_sent_again_after_a_crash_is_not_posted_twice() {
     let url = format!("sqlite://{}", dir.path().join("kindred.sqlite").display());
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
     // Wait for the delivery to be recorded, then forget it, as a crash would have.
-    tokio::time::timeout(WAIT, async {
-        loop {
-            let (n,): (i64,) = sqlx::query_as(
-                "SELECT COUNT(*) FROM turns WHERE source = 'model' AND delivery = 'delivered'",
-            )
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-            if n == 1 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .unwrap();
+    until_one_delivered_reply(&pool).await;
     stop(app).await;
     sqlx::query(
         "UPDATE turns SET delivery = 'pending', platform_message_id = NULL WHERE source = 'model'",
@@ -634,23 +619,29 @@ async fn a_reply_sent_again_after_a_crash_is_not_posted_twice() {
             > resends_before
     })
     .await;
+    until_one_delivered_reply(&pool).await;
+    // ... but the person sees it once.
+    assert_eq!(dc.texts_in(dm).len(), before);
+    stop(app).await;
+}
+
+/// Waits until the database holds one model reply recorded delivered, with the platform's
+/// message id.
+async fn until_one_delivered_reply(pool: &sqlx::SqlitePool) {
     tokio::time::timeout(WAIT, async {
         loop {
             let (n,): (i64,) = sqlx::query_as(
                 "SELECT COUNT(*) FROM turns WHERE source = 'model' AND delivery = 'delivered' AND platform_message_id IS NOT NULL",
             )
-            .fetch_one(&pool)
+            .fetch_one(pool)
             .await
             .unwrap();
             if n == 1 {
-                break;
+                return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
     .await
-    .unwrap();
-    // ... but the person sees it once.
-    assert_eq!(dc.texts_in(dm).len(), before);
-    stop(app).await;
+    .expect("one reply recorded delivered in time");
 }
