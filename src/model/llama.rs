@@ -882,6 +882,18 @@ impl Llama {
         Ok(self.lm_head.forward(&last)?.squeeze(1)?)
     }
 
+    /// Logits `(len, vocab)` at positions `start..start + len` of one unpadded sequence,
+    /// with no cache kept: the output layer (a sixth of the model for SmolLM2) is applied
+    /// only where the logits are wanted.
+    pub fn logits_at(&self, ids: &[u32], start: usize, len: usize) -> Result<Tensor> {
+        let x = Tensor::new(ids, &self.device)?.unsqueeze(0)?;
+        let real = Tensor::ones((1, ids.len()), DType::U32, &self.device)?;
+        let mut cache = self.new_cache();
+        let h = self.forward_hidden(&x, &real, &mut cache)?;
+        let wanted = h.squeeze(0)?.narrow(0, start, len)?.contiguous()?;
+        Ok(self.lm_head.forward(&wanted)?)
+    }
+
     /// Logits `(vocab,)` after `ids`, with no cache kept: for simple scoring.
     pub fn next_logits(&self, ids: &[u32]) -> Result<Vec<f32>> {
         let x = Tensor::new(ids, &self.device)?.unsqueeze(0)?;

@@ -173,12 +173,8 @@ impl Network {
             Network::Llama(m) => {
                 let mut ids = context.to_vec();
                 ids.extend_from_slice(prefix);
-                let x = Tensor::new(ids, &dev)?.unsqueeze(0)?;
-                let real = Tensor::ones(x.dims(), DType::U32, &dev)?;
-                let mut cache = m.new_cache();
-                let all = m.forward(&x, &real, &mut cache)?.squeeze(0)?;
                 // The prediction of label i is at the position before it.
-                all.narrow(0, context.len() - 1, labels.len())?
+                m.logits_at(&ids, context.len() - 1, labels.len())?
             }
         };
         Ok(candle_nn::ops::log_softmax(
