@@ -248,7 +248,7 @@ pub fn load(dir: &Path, opts: &LoadOptions) -> Result<JointModel> {
         Architecture::Llama => {
             let cfg = read_llama_config(dir)?;
             let tokenizer = Tokenizer::from_dir(dir)?;
-            check_vocabulary(dir, &tokenizer, cfg.vocab_size)?;
+            let strategy_ids = check_tokenizer(dir, &tokenizer, cfg.vocab_size)?;
             let vb = open_weights(dir, DType::F32, &opts.device)?;
             // Quantised tensor by tensor as they are read: the f32 model is never whole.
             let m =
@@ -258,7 +258,7 @@ pub fn load(dir: &Path, opts: &LoadOptions) -> Result<JointModel> {
                         dir.display()
                     )
                 })?;
-            assemble(dir, Network::Llama(m), tokenizer)
+            assemble(dir, Network::Llama(m), tokenizer, strategy_ids)
         }
         Architecture::Gguf(file) => {
             let (mut m, content) = llama::Llama::from_gguf_file(&file, &opts.device)?;
@@ -272,7 +272,8 @@ pub fn load(dir: &Path, opts: &LoadOptions) -> Result<JointModel> {
             } else {
                 file.parent().unwrap_or(Path::new("."))
             };
-            assemble(meta_dir, Network::Llama(m), tokenizer)
+            let strategy_ids = check_tokenizer(&file, &tokenizer, m.config().vocab_size)?;
+            assemble(meta_dir, Network::Llama(m), tokenizer, strategy_ids)
                 .with_context(|| format!("cannot use {}", file.display()))
         }
     }
@@ -292,17 +293,20 @@ pub fn load_with(
     }
     let cfg = read_config(dir)?;
     let tokenizer = Tokenizer::from_dir(dir)?;
-    // Checked before the network is built: a mismatch is the likelier mistake.
-    check_vocabulary(dir, &tokenizer, cfg.vocab_size)?;
-    strategy_token_ids(&tokenizer)
-        .with_context(|| format!("{} is not a Joint model", dir.display()))?;
+    let strategy_ids = check_tokenizer(dir, &tokenizer, cfg.vocab_size)?;
     let model = build(&cfg)?;
-    assemble(dir, Network::BlenderbotSmall(model), tokenizer)
+    assemble(
+        dir,
+        Network::BlenderbotSmall(model),
+        tokenizer,
+        strategy_ids,
+    )
 }
 
-/// A Joint model from its network and tokenizer, with the lineage, context format and
-/// decoding defaults that `dir`'s `kindred.json` (or its absence) says.
-fn check_vocabulary(dir: &Path, tokenizer: &Tokenizer, rows: usize) -> Result<()> {
+/// Checks that a tokenizer belongs to a Joint model whose embeddings have `rows` rows,
+/// and returns its strategy token ids. Done before the network is built where it can be:
+/// a mismatched tokenizer is the likelier mistake, and it is found without reading weights.
+fn check_tokenizer(dir: &Path, tokenizer: &Tokenizer, rows: usize) -> Result<[u32; 8]> {
     if tokenizer.vocab_size() > rows {
         bail!(
             "the tokenizer in {} has {} tokens but the model's embeddings have {rows} rows (config.json vocab_size): they do not belong together",
@@ -310,13 +314,18 @@ fn check_vocabulary(dir: &Path, tokenizer: &Tokenizer, rows: usize) -> Result<()
             tokenizer.vocab_size(),
         );
     }
-    Ok(())
+    strategy_token_ids(tokenizer).with_context(|| format!("{} is not a Joint model", dir.display()))
 }
 
-fn assemble(dir: &Path, model: Network, tokenizer: Tokenizer) -> Result<JointModel> {
-    check_vocabulary(dir, &tokenizer, model.vocab_size())?;
-    let strategy_ids = strategy_token_ids(&tokenizer)
-        .with_context(|| format!("{} is not a Joint model", dir.display()))?;
+/// A Joint model from its network, its tokenizer (checked) and strategy ids, with the
+/// lineage, context format and decoding defaults that `dir`'s `kindred.json` (or its
+/// absence) says.
+fn assemble(
+    dir: &Path,
+    model: Network,
+    tokenizer: Tokenizer,
+    strategy_ids: [u32; 8],
+) -> Result<JointModel> {
     let meta = ModelMeta::read(dir)?.unwrap_or_default();
     let lineage = meta.lineage.unwrap_or_else(|| {
         if tokenizer.token_to_id("[Questions]").is_some() {

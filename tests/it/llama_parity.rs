@@ -72,17 +72,23 @@ fn argmax(xs: &[f32]) -> u32 {
 
 /// Greedy decoding with the KV cache, one token at a time after the prompt.
 fn greedy(model: &Llama, prompt: &[u32], n: usize, eos: u32) -> Vec<u32> {
-    let dev = Device::Cpu;
     let mut cache = model.new_cache();
-    let ids = Tensor::new(prompt, &dev).unwrap().unsqueeze(0).unwrap();
-    let real = Tensor::ones((1, prompt.len()), DType::U32, &dev).unwrap();
-    let mut logits: Vec<f32> = model
-        .forward_last(&ids, &real, &mut cache)
-        .unwrap()
-        .squeeze(0)
-        .unwrap()
-        .to_vec1()
-        .unwrap();
+    // The logits after feeding `ids` on top of what the cache holds.
+    let mut feed = |ids: &[u32]| -> Vec<f32> {
+        let x = Tensor::new(ids, &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        let real = Tensor::ones((1, ids.len()), DType::U32, &Device::Cpu).unwrap();
+        model
+            .forward_last(&x, &real, &mut cache)
+            .unwrap()
+            .squeeze(0)
+            .unwrap()
+            .to_vec1()
+            .unwrap()
+    };
+    let mut logits = feed(prompt);
     let mut out = Vec::new();
     for _ in 0..n {
         let t = argmax(&logits);
@@ -90,15 +96,7 @@ fn greedy(model: &Llama, prompt: &[u32], n: usize, eos: u32) -> Vec<u32> {
         if t == eos {
             break;
         }
-        let ids = Tensor::new(&[[t]], &dev).unwrap();
-        let real = Tensor::ones((1, 1), DType::U32, &dev).unwrap();
-        logits = model
-            .forward_last(&ids, &real, &mut cache)
-            .unwrap()
-            .squeeze(0)
-            .unwrap()
-            .to_vec1()
-            .unwrap();
+        logits = feed(&[t]);
     }
     out
 }
