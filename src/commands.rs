@@ -423,6 +423,9 @@ fn model_command(
                 }
             }
             println!("lineage       {}", joint.lineage);
+            if let Some(source) = model::ModelMeta::read(&dir).ok().flatten().and_then(|m| m.source) {
+                println!("source        {source}");
+            }
             println!(
                 "tokenizer     {}",
                 if joint.tokenizer.is_blenderbot_small() {
@@ -486,17 +489,37 @@ fn model_command(
             Ok(())
         }
         ModelCommand::Pull { repo, dir } => {
+            model::hub::check_repo_id(&repo)?;
             let dir = dir.unwrap_or_else(|| PathBuf::from("models").join(repo.replace('/', "--")));
-            let dir = model::hub::pull(&repo, &dir)?;
-            // Check that what arrived is a model Kindred can run.
-            model::load(&dir, &LoadOptions::default()).with_context(|| {
-                format!(
-                    "downloaded {repo} to {}, but it does not load",
+            let hub = model::hub::Hub::from_env();
+            let pulled = model::hub::pull(&hub, &repo, &dir)?;
+            for (from, name, bytes) in &pulled.files {
+                println!("  {from}/{name}  {:.1} MB", *bytes as f64 / 1e6);
+            }
+            for note in &pulled.notes {
+                println!("note: {note}");
+            }
+            // Check that what arrived is a model Kindred can run, or a backbone to train.
+            let tokenizer = model::Tokenizer::from_dir(&dir).with_context(|| {
+                format!("downloaded {repo} to {}, but its tokenizer does not load", dir.display())
+            })?;
+            if model::strategy_token_ids(&tokenizer).is_err() {
+                match model::architecture_of(&dir)? {
+                    model::Architecture::Llama => model::read_llama_config(&dir).map(|_| ())?,
+                    _ => model::read_config(&dir).map(|_| ())?,
+                }
+                println!(
+                    "{repo} is in {}. It has no strategy tokens, so it is a backbone, not a Joint model: fine-tune it with `kindred train --init {}`",
+                    dir.display(),
                     dir.display()
-                )
+                );
+                return Ok(());
+            }
+            model::load(&dir, &LoadOptions::default()).with_context(|| {
+                format!("downloaded {repo} to {}, but it does not load", dir.display())
             })?;
             println!(
-                "{repo} is in {}; use it with --model {}",
+                "{repo} is in {}; chat with it: kindred chat --model {}",
                 dir.display(),
                 dir.display()
             );

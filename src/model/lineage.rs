@@ -33,6 +33,9 @@ impl std::fmt::Display for Lineage {
 pub struct ModelMeta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Where the weights come from, when not trained here (e.g. a published checkpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lineage: Option<Lineage>,
     /// Encoder budget in tokens (recipe 160, paper 512).

@@ -126,6 +126,7 @@ fn prepare_model_dir(out: &Path, s: &TrainSettings) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let meta = ModelMeta {
         system_prompt: None,
+        source: None,
         name: out.file_name().map(|n| n.to_string_lossy().into_owned()),
         lineage: Some(Lineage::Recipe),
         max_context_tokens: Some(s.max_context_tokens),

@@ -26,7 +26,7 @@ fn assert_succeeded(out: &Output) {
     );
 }
 
-fn run_with_stdin(mut c: Command, input: &str) -> Output {
+pub(crate) fn run_with_stdin(mut c: Command, input: &str) -> Output {
     let mut child = c
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -18,7 +18,7 @@ fn esc(file: &str) -> PathBuf {
 }
 
 /// The first `n` conversations of train.jsonl, as a small training file.
-fn small_data(dir: &Path, n: usize) -> PathBuf {
+pub(crate) fn small_data(dir: &Path, n: usize) -> PathBuf {
     let text = std::fs::read_to_string(esc("train.jsonl")).unwrap();
     let p = dir.join("small.jsonl");
     std::fs::write(&p, text.lines().take(n).collect::<Vec<_>>().join("\n")).unwrap();

@@ -1,2 +1,3 @@
 pub mod discord;
+pub mod hub;
 pub mod telegram;
