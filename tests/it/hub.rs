@@ -260,5 +260,15 @@ fn the_pulled_backbone_is_what_train_init_takes() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let joint = kindred::model::load(&ft, &Default::default()).unwrap();
     assert_eq!(joint.model.vocab_size(), 54952);
+
+    // Any ordinary repository of a supported architecture: a decoder-only Joint model.
+    hub.hub
+        .add_repo("someone/tiny-llama", &fixtures().join("tiny-llama/hf"));
+    let llama = hub.root.path().join("llama");
+    let out = hub.pull("someone/tiny-llama", &llama);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("kindred chat --model"), "{}", text(&out.stdout));
+    let joint = kindred::model::load(&llama, &Default::default()).unwrap();
+    assert_eq!(joint.model.architecture(), "llama");
     hub.assert_all_loopback();
 }
