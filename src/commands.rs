@@ -423,7 +423,11 @@ fn model_command(
                 }
             }
             println!("lineage       {}", joint.lineage);
-            if let Some(source) = model::ModelMeta::read(&dir).ok().flatten().and_then(|m| m.source) {
+            if let Some(source) = model::ModelMeta::read(&dir)
+                .ok()
+                .flatten()
+                .and_then(|m| m.source)
+            {
                 println!("source        {source}");
             }
             println!(
@@ -501,7 +505,10 @@ fn model_command(
             }
             // Check that what arrived is a model Kindred can run, or a backbone to train.
             let tokenizer = model::Tokenizer::from_dir(&dir).with_context(|| {
-                format!("downloaded {repo} to {}, but its tokenizer does not load", dir.display())
+                format!(
+                    "downloaded {repo} to {}, but its tokenizer does not load",
+                    dir.display()
+                )
             })?;
             if model::strategy_token_ids(&tokenizer).is_err() {
                 match model::architecture_of(&dir)? {
@@ -516,7 +523,10 @@ fn model_command(
                 return Ok(());
             }
             model::load(&dir, &LoadOptions::default()).with_context(|| {
-                format!("downloaded {repo} to {}, but it does not load", dir.display())
+                format!(
+                    "downloaded {repo} to {}, but it does not load",
+                    dir.display()
+                )
             })?;
             println!(
                 "{repo} is in {}; chat with it: kindred chat --model {}",

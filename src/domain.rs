@@ -5,6 +5,53 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Where a session stands (`sessions.stage`): the optional check-in before the
+/// conversation, the conversation, the optional survey after it, closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "TEXT", rename_all = "snake_case")]
+pub enum Stage {
+    CheckinEmotion,
+    CheckinProblem,
+    CheckinIntensity,
+    Chatting,
+    SurveyIntensity,
+    SurveyEmpathy,
+    SurveyRelevance,
+    Closed,
+}
+
+impl Stage {
+    /// One of the check-in questions before the conversation.
+    pub fn is_checkin(self) -> bool {
+        matches!(
+            self,
+            Stage::CheckinEmotion | Stage::CheckinProblem | Stage::CheckinIntensity
+        )
+    }
+
+    /// One of the survey questions after the conversation.
+    pub fn is_survey(self) -> bool {
+        matches!(
+            self,
+            Stage::SurveyIntensity | Stage::SurveyEmpathy | Stage::SurveyRelevance
+        )
+    }
+}
+
+/// Why a session ended (`sessions.end_reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "TEXT", rename_all = "lowercase")]
+pub enum EndReason {
+    /// The person ended it (`/end`).
+    User,
+    /// It was idle longer than `conversation.idle_timeout_minutes`.
+    Idle,
+    /// The person started over (`/reset`).
+    Reset,
+}
+
 /// Who said a turn. (The defaults of these three enums describe a person's message as
 /// it arrives, so that `NewTurn::default()` is one.)
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]

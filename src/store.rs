@@ -9,7 +9,7 @@ use rand::Rng;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{FromRow, SqlitePool};
 
-use crate::domain::{Delivery, Speaker, TurnSource};
+use crate::domain::{Delivery, EndReason, Speaker, Stage, TurnSource};
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -54,8 +54,8 @@ pub struct Session {
     pub started_at: i64,
     pub last_activity_at: i64,
     pub ended_at: Option<i64>,
-    pub end_reason: Option<String>,
-    pub stage: String,
+    pub end_reason: Option<EndReason>,
+    pub stage: Stage,
     pub nonce: String,
     pub emotion_type: Option<String>,
     pub problem_type: Option<String>,
@@ -360,7 +360,7 @@ impl Store {
         chat_platform: &str,
         chat_id: &str,
         chat_kind: &str,
-        stage: &str,
+        stage: Stage,
     ) -> Result<Session> {
         let now = now_ms();
         let id = sqlx::query(
@@ -383,7 +383,7 @@ impl Store {
             .context("session vanished after insert")
     }
 
-    pub async fn set_stage(&self, session_id: i64, stage: &str) -> Result<()> {
+    pub async fn set_stage(&self, session_id: i64, stage: Stage) -> Result<()> {
         sqlx::query("UPDATE sessions SET stage = ?, last_activity_at = ? WHERE id = ?")
             .bind(stage)
             .bind(now_ms())
@@ -403,7 +403,12 @@ impl Store {
     }
 
     /// Ends a session (`stage` is `closed`, or a survey stage when the survey follows).
-    pub async fn end_session(&self, session_id: i64, reason: &str, stage: &str) -> Result<()> {
+    pub async fn end_session(
+        &self,
+        session_id: i64,
+        reason: EndReason,
+        stage: Stage,
+    ) -> Result<()> {
         sqlx::query("UPDATE sessions SET ended_at = COALESCE(ended_at, ?), end_reason = COALESCE(end_reason, ?), stage = ? WHERE id = ?")
             .bind(now_ms())
             .bind(reason)

@@ -705,7 +705,7 @@ async fn start_checkin_and_end_survey_are_recorded_and_skippable() {
         (s.intensity_before, s.intensity_after, s.empathy),
         (Some(4), Some(2), None)
     );
-    assert_eq!(s.stage, "closed");
+    assert_eq!(s.stage, kindred::domain::Stage::Closed);
     assert!(s.ended_at.is_some());
     // Skipping the whole check-in takes one press.
     let out = app.send(command("ben", "start", "")).await;
@@ -725,7 +725,7 @@ async fn start_checkin_and_end_survey_are_recorded_and_skippable() {
         .unwrap();
     assert_eq!(
         app.engine.store.sessions_of_user(ben.id).await.unwrap()[0].stage,
-        "chatting"
+        kindred::domain::Stage::Chatting
     );
 }
 
@@ -745,7 +745,10 @@ async fn reset_starts_a_fresh_context() {
         .unwrap();
     let sessions = app.engine.store.sessions_of_user(ana.id).await.unwrap();
     assert_eq!(sessions.len(), 2);
-    assert_eq!(sessions[0].end_reason.as_deref(), Some("reset"));
+    assert_eq!(
+        sessions[0].end_reason,
+        Some(kindred::domain::EndReason::Reset)
+    );
     let fresh = app.engine.store.turns(sessions[1].id).await.unwrap();
     assert_eq!(fresh[0].text, "second topic");
 }
@@ -769,7 +772,10 @@ async fn idle_sessions_end_and_a_new_message_opens_a_new_one() {
         .unwrap();
     let sessions = app.engine.store.sessions_of_user(ana.id).await.unwrap();
     assert_eq!(sessions.len(), 2);
-    assert_eq!(sessions[0].end_reason.as_deref(), Some("idle"));
+    assert_eq!(
+        sessions[0].end_reason,
+        Some(kindred::domain::EndReason::Idle)
+    );
 }
 
 #[tokio::test]

@@ -33,7 +33,11 @@ impl Hub {
 
         let paper = root.path().join("paper");
         std::fs::create_dir_all(&paper).unwrap();
-        std::fs::write(paper.join(".gitattributes"), "*.bin filter=lfs diff=lfs merge=lfs -text\n").unwrap();
+        std::fs::write(
+            paper.join(".gitattributes"),
+            "*.bin filter=lfs diff=lfs merge=lfs -text\n",
+        )
+        .unwrap();
         std::fs::copy(
             fixtures().join("hub/ESC_Blender_Strategy.pytorch_model.bin"),
             paper.join("pytorch_model.bin"),
@@ -44,7 +48,8 @@ impl Hub {
         let backbone = root.path().join("backbone");
         std::fs::create_dir_all(&backbone).unwrap();
         let mut cfg: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(tiny.join("config.json")).unwrap()).unwrap();
+            serde_json::from_str(&std::fs::read_to_string(tiny.join("config.json")).unwrap())
+                .unwrap();
         cfg["vocab_size"] = 54944.into();
         cfg["architectures"] = serde_json::json!(["BlenderbotSmallForConditionalGeneration"]);
         std::fs::write(backbone.join("config.json"), cfg.to_string()).unwrap();
@@ -56,7 +61,11 @@ impl Hub {
             backbone.join("pytorch_model.bin"),
         )
         .unwrap();
-        std::fs::write(backbone.join("generation_config.json"), r#"{"num_beams": 10}"#).unwrap();
+        std::fs::write(
+            backbone.join("generation_config.json"),
+            r#"{"num_beams": 10}"#,
+        )
+        .unwrap();
         std::fs::write(backbone.join("tokenizer_config.json"), "{}").unwrap();
         std::fs::write(backbone.join("README.md"), "# blenderbot_small-90M\n").unwrap();
         std::fs::write(backbone.join("tf_model.h5"), b"not for kindred").unwrap();
@@ -117,7 +126,8 @@ fn the_papers_checkpoint_is_completed_from_its_backbone_and_chats() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
     assert_eq!(cfg["vocab_size"], 54953);
     let added: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("added_tokens.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.join("added_tokens.json")).unwrap())
+            .unwrap();
     assert_eq!(added["[Questions]"], 54944);
     assert_eq!(added["[Providing Suggestions]"], 54951);
     assert_eq!(added["[CLS]"], 54952);
@@ -127,18 +137,36 @@ fn the_papers_checkpoint_is_completed_from_its_backbone_and_chats() {
     assert_eq!(meta["decoding"]["top_k"], 30);
     assert_eq!(meta["decoding"]["temperature"], 0.7);
     assert!(!dir.join(".kindred-pull").exists());
-    for not_taken in ["tf_model.h5", "flax_model.msgpack", "generation_config.json", "README.md"] {
+    for not_taken in [
+        "tf_model.h5",
+        "flax_model.msgpack",
+        "generation_config.json",
+        "README.md",
+    ] {
         assert!(!dir.join(not_taken).exists(), "{not_taken} was copied");
     }
     let paths = hub.paths();
-    assert!(!paths.iter().any(|p| p.contains("tf_model.h5")), "{paths:?}");
-    assert!(paths.iter().any(|p| p == "/cdn/lsy641/ESC_Blender_Strategy/pytorch_model.bin"));
+    assert!(
+        !paths.iter().any(|p| p.contains("tf_model.h5")),
+        "{paths:?}"
+    );
+    assert!(paths
+        .iter()
+        .any(|p| p == "/cdn/lsy641/ESC_Blender_Strategy/pytorch_model.bin"));
 
-    let info = hub.kindred().args(["model", "info"]).arg(&dir).output().unwrap();
+    let info = hub
+        .kindred()
+        .args(["model", "info"])
+        .arg(&dir)
+        .output()
+        .unwrap();
     assert!(info.status.success(), "{}", text(&info.stderr));
     let info = text(&info.stdout);
     assert!(info.contains("lineage       paper"), "{info}");
-    assert!(info.contains("source        lsy641/ESC_Blender_Strategy"), "{info}");
+    assert!(
+        info.contains("source        lsy641/ESC_Blender_Strategy"),
+        "{info}"
+    );
     assert!(info.contains("[Questions] = 54944"), "{info}");
     assert!(info.contains("top-k 30"), "{info}");
 
@@ -149,7 +177,10 @@ fn the_papers_checkpoint_is_completed_from_its_backbone_and_chats() {
     let stdout = text(&out.stdout);
     assert!(stdout.contains("I'm an AI supporter"), "{stdout}");
     // The rating question comes after two replies of the model.
-    assert!(stdout.contains("How helpful were my last two replies?"), "{stdout}");
+    assert!(
+        stdout.contains("How helpful were my last two replies?"),
+        "{stdout}"
+    );
     hub.assert_all_loopback();
 }
 
@@ -212,7 +243,10 @@ fn a_truncated_file_is_refused_and_not_kept() {
     let out = hub.pull(PAPER, &dir);
     assert!(!out.status.success());
     let err = text(&out.stderr);
-    assert!(err.contains("pytorch_model.bin") && err.contains("truncated"), "{err}");
+    assert!(
+        err.contains("pytorch_model.bin") && err.contains("truncated"),
+        "{err}"
+    );
     assert!(!dir.join("pytorch_model.bin").exists());
     assert!(!dir.join(".kindred-pull/pytorch_model.bin").exists());
 
@@ -228,9 +262,16 @@ fn a_truncated_file_is_refused_and_not_kept() {
     let out = hub.pull("someone/bare", &hub.root.path().join("b"));
     assert!(!out.status.success());
     let err = text(&out.stderr);
-    assert!(err.contains("no config.json") && err.contains(PAPER), "{err}");
+    assert!(
+        err.contains("no config.json") && err.contains(PAPER),
+        "{err}"
+    );
     let out = hub.pull("someone/missing", &hub.root.path().join("m"));
-    assert!(text(&out.stderr).contains("is not on the hub"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is not on the hub"),
+        "{}",
+        text(&out.stderr)
+    );
     hub.assert_all_loopback();
 }
 
@@ -240,7 +281,11 @@ fn the_pulled_backbone_is_what_train_init_takes() {
     let dir = hub.root.path().join("blender");
     let out = hub.pull(BACKBONE, &dir);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("kindred train --init"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("kindred train --init"),
+        "{}",
+        text(&out.stdout)
+    );
     assert!(dir.join("pytorch_model.bin").exists() && dir.join("vocab.json").exists());
 
     let data = crate::training::small_data(hub.root.path(), 3);
@@ -267,7 +312,11 @@ fn the_pulled_backbone_is_what_train_init_takes() {
     let llama = hub.root.path().join("llama");
     let out = hub.pull("someone/tiny-llama", &llama);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("kindred chat --model"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("kindred chat --model"),
+        "{}",
+        text(&out.stdout)
+    );
     let joint = kindred::model::load(&llama, &Default::default()).unwrap();
     assert_eq!(joint.model.architecture(), "llama");
     hub.assert_all_loopback();

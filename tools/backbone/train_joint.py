@@ -416,6 +416,16 @@ def export(args, tok, model, run):
     model.config.dtype = "bfloat16"
     model.to(torch.bfloat16).save_pretrained(out, max_shard_size="90MB", safe_serialization=True)
     tok.save_pretrained(out)
+    # What Kindred needs to run it as trained: the recipe lineage, the context budget and
+    # whether situations were seen in training (the system prompt is Kindred's default,
+    # which is SYSTEM above).
+    meta = {
+        "name": out.name,
+        "lineage": "recipe",
+        "max_context_tokens": args.max_context,
+        "situation": args.situation_rate > 0,
+    }
+    (out / "kindred.json").write_text(json.dumps(meta, indent=2) + "\n")
     log(f"exported step {best['step']} (dev loss {best['dev_loss']:.4f}) to {out}")
 
 

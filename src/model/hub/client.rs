@@ -62,7 +62,9 @@ impl Hub {
             .ok()
             .filter(|e| !e.trim().is_empty())
             .unwrap_or_else(|| PUBLIC_ENDPOINT.to_string());
-        let token = std::env::var("HF_TOKEN").ok().filter(|t| !t.trim().is_empty());
+        let token = std::env::var("HF_TOKEN")
+            .ok()
+            .filter(|t| !t.trim().is_empty());
         Self::new(endpoint, token)
     }
 
@@ -121,9 +123,9 @@ impl Hub {
                 self.endpoint
             ),
         })?;
-        let listing: Listing = resp
-            .into_json()
-            .with_context(|| format!("the hub's file list for {repo} is not the JSON it should be"))?;
+        let listing: Listing = resp.into_json().with_context(|| {
+            format!("the hub's file list for {repo} is not the JSON it should be")
+        })?;
         Ok(listing
             .siblings
             .into_iter()
@@ -173,7 +175,11 @@ impl Hub {
             Err(ureq::Error::Status(code, _)) => bail!(
                 "downloading {name} from {repo} failed: the hub at {} answered HTTP {code}{}",
                 self.endpoint,
-                if matches!(code, 401 | 403) { " (set HF_TOKEN to a token that may read it)" } else { "" }
+                if matches!(code, 401 | 403) {
+                    " (set HF_TOKEN to a token that may read it)"
+                } else {
+                    ""
+                }
             ),
             Err(ureq::Error::Transport(t)) => bail!(
                 "downloading {name} from {repo} failed: {t}. Run the same command again to resume"

@@ -205,8 +205,9 @@ fn pull_published(
 
     // The fine-tuned vocabulary: the backbone's plus the authors' tokens.
     let config_path = staging.join("config.json");
-    let mut config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&config_path)?)
-        .with_context(|| format!("{}'s config.json is not valid JSON", p.backbone))?;
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path)?)
+            .with_context(|| format!("{}'s config.json is not valid JSON", p.backbone))?;
     config["vocab_size"] = p.vocab_size.into();
     std::fs::write(&config_path, serde_json::to_string_pretty(&config)? + "\n")?;
     let added: serde_json::Map<String, serde_json::Value> = p
@@ -237,7 +238,10 @@ fn pull_published(
     }
     let meta = ModelMeta {
         name: Some(p.repo.rsplit('/').next().unwrap_or(p.repo).to_string()),
-        source: Some(format!("{} (config and tokenizer from {})", p.repo, p.backbone)),
+        source: Some(format!(
+            "{} (config and tokenizer from {})",
+            p.repo, p.backbone
+        )),
         lineage: Some(Lineage::Paper),
         decoding: p
             .decoding

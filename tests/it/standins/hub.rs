@@ -136,7 +136,10 @@ async fn listing(
     let repo = format!("{owner}/{name}");
     hub.record(format!("/api/models/{repo}"), &headers);
     let Some(dir) = hub.repo_dir(&repo) else {
-        return (StatusCode::NOT_FOUND, Json(json!({"error": "Repository not found"})))
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "Repository not found"})),
+        )
             .into_response();
     };
     let siblings: Vec<_> = files_of(&dir)
@@ -185,7 +188,11 @@ async fn cdn(
 }
 
 fn serve(hub: &HubStandIn, repo: &str, file: &str, headers: &HeaderMap) -> Response {
-    let Some(path) = hub.repo_dir(repo).map(|d| d.join(file)).filter(|p| p.is_file()) else {
+    let Some(path) = hub
+        .repo_dir(repo)
+        .map(|d| d.join(file))
+        .filter(|p| p.is_file())
+    else {
         return (StatusCode::NOT_FOUND, "Entry not found").into_response();
     };
     let mut bytes = std::fs::read(path).unwrap();
