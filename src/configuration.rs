@@ -2,10 +2,12 @@
 //! environment variables. Values are checked once at start-up and an invalid one stops
 //! Kindred with the key's name and what is allowed.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Result};
 use serde::Deserialize;
+use url::Url;
 
 use crate::model::DecodingOptions;
 
@@ -29,14 +31,18 @@ pub struct Settings {
 #[serde(deny_unknown_fields)]
 pub struct StorageSettings {
     pub data_dir: PathBuf,
-    pub database: String,
+    /// The SQLite file; none means `<data_dir>/kindred.sqlite`.
+    #[serde(deserialize_with = "parse::optional_path")]
+    pub database: Option<PathBuf>,
     pub busy_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSettings {
-    pub dir: String,
+    /// None means the shipped model (see [`Settings::model_dir`]).
+    #[serde(deserialize_with = "parse::optional_path")]
+    pub dir: Option<PathBuf>,
     pub threads: usize,
     pub quantize: Quantize,
     pub max_batch: usize,
@@ -147,12 +153,16 @@ pub enum TelegramMode {
 #[serde(deny_unknown_fields)]
 pub struct TelegramSettings {
     pub enabled: bool,
-    pub api_url: String,
-    pub token_file: String,
+    #[serde(deserialize_with = "parse::http_url")]
+    pub api_url: Url,
+    #[serde(deserialize_with = "parse::optional_path")]
+    pub token_file: Option<PathBuf>,
     pub mode: TelegramMode,
     pub poll_timeout_seconds: u32,
-    pub webhook_url: String,
-    pub webhook_listen: String,
+    /// Needed in webhook mode: the public URL Telegram posts updates to.
+    #[serde(deserialize_with = "parse::optional_http_url")]
+    pub webhook_url: Option<Url>,
+    pub webhook_listen: SocketAddr,
     pub groups_enabled_by_default: bool,
 }
 
@@ -160,9 +170,47 @@ pub struct TelegramSettings {
 #[serde(deny_unknown_fields)]
 pub struct DiscordSettings {
     pub enabled: bool,
-    pub api_url: String,
-    pub token_file: String,
+    #[serde(deserialize_with = "parse::http_url")]
+    pub api_url: Url,
+    #[serde(deserialize_with = "parse::optional_path")]
+    pub token_file: Option<PathBuf>,
     pub register_commands: bool,
+}
+
+/// Settings that are text in a file or the environment and typed in [`Settings`]:
+/// parsed once, when the settings load, so a bad value stops Kindred with its key's name
+/// before anything starts. An empty string means "not set".
+mod parse {
+    use std::path::PathBuf;
+
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer};
+    use url::Url;
+
+    pub fn http_url<'de, D: Deserializer<'de>>(d: D) -> Result<Url, D::Error> {
+        let s = String::deserialize(d)?;
+        let url = Url::parse(s.trim())
+            .map_err(|e| D::Error::custom(format!("{s:?} is not a URL ({e})")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(D::Error::custom(format!(
+                "{s:?} is not an http:// or https:// URL"
+            )));
+        }
+        Ok(url)
+    }
+
+    pub fn optional_http_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Url>, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.trim().is_empty() {
+            return Ok(None);
+        }
+        http_url(serde::de::value::StrDeserializer::<D::Error>::new(&s)).map(Some)
+    }
+
+    pub fn optional_path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok((!s.trim().is_empty()).then(|| PathBuf::from(s)))
+    }
 }
 
 /// A bot token: read from the environment or a secrets file, never printed.
@@ -183,19 +231,19 @@ impl std::fmt::Debug for Secret {
 
 /// Reads a token from `env_var`, else from `file` (its first line). The error says where
 /// to put it, never what was found.
-pub fn read_secret(env_var: &str, file: &str, what: &str) -> Result<Secret> {
+pub fn read_secret(env_var: &str, file: Option<&Path>, what: &str) -> Result<Secret> {
     if let Ok(v) = std::env::var(env_var) {
         let v = v.trim().to_string();
         if !v.is_empty() {
             return Ok(Secret(v));
         }
     }
-    if !file.is_empty() {
+    if let Some(file) = file {
         let text = std::fs::read_to_string(file)
-            .map_err(|e| anyhow!("cannot read the {what} from {file}: {e}"))?;
+            .map_err(|e| anyhow!("cannot read the {what} from {}: {e}", file.display()))?;
         let v = text.lines().next().unwrap_or("").trim().to_string();
         if v.is_empty() {
-            bail!("the {what} file {file} is empty");
+            bail!("the {what} file {} is empty", file.display());
         }
         return Ok(Secret(v));
     }
@@ -301,34 +349,16 @@ impl Settings {
             // teloxide gives up on a request after 17 s.
             return fail("telegram.poll_timeout_seconds", "between 1 and 15");
         }
-        for (key, u) in [
-            ("telegram.api_url", &self.telegram.api_url),
-            ("discord.api_url", &self.discord.api_url),
-        ] {
-            if !(u.starts_with("http://") || u.starts_with("https://")) {
-                return fail(key, "an http:// or https:// URL");
-            }
-        }
-        if self.telegram.enabled && self.telegram.mode == TelegramMode::Webhook {
-            if !self.telegram.webhook_url.starts_with("https://")
-                && !self.telegram.webhook_url.starts_with("http://")
-            {
-                return fail(
-                    "telegram.webhook_url",
-                    "the public https:// URL Telegram should post updates to (webhook mode)",
-                );
-            }
-            if self
-                .telegram
-                .webhook_listen
-                .parse::<std::net::SocketAddr>()
-                .is_err()
-            {
-                return fail(
-                    "telegram.webhook_listen",
-                    "an address and port to listen on, e.g. 0.0.0.0:8443",
-                );
-            }
+        // URLs and addresses are checked as they are parsed (see `parse`); webhook mode
+        // also needs its public URL.
+        if self.telegram.enabled
+            && self.telegram.mode == TelegramMode::Webhook
+            && self.telegram.webhook_url.is_none()
+        {
+            return fail(
+                "telegram.webhook_url",
+                "the public https:// URL Telegram should post updates to (webhook mode)",
+            );
         }
         self.decoding_for(&DecodingOptions::default())?;
         Ok(())
@@ -343,10 +373,9 @@ impl Settings {
 
     /// The database file.
     pub fn database_path(&self) -> PathBuf {
-        if self.storage.database.is_empty() {
-            self.storage.data_dir.join("kindred.sqlite")
-        } else {
-            PathBuf::from(&self.storage.database)
+        match &self.storage.database {
+            Some(file) => file.clone(),
+            None => self.storage.data_dir.join("kindred.sqlite"),
         }
     }
 
@@ -362,8 +391,10 @@ impl Settings {
     pub fn model_dir(&self, cli: Option<&Path>) -> PathBuf {
         match cli {
             Some(p) => p.to_path_buf(),
-            None if !self.model.dir.is_empty() => PathBuf::from(&self.model.dir),
-            None => crate::model::default_model_dir(),
+            None => match &self.model.dir {
+                Some(dir) => dir.clone(),
+                None => crate::model::default_model_dir(),
+            },
         }
     }
 }
@@ -453,5 +484,65 @@ mod tests {
         std::fs::write(&f, "[conversation]\nratings_every = 3\n").unwrap();
         let err = Settings::load(Some(&f), env(&[])).unwrap_err().to_string();
         assert!(err.contains("ratings_every"), "{err}");
+    }
+
+    #[test]
+    fn urls_addresses_and_paths_are_parsed_once_into_their_types() {
+        let s = Settings::load(
+            None,
+            env(&[
+                ("KINDRED__TELEGRAM__API_URL", "http://127.0.0.1:8081"),
+                ("KINDRED__TELEGRAM__WEBHOOK_LISTEN", "[::1]:9000"),
+                ("KINDRED__TELEGRAM__TOKEN_FILE", "/run/secrets/telegram"),
+                ("KINDRED__MODEL__DIR", "models/mine"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.telegram.api_url.host_str(), Some("127.0.0.1"));
+        assert_eq!(s.telegram.webhook_listen, "[::1]:9000".parse().unwrap());
+        assert_eq!(
+            s.telegram.token_file.as_deref(),
+            Some(Path::new("/run/secrets/telegram"))
+        );
+        assert_eq!(s.model_dir(None), PathBuf::from("models/mine"));
+        // Empty means not set.
+        let s = Settings::load(None, env(&[])).unwrap();
+        assert_eq!(
+            (s.telegram.token_file, s.telegram.webhook_url, s.model.dir),
+            (None, None, None)
+        );
+
+        for (key, value, named) in [
+            (
+                "KINDRED__DISCORD__API_URL",
+                "ftp://discord.example",
+                "discord.api_url",
+            ),
+            (
+                "KINDRED__TELEGRAM__API_URL",
+                "not a url",
+                "telegram.api_url",
+            ),
+            (
+                "KINDRED__TELEGRAM__WEBHOOK_LISTEN",
+                "everywhere",
+                "telegram.webhook_listen",
+            ),
+        ] {
+            let err = Settings::load(None, env(&[(key, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(named), "{key}={value}: {err}");
+        }
+        let err = Settings::load(
+            None,
+            env(&[
+                ("KINDRED__TELEGRAM__ENABLED", "true"),
+                ("KINDRED__TELEGRAM__MODE", "webhook"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("telegram.webhook_url"), "{err}");
     }
 }

@@ -134,7 +134,7 @@ pub fn telegram_config(settings: &Settings) -> Result<kindred_telegram::Telegram
     let t = &settings.telegram;
     let token = read_secret(
         "KINDRED_TELEGRAM_TOKEN",
-        &t.token_file,
+        t.token_file.as_deref(),
         "Telegram bot token",
     )?;
     let mode = match t.mode {
@@ -142,17 +142,16 @@ pub fn telegram_config(settings: &Settings) -> Result<kindred_telegram::Telegram
             timeout: Duration::from_secs(t.poll_timeout_seconds as u64),
         },
         TelegramMode::Webhook => kindred_telegram::Mode::Webhook {
-            public_url: kindred_telegram::Url::parse(&t.webhook_url)
-                .context("telegram.webhook_url is not a URL")?,
-            listen: t
-                .webhook_listen
-                .parse()
-                .context("telegram.webhook_listen is not an address:port")?,
+            public_url: t
+                .webhook_url
+                .clone()
+                .context("telegram.mode is \"webhook\" but telegram.webhook_url is not set")?,
+            listen: t.webhook_listen,
         },
     };
     Ok(kindred_telegram::TelegramConfig {
         token: token.expose().to_string(),
-        api_url: kindred_telegram::parse_api_url(&t.api_url)?,
+        api_url: t.api_url.clone(),
         mode,
     })
 }
@@ -163,12 +162,12 @@ pub fn discord_config(settings: &Settings) -> Result<kindred_discord::DiscordCon
     let d = &settings.discord;
     let token = crate::configuration::read_secret(
         "KINDRED_DISCORD_TOKEN",
-        &d.token_file,
+        d.token_file.as_deref(),
         "Discord bot token",
     )?;
     Ok(kindred_discord::DiscordConfig {
         token: token.expose().to_string(),
-        api_url: d.api_url.clone(),
+        api_url: d.api_url.as_str().trim_end_matches('/').to_string(),
         register_commands: d.register_commands,
     })
 }

@@ -308,8 +308,3 @@ impl Engine {
             .await;
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-}
