@@ -115,7 +115,7 @@ pub const CUES: &[Cue] = &[
         Imminent,
         "overdose taken",
         Strong,
-        r"\b(?:i|ive|i have|i just|just|already|i already)\b(?: \w+){0,3} (?:took|taken|take|swallowed|downed|ate|had|drank|necked)\b(?: \w+){0,4}? (?:bunch|handful|whole|all|too many|lots|lot|entire|box|bottle|pack|packet|packets|load|dozens?|tons?|heaps|\d{2,}|twenty|thirty|forty|fifty|hundred)\b(?: \w+){0,3} {pills}",
+        r"(?:\b(?:i|ive|i have|i just|just|already|i already)\b(?: \w+){0,3}|^) (?:took|taken|take|swallowed|downed|ate|had|drank|necked)\b(?: \w+){0,4}? (?:bunch|handful|whole|all|too many|lots|lot|entire|box|bottle|pack|packet|packets|load|dozens?|tons?|heaps|\d{2,}|twenty|thirty|forty|fifty|hundred)\b(?: \w+){0,3} {pills}",
     ),
     cue(
         Imminent,
@@ -811,12 +811,49 @@ pub const CUES: &[Cue] = &[
         Strong,
         r"\b(?:se quiere (?:matar|suicidar|morir)|se va a (?:matar|suicidar)|quer se matar|vai se matar|veut se suicider|va se suicider|veut mourir)\b",
     ),
+    // From the fifth set's misses (each written to cover its family of phrasings).
+    cue(
+        SelfHarm,
+        "farewell notes",
+        Strong,
+        r"\b(?:notes?|letters?|messages?|videos?) (?:for|to) (?:\w+ ){0,4}(?:in case (?:something|anything) (?:bad )?(?:happens|happened) to me|for (?:when|after) im (?:gone|dead|not here|not around))\b",
+    ),
+    cue(
+        SelfHarm,
+        "death the only way out",
+        Strong,
+        r"\bno (?:other )?(?:way|escape|exit) (?:out )?(?:except|but|other than|besides|apart from|than) (?:death|dying|to die|suicide|ending it|ending my life)\b|\b(?:death|dying|suicide|ending it|ending my life) (?:is|seems|feels like|looks like) (?:the|my) (?:only|last|one) (?:way out|option|answer|escape|solution|choice|exit)\b|\bonly (?:way out|escape|solution|option) (?:is|would be|left is) (?:death|dying|to die|suicide|ending it|ending my life)\b",
+    ),
+    cue(
+        SelfHarm,
+        "does not want to live (other language)",
+        Strong,
+        r"\b(?:jeena|jina|jeene|jine) (?:nahi|nahin|nhi|nai) (?:hai|h|he|chahiye|chahta|chahti)\b|\b(?:nahi|nahin|nhi) (?:jeena|jina)\b|\b(?:mar|mar jaun|mar jaaun|mar jau) (?:jana|jaana|jaun|jaaun|jau) (?:hai|chahta|chahti)\b",
+    ),
+    cue(
+        HarmToOthers,
+        "urge to hurt someone",
+        Strong,
+        r"\bi\b(?: \w+){0,2} (?:feel like|felt like|fantasi[sz]e about|fantasi[sz]ing about|dream about|dreaming about|keep thinking about|cant stop thinking about|think about|thinking about|imagine|imagining) (?:killing|murdering|stabbing|shooting|strangling|choking|poisoning|hurting|beating up|attacking|smashing) (?:him|her|them|my \w+|someone|somebody|people|everyone|everybody|that \w+|the \w+|this \w+)\b",
+    ),
+    cue(
+        Abuse,
+        "touched by an adult",
+        Strong,
+        r"\b(?:my|our|the) (?:uncle|stepdad|step dad|stepfather|step father|dad|father|teacher|coach|older brother|brother|stepbrother|step brother|cousin|grandpa|grandfather|neighbou?r|babysitter|priest|pastor|tutor|moms boyfriend|mums boyfriend|mothers boyfriend)\b(?: \w+){0,3} (?:touches|touched|keeps touching|has been touching|was touching|fondles|fondled|gropes|groped|makes me touch|made me touch|comes into my bed|gets into my bed|came into my bed) (?:me|him|my)\b",
+    ),
 ];
 
 /// Figures of speech, accidents and negations: removed before strong and weak cues are
 /// read (firm cues are read before this). "this exam is killing me", "I could never kill
 /// myself", "I cut myself shaving", "my mom will kill me when she sees my grades".
+/// A helper's words about themselves ("i dont know what to do", "im so worried about
+/// her"), which do not make a message about someone else one about the person.
+pub const HELPER_WORDS: &str = r"\b(?:and )?(?:i (?:dont|do not|really dont) know (?:what to do|how to help|what to say|how to help (?:him|her|them))|what (?:should|can|do) i (?:do|say)|how (?:can|do|should) i help(?: (?:him|her|them))?|im (?:so |really |very )?(?:worried|scared|afraid|terrified|concerned|panicking)(?: (?:about|for) (?:him|her|them))?|i need (?:advice|help)|please help(?: me)?)\b";
+
 pub const NOT_RISK: &[&str] = &[
+    // a joking threat with a trivial condition ("i'll kill my brother if he eats my fries again")
+    r"\b(?:kill|murder|strangle|end) (?:him|her|them|you|my \w+)\b(?: \w+){0,2} if (?:he|she|they|you) (?:\w+ ){0,5}(?:again|one more time|ever again)\b(?: lol| lmao| haha\w*| jk)?",
     // figures of speech
     r"\b(?:is|are|s|was|were|re|keeps|keep|been|its|theyre|youre|thats|this|that|these|it) (?:literally |actually |honestly |really |slowly |just |absolutely )?killing (?:me|us|my \w+)\b",
     r"\bkill(?:ing|ed|s)? (?:it|time|the vibe|the lights|the light|the mood|the engine|the music|two birds|a bottle|the game|the bugs|the spider|a spider|the weeds|the pain|germs|bacteria|zombies|monsters|enemies|the boss|bosses|the process|the app|the tab)\b",

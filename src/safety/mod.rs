@@ -159,6 +159,8 @@ pub struct Screen {
     present: RegexSet,
     allow: Option<Regex>,
     first_person: Regex,
+    /// What a person worried about someone else says of themselves.
+    helper_words: Regex,
     about_someone_else: Regex,
     extra: Vec<(Category, Regex)>,
 }
@@ -259,6 +261,7 @@ impl Screen {
             .expect("compiles"),
             first_person: Regex::new(r"\b(?:i|im|ive|id|ill|i m|myself|my self|me too)\b")
                 .expect("compiles"),
+            helper_words: Regex::new(lexicon::HELPER_WORDS).expect("compiles"),
             extra,
         })
     }
@@ -304,13 +307,25 @@ impl Screen {
             found.retain(|(c, _, f)| *c != Category::OtherAtRisk || *f == Force::Firm);
         }
         // "My partner said she wants to end it all": about someone else, when the person
-        // does not speak of themselves as well.
-        if found.iter().any(|(c, _, _)| *c == Category::OtherAtRisk)
-            && !self.first_person.is_match(&norm)
-        {
-            found.retain(|(c, _, f)| {
-                !matches!(c, Category::SelfHarm | Category::Imminent) || *f == Force::Firm
-            });
+        // does not speak of themselves as well (a helper's own words, "i dont know what
+        // to do", do not count as speaking of themselves).
+        let speaks_of_self = self
+            .first_person
+            .is_match(&self.helper_words.replace_all(&norm, " ~ "));
+        if !speaks_of_self {
+            if found.iter().any(|(c, _, _)| *c == Category::OtherAtRisk) {
+                found.retain(|(c, _, f)| {
+                    !matches!(c, Category::SelfHarm | Category::Imminent) || *f == Force::Firm
+                });
+            } else if self.about_someone_else.is_match(&norm) {
+                // "My roommate says she wants to jump off the balcony": a cue for oneself,
+                // said of someone else, is someone else at risk.
+                for (c, _, f) in found.iter_mut() {
+                    if matches!(c, Category::SelfHarm | Category::Imminent) && *f != Force::Firm {
+                        *c = Category::OtherAtRisk;
+                    }
+                }
+            }
         }
         let framed = self.safe_frame.is_match(&norm);
         if found.is_empty() && !history && !framed {
@@ -512,6 +527,7 @@ mod labelled_set {
     const HOLDOUT: &str = include_str!("../../tests/fixtures/safety/holdout.tsv");
     const FRESH: &str = include_str!("../../tests/fixtures/safety/fresh.tsv");
     const UNSEEN: &str = include_str!("../../tests/fixtures/safety/unseen.tsv");
+    const FIFTH: &str = include_str!("../../tests/fixtures/safety/fifth.tsv");
 
     fn rows() -> Vec<(Option<Category>, &'static str)> {
         rows_of(SET)
@@ -628,6 +644,11 @@ mod labelled_set {
     #[test]
     fn the_screen_on_the_unseen_set() {
         report_on(UNSEEN, "unseen", 0.95, 0.95);
+    }
+
+    #[test]
+    fn the_screen_on_the_fifth_set() {
+        report_on(FIFTH, "fifth", 0.95, 0.95);
     }
 
     fn report_on(set: &'static str, name: &str, min_recall: f64, min_precision: f64) {
