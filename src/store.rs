@@ -270,6 +270,24 @@ impl Store {
     /// free pages or in the log either.
     pub async fn delete_user(&self, user_id: i64, inbox_ids: &[i64]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
+        // The keys of their messages in their direct chats ("msg:{chat}:{message}") tie
+        // their platform id to when they wrote; those go too.
+        let direct: Vec<(String, String)> = sqlx::query_as(
+            "SELECT DISTINCT chat_platform, chat_id FROM sessions WHERE user_id = ? AND chat_kind = 'direct'",
+        )
+        .bind(user_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (platform, chat_id) in direct {
+            let prefix = format!("msg:{chat_id}:");
+            sqlx::query(
+                "DELETE FROM processed_events WHERE platform = ? AND substr(event_id, 1, length(?2)) = ?2",
+            )
+            .bind(platform)
+            .bind(prefix)
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query("DELETE FROM users WHERE id = ?")
             .bind(user_id)
             .execute(&mut *tx)
@@ -904,15 +922,21 @@ impl Store {
         .await?)
     }
 
-    /// Forgets the keys of events handled before `cutoff` (redeliveries come within minutes).
-    pub async fn inbox_prune(&self, cutoff: i64) -> Result<u64> {
-        Ok(
+    /// Forgets the keys of events handled before `cutoff`, in the inbox and among the
+    /// processed messages (redeliveries come within minutes, so a week is plenty).
+    pub async fn prune_handled_events(&self, cutoff: i64) -> Result<u64> {
+        let inbox =
             sqlx::query("DELETE FROM inbox WHERE handled_at IS NOT NULL AND handled_at < ?")
                 .bind(cutoff)
                 .execute(&self.pool)
                 .await?
-                .rows_affected(),
-        )
+                .rows_affected();
+        let processed = sqlx::query("DELETE FROM processed_events WHERE processed_at < ?")
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(inbox + processed)
     }
 
     pub fn pool(&self) -> &SqlitePool {

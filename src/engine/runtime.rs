@@ -92,7 +92,7 @@ pub async fn serve(
                     tracing::warn!(error = %format!("{e:#}"), "ending idle sessions failed");
                 }
                 let week_ago = crate::store::now_ms() - 7 * 24 * 3_600_000;
-                if let Err(e) = engine.store.inbox_prune(week_ago).await {
+                if let Err(e) = engine.store.prune_handled_events(week_ago).await {
                     tracing::warn!(error = %format!("{e:#}"), "pruning handled events failed");
                 }
             }

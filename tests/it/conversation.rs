@@ -241,7 +241,21 @@ async fn forget_leaves_no_row_of_that_user() {
     for t in ["hello", "I'm lonely", "nobody calls me"] {
         app.send(message("ana", t)).await;
     }
+    app.send(message_with_id("ana", "a-41", "one more")).await;
     app.send(message("ben", "hi")).await;
+    app.send(message_with_id("ben", "b-7", "still here")).await;
+    let keys = |app: &TestApp| {
+        let pool = app.engine.store.pool().clone();
+        async move {
+            let rows: Vec<(String,)> =
+                sqlx::query_as("SELECT event_id FROM processed_events ORDER BY event_id")
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+            rows.into_iter().map(|(k,)| k).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(keys(&app).await, ["msg:dm-ana:a-41", "msg:dm-ben:b-7"]);
     let ana = app
         .engine
         .store
@@ -307,6 +321,24 @@ async fn forget_leaves_no_row_of_that_user() {
         .await,
         0
     );
+    // The key of ana's message went with her; ben's stays until it is a week old.
+    assert_eq!(keys(&app).await, ["msg:dm-ben:b-7"]);
+    let store = &app.engine.store;
+    assert_eq!(
+        store
+            .prune_handled_events(kindred::store::now_ms() - 60_000)
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(
+        store
+            .prune_handled_events(kindred::store::now_ms() + 1)
+            .await
+            .unwrap()
+            >= 1
+    );
+    assert!(keys(&app).await.is_empty());
     // Ben's data is untouched.
     assert_eq!(
         count(

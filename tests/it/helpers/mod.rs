@@ -94,6 +94,18 @@ pub fn message(user: &str, text: &str) -> Inbound {
     }
 }
 
+/// A message from `user` in their DM with the platform's id `id` (which makes a
+/// redelivery of it a no-op).
+pub fn message_with_id(user: &str, id: &str, text: &str) -> Inbound {
+    let (chat, user) = dm(user);
+    Inbound::Message {
+        chat,
+        user,
+        message_id: Some(id.into()),
+        text: text.into(),
+    }
+}
+
 /// `user` edited a message of theirs in their DM; it now reads `text`.
 pub fn edited(user: &str, text: &str) -> Inbound {
     let (chat, user) = dm(user);
@@ -336,6 +348,13 @@ impl DaemonProcess {
                 .collect::<Vec<_>>()
         });
         Self { child, log }
+    }
+
+    /// Kills it at once (SIGKILL), as a crash or the OOM killer would.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        let _ = self.log.join();
     }
 
     /// Stops it as a service manager would (SIGTERM); its exit status and whole log.
