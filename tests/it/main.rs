@@ -16,6 +16,7 @@ mod standins;
 mod cli;
 mod conversation;
 mod discord;
+mod harness;
 mod hub;
 mod llama_parity;
 mod metrics_reference;

@@ -1,0 +1,186 @@
+//! Harnesses run by hand (ignored in the normal run), which print what they measure:
+//!
+//! ```sh
+//! KINDRED_CRASH_KILLS=50 KINDRED_CRASH_PEOPLE=30 \
+//!     cargo test --release --test it crash_harness -- --ignored --nocapture
+//! ```
+//!
+//! The crash harness drives the real `kindred run` through the Telegram stand-in while
+//! killing it with SIGKILL at random moments and starting it again, then lets a last
+//! instance finish and counts, from the stand-in's log and the database: messages lost,
+//! stored twice, left unanswered, and replies sent twice.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+use crate::helpers::DaemonProcess;
+use crate::standins::telegram::TelegramStandIn;
+
+const TOKEN: &str = "4242:HARNESS-token";
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[test]
+#[ignore = "a harness run by hand (see the module docs); it prints its counts"]
+fn crash_harness() {
+    let kills = env_usize("KINDRED_CRASH_KILLS", 50);
+    let people = env_usize("KINDRED_CRASH_PEOPLE", 30) as i64;
+    let per_person = env_usize("KINDRED_CRASH_MESSAGES", 5);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tg = rt.block_on(TelegramStandIn::start(TOKEN));
+    assert!(tg.url.starts_with("http://127.0.0.1:"));
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("telegram.token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let env = [
+        ("KINDRED__TELEGRAM__ENABLED", "true".to_string()),
+        ("KINDRED__TELEGRAM__API_URL", tg.url.clone()),
+        (
+            "KINDRED__TELEGRAM__TOKEN_FILE",
+            token_file.display().to_string(),
+        ),
+        ("KINDRED__TELEGRAM__POLL_TIMEOUT_SECONDS", "1".to_string()),
+        (
+            "KINDRED__CONVERSATION__SHUTDOWN_GRACE_SECONDS",
+            "5".to_string(),
+        ),
+        ("KINDRED_LOG", "warn".to_string()),
+    ];
+    let remove = ["KINDRED_TELEGRAM_TOKEN", "TELOXIDE_TOKEN"];
+
+    // Every message is unique, so that the database and the stand-in can be compared.
+    let plan: Vec<(i64, String)> = (0..per_person)
+        .flat_map(|k| {
+            (0..people).map(move |p| {
+                (
+                    5000 + p,
+                    format!("person {p} says thing {k} about the week"),
+                )
+            })
+        })
+        .collect();
+    let total = plan.len();
+    let feeder = {
+        let tg = tg.clone();
+        let plan = plan.clone();
+        // Spread over the kills (each instance lives 0.3-2.5 s, 1.4 s on average).
+        let mean_ms = (kills as u64 * 1400 / total as u64).max(10);
+        std::thread::spawn(move || {
+            let mut rng = rand::rng();
+            for (user, text) in plan {
+                tg.dm(user, &text);
+                std::thread::sleep(Duration::from_millis(
+                    rng.random_range(mean_ms / 2..mean_ms * 3 / 2 + 1),
+                ));
+            }
+        })
+    };
+
+    let started = Instant::now();
+    let mut rng = rand::rng();
+    for _ in 0..kills {
+        let d = DaemonProcess::start(dir.path(), &env, &remove);
+        std::thread::sleep(Duration::from_millis(rng.random_range(300..2500)));
+        d.kill();
+    }
+    feeder.join().unwrap();
+    // A last instance finishes the work: every message answered, or two minutes.
+    let last = DaemonProcess::start(dir.path(), &env, &remove);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let db_path = dir.path().join("kindred.sqlite");
+    loop {
+        std::thread::sleep(Duration::from_secs(2));
+        let c = rt.block_on(count(&db_path, &plan, &tg));
+        if (c.lost == 0 && c.unanswered == 0) || Instant::now() > deadline {
+            break;
+        }
+    }
+    let (status, _log) = last.stop();
+    let counts = rt.block_on(count(&db_path, &plan, &tg));
+    println!(
+        "crash harness: {kills} SIGKILLs in {:.0} s, {people} people, {total} messages: lost {}, stored twice {}, unanswered {}, replies sent twice {} (of {} replies); last instance exit {status}",
+        started.elapsed().as_secs_f64(),
+        counts.lost,
+        counts.stored_twice,
+        counts.unanswered,
+        counts.sent_twice,
+        counts.replies
+    );
+    assert!(status.success());
+    assert_eq!(
+        (counts.lost, counts.stored_twice, counts.unanswered),
+        (0, 0, 0)
+    );
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    lost: usize,
+    stored_twice: usize,
+    unanswered: usize,
+    replies: usize,
+    sent_twice: usize,
+}
+
+async fn count(db: &std::path::Path, plan: &[(i64, String)], tg: &TelegramStandIn) -> Counts {
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display()))
+        .await
+        .unwrap();
+    // The people's words as stored, and whether a reply of Kindred's follows each.
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT t.text, EXISTS (SELECT 1 FROM turns r WHERE r.session_id = t.session_id AND r.idx > t.idx AND r.speaker = 'supporter' AND r.delivery = 'delivered')
+         FROM turns t WHERE t.source = 'user'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let mut stored: HashMap<&str, usize> = HashMap::new();
+    let mut answered: HashMap<&str, bool> = HashMap::new();
+    for (text, a) in &rows {
+        *stored.entry(text.as_str()).or_default() += 1;
+        *answered.entry(text.as_str()).or_default() |= *a != 0;
+    }
+    let mut c = Counts::default();
+    for (_, text) in plan {
+        match stored.get(text.as_str()) {
+            None => c.lost += 1,
+            Some(n) => {
+                c.stored_twice += n.saturating_sub(1);
+                c.unanswered += usize::from(!answered[text.as_str()]);
+            }
+        }
+    }
+    // Replies sent twice: per chat and text, sends beyond the replies stored.
+    let replies: Vec<(String, String)> = sqlx::query_as(
+        "SELECT s.chat_id, t.text FROM turns t JOIN sessions s ON s.id = t.session_id WHERE t.source = 'model'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    c.replies = replies.len();
+    let mut stored_replies: HashMap<(String, String), usize> = HashMap::new();
+    for r in replies {
+        *stored_replies.entry(r).or_default() += 1;
+    }
+    let mut sent: HashMap<(String, String), usize> = HashMap::new();
+    for call in tg.calls_of("sendMessage") {
+        if call.result.is_null() {
+            continue;
+        }
+        let chat = call.body["chat_id"].to_string();
+        let text = call.body["text"].as_str().unwrap_or("").to_string();
+        *sent.entry((chat, text)).or_default() += 1;
+    }
+    for (key, n) in &stored_replies {
+        c.sent_twice += sent.get(key).copied().unwrap_or(0).saturating_sub(*n);
+    }
+    pool.close().await;
+    c
+}
