@@ -299,11 +299,20 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit", type=int, default=0, help="use only the first N training examples (smoke tests)")
     ap.add_argument("--export", help="write the best checkpoint as an HF directory here and stop")
+    ap.add_argument("--write-dev", help="write the dev conversations (held out of --data) as JSON lines here and stop: "
+                    "decoding is tuned on them, never on valid")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     run = Path(args.out)
     run.mkdir(parents=True, exist_ok=True)
+
+    if args.write_dev:
+        _, dev_c = split_dev(load_conversations(args.data), args.dev_conversations, args.seed)
+        with open(args.write_dev, "w") as f:
+            for c in dev_c:
+                f.write(json.dumps(c) + "\n")
+        return log(f"wrote {len(dev_c)} dev conversations to {args.write_dev}")
 
     tok, model = load_backbone(args.gguf)
     add_strategy_tokens(tok, model)
