@@ -91,10 +91,11 @@ pub async fn session_to_esconv(store: &Store, s: &Session) -> Result<Value> {
     }))
 }
 
-/// Every session started at or after `since_ms`, in ESConv's schema.
+/// Every session started at or after `since_ms`, in ESConv's schema, except those of
+/// people who chose that their words are not kept (`/privacy off`).
 pub async fn export(store: &Store, since_ms: i64) -> Result<Vec<Value>> {
     let mut out = Vec::new();
-    for s in store.all_sessions(since_ms).await? {
+    for s in store.exportable_sessions(since_ms).await? {
         let v = session_to_esconv(store, &s).await?;
         if !v["dialog"].as_array().is_some_and(|d| d.is_empty()) {
             out.push(v);

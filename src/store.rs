@@ -42,6 +42,8 @@ pub struct User {
     pub pseudonym: String,
     pub created_at: i64,
     pub forget_nonce: Option<String>,
+    /// Whether the person lets Kindred keep their words after a conversation (`/privacy`).
+    pub keep_words: bool,
 }
 
 #[derive(Debug, Clone, FromRow, PartialEq)]
@@ -402,12 +404,72 @@ impl Store {
     }
 
     pub async fn set_stage(&self, session_id: i64, stage: Stage) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE sessions SET stage = ?, last_activity_at = ? WHERE id = ?")
             .bind(stage)
             .bind(now_ms())
             .bind(session_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        if stage == Stage::Closed {
+            Self::erase_words_if_not_kept(&mut tx, session_id).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Erases the words of a conversation that has ended, if its person chose that their
+    /// words are not kept (`users.keep_words`): every turn's text, theirs and Kindred's,
+    /// and the situation they described. Strategies, ratings and surveys stay.
+    async fn erase_words_if_not_kept(
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        session_id: i64,
+    ) -> Result<()> {
+        let keep: Option<(bool,)> = sqlx::query_as(
+            "SELECT u.keep_words FROM users u JOIN sessions s ON s.user_id = u.id WHERE s.id = ?",
+        )
+        .bind(session_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if keep == Some((false,)) {
+            sqlx::query("UPDATE turns SET text = '' WHERE session_id = ?")
+                .bind(session_id)
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query("UPDATE sessions SET situation = NULL WHERE id = ?")
+                .bind(session_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Records whether a person lets Kindred keep their words. Choosing not to erases
+    /// at once the words of their conversations that have ended (those still open are
+    /// erased when they end).
+    pub async fn set_keep_words(&self, user_id: i64, keep: bool) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE users SET keep_words = ? WHERE id = ?")
+            .bind(keep)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        if !keep {
+            let ended: Vec<(i64,)> = sqlx::query_as(
+                "SELECT id FROM sessions WHERE user_id = ? AND (ended_at IS NOT NULL OR stage = 'closed')",
+            )
+            .bind(user_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (id,) in ended {
+                Self::erase_words_if_not_kept(&mut tx, id).await?;
+            }
+        }
+        tx.commit().await?;
+        if !keep {
+            // The erased words are overwritten in the file (secure_delete); the log too.
+            self.checkpoint().await?;
+        }
         Ok(())
     }
 
@@ -427,13 +489,16 @@ impl Store {
         reason: EndReason,
         stage: Stage,
     ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE sessions SET ended_at = COALESCE(ended_at, ?), end_reason = COALESCE(end_reason, ?), stage = ? WHERE id = ?")
             .bind(now_ms())
             .bind(reason)
             .bind(stage)
             .bind(session_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        Self::erase_words_if_not_kept(&mut tx, session_id).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -482,13 +547,15 @@ impl Store {
         )
     }
 
-    pub async fn all_sessions(&self, since_ms: i64) -> Result<Vec<Session>> {
-        Ok(
-            sqlx::query_as("SELECT * FROM sessions WHERE started_at >= ? ORDER BY id")
-                .bind(since_ms)
-                .fetch_all(&self.pool)
-                .await?,
+    /// Sessions started at or after `since_ms` that may be exported: never those of a
+    /// person who chose that their words are not kept.
+    pub async fn exportable_sessions(&self, since_ms: i64) -> Result<Vec<Session>> {
+        Ok(sqlx::query_as(
+            "SELECT s.* FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.started_at >= ? AND u.keep_words = 1 ORDER BY s.id",
         )
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// Counts one more bot reply; returns the new count.

@@ -1,4 +1,4 @@
-//! The commands a person types: `/start`, `/end`, `/reset`, `/forget`, `/rate`.
+//! The commands a person types: `/start`, `/end`, `/reset`, `/forget`, `/privacy`, `/rate`.
 
 use super::*;
 
@@ -40,6 +40,7 @@ impl Engine {
             "end" | "stop" => self.end(chat, user, out).await,
             "reset" => self.reset(chat, user, out).await,
             "forget" => self.forget(chat, user, args, out).await,
+            "privacy" => self.privacy(chat, user, args, out).await,
             "help" => {
                 send_text(
                     out,
@@ -143,6 +144,47 @@ impl Engine {
         platform_id: &str,
     ) -> Result<()> {
         forget_person(&self.store, user_id, platform, platform_id).await
+    }
+
+    /// `/privacy`: shows whether the person's words are kept; `on` / `off` changes it.
+    pub(super) async fn privacy(
+        &self,
+        chat: &ChatRef,
+        user: &UserRef,
+        args: &str,
+        out: &Out,
+    ) -> Result<()> {
+        let choice = match args.trim().to_lowercase().as_str() {
+            "" => None,
+            "on" | "keep" | "yes" | "true" => Some(true),
+            "off" | "no" | "false" => Some(false),
+            _ => {
+                send_text(out, chat, texts::PRIVACY_USAGE).await;
+                return Ok(());
+            }
+        };
+        let u = self
+            .store
+            .get_or_create_user(&user.platform, &user.id)
+            .await?;
+        let text = match choice {
+            None if u.keep_words => texts::PRIVACY_KEPT,
+            None => texts::PRIVACY_NOT_KEPT,
+            Some(keep) => {
+                self.store.set_keep_words(u.id, keep).await?;
+                tracing::info!(
+                    keep_words = keep,
+                    "a person changed whether their words are kept"
+                );
+                if keep {
+                    texts::PRIVACY_NOW_KEPT
+                } else {
+                    texts::PRIVACY_NOW_NOT_KEPT
+                }
+            }
+        };
+        send_text(out, chat, text).await;
+        Ok(())
     }
 
     pub(super) async fn forget(

@@ -1,12 +1,12 @@
 //! Everything Kindred says that is not a model reply, in one place.
 
-pub const INTRO: &str = "Hi, I'm Kindred. I'm an AI supporter: I'm here to listen and talk things through with you. I'm not a therapist and not an emergency service.\n\nWhat I store: our messages, which support strategy each of my replies used, and any ratings or survey answers you give, so the people who maintain me can study and improve it. Type /forget at any time to delete everything about you. /help lists what else I can do.";
+pub const INTRO: &str = "Hi, I'm Kindred. I'm an AI supporter: I'm here to listen and talk things through with you. I'm not a therapist and not an emergency service.\n\nWhat I store: our messages, which support strategy each of my replies used, and any ratings or survey answers you give, so the people who maintain me can study and improve it. Type /privacy off if you'd rather I didn't keep your words after our conversation, or /forget at any time to delete everything about you. /help lists what else I can do.";
 
 pub const INTRO_SHORT: &str = "Hi, I'm Kindred, an AI supporter (not a therapist or an emergency service). I store our conversation to improve; /forget deletes it, /help shows more.";
 
 pub const WELCOME_BACK: &str = "Welcome back, we can pick up where we left off. (/reset starts a fresh conversation, /end finishes this one.)";
 
-pub const HELP: &str = "Just write to me whenever you like. Commands:\n/start: begin a conversation\n/end: finish it (with a short, optional survey)\n/reset: start fresh; I won't look at our earlier messages\n/rate N: rate my last two replies from 1 to 5\n/forget: delete everything I have stored about you\n/help: this message";
+pub const HELP: &str = "Just write to me whenever you like. Commands:\n/start: begin a conversation\n/end: finish it (with a short, optional survey)\n/reset: start fresh; I won't look at our earlier messages\n/rate N: rate my last two replies from 1 to 5\n/forget: delete everything I have stored about you\n/privacy off: don't keep your words after a conversation (/privacy on to allow it again)\n/help: this message";
 
 pub const CHECKIN_EMOTION: &str = "Before we start, a short check-in (you can skip it). Which feeling is closest to what you're going through?";
 pub const CHECKIN_PROBLEM: &str = "What is it mostly about?";
@@ -67,6 +67,12 @@ pub fn long_message(limit: usize) -> String {
 pub fn unknown_command(name: &str) -> String {
     format!("I don't know the command /{name}.\n\n{HELP}")
 }
+
+pub const PRIVACY_KEPT: &str = "I keep your words after our conversations, so the people who maintain me can study them and improve how I support people. Type /privacy off if you'd rather I didn't; /forget deletes everything now.";
+pub const PRIVACY_NOT_KEPT: &str = "I don't keep your words: while we talk I read our conversation to answer you, and when it ends its words are erased, yours and mine. I keep only which kind of support I offered and any ratings you give. Type /privacy on to let me keep them again.";
+pub const PRIVACY_NOW_NOT_KEPT: &str = "Done: I won't keep your words. The words of our earlier conversations are erased now, and this one's when it ends. I keep only which kind of support I offered and any ratings you give; /forget deletes those too.";
+pub const PRIVACY_NOW_KEPT: &str = "Done: I'll keep the words of our conversations from now on, to help improve how I support people. /privacy off changes that again.";
+pub const PRIVACY_USAGE: &str = "Use /privacy on or /privacy off (or /privacy to see your choice).";
 
 pub fn rated(stars: i64) -> String {
     format!("You rated {stars} ★ — thank you.")

@@ -1389,3 +1389,83 @@ async fn a_whole_conversation_runs_on_a_decoder_only_joint_model() {
         assert!(!r.contains("<|im_") && !r.contains("[Question]"), "{r:?}");
     }
 }
+
+#[tokio::test]
+async fn a_person_who_asks_us_not_to_keep_their_words_is_answered_and_then_erased() {
+    let app = spawn_app(&[]).await;
+    // An earlier conversation, ended, then the choice.
+    app.send(message(
+        "ana",
+        "my sister and I had a fight about the wedding",
+    ))
+    .await;
+    app.send(command("ana", "end", "")).await;
+    let out = app.send(command("ana", "privacy", "")).await;
+    assert!(texts(&out)[0].contains("I keep your words"), "{out:?}");
+    let out = app.send(command("ana", "privacy", "off")).await;
+    assert!(texts(&out)[0].contains("erased now"), "{out:?}");
+    let words = |app: &TestApp, needle: &'static str| {
+        let pool = app.engine.store.pool().clone();
+        async move {
+            let (n,): (i64,) =
+                sqlx::query_as("SELECT COUNT(*) FROM turns WHERE text LIKE '%' || ? || '%'")
+                    .bind(needle)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            n
+        }
+    };
+    assert_eq!(
+        words(&app, "wedding").await,
+        0,
+        "the ended conversation's words are erased at once"
+    );
+
+    // A new conversation is answered from its live words, and erased when it ends.
+    app.send(message("ana", "my exam results came out today"))
+        .await;
+    let out = app.send(message("ana", "I failed chemistry")).await;
+    assert!(!texts(&out).is_empty(), "answered: {out:?}");
+    assert_eq!(
+        words(&app, "chemistry").await,
+        1,
+        "kept while the conversation is open"
+    );
+    let ana = app
+        .engine
+        .store
+        .find_user("test", "ana")
+        .await
+        .unwrap()
+        .unwrap();
+    let open = app.engine.store.sessions_of_user(ana.id).await.unwrap();
+    let live = open.iter().find(|s| s.ended_at.is_none()).unwrap();
+    let context = app.engine.store.turns(live.id).await.unwrap();
+    assert!(context.iter().any(|t| t.text.contains("exam results")));
+    // A person who keeps their words is untouched, and exported; ana never is.
+    app.send(message("ben", "work has been rough this week"))
+        .await;
+    app.send(command("ben", "end", "")).await;
+    let exported =
+        serde_json::to_string(&kindred::export::export(&app.engine.store, 0).await.unwrap())
+            .unwrap();
+    assert!(exported.contains("work has been rough"));
+    assert!(!exported.contains("chemistry") && !exported.contains("wedding"));
+    app.send(command("ana", "end", "")).await;
+    assert_eq!(words(&app, "chemistry").await, 0);
+    assert_eq!(words(&app, "exam results").await, 0);
+    // Strategies and ratings stay; the choice can be undone.
+    let turns: i64 = app
+        .engine
+        .store
+        .sessions_of_user(ana.id)
+        .await
+        .unwrap()
+        .len() as i64;
+    assert!(turns >= 2);
+    let out = app.send(command("ana", "privacy", "on")).await;
+    assert!(texts(&out)[0].contains("keep the words"), "{out:?}");
+    let out = app.send(command("ana", "privacy", "maybe")).await;
+    assert!(texts(&out)[0].contains("/privacy on"), "{out:?}");
+}

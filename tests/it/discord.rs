@@ -111,7 +111,7 @@ async fn a_dm_conversation_with_button_ratings_and_refused_presses() {
         .collect();
     assert_eq!(
         names,
-        ["start", "end", "reset", "rate", "forget", "help", "kindred"]
+        ["start", "end", "reset", "rate", "forget", "privacy", "help", "kindred"]
     );
     let kindred = registered
         .as_array()

@@ -86,7 +86,10 @@ async fn a_dm_conversation_with_rating_keyboard_presses_and_refusals() {
         .iter()
         .map(|c| c["command"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(menu, ["start", "end", "reset", "rate", "forget", "help"]);
+    assert_eq!(
+        menu,
+        ["start", "end", "reset", "rate", "forget", "privacy", "help"]
+    );
     // Group admins see the commands that run their group too.
     tg.wait_until("the admins' menu", WAIT, |c| {
         c.iter().filter(|c| c.method == "setmycommands").count() >= 2

@@ -11,7 +11,16 @@ use crate::convert::{chat_ref, interaction_handle, user_ref};
 use crate::{Ctx, Data, Error};
 
 pub fn all() -> Vec<poise::Command<Data, Error>> {
-    vec![start(), end(), reset(), rate(), forget(), help(), kindred()]
+    vec![
+        start(),
+        end(),
+        reset(),
+        rate(),
+        forget(),
+        privacy(),
+        help(),
+        kindred(),
+    ]
 }
 
 /// Defers the interaction (ephemerally), then hands the command to the engine; the
@@ -89,6 +98,21 @@ async fn rate(
 #[poise::command(slash_command, user_cooldown = 5)]
 async fn forget(ctx: Ctx<'_>) -> Result<(), Error> {
     command(ctx, "forget", String::new()).await
+}
+
+/// Whether Kindred keeps your words after a conversation
+#[poise::command(slash_command, user_cooldown = 2)]
+async fn privacy(
+    ctx: Ctx<'_>,
+    #[description = "Keep my words after a conversation (leave out to see your choice)"]
+    keep_my_words: Option<bool>,
+) -> Result<(), Error> {
+    let args = match keep_my_words {
+        Some(true) => "on",
+        Some(false) => "off",
+        None => "",
+    };
+    command(ctx, "privacy", args.to_string()).await
 }
 
 /// What Kindred can do, and crisis resources

@@ -84,6 +84,10 @@ pub fn menu_commands() -> Vec<BotCommand> {
         BotCommand::new("reset", "Start fresh, leaving earlier messages aside"),
         BotCommand::new("rate", "Rate my last two replies: /rate 1 to 5"),
         BotCommand::new("forget", "Delete everything stored about you"),
+        BotCommand::new(
+            "privacy",
+            "Whether your words are kept: /privacy on or /privacy off",
+        ),
         BotCommand::new("help", "What I can do, and crisis resources"),
     ]
 }
