@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::model::Strategy;
 use crate::store::{Session, Store};
 
-fn iso(ms: i64) -> String {
+pub(crate) fn iso(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|d| d.to_rfc3339())
         .unwrap_or_default()

@@ -1,4 +1,5 @@
-//! The commands a person types: `/start`, `/end`, `/reset`, `/forget`, `/privacy`, `/rate`.
+//! The commands a person types: `/start`, `/end`, `/reset`, `/forget`, `/privacy`,
+//! `/mydata`, `/rate`.
 
 use super::*;
 
@@ -41,6 +42,7 @@ impl Engine {
             "reset" => self.reset(chat, user, out).await,
             "forget" => self.forget(chat, user, args, out).await,
             "privacy" => self.privacy(chat, user, args, out).await,
+            "mydata" => self.my_data(chat, user, out).await,
             "help" => {
                 send_text(
                     out,
@@ -144,6 +146,46 @@ impl Engine {
         platform_id: &str,
     ) -> Result<()> {
         forget_person(&self.store, user_id, platform, platform_id).await
+    }
+
+    /// `/mydata`: the person's own record, ESConv-shaped JSON (their conversations,
+    /// strategies, ratings and survey answers), as a file. Only in a direct chat: in a
+    /// shared one others could see it.
+    pub(super) async fn my_data(&self, chat: &ChatRef, user: &UserRef, out: &Out) -> Result<()> {
+        if chat.kind == ChatKind::Group {
+            send_text(out, chat, texts::MYDATA_ONLY_DIRECT).await;
+            return Ok(());
+        }
+        let Some(u) = self.store.find_user(&user.platform, &user.id).await? else {
+            send_text(out, chat, texts::NOTHING_STORED).await;
+            return Ok(());
+        };
+        let mut conversations = Vec::new();
+        for s in self.store.sessions_of_user(u.id).await? {
+            conversations.push(crate::export::session_to_esconv(&self.store, &s).await?);
+        }
+        let record = serde_json::json!({
+            "about": "Everything Kindred has stored about you. Conversations follow ESConv's schema; 'kindred' blocks add the strategy probabilities, ratings and times.",
+            "you": {
+                "platform": u.platform,
+                "pseudonym": u.pseudonym,
+                "first_seen": crate::export::iso(u.created_at),
+                "words_kept": u.keep_words,
+            },
+            "conversations": conversations,
+        });
+        out.send(Outbound::File {
+            id: None,
+            chat: chat.clone(),
+            file_name: "kindred-my-data.json".into(),
+            content: serde_json::to_string_pretty(&record)?,
+            caption: texts::MYDATA.into(),
+            interaction: None,
+        })
+        .await
+        .ok();
+        tracing::info!("a person's data was sent to them");
+        Ok(())
     }
 
     /// `/privacy`: shows whether the person's words are kept; `on` / `off` changes it.

@@ -33,7 +33,7 @@ use surveys::*;
 use std::sync::Arc;
 
 use anyhow::Result;
-use kindred_adapter::{ChatRef, Choice, Inbound, Outbound, UserRef};
+use kindred_adapter::{ChatKind, ChatRef, Choice, Inbound, Outbound, UserRef};
 use tokio::sync::mpsc;
 
 use crate::configuration::Settings;

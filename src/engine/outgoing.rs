@@ -45,6 +45,7 @@ impl Out {
         if let Some(handle) = &self.interaction {
             if let Outbound::Text { interaction, .. }
             | Outbound::Prompt { interaction, .. }
+            | Outbound::File { interaction, .. }
             | Outbound::Done { interaction, .. } = &mut o
             {
                 interaction.get_or_insert_with(|| handle.clone());

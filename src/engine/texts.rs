@@ -6,7 +6,7 @@ pub const INTRO_SHORT: &str = "Hi, I'm Kindred, an AI supporter (not a therapist
 
 pub const WELCOME_BACK: &str = "Welcome back, we can pick up where we left off. (/reset starts a fresh conversation, /end finishes this one.)";
 
-pub const HELP: &str = "Just write to me whenever you like. Commands:\n/start: begin a conversation\n/end: finish it (with a short, optional survey)\n/reset: start fresh; I won't look at our earlier messages\n/rate N: rate my last two replies from 1 to 5\n/forget: delete everything I have stored about you\n/privacy off: don't keep your words after a conversation (/privacy on to allow it again)\n/help: this message";
+pub const HELP: &str = "Just write to me whenever you like. Commands:\n/start: begin a conversation\n/end: finish it (with a short, optional survey)\n/reset: start fresh; I won't look at our earlier messages\n/rate N: rate my last two replies from 1 to 5\n/forget: delete everything I have stored about you\n/privacy off: don't keep your words after a conversation (/privacy on to allow it again)\n/mydata: everything I have stored about you, as a file\n/help: this message";
 
 pub const CHECKIN_EMOTION: &str = "Before we start, a short check-in (you can skip it). Which feeling is closest to what you're going through?";
 pub const CHECKIN_PROBLEM: &str = "What is it mostly about?";
@@ -72,6 +72,8 @@ pub const PRIVACY_KEPT: &str = "I keep your words after our conversations, so th
 pub const PRIVACY_NOT_KEPT: &str = "I don't keep your words: while we talk I read our conversation to answer you, and when it ends its words are erased, yours and mine. I keep only which kind of support I offered and any ratings you give. Type /privacy on to let me keep them again.";
 pub const PRIVACY_NOW_NOT_KEPT: &str = "Done: I won't keep your words. The words of our earlier conversations are erased now, and this one's when it ends. I keep only which kind of support I offered and any ratings you give; /forget deletes those too.";
 pub const PRIVACY_NOW_KEPT: &str = "Done: I'll keep the words of our conversations from now on, to help improve how I support people. /privacy off changes that again.";
+pub const MYDATA: &str = "Here is everything I have stored about you: our conversations, which kind of support each of my replies used, your ratings and survey answers. /forget deletes all of it.";
+pub const MYDATA_ONLY_DIRECT: &str = "I only send your data in a direct message, where nobody else can see it: write /mydata to me there.";
 pub const PRIVACY_USAGE: &str = "Use /privacy on or /privacy off (or /privacy to see your choice).";
 
 pub fn rated(stars: i64) -> String {

@@ -1469,3 +1469,56 @@ async fn a_person_who_asks_us_not_to_keep_their_words_is_answered_and_then_erase
     let out = app.send(command("ana", "privacy", "maybe")).await;
     assert!(texts(&out)[0].contains("/privacy on"), "{out:?}");
 }
+
+#[tokio::test]
+async fn mydata_is_the_persons_own_record_and_only_in_a_direct_chat() {
+    let app = spawn_app(&[]).await;
+    app.send(message("ana", "I keep arguing with my flatmate"))
+        .await;
+    app.send(message("ben", "my dog is sick")).await;
+    let out = app.send(command("ana", "mydata", "")).await;
+    let Some(Outbound::File {
+        file_name,
+        content,
+        caption,
+        ..
+    }) = out.iter().find(|o| matches!(o, Outbound::File { .. }))
+    else {
+        panic!("no file: {out:?}")
+    };
+    assert!(file_name.ends_with(".json") && caption.contains("/forget"));
+    let record: serde_json::Value = serde_json::from_str(content).unwrap();
+    assert!(content.contains("arguing with my flatmate"));
+    assert!(!content.contains("my dog is sick"));
+    assert_eq!(record["you"]["words_kept"], true);
+    let dialog = record["conversations"][0]["dialog"].as_array().unwrap();
+    assert!(dialog
+        .iter()
+        .any(|t| t["speaker"] == "supporter" && t["annotation"]["strategy"].is_string()));
+    // Someone who never wrote has nothing stored.
+    let out = app.send(command("cleo", "mydata", "")).await;
+    assert!(
+        !out.iter().any(|o| matches!(o, Outbound::File { .. })),
+        "{out:?}"
+    );
+    // In a shared chat others could read it: only a pointer to the direct chat.
+    let group = ChatRef {
+        platform: "test".into(),
+        id: "g-1".into(),
+        kind: ChatKind::Group,
+    };
+    let out = app
+        .send(Inbound::Command {
+            chat: group,
+            user: crate::helpers::dm("ana").1,
+            message_id: None,
+            name: "mydata".into(),
+            args: String::new(),
+            interaction: None,
+        })
+        .await;
+    assert!(
+        !out.iter().any(|o| matches!(o, Outbound::File { .. })),
+        "{out:?}"
+    );
+}

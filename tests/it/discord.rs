@@ -111,7 +111,7 @@ async fn a_dm_conversation_with_button_ratings_and_refused_presses() {
         .collect();
     assert_eq!(
         names,
-        ["start", "end", "reset", "rate", "forget", "privacy", "help", "kindred"]
+        ["start", "end", "reset", "rate", "forget", "privacy", "mydata", "help", "kindred"]
     );
     let kindred = registered
         .as_array()
@@ -216,6 +216,27 @@ async fn a_dm_conversation_with_button_ratings_and_refused_presses() {
             .len(),
         2
     );
+
+    // /mydata in a DM: the person's record as an attachment of the follow-up.
+    let mydata = dc.slash(dm, None, ana, "0", "mydata", None, json!([]));
+    let token = format!("slash-token-{mydata}");
+    dc.wait_until("/mydata answered", WAIT, |d| {
+        !followups(d, &token).is_empty()
+    })
+    .await;
+    let call = dc
+        .calls_to(
+            "POST",
+            &format!("/webhooks/{}/{token}", standins::discord::APP_ID),
+        )
+        .pop()
+        .unwrap();
+    let file = &call.body["files"][0];
+    assert_eq!(file["name"], "kindred-my-data.json");
+    let record: serde_json::Value =
+        serde_json::from_str(file["content"].as_str().unwrap()).unwrap();
+    assert!(!record["conversations"].as_array().unwrap().is_empty());
+    assert!(!file["content"].as_str().unwrap().contains(&ana.to_string()));
 
     // A slash command in a DM: deferred ephemerally, answered as a follow-up.
     let rate = dc.slash(

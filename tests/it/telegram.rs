@@ -88,7 +88,7 @@ async fn a_dm_conversation_with_rating_keyboard_presses_and_refusals() {
         .collect();
     assert_eq!(
         menu,
-        ["start", "end", "reset", "rate", "forget", "privacy", "help"]
+        ["start", "end", "reset", "rate", "forget", "privacy", "mydata", "help"]
     );
     // Group admins see the commands that run their group too.
     tg.wait_until("the admins' menu", WAIT, |c| {
@@ -551,4 +551,38 @@ async fn an_update_telegram_refuses_to_let_us_check_is_skipped_and_intake_goes_o
         .await;
     assert!(!tg.calls_of("getChatMember").is_empty());
     app.shutdown.send(()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mydata_arrives_as_a_document_with_only_the_persons_own_words() {
+    let tg = TelegramStandIn::start(TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(dir.path(), &tg, &[]).await;
+    tg.dm(1001, "my landlord wants us out by march");
+    tg.dm(1002, "ben's words, not for anyone else");
+    tg.wait_until("both answered", WAIT, |_| {
+        tg.texts_to(1001).len() >= 2 && tg.texts_to(1002).len() >= 2
+    })
+    .await;
+    tg.dm(1001, "/mydata");
+    tg.wait_until("a document", WAIT, |c| {
+        c.iter().any(|c| c.method == "senddocument")
+    })
+    .await;
+    let doc = &tg.calls_of("sendDocument")[0].body;
+    assert_eq!(doc["chat_id"], 1001);
+    assert!(doc["caption"]
+        .as_str()
+        .unwrap()
+        .contains("everything I have stored"));
+    let record = &doc["document"];
+    let text = record.to_string();
+    assert!(text.contains("my landlord wants us out by march"), "{text}");
+    assert!(!text.contains("ben's words"), "{text}");
+    assert_eq!(record["conversations"].as_array().unwrap().len(), 1);
+    assert!(
+        !text.contains("1001"),
+        "no platform id in the record: {text}"
+    );
+    stop(app).await;
 }

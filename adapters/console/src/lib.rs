@@ -129,6 +129,13 @@ where
                                     let _ = io.inbound.send(Inbound::Delivered { outbound_id: id, platform_message_id: Some(format!("console-{sent}")) }).await;
                                 }
                             }
+                            Outbound::File { id, file_name, content, caption, .. } => {
+                                out.write_all(format!("{caption}\n--- {file_name} ---\n{content}\n--- end of {file_name} ---\n").as_bytes()).await?;
+                                sent += 1;
+                                if let Some(id) = id {
+                                    let _ = io.inbound.send(Inbound::Delivered { outbound_id: id, platform_message_id: Some(format!("console-{sent}")) }).await;
+                                }
+                            }
                             Outbound::Notice { text, .. } => {
                                 out.write_all(format!("{text}\n").as_bytes()).await?;
                             }

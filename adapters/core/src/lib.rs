@@ -185,6 +185,16 @@ pub enum Outbound {
         choices: Vec<Choice>,
         interaction: Option<String>,
     },
+    /// A text file (e.g. a person's own data, `/mydata`) with a caption: a document or an
+    /// attachment where the platform allows, printed where it does not (the terminal).
+    File {
+        id: Option<String>,
+        chat: ChatRef,
+        file_name: String,
+        content: String,
+        caption: String,
+        interaction: Option<String>,
+    },
     /// Show that a reply is being written.
     Typing { chat: ChatRef },
     /// Replace an earlier prompt's text (e.g. "You rated 4 ★"), keeping its choices so
@@ -219,6 +229,7 @@ impl Outbound {
         match self {
             Outbound::Text { chat, .. }
             | Outbound::Prompt { chat, .. }
+            | Outbound::File { chat, .. }
             | Outbound::Typing { chat }
             | Outbound::Done { chat, .. }
             | Outbound::EditPrompt { chat, .. }

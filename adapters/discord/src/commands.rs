@@ -18,6 +18,7 @@ pub fn all() -> Vec<poise::Command<Data, Error>> {
         rate(),
         forget(),
         privacy(),
+        mydata(),
         help(),
         kindred(),
     ]
@@ -113,6 +114,12 @@ async fn privacy(
         None => "",
     };
     command(ctx, "privacy", args.to_string()).await
+}
+
+/// Everything Kindred has stored about you, as a file
+#[poise::command(slash_command, user_cooldown = 10)]
+async fn mydata(ctx: Ctx<'_>) -> Result<(), Error> {
+    command(ctx, "mydata", String::new()).await
 }
 
 /// What Kindred can do, and crisis resources

@@ -8,8 +8,9 @@ use std::time::Duration;
 use kindred_adapter::{split_message, ChatKind, Choice, Inbound, Inbox, Outbound};
 use poise::serenity_prelude as serenity;
 use serenity::{
-    ButtonStyle, ChannelId, CreateActionRow, CreateButton, CreateInteractionResponseFollowup,
-    CreateMessage, EditInteractionResponse, EditMessage, Http, MessageId, Nonce,
+    ButtonStyle, ChannelId, CreateActionRow, CreateAttachment, CreateButton,
+    CreateInteractionResponseFollowup, CreateMessage, EditInteractionResponse, EditMessage, Http,
+    MessageId, Nonce,
 };
 
 use crate::Deferred;
@@ -126,6 +127,40 @@ pub async fn run_outbound(
                 answered.extend(to.map(String::from));
                 let r = send_text(&http, channel, to, &text, &choices, id.as_deref()).await;
                 report(&inbox, id, r).await;
+            }
+            Outbound::File {
+                id,
+                file_name,
+                content,
+                caption,
+                interaction,
+                ..
+            } => {
+                let file = CreateAttachment::bytes(content.into_bytes(), file_name);
+                let sent = match interaction.as_deref().map(token_of) {
+                    Some(token) => {
+                        answered.insert(token.to_string());
+                        let f = CreateInteractionResponseFollowup::new()
+                            .content(caption)
+                            .add_file(file)
+                            .ephemeral(true);
+                        retrying(|| f.clone().execute(&http, (None, token))).await
+                    }
+                    None => {
+                        let mut m = CreateMessage::new().content(caption).add_file(file);
+                        if let Some(id) = &id {
+                            m = m.nonce(Nonce::String(nonce_of(id, 0))).enforce_nonce(true);
+                        }
+                        retrying(|| channel.send_message(&http, m.clone())).await
+                    }
+                };
+                report(
+                    &inbox,
+                    id,
+                    sent.map(|m| m.id.get().to_string())
+                        .map_err(|e| e.to_string()),
+                )
+                .await;
             }
             Outbound::Typing { .. } => {
                 let _ = channel.broadcast_typing(&http).await;

@@ -88,6 +88,7 @@ pub fn menu_commands() -> Vec<BotCommand> {
             "privacy",
             "Whether your words are kept: /privacy on or /privacy off",
         ),
+        BotCommand::new("mydata", "Everything stored about you, as a file"),
         BotCommand::new("help", "What I can do, and crisis resources"),
     ]
 }

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use kindred_adapter::{split_message, Choice, Inbound, Inbox, Outbound};
 use teloxide::prelude::*;
-use teloxide::types::{ChatAction, InlineKeyboardButton, InlineKeyboardMarkup, MessageId};
+use teloxide::types::{
+    ChatAction, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, MessageId,
+};
 use teloxide::RequestError;
 
 use crate::Redactor;
@@ -116,6 +118,28 @@ pub async fn run_outbound(
                     bot.send_message(chat_id, text.clone())
                         .reply_markup(keyboard(&choices))
                         .send()
+                })
+                .await;
+                match r {
+                    Ok(m) => report(&inbox, id, Some(m.id.0.to_string()), None).await,
+                    Err(e) => report(&inbox, id, None, Some(redact.clean(&e))).await,
+                }
+            }
+            Outbound::File {
+                id,
+                file_name,
+                content,
+                caption,
+                ..
+            } => {
+                let r = retrying(|| {
+                    bot.send_document(
+                        chat_id,
+                        InputFile::memory(content.clone().into_bytes())
+                            .file_name(file_name.clone()),
+                    )
+                    .caption(caption.clone())
+                    .send()
                 })
                 .await;
                 match r {

@@ -400,11 +400,23 @@ async fn rest(
     State(st): State<DiscordStandIn>,
     method: Method,
     uri: Uri,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
     let path = uri.path().to_string();
     let method = method.as_str().to_string();
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let body: Value = match content_type.split_once("boundary=") {
+        // Messages with attachments: `payload_json` and `files[N]` parts. The body is
+        // recorded as the payload, with the files' contents under "files".
+        Some((_, boundary)) if content_type.starts_with("multipart/form-data") => {
+            multipart_message(&body, boundary.trim_matches('"'))
+        }
+        _ => serde_json::from_slice(&body).unwrap_or(Value::Null),
+    };
     let planned = {
         let mut s = st.lock();
         let key = s
@@ -528,4 +540,33 @@ fn answer(st: &DiscordStandIn, method: &str, path: &str, body: &Value) -> (Respo
         }
         _ => (not_found(), Value::Null),
     }
+}
+
+fn multipart_message(body: &[u8], boundary: &str) -> Value {
+    let text = String::from_utf8_lossy(body);
+    let mut payload = json!({});
+    let mut files = Vec::new();
+    for part in text.split(&format!("--{boundary}")) {
+        let Some((head, value)) = part.split_once("\r\n\r\n") else {
+            continue;
+        };
+        let value = value.strip_suffix("\r\n").unwrap_or(value);
+        let name = head
+            .split("name=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or("");
+        if name == "payload_json" {
+            payload = serde_json::from_str(value).unwrap_or(json!({}));
+        } else if name.starts_with("files") {
+            let file_name = head
+                .split("filename=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or("");
+            files.push(json!({"name": file_name, "content": value}));
+        }
+    }
+    payload["files"] = Value::Array(files);
+    payload
 }

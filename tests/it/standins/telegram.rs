@@ -407,5 +407,16 @@ fn form_fields(body: &[u8], boundary: &str) -> Value {
         let parsed = serde_json::from_str(value).unwrap_or_else(|_| json!(value));
         fields.insert(name.to_string(), parsed);
     }
+    // A file sent as `attach://NAME` is the part called NAME.
+    let attached: Vec<(String, Value)> = fields
+        .iter()
+        .filter_map(|(k, v)| {
+            let part = v.as_str()?.strip_prefix("attach://")?;
+            Some((k.clone(), fields.get(part)?.clone()))
+        })
+        .collect();
+    for (k, v) in attached {
+        fields.insert(k, v);
+    }
     Value::Object(fields)
 }
