@@ -1,0 +1,315 @@
+//! The only place that speaks SQL. SQLite through sqlx, migrations from `migrations/`.
+//!
+//! One file per kind of record: [`users`], [`sessions`], [`turns`], [`ratings`],
+//! [`chats`] (per-chat settings and handled message keys), [`inbox`], [`stats`]. This
+//! file opens the database (private file modes, WAL, migrations), backs it up and holds
+//! the row types.
+
+mod chats;
+mod inbox;
+mod ratings;
+mod sessions;
+mod stats;
+mod turns;
+mod users;
+
+pub use sessions::{FieldValue, SessionField};
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use rand::Rng;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{FromRow, SqlitePool};
+
+use crate::domain::{Delivery, EndReason, Speaker, Stage, TurnSource};
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A random token for button payloads and pseudonyms.
+pub fn random_token(len: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Where a shared chat's risk alerts go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertRoute {
+    /// The alert chat, on the same platform.
+    pub target: String,
+    /// Whether alerts quote the person's words (the community opted in).
+    pub include_text: bool,
+}
+
+#[derive(Debug, Clone, FromRow, PartialEq)]
+pub struct User {
+    pub id: i64,
+    pub platform: String,
+    pub platform_user_id: String,
+    pub pseudonym: String,
+    pub created_at: i64,
+    pub forget_nonce: Option<String>,
+    /// Whether the person lets Kindred keep their words after a conversation (`/privacy`).
+    pub keep_words: bool,
+}
+
+#[derive(Debug, Clone, FromRow, PartialEq)]
+pub struct Session {
+    pub id: i64,
+    pub user_id: i64,
+    pub chat_platform: String,
+    pub chat_id: String,
+    pub chat_kind: String,
+    pub started_at: i64,
+    pub last_activity_at: i64,
+    pub ended_at: Option<i64>,
+    pub end_reason: Option<EndReason>,
+    pub stage: Stage,
+    pub nonce: String,
+    pub emotion_type: Option<String>,
+    pub problem_type: Option<String>,
+    pub situation: Option<String>,
+    pub intensity_before: Option<i64>,
+    pub intensity_after: Option<i64>,
+    pub empathy: Option<i64>,
+    pub relevance: Option<i64>,
+    pub bot_replies: i64,
+}
+
+#[derive(Debug, Clone, FromRow, PartialEq)]
+pub struct Turn {
+    pub id: i64,
+    pub session_id: i64,
+    pub idx: i64,
+    pub speaker: Speaker,
+    pub text: String,
+    pub source: TurnSource,
+    pub strategy: Option<String>,
+    pub strategy_probs: Option<String>,
+    pub platform_message_id: Option<String>,
+    pub delivery: Delivery,
+    pub created_at: i64,
+    pub delivered_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, FromRow, PartialEq)]
+pub struct RatingPrompt {
+    pub id: i64,
+    pub session_id: i64,
+    pub first_turn_id: i64,
+    pub second_turn_id: i64,
+    pub platform_message_id: Option<String>,
+    pub created_at: i64,
+    pub stars: Option<i64>,
+    pub rated_at: Option<i64>,
+}
+
+/// A turn to add.
+#[derive(Debug, Clone, Default)]
+pub struct NewTurn<'a> {
+    pub speaker: Speaker,
+    pub text: &'a str,
+    pub source: TurnSource,
+    pub strategy: Option<&'a str>,
+    pub strategy_probs: Option<String>,
+    pub platform_message_id: Option<&'a str>,
+    pub delivery: Delivery,
+}
+
+/// The database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Warns when others than Kindred's user can read into the data directory.
+fn warn_if_shared(dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(dir) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    path = %dir.display(),
+                    mode = format!("{mode:o}"),
+                    "the data directory can be read by other users; chmod 700 it unless it is shared on purpose"
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+/// Gives `path` no more than `mode` (on Unix): group and others lose what they had.
+fn private(path: &Path, mode: u32) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path)
+            .with_context(|| format!("cannot read the permissions of {}", path.display()))?;
+        let current = meta.permissions().mode() & 0o777;
+        if current & !mode != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(current & mode))
+                .with_context(|| format!("cannot make {} private", path.display()))?;
+            tracing::warn!(
+                path = %path.display(),
+                from = format!("{current:o}"),
+                to = format!("{:o}", current & mode),
+                "tightened permissions: Kindred's data holds people's words"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
+}
+
+impl Store {
+    /// Opens (creating if needed) the database file, in WAL mode with a busy timeout, and
+    /// applies pending migrations.
+    ///
+    /// A data directory Kindred creates is private to its user (0700), and the database
+    /// file (and with it SQLite's `-wal` and `-shm` files, which take its mode) is 0600:
+    /// they hold people's words. Looser database files found at start are tightened; a
+    /// looser existing directory is only warned about (it may be shared on purpose, and
+    /// changing, say, `/tmp` would break the machine).
+    pub async fn open(path: &Path, busy_timeout: Duration) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let existed = dir.exists();
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+            if existed {
+                warn_if_shared(dir);
+            } else {
+                private(dir, 0o700)?;
+            }
+        }
+        if !path.exists() {
+            let mut o = std::fs::OpenOptions::new();
+            o.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+            o.open(path)
+                .with_context(|| format!("cannot create the database {}", path.display()))?;
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let f = PathBuf::from(format!("{}{suffix}", path.display()));
+            if f.exists() {
+                private(&f, 0o600)?;
+            }
+        }
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .with_context(|| format!("invalid database path {}", path.display()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // Deleted content is overwritten, not left in free pages (/forget).
+            .pragma("secure_delete", "ON")
+            .busy_timeout(busy_timeout)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .with_context(|| format!("cannot open the database {}", path.display()))?;
+        MIGRATOR.run(&pool).await.with_context(|| {
+            format!(
+                "cannot apply migrations to {} (is it locked or read-only?)",
+                path.display()
+            )
+        })?;
+        Ok(Self { pool })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Moves the write-ahead log into the database and empties it.
+    pub async fn checkpoint(&self) -> Result<()> {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A consistent copy of the database at `target` (which must not exist), taken while
+    /// it is in use (`VACUUM INTO`), readable by the owner only.
+    pub async fn backup(&self, target: &Path) -> Result<()> {
+        if target.exists() {
+            anyhow::bail!(
+                "{} exists already; a backup never overwrites",
+                target.display()
+            );
+        }
+        let path = target
+            .to_str()
+            .with_context(|| format!("{} is not a UTF-8 path", target.display()))?;
+        // Created empty and private first, so the copy is never readable by others.
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(target)
+                .with_context(|| format!("cannot create {}", target.display()))?;
+        }
+        let result = sqlx::query("VACUUM INTO ?")
+            .bind(path)
+            .execute(&self.pool)
+            .await;
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(target);
+            return Err(
+                anyhow::Error::new(e).context(format!("backing up to {} failed", target.display()))
+            );
+        }
+        Ok(())
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+#[cfg(all(test, unix))]
+mod file_modes {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[tokio::test]
+    async fn the_data_directory_and_database_are_private() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let db = dir.join("kindred.sqlite");
+        let store = Store::open(&db, Duration::from_secs(1)).await.unwrap();
+        store.get_or_create_user("test", "ana").await.unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&db), 0o600);
+        assert_eq!(mode(&PathBuf::from(format!("{}-wal", db.display()))), 0o600);
+        store.close().await;
+        // Loosened by hand: the database is tightened again at the next start; an
+        // existing directory is left as its owner set it (with a warning).
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let store = Store::open(&db, Duration::from_secs(1)).await.unwrap();
+        assert_eq!((mode(&dir), mode(&db)), (0o755, 0o600));
+        store.close().await;
+    }
+}

@@ -1,0 +1,72 @@
+//! Rating prompts and the stars given to the two replies each one asks about.
+
+use super::*;
+
+impl Store {
+    pub async fn create_rating_prompt(
+        &self,
+        session_id: i64,
+        first: i64,
+        second: i64,
+    ) -> Result<RatingPrompt> {
+        let id = sqlx::query("INSERT INTO rating_prompts (session_id, first_turn_id, second_turn_id, created_at) VALUES (?, ?, ?, ?)")
+            .bind(session_id)
+            .bind(first)
+            .bind(second)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?
+            .last_insert_rowid();
+        self.rating_prompt(id)
+            .await?
+            .context("rating prompt vanished after insert")
+    }
+
+    pub async fn rating_prompt(&self, id: i64) -> Result<Option<RatingPrompt>> {
+        Ok(sqlx::query_as("SELECT * FROM rating_prompts WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub async fn latest_rating_prompt(&self, session_id: i64) -> Result<Option<RatingPrompt>> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM rating_prompts WHERE session_id = ? ORDER BY id DESC LIMIT 1",
+        )
+        .bind(session_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn rating_prompts(&self, session_id: i64) -> Result<Vec<RatingPrompt>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM rating_prompts WHERE session_id = ? ORDER BY id")
+                .bind(session_id)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn set_rating(&self, prompt_id: i64, stars: i64) -> Result<()> {
+        sqlx::query("UPDATE rating_prompts SET stars = ?, rated_at = ? WHERE id = ?")
+            .bind(stars)
+            .bind(now_ms())
+            .bind(prompt_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_prompt_message_id(
+        &self,
+        prompt_id: i64,
+        platform_message_id: &str,
+    ) -> Result<()> {
+        sqlx::query("UPDATE rating_prompts SET platform_message_id = ? WHERE id = ?")
+            .bind(platform_message_id)
+            .bind(prompt_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

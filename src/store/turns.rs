@@ -1,0 +1,113 @@
+//! Turns: every message and reply, and how far each has got to its platform.
+
+use super::*;
+
+impl Store {
+    /// Appends a turn with the next index of its session.
+    pub async fn add_turn(&self, session_id: i64, t: NewTurn<'_>) -> Result<Turn> {
+        Ok(self
+            .add_turn_once(session_id, None, t)
+            .await?
+            .expect("a turn without an event key is always added"))
+    }
+
+    /// Appends a turn and, in the same transaction, records the platform event it came
+    /// from as processed (`event`: platform and key). `None` when that event was already
+    /// processed: a redelivery. One transaction, so that a crash can never leave the key
+    /// recorded and the person's words lost (the next delivery would be skipped).
+    pub async fn add_turn_once(
+        &self,
+        session_id: i64,
+        event: Option<(&str, &str)>,
+        t: NewTurn<'_>,
+    ) -> Result<Option<Turn>> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        if let Some((platform, key)) = event {
+            let r = sqlx::query(
+                "INSERT OR IGNORE INTO processed_events (platform, event_id, processed_at) VALUES (?, ?, ?)",
+            )
+            .bind(platform)
+            .bind(key)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if r.rows_affected() == 0 {
+                return Ok(None);
+            }
+        }
+        let id = sqlx::query(
+            "INSERT INTO turns (session_id, idx, speaker, text, source, strategy, strategy_probs, platform_message_id, delivery, created_at)
+             VALUES (?, (SELECT COALESCE(MAX(idx), -1) + 1 FROM turns WHERE session_id = ?), ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(session_id)
+        .bind(session_id)
+        .bind(t.speaker)
+        .bind(t.text)
+        .bind(t.source)
+        .bind(t.strategy)
+        .bind(t.strategy_probs)
+        .bind(t.platform_message_id)
+        .bind(t.delivery)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .last_insert_rowid();
+        sqlx::query("UPDATE sessions SET last_activity_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(session_id)
+            .execute(&mut *tx)
+            .await?;
+        let turn = sqlx::query_as("SELECT * FROM turns WHERE id = ?")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(turn))
+    }
+
+    pub async fn turn(&self, id: i64) -> Result<Option<Turn>> {
+        Ok(sqlx::query_as("SELECT * FROM turns WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub async fn turns(&self, session_id: i64) -> Result<Vec<Turn>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM turns WHERE session_id = ? ORDER BY idx")
+                .bind(session_id)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn mark_delivered(
+        &self,
+        turn_id: i64,
+        platform_message_id: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query("UPDATE turns SET delivery = 'delivered', delivered_at = ?, platform_message_id = COALESCE(?, platform_message_id) WHERE id = ?")
+            .bind(now_ms())
+            .bind(platform_message_id)
+            .bind(turn_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn mark_failed(&self, turn_id: i64) -> Result<()> {
+        sqlx::query("UPDATE turns SET delivery = 'failed' WHERE id = ?")
+            .bind(turn_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Bot turns recorded but not yet confirmed delivered, oldest first.
+    pub async fn undelivered_turns(&self) -> Result<Vec<Turn>> {
+        Ok(sqlx::query_as("SELECT t.* FROM turns t JOIN sessions s ON s.id = t.session_id WHERE t.delivery = 'pending' AND s.stage != 'closed' ORDER BY t.id")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+}
