@@ -72,6 +72,20 @@ fn scripted_chat_reads_lines_and_prints_the_conversation() {
     let v: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
     assert_eq!(v["ratings"], 1);
     assert_eq!(v["bot_replies"], 3);
+
+    // In the terminal, /mydata prints the person's record.
+    let mut c = kindred(dir.path());
+    c.args(["chat", "--model"]).arg(tiny());
+    let out = run_with_stdin(c, "/mydata\n");
+    assert_succeeded(&out);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let record = stdout
+        .split("--- kindred-my-data.json ---\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n--- end of kindred-my-data.json ---").next())
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let record: serde_json::Value = serde_json::from_str(record).unwrap();
+    assert!(record.to_string().contains("I feel anxious about work"));
 }
 
 #[test]
