@@ -180,14 +180,36 @@ pub struct EvalArgs {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// Output file (default: stdout).
+    /// Output file, written whole or not at all, readable by its owner only (default: stdout).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// esconv: an ESConv.json array (read back by train and eval); esconv-lines: one
+    /// conversation a line; jsonl: one rating a line; csv: one rating a row.
+    #[arg(long, value_enum, default_value = "esconv")]
+    pub format: crate::export::Format,
     /// Only conversations started on or after this date (YYYY-MM-DD).
     #[arg(long)]
     pub since: Option<String>,
-    /// JSON lines (one conversation a line) instead of one ESConv.json array.
+    /// Only conversations started before this date (YYYY-MM-DD).
     #[arg(long)]
+    pub until: Option<String>,
+    /// Only conversations on this platform (telegram, discord, console).
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Only conversations with a rating of at least this many stars.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1..=5))]
+    pub min_rating: Option<i64>,
+    /// Only conversations with a rating of at most this many stars.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1..=5))]
+    pub max_rating: Option<i64>,
+    /// Also conversations that are still open.
+    #[arg(long)]
+    pub include_open: bool,
+    /// Also conversations in shared chats (groups, server channels).
+    #[arg(long)]
+    pub include_groups: bool,
+    /// Same as --format esconv-lines (kept for earlier scripts).
+    #[arg(long, hide = true)]
     pub jsonl: bool,
 }
 

@@ -202,38 +202,90 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Export(a) => block_on(async {
-            let since = match &a.since {
-                Some(d) => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
-                    .with_context(|| format!("--since {d:?} is not a date like 2026-11-24"))?
+            let date = |flag: &str, d: &str| -> Result<i64> {
+                Ok(chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                    .with_context(|| format!("--{flag} {d:?} is not a date like 2026-11-24"))?
                     .and_hms_opt(0, 0, 0)
                     .unwrap()
                     .and_utc()
-                    .timestamp_millis(),
-                None => 0,
+                    .timestamp_millis())
+            };
+            let opts = crate::export::ExportOptions {
+                since_ms: a
+                    .since
+                    .as_deref()
+                    .map(|d| date("since", d))
+                    .transpose()?
+                    .unwrap_or(0),
+                until_ms: a.until.as_deref().map(|d| date("until", d)).transpose()?,
+                platform: a.platform.clone(),
+                min_rating: a.min_rating,
+                max_rating: a.max_rating,
+                include_open: a.include_open,
+                include_groups: a.include_groups,
+                key: Some(crate::export::PseudonymKey::load_or_create(
+                    &settings.export_key_path(),
+                )?),
+                scrub: true,
+            };
+            if let (Some(lo), Some(hi)) = (opts.min_rating, opts.max_rating) {
+                anyhow::ensure!(lo <= hi, "--min-rating {lo} is above --max-rating {hi}");
+            }
+            let format = if a.jsonl {
+                crate::export::Format::EsconvLines
+            } else {
+                a.format
             };
             let store = startup::open_store(&settings).await?;
-            let sessions = crate::export::export(&store, since).await?;
-            store.close().await;
-            let text = if a.jsonl {
-                sessions
-                    .iter()
-                    .map(|s| s.to_string() + "\n")
-                    .collect::<String>()
-            } else {
-                serde_json::to_string_pretty(&sessions)? + "\n"
-            };
-            match &a.out {
-                Some(p) => {
-                    std::fs::write(p, text)
-                        .with_context(|| format!("cannot write {}", p.display()))?;
-                    eprintln!(
-                        "exported {} conversations to {}",
-                        sessions.len(),
-                        p.display()
-                    );
+            let mut header = None;
+            let n = match &a.out {
+                Some(path) => {
+                    // Written beside the target, then renamed: a reader never sees half.
+                    let tmp = path.with_extension(format!("partial-{}", std::process::id()));
+                    let file = crate::export::scrub::private_file(&tmp)?;
+                    let mut w = std::io::BufWriter::new(file);
+                    let r = crate::export::write(&store, &opts, format, &mut w, &mut |h| {
+                        header = Some(h.clone());
+                        Ok(())
+                    })
+                    .await
+                    .and_then(|n| {
+                        w.flush()?;
+                        w.get_ref().sync_all()?;
+                        Ok(n)
+                    });
+                    let n = match r {
+                        Ok(n) => n,
+                        Err(e) => {
+                            let _ = std::fs::remove_file(&tmp);
+                            return Err(e);
+                        }
+                    };
+                    std::fs::rename(&tmp, path)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    if format == crate::export::Format::Esconv {
+                        let side = path.with_extension("header.json");
+                        let _ = std::fs::remove_file(&side);
+                        let mut f = crate::export::scrub::private_file(&side)?;
+                        writeln!(f, "{}", serde_json::to_string_pretty(&header)?)?;
+                    }
+                    eprintln!("exported {n} conversations to {}", path.display());
+                    n
                 }
-                None => print!("{text}"),
-            }
+                None => {
+                    let stdout = std::io::stdout();
+                    let mut w = std::io::BufWriter::new(stdout.lock());
+                    let n = crate::export::write(&store, &opts, format, &mut w, &mut |h| {
+                        header = Some(h.clone());
+                        Ok(())
+                    })
+                    .await?;
+                    w.flush()?;
+                    n
+                }
+            };
+            store.close().await;
+            tracing::info!(conversations = n, "export written");
             Ok(())
         }),
         Command::Stats(a) => block_on(async {

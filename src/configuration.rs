@@ -34,6 +34,9 @@ pub struct StorageSettings {
     /// The SQLite file; none means `<data_dir>/kindred.sqlite`.
     #[serde(deserialize_with = "parse::optional_path")]
     pub database: Option<PathBuf>,
+    /// The key behind export pseudonyms; none means `<data_dir>/export.key`.
+    #[serde(deserialize_with = "parse::optional_path")]
+    pub export_key_file: Option<PathBuf>,
     pub busy_timeout_ms: u64,
 }
 
@@ -369,6 +372,14 @@ impl Settings {
         model_defaults
             .overridden(&self.model.decoding)
             .map_err(|e| anyhow!("invalid settings: model.decoding: {e}"))
+    }
+
+    /// The file holding the export pseudonym key.
+    pub fn export_key_path(&self) -> PathBuf {
+        match &self.storage.export_key_file {
+            Some(file) => file.clone(),
+            None => self.storage.data_dir.join("export.key"),
+        }
     }
 
     /// The database file.

@@ -113,6 +113,10 @@ pub fn read_conversations(path: &Path) -> Result<Vec<Conversation>> {
             let v: Value = serde_json::from_str(line).map_err(|e| {
                 anyhow::anyhow!("{at}: not valid JSON (column {}): {e}", e.column())
             })?;
+            // A Kindred export's header line says how it was made; it is no conversation.
+            if v.get("kindred_export").is_some() {
+                continue;
+            }
             out.push(parse_conversation(&v, &at)?);
         }
         if out.is_empty() {

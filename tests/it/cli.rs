@@ -454,3 +454,168 @@ fn db_backup_and_forget_work_from_the_command_line() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("exists already"));
 }
+
+/// Two people talk in the terminal: one shares personal details and rates 2 ★, the other
+/// rates 5 ★; a third conversation is left open.
+fn conversations_full_of_personal_data(dir: &Path) {
+    let talk = |user: &str, script: &str| {
+        let mut c = kindred(dir);
+        c.args(["chat", "--user", user, "--model"]).arg(tiny());
+        let out = run_with_stdin(c, script);
+        assert_succeeded(&out);
+    };
+    talk(
+        "mia",
+        "9\nmy email is mia.rossi@example.com and my number is +39 347 123 4567\nsee https://mia-blog.net/diary and ask @marco_b\n2\n/end\n6\n",
+    );
+    talk(
+        "leo",
+        "9\nwork has been rough this week\nmy boss shouts a lot\n5\n/end\n6\n",
+    );
+    talk("zoe", "9\nstill talking, not finished\n");
+}
+
+#[test]
+fn exports_are_scrubbed_filtered_keyed_and_read_back_by_train_and_eval() {
+    let dir = tempfile::tempdir().unwrap();
+    conversations_full_of_personal_data(dir.path());
+    let export = |args: &[&str], key: &str| {
+        let mut c = kindred(dir.path());
+        c.env("KINDRED_EXPORT_KEY", key).arg("export").args(args);
+        let out = c.output().unwrap();
+        assert_succeeded(&out);
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let key = "a-key-of-at-least-sixteen-bytes";
+    for format in ["esconv", "esconv-lines", "jsonl", "csv"] {
+        let text = export(&["--format", format], key);
+        for personal in [
+            "mia.rossi",
+            "example.com",
+            "347",
+            "4567",
+            "mia-blog",
+            "marco_b",
+            "console:",
+            "\"mia\"",
+            "\"leo\"",
+        ] {
+            assert!(
+                !text.contains(personal),
+                "{format}: {personal} survived:\n{text}"
+            );
+        }
+        assert!(
+            !text.contains("still talking"),
+            "{format}: an open conversation was exported"
+        );
+    }
+    // ESConv: both completed conversations, placeholders, times cut to the day.
+    let all: serde_json::Value = serde_json::from_str(&export(&[], key)).unwrap();
+    let all = all.as_array().unwrap();
+    assert_eq!(all.len(), 2);
+    let text = serde_json::to_string(all).unwrap();
+    for placeholder in ["[email]", "[phone]", "[url]", "[mention]"] {
+        assert!(text.contains(placeholder), "{placeholder}: {text}");
+    }
+    assert_eq!(all[0]["kindred"]["started_at"].as_str().unwrap().len(), 10);
+    // Keyed pseudonyms: stable with the key, different with another.
+    let seekers = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["kindred"]["seeker"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let again: serde_json::Value = serde_json::from_str(&export(&[], key)).unwrap();
+    let other: serde_json::Value =
+        serde_json::from_str(&export(&[], "another-key-of-sixteen-bytes")).unwrap();
+    assert_eq!(
+        seekers(&again),
+        seekers(&serde_json::Value::Array(all.clone()))
+    );
+    assert_ne!(seekers(&other), seekers(&again));
+    // Filters: ratings exact, the open one on request.
+    let rated = |args: &[&str]| -> usize {
+        let v: serde_json::Value = serde_json::from_str(&export(args, key)).unwrap();
+        v.as_array().unwrap().len()
+    };
+    assert_eq!(rated(&["--min-rating", "5"]), 1);
+    assert_eq!(rated(&["--max-rating", "2"]), 1);
+    assert_eq!(rated(&["--min-rating", "3", "--max-rating", "4"]), 0);
+    assert_eq!(rated(&["--include-open"]), 3);
+    assert_eq!(rated(&["--platform", "telegram"]), 0);
+    // One rating a line: the rated replies, their context and the stars.
+    let lines = export(&["--format", "jsonl"], key);
+    let mut lines = lines.lines();
+    let header: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(header["kindred_export"]["filters"]["completed_only"], true);
+    let rows: Vec<serde_json::Value> = lines.map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["replies"].as_array().unwrap().len(), 2);
+    assert!(rows[0]["replies"][0]["strategy"].is_string());
+    assert!(!rows[0]["context"].as_array().unwrap().is_empty());
+    let csv = export(&["--format", "csv"], key);
+    assert!(csv
+        .lines()
+        .any(|l| l.starts_with("session,seeker,platform,stars")));
+
+    // Written whole, owner-only, with its header beside it; then trained and evaluated on.
+    let file = dir.path().join("rated.json");
+    let mut c = kindred(dir.path());
+    c.env("KINDRED_EXPORT_KEY", key)
+        .args(["export", "--min-rating", "4", "--out"])
+        .arg(&file);
+    assert_succeeded(&c.output().unwrap());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let header: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("rated.header.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["kindred_export"]["conversations"], 1);
+    assert_eq!(header["kindred_export"]["filters"]["min_rating"], 4);
+    let out = kindred(dir.path())
+        .args(["train", "--data"])
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.path().join("ft"))
+        .args([
+            "--d-model",
+            "16",
+            "--layers",
+            "1",
+            "--heads",
+            "2",
+            "--ffn-dim",
+            "32",
+            "--vocab-size",
+            "300",
+            "--max-steps",
+            "2",
+            "--batch-size",
+            "2",
+            "--max-context-tokens",
+            "64",
+        ])
+        .output()
+        .unwrap();
+    assert_succeeded(&out);
+    let out = kindred(dir.path())
+        .args(["eval", "--model"])
+        .arg(tiny())
+        .arg("--data")
+        .arg(&file)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_succeeded(&out);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["examples"].as_u64().unwrap() >= 1, "{report}");
+}

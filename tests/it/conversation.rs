@@ -876,7 +876,12 @@ async fn export_speaks_esconv_and_reads_back_as_training_data() {
     let (_, payloads) = rating_prompts(&out)[0].clone();
     app.send(press("ana", "ana", &payloads[3])).await;
     app.send(message("ana", "thanks for listening")).await;
-    let exported = kindred::export::export(&app.engine.store, 0).await.unwrap();
+    let exported = kindred::export::export(
+        &app.engine.store,
+        &kindred::export::ExportOptions::everything(),
+    )
+    .await
+    .unwrap();
     assert_eq!(exported.len(), 1);
     let conv = &exported[0];
     assert!(
@@ -1447,9 +1452,15 @@ async fn a_person_who_asks_us_not_to_keep_their_words_is_answered_and_then_erase
     app.send(message("ben", "work has been rough this week"))
         .await;
     app.send(command("ben", "end", "")).await;
-    let exported =
-        serde_json::to_string(&kindred::export::export(&app.engine.store, 0).await.unwrap())
-            .unwrap();
+    let exported = serde_json::to_string(
+        &kindred::export::export(
+            &app.engine.store,
+            &kindred::export::ExportOptions::everything(),
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
     assert!(exported.contains("work has been rough"));
     assert!(!exported.contains("chemistry") && !exported.contains("wedding"));
     app.send(command("ana", "end", "")).await;

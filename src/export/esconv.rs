@@ -1,15 +1,12 @@
-//! Maintainers' views of collected data: `kindred export` (ESConv's own JSON schema, so
-//! `kindred train` can learn from it) and `kindred stats`.
-//!
-//! Exports identify people only by their pseudonym, never by a platform id.
+//! One stored session in ESConv's canonical schema, plus a `kindred` block (strategy
+//! probabilities, ratings, times). What `kindred export` and `/mydata` write.
 
-use crate::domain::Speaker;
 use std::collections::BTreeMap;
 
 use anyhow::Result;
 use serde_json::{json, Value};
 
-use crate::model::Strategy;
+use crate::domain::Speaker;
 use crate::store::{Session, Store};
 
 pub(crate) fn iso(ms: i64) -> String {
@@ -89,65 +86,4 @@ pub async fn session_to_esconv(store: &Store, s: &Session) -> Result<Value> {
             "ratings": ratings,
         },
     }))
-}
-
-/// Every session started at or after `since_ms`, in ESConv's schema, except those of
-/// people who chose that their words are not kept (`/privacy off`).
-pub async fn export(store: &Store, since_ms: i64) -> Result<Vec<Value>> {
-    let mut out = Vec::new();
-    for s in store.exportable_sessions(since_ms).await? {
-        let v = session_to_esconv(store, &s).await?;
-        if !v["dialog"].as_array().is_some_and(|d| d.is_empty()) {
-            out.push(v);
-        }
-    }
-    Ok(out)
-}
-
-/// Summary statistics of the stored data.
-pub async fn stats(store: &Store) -> Result<Value> {
-    let names: Vec<&str> = Strategy::ALL.iter().map(|s| s.name()).collect();
-    store.stats(&names).await
-}
-
-/// `stats` as a readable table.
-pub fn stats_table(v: &Value) -> String {
-    let mut s = String::new();
-    let num = |k: &str| match &v[k] {
-        Value::Null => "–".to_string(),
-        Value::Number(n) if n.is_f64() => format!("{:.2}", n.as_f64().unwrap()),
-        other => other.to_string(),
-    };
-    for (label, key) in [
-        ("people", "users"),
-        ("conversations", "sessions"),
-        ("  still open", "sessions_open"),
-        ("messages from people", "seeker_messages"),
-        ("bot replies", "bot_replies"),
-        ("  not confirmed delivered", "undelivered_replies"),
-        ("rating prompts", "rating_prompts"),
-        ("ratings given", "ratings"),
-        ("mean rating (1–5)", "mean_rating"),
-        ("check-ins answered", "checkins"),
-        ("surveys answered", "surveys"),
-        ("mean intensity before", "mean_intensity_before"),
-        ("mean intensity after", "mean_intensity_after"),
-        ("mean empathy", "mean_empathy"),
-        ("mean relevance", "mean_relevance"),
-    ] {
-        s.push_str(&format!("{label:<28} {}\n", num(key)));
-    }
-    s.push_str("ratings by stars            ");
-    for k in 1..=5 {
-        s.push_str(&format!(" {k}★:{}", v["ratings_by_stars"][k.to_string()]));
-    }
-    s.push_str("\nstrategies of bot replies:\n");
-    for st in Strategy::ALL {
-        s.push_str(&format!(
-            "  {:<30} {}\n",
-            st.name(),
-            v["strategies"][st.name()]
-        ));
-    }
-    s
 }
