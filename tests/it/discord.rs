@@ -666,3 +666,71 @@ async fn until_one_delivered_reply(pool: &sqlx::SqlitePool) {
     .await
     .expect("one reply recorded delivered in time");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moderators_get_an_alert_in_their_channel_without_the_words() {
+    let dc = DiscordStandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(dir.path(), &dc).await;
+    let (guild, channel, mods) = (6002, 6201, 6299);
+    let (member, moderator) = (8201, 8202);
+    enable_channel(&dc, guild, channel, moderator).await;
+
+    // /kindred alerts channel:#mods, as Discord sends a channel option (its id).
+    let set = dc.slash(
+        channel,
+        Some(guild),
+        moderator,
+        "32",
+        "kindred",
+        Some("alerts"),
+        json!([{"name": "channel", "type": 7, "value": mods.to_string()}]),
+    );
+    dc.wait_until("alerts set", WAIT, |d| {
+        !followups(d, &format!("slash-token-{set}")).is_empty()
+    })
+    .await;
+    let confirmation = followups(&dc, &format!("slash-token-{set}")).join(" ");
+    assert!(confirmation.contains("alert"), "{confirmation}");
+
+    dc.message(
+        channel,
+        Some(guild),
+        member,
+        &format!(
+            "<@{}> I bought a rope and I want to end it tonight",
+            standins::discord::BOT_ID
+        ),
+        true,
+    );
+    dc.wait_until("an alert in the moderators' channel", WAIT, |d| {
+        !d.texts_in(mods).is_empty()
+    })
+    .await;
+    let alert = dc.texts_in(mods).join("\n");
+    assert!(alert.contains("at risk"), "{alert}");
+    assert!(
+        alert.contains(&format!("<@{member}>")),
+        "how to reach them: {alert}"
+    );
+    assert!(
+        !alert.contains("rope") && !alert.contains("tonight"),
+        "no words by default: {alert}"
+    );
+    // The person got the resources in the channel where they wrote.
+    dc.wait_until("resources for the member", WAIT, |d| {
+        d.texts_in(channel)
+            .iter()
+            .any(|t| t.contains("988") || t.contains("emergency"))
+    })
+    .await;
+    // Only the moderators' channel and the member's channel were written to.
+    let channels: std::collections::BTreeSet<String> = dc
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "POST" && c.path.ends_with("/messages"))
+        .map(|c| c.path)
+        .collect();
+    assert_eq!(channels.len(), 2, "{channels:?}");
+    stop(app).await;
+}

@@ -177,13 +177,25 @@ impl DiscordStandIn {
         options: Value,
     ) -> u64 {
         let id = self.new_id();
+        // Channel options (type 7) come with the channel itself under `resolved`.
+        let mut channels = serde_json::Map::new();
+        for o in options.as_array().into_iter().flatten() {
+            if o["type"] == 7 {
+                let cid = o["value"].as_str().unwrap_or_default().to_string();
+                channels.insert(
+                    cid.clone(),
+                    json!({"id": cid, "name": "mods", "type": 0, "permissions": "2248473465835073"}),
+                );
+            }
+        }
         let opts = match sub {
             Some(s) => json!([{"name": s, "type": 1, "options": options}]),
             None => options,
         };
         let mut d = json!({
             "id": id.to_string(), "application_id": APP_ID.to_string(), "type": 2,
-            "data": {"id": self.new_id().to_string(), "name": name, "type": 1, "options": opts},
+            "data": {"id": self.new_id().to_string(), "name": name, "type": 1, "options": opts,
+                "resolved": {"channels": channels}},
             "channel_id": channel.to_string(),
             "token": format!("slash-token-{id}"), "version": 1,
             "locale": "en-US", "entitlements": [], "attachment_size_limit": 10_485_760,
