@@ -113,6 +113,10 @@ pub struct TrainArgs {
     pub max_context_tokens: usize,
     #[arg(long, default_value_t = 40)]
     pub max_reply_tokens: usize,
+    /// Train only on replies people rated at least this many stars (ratings come with
+    /// `kindred export`): fine-tuning on what people found helpful.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1..=5))]
+    pub min_rating: Option<i64>,
     /// Prepend the seeker's situation to the context.
     #[arg(long)]
     pub situation: bool,

@@ -374,6 +374,7 @@ fn train(a: TrainArgs) -> Result<()> {
         vocab_size: a.vocab_size,
         max_context_tokens: a.max_context_tokens,
         max_reply_tokens: a.max_reply_tokens,
+        min_rating: a.min_rating,
         situation: a.situation,
         epochs: a.epochs,
         batch_size: a.batch_size,

@@ -22,6 +22,9 @@ pub struct Conversation {
     pub problem_type: Option<String>,
     pub situation: Option<String>,
     pub turns: Vec<ContextTurn>,
+    /// The stars a person gave each turn (a Kindred export's `kindred.ratings`: each
+    /// rating covers the replies it names), aligned with `turns`; none when unrated.
+    pub stars: Vec<Option<i64>>,
 }
 
 fn speaker_of(s: &str) -> Option<Speaker> {
@@ -76,11 +79,33 @@ pub fn parse_conversation(v: &Value, at: &str) -> Result<Conversation> {
             strategy,
         });
     }
+    let mut stars = vec![None; turns.len()];
+    for r in v
+        .pointer("/kindred/ratings")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(n) = r.get("stars").and_then(Value::as_i64) else {
+            continue;
+        };
+        for i in r
+            .get("replies")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(slot) = i.as_u64().and_then(|i| stars.get_mut(i as usize)) {
+                *slot = Some(n);
+            }
+        }
+    }
     Ok(Conversation {
         emotion_type: opt_str(v, "emotion_type"),
         problem_type: opt_str(v, "problem_type"),
         situation: opt_str(v, "situation"),
         turns,
+        stars,
     })
 }
 
@@ -145,12 +170,16 @@ pub struct Example {
 pub struct ExampleOptions {
     /// Reply tokens kept (the recipe: 40, so labels are at most 41 with the strategy).
     pub max_reply_tokens: usize,
+    /// Only replies that people rated at least this many stars (Kindred exports carry
+    /// the ratings): fine-tuning on the replies people found helpful.
+    pub min_rating: Option<i64>,
 }
 
 impl Default for ExampleOptions {
     fn default() -> Self {
         Self {
             max_reply_tokens: 40,
+            min_rating: None,
         }
     }
 }
@@ -169,6 +198,17 @@ pub fn build_examples(
         for (ti, turn) in conv.turns.iter().enumerate() {
             if turn.speaker != Speaker::Supporter || ti == 0 {
                 continue;
+            }
+            if let Some(min) = opts.min_rating {
+                if conv
+                    .stars
+                    .get(ti)
+                    .copied()
+                    .flatten()
+                    .is_none_or(|n| n < min)
+                {
+                    continue;
+                }
             }
             let strategy = turn.strategy.unwrap_or(Strategy::Others);
             let context = model.context_ids(conv.situation.as_deref(), &conv.turns[..ti])?;

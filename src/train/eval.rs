@@ -76,6 +76,7 @@ pub fn evaluate(joint: &JointModel, data: &Path, opts: &EvalOptions) -> Result<E
         &convs,
         &ExampleOptions {
             max_reply_tokens: usize::MAX / 2,
+            ..ExampleOptions::default()
         },
     )?;
     if let Some(n) = opts.limit {

@@ -34,6 +34,9 @@ pub struct TrainSettings {
     pub vocab_size: usize,
     pub max_context_tokens: usize,
     pub max_reply_tokens: usize,
+    /// Train only on replies people rated at least this many stars.
+    #[serde(default)]
+    pub min_rating: Option<i64>,
     pub situation: bool,
     pub epochs: usize,
     pub batch_size: usize,
@@ -64,6 +67,7 @@ impl Default for TrainSettings {
             vocab_size: 8000,
             max_context_tokens: 160,
             max_reply_tokens: 40,
+            min_rating: None,
             situation: false,
             epochs: 3,
             batch_size: 16,
@@ -494,14 +498,29 @@ pub fn train(out: &Path, settings: Option<TrainSettings>, resume: bool) -> Resul
 
     let ex_opts = ExampleOptions {
         max_reply_tokens: s.max_reply_tokens,
+        min_rating: s.min_rating,
     };
     let mut convs = Vec::new();
     for p in &s.train {
         convs.extend(read_conversations(p)?);
     }
     let examples = build_examples(&joint_train, &convs, &ex_opts)?;
+    if examples.is_empty() {
+        anyhow::bail!(
+            "the training data gives no examples{}",
+            match s.min_rating {
+                Some(n) => format!(": no reply in it was rated {n} stars or more (ratings come with Kindred exports)"),
+                None => String::new(),
+            }
+        );
+    }
+    // Validation measures the model on every reply, rated or not.
+    let valid_opts = ExampleOptions {
+        min_rating: None,
+        ..ex_opts.clone()
+    };
     let mut valid = match &s.valid {
-        Some(p) => build_examples(&joint_train, &read_conversations(p)?, &ex_opts)?,
+        Some(p) => build_examples(&joint_train, &read_conversations(p)?, &valid_opts)?,
         None => Vec::new(),
     };
     if s.valid_limit > 0 {

@@ -323,6 +323,7 @@ fn eval_reports_a_word_level_perplexity_for_both_architectures() {
             &convs,
             &kindred::train::data::ExampleOptions {
                 max_reply_tokens: 10_000,
+                ..Default::default()
             },
         )
         .unwrap();
