@@ -9,6 +9,17 @@
 //! killing it with SIGKILL at random moments and starting it again, then lets a last
 //! instance finish and counts, from the stand-in's log and the database: messages lost,
 //! stored twice, left unanswered, and replies sent twice.
+//!
+//! ```sh
+//! KINDRED_LOAD_PEOPLE=500 KINDRED_LOAD_SECONDS=60 KINDRED_LOAD_FLOOD=1 \
+//!     cargo test --release --test it load_harness -- --ignored --nocapture
+//! ```
+//!
+//! The load harness sends the messages of many people (each a few, at random moments over
+//! the run) through the stand-in to `kindred run` with the shipped model, and measures the
+//! time from each message to its reply (p50/p95/p99), replies per second and the daemon's
+//! peak memory; with `KINDRED_LOAD_FLOOD=1` one more person floods it with messages
+//! meanwhile, and the others' latencies are printed beside a run without the flood.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -183,4 +194,175 @@ async fn count(db: &std::path::Path, plan: &[(i64, String)], tg: &TelegramStandI
     }
     pool.close().await;
     c
+}
+
+/// The model's replies as stored: (chat, text).
+async fn model_replies(db: &std::path::Path) -> std::collections::HashSet<(i64, String)> {
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display()))
+        .await
+        .unwrap();
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT s.chat_id, t.text FROM turns t JOIN sessions s ON s.id = t.session_id WHERE t.source = 'model'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    rows.into_iter()
+        .filter_map(|(c, t)| Some((c.parse().ok()?, t)))
+        .collect()
+}
+
+/// Latencies (ms) from each message to its reply, per person, from the stand-in's log:
+/// a person's k-th reply of the model (not the introduction, a prompt or a notice)
+/// answers their k-th message.
+fn latencies(
+    tg: &TelegramStandIn,
+    sent: &HashMap<i64, Vec<Instant>>,
+    model: &std::collections::HashSet<(i64, String)>,
+) -> Vec<f64> {
+    let mut replies: HashMap<i64, Vec<Instant>> = HashMap::new();
+    for c in tg.calls_of("sendMessage") {
+        let (Some(chat), Some(text)) = (c.body["chat_id"].as_i64(), c.body["text"].as_str()) else {
+            continue;
+        };
+        if c.result.is_null() || !model.contains(&(chat, text.to_string())) {
+            continue;
+        }
+        replies.entry(chat).or_default().push(c.at);
+    }
+    let mut out = Vec::new();
+    for (chat, times) in sent {
+        for (k, t) in times.iter().enumerate() {
+            if let Some(r) = replies.get(chat).and_then(|r| r.get(k)) {
+                out.push(r.saturating_duration_since(*t).as_secs_f64() * 1000.0);
+            }
+        }
+    }
+    out.sort_by(|a, b| a.total_cmp(b));
+    out
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Peak resident memory of a process, MB (Linux).
+fn peak_rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn load_run(people: i64, per_person: usize, seconds: u64, flood: bool) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tg = rt.block_on(TelegramStandIn::start(TOKEN));
+    assert!(tg.url.starts_with("http://127.0.0.1:"));
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("telegram.token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let shipped =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(kindred::model::DEFAULT_MODEL_DIR);
+    let daemon = DaemonProcess::start_with_model(
+        dir.path(),
+        &shipped,
+        &[
+            ("KINDRED__TELEGRAM__ENABLED", "true".to_string()),
+            ("KINDRED__TELEGRAM__API_URL", tg.url.clone()),
+            (
+                "KINDRED__TELEGRAM__TOKEN_FILE",
+                token_file.display().to_string(),
+            ),
+            ("KINDRED__TELEGRAM__POLL_TIMEOUT_SECONDS", "1".to_string()),
+            // The shipped model's own reply length, not the tests' short one.
+            ("KINDRED__MODEL__DECODING__MAX_LENGTH", "40".to_string()),
+            ("KINDRED__MODEL__DECODING__MIN_LENGTH", "0".to_string()),
+            ("KINDRED_LOG", "warn".to_string()),
+        ],
+        &["KINDRED_TELEGRAM_TOKEN", "TELOXIDE_TOKEN"],
+    );
+    // Each person's messages at random moments over the run.
+    let mut rng = rand::rng();
+    let mut plan: Vec<(u64, i64, String)> = Vec::new();
+    for p in 0..people {
+        for k in 0..per_person {
+            let at = rng.random_range(0..seconds * 1000);
+            plan.push((
+                at,
+                7000 + p,
+                format!("person {p}, message {k}: work has been hard lately"),
+            ));
+        }
+    }
+    plan.sort();
+    let flooder = flood.then(|| {
+        let tg = tg.clone();
+        std::thread::spawn(move || {
+            let end = Instant::now() + Duration::from_secs(seconds);
+            let mut n = 0;
+            while Instant::now() < end {
+                tg.dm(99_999, &format!("flood {n}"));
+                n += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            n
+        })
+    });
+    let start = Instant::now();
+    let mut sent: HashMap<i64, Vec<Instant>> = HashMap::new();
+    for (at, user, text) in &plan {
+        let due = start + Duration::from_millis(*at);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        tg.dm(*user, text);
+        sent.entry(*user).or_default().push(Instant::now());
+    }
+    let flood_messages = flooder.map(|f| f.join().unwrap());
+    // Until every person's messages are answered, or a minute more.
+    let db = dir.path().join("kindred.sqlite");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while latencies(&tg, &sent, &rt.block_on(model_replies(&db))).len() < plan.len()
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let lat = latencies(&tg, &sent, &rt.block_on(model_replies(&db)));
+    let rss = peak_rss_mb(daemon.pid());
+    let (status, _) = daemon.stop();
+    println!(
+        "load harness{}: {people} people, {} messages over {seconds} s: {} answered, {:.1} replies/s, latency p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms; peak RSS {rss:.0} MB; exit {status}",
+        match flood_messages {
+            Some(n) => format!(" with one person flooding ({n} messages)"),
+            None => String::new(),
+        },
+        plan.len(),
+        lat.len(),
+        lat.len() as f64 / elapsed,
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.95),
+        percentile(&lat, 0.99),
+    );
+    assert_eq!(lat.len(), plan.len(), "every message answered");
+}
+
+#[test]
+#[ignore = "a harness run by hand (see the module docs); it prints its measurements"]
+fn load_harness() {
+    let people = env_usize("KINDRED_LOAD_PEOPLE", 500) as i64;
+    let per_person = env_usize("KINDRED_LOAD_MESSAGES", 2);
+    let seconds = env_usize("KINDRED_LOAD_SECONDS", 60) as u64;
+    load_run(people, per_person, seconds, false);
+    if std::env::var("KINDRED_LOAD_FLOOD").is_ok_and(|v| v == "1") {
+        load_run(people, per_person, seconds, true);
+    }
 }

@@ -320,6 +320,16 @@ impl DaemonProcess {
     /// Starts it with data in `data_dir`, short replies and no check-in; `env` adds
     /// settings, `remove` names variables that must not leak in from the test's own.
     pub fn start(data_dir: &Path, env: &[(&str, String)], remove: &[&str]) -> Self {
+        Self::start_with_model(data_dir, &tiny_model(), env, remove)
+    }
+
+    /// The same with the model in `model`.
+    pub fn start_with_model(
+        data_dir: &Path,
+        model: &Path,
+        env: &[(&str, String)],
+        remove: &[&str],
+    ) -> Self {
         use std::io::BufRead;
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_kindred"));
         c.env("KINDRED__DATA_DIR", data_dir)
@@ -335,7 +345,7 @@ impl DaemonProcess {
         }
         let mut child = c
             .args(["run", "--model"])
-            .arg(tiny_model())
+            .arg(model)
             .stderr(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -348,6 +358,11 @@ impl DaemonProcess {
                 .collect::<Vec<_>>()
         });
         Self { child, log }
+    }
+
+    /// The process id (to read its memory from /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Kills it at once (SIGKILL), as a crash or the OOM killer would.

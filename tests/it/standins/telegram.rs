@@ -28,6 +28,8 @@ pub struct Call {
     pub body: Value,
     /// The `result` answered (null for failures and held calls).
     pub result: Value,
+    /// When the call arrived.
+    pub at: Instant,
 }
 
 #[derive(Default)]
@@ -273,6 +275,7 @@ async fn api(
                 method: method.clone(),
                 body: body.clone(),
                 result: Value::Null,
+                at: Instant::now(),
             });
             None
         } else {
@@ -286,6 +289,7 @@ async fn api(
             method,
             body,
             result,
+            at: Instant::now(),
         });
     }
     response.0
