@@ -842,6 +842,49 @@ pub const CUES: &[Cue] = &[
         Strong,
         r"\b(?:my|our|the) (?:uncle|stepdad|step dad|stepfather|step father|dad|father|teacher|coach|older brother|brother|stepbrother|step brother|cousin|grandpa|grandfather|neighbou?r|babysitter|priest|pastor|tutor|moms boyfriend|mums boyfriend|mothers boyfriend)\b(?: \w+){0,3} (?:touches|touched|keeps touching|has been touching|was touching|fondles|fondled|gropes|groped|makes me touch|made me touch|comes into my bed|gets into my bed|came into my bed) (?:me|him|my)\b",
     ),
+    // From the sixth set's misses.
+    cue(
+        Imminent,
+        "exhaust fumes now",
+        Strong,
+        r"\b(?:car|engine|motor)\b(?: \w+){0,2} (?:is |s )?(?:running|on)\b(?: \w+){0,6} (?:closed|shut|locked) (?:garage|door|doors)\b|\b(?:closed|shut|locked) garage\b(?: \w+){0,6} (?:car|engine|motor) (?:is |s )?(?:running|on)\b|\bgarage\b(?: \w+){0,4} (?:car|engine) (?:is |s )?running\b(?: \w+){0,4} (?:sitting|sat|inside|in it)\b",
+    ),
+    cue(
+        SelfHarm,
+        "self-harm wounds",
+        Strong,
+        r"\b(?:cuts|scars|burns|wounds|marks) (?:that )?i (?:made|gave myself|did|caused|put there)\b|\bmy (?:arms?|wrists?|thighs?|legs?|stomach|skin|hips?) (?:are|is) (?:all )?(?:covered in|full of|covered with) (?:fresh )?(?:cuts|scars|burns|slashes)\b",
+    ),
+    cue(
+        SelfHarm,
+        "farewell",
+        Strong,
+        r"\b(?:dont|do not|dont really) think (?:i ?ll|i will|im going to|i am going to|im gonna) be (?:around|here|alive) (?:much|for much|for very|that much|a lot) longer\b|\bdoubt (?:i ?ll|i will) (?:be around|be here|be alive|make it) (?:much longer|another|till|until|to)\b",
+    ),
+    cue(
+        SelfHarm,
+        "a young person's will",
+        Strong,
+        r"\b(?:writing|wrote|drafting|drafted|making|made|finished|finishing) (?:my|a) (?:last )?will\b(?: \w+){0,4} (?:even though|although|though|and|but|at|when) (?:im|i am|i m)? ?(?:only )?(?:1\d|2[0-5]|young|a teenager|a teen|in high school|a student)\b",
+    ),
+    cue(
+        SelfHarm,
+        "telling oneself to die",
+        Strong,
+        r"\b(?:kys|kms|kill yourself|die)\b(?: \w+){0,4} (?:i tell myself|i say to myself|is what i tell myself|is what i say to myself|my brain tells me|my head tells me|the voice in my head)\b|\b(?:tell|telling|say|saying) (?:to )?myself (?:to )?(?:kys|kill myself|go die|die)\b",
+    ),
+    cue(
+        SelfHarm,
+        "ready to go",
+        Strong,
+        r"\bnothing (?:matters|matters anymore|is worth it|is worth it anymore)\b(?: \w+){0,4} (?:im|i am|i m) ready to (?:go|leave|die|be done|let go)\b|\b(?:im|i am|i m) ready to (?:die|leave this world|go for good|be gone|let go of life|leave this life)\b",
+    ),
+    cue(
+        Abuse,
+        "injuries from someone",
+        Strong,
+        r"\b(?:bruises|bruised|marks|a black eye|black eyes|welts|scars|cuts|burns|a split lip)\b(?: \w+){0,3} (?:from|because of|left by|given by|thanks to) {abuser}\b",
+    ),
 ];
 
 /// Figures of speech, accidents and negations: removed before strong and weak cues are
@@ -852,6 +895,8 @@ pub const CUES: &[Cue] = &[
 pub const HELPER_WORDS: &str = r"\b(?:and )?(?:i (?:dont|do not|really dont) know (?:what to do|how to help|what to say|how to help (?:him|her|them))|what (?:should|can|do) i (?:do|say)|how (?:can|do|should) i help(?: (?:him|her|them))?|im (?:so |really |very )?(?:worried|scared|afraid|terrified|concerned|panicking)(?: (?:about|for) (?:him|her|them))?|i need (?:advice|help)|please help(?: me)?)\b";
 
 pub const NOT_RISK: &[&str] = &[
+    // an injury of one's own from an everyday activity ("i hurt my back lifting boxes")
+    r"\b(?:hurt|injured|sprained|twisted|pulled|strained|broke|bruised|banged|bumped|stubbed|tweaked) my (?:back|neck|knees?|ankles?|wrists?|shoulders?|hands?|foot|feet|toes?|fingers?|legs?|arms?|head|elbows?|hips?|muscles?|hamstring|calf)\b(?: \w+){0,3} (?:lifting|playing|at the gym|running|working out|falling|when i fell|at work|moving|training|skiing|cycling|dancing|in a game|at practice|doing)\b",
     // a joking threat with a trivial condition ("i'll kill my brother if he eats my fries again")
     r"\b(?:kill|murder|strangle|end) (?:him|her|them|you|my \w+)\b(?: \w+){0,2} if (?:he|she|they|you) (?:\w+ ){0,5}(?:again|one more time|ever again)\b(?: lol| lmao| haha\w*| jk)?",
     // figures of speech

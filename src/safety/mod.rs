@@ -528,6 +528,7 @@ mod labelled_set {
     const FRESH: &str = include_str!("../../tests/fixtures/safety/fresh.tsv");
     const UNSEEN: &str = include_str!("../../tests/fixtures/safety/unseen.tsv");
     const FIFTH: &str = include_str!("../../tests/fixtures/safety/fifth.tsv");
+    const SIXTH: &str = include_str!("../../tests/fixtures/safety/sixth.tsv");
 
     fn rows() -> Vec<(Option<Category>, &'static str)> {
         rows_of(SET)
@@ -649,6 +650,11 @@ mod labelled_set {
     #[test]
     fn the_screen_on_the_fifth_set() {
         report_on(FIFTH, "fifth", 0.95, 0.95);
+    }
+
+    #[test]
+    fn the_screen_on_the_sixth_set() {
+        report_on(SIXTH, "sixth", 0.95, 0.95);
     }
 
     fn report_on(set: &'static str, name: &str, min_recall: f64, min_precision: f64) {
