@@ -6,15 +6,6 @@ use kindred::domain::{Delivery, Speaker, TurnSource};
 use kindred::model::{self, ContextTurn, Strategy, StrategyChoice};
 use kindred_adapter::{Attachment, ChatKind, ChatRef, Inbound, ModAction, Outbound};
 
-async fn count(app: &TestApp, sql: &str, id: i64) -> i64 {
-    let (n,): (i64,) = sqlx::query_as(sql)
-        .bind(id)
-        .fetch_one(app.db())
-        .await
-        .unwrap();
-    n
-}
-
 #[tokio::test]
 async fn rating_prompt_comes_after_every_second_reply_and_is_stored_against_them() {
     let app = spawn_app(&[]).await;
@@ -91,11 +82,7 @@ async fn a_press_before_the_prompt_is_reported_delivered_edits_it_once_it_is() {
     let (id, payloads) = rating_prompts(&out).remove(0);
     let prompt_id: i64 = id.trim_start_matches("rating:").parse().unwrap();
     // As if the delivery report had not come back yet.
-    sqlx::query("UPDATE rating_prompts SET platform_message_id = NULL WHERE id = ?")
-        .bind(prompt_id)
-        .execute(app.db())
-        .await
-        .unwrap();
+    app.forget_delivery_of_prompt(prompt_id).await;
     let out = app.send(press("ana", "ana", &payloads[2])).await;
     assert!(
         !out.iter().any(|o| matches!(o, Outbound::EditPrompt { .. })),
@@ -244,18 +231,10 @@ async fn forget_leaves_no_row_of_that_user() {
     app.send(message_with_id("ana", "a-41", "one more")).await;
     app.send(message("ben", "hi")).await;
     app.send(message_with_id("ben", "b-7", "still here")).await;
-    let keys = |app: &TestApp| {
-        let pool = app.engine.store.pool().clone();
-        async move {
-            let rows: Vec<(String,)> =
-                sqlx::query_as("SELECT event_id FROM processed_events ORDER BY event_id")
-                    .fetch_all(&pool)
-                    .await
-                    .unwrap();
-            rows.into_iter().map(|(k,)| k).collect::<Vec<_>>()
-        }
-    };
-    assert_eq!(keys(&app).await, ["msg:dm-ana:a-41", "msg:dm-ben:b-7"]);
+    assert_eq!(
+        app.handled_message_keys().await,
+        ["msg:dm-ana:a-41", "msg:dm-ben:b-7"]
+    );
     let ana = app
         .engine
         .store
@@ -293,36 +272,12 @@ async fn forget_leaves_no_row_of_that_user() {
         .await
         .unwrap()
         .is_none());
-    assert_eq!(
-        count(
-            &app,
-            "SELECT COUNT(*) FROM sessions WHERE user_id = ?",
-            ana.id
-        )
-        .await,
-        0
-    );
-    assert_eq!(
-        count(
-            &app,
-            "SELECT COUNT(*) FROM turns t WHERE t.text LIKE '%lonely%' OR ? = 0",
-            1
-        )
-        .await,
-        0
-    );
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM rating_prompts r JOIN sessions s ON s.id = r.session_id WHERE s.user_id = ?", ana.id).await, 0);
-    assert_eq!(
-        count(
-            &app,
-            "SELECT COUNT(*) FROM turns WHERE session_id NOT IN (SELECT id FROM sessions) OR ? = 0",
-            1
-        )
-        .await,
-        0
-    );
+    assert!(app.conversations_of(ana.id).await.is_empty());
+    assert_eq!(app.turns_containing("lonely").await, 0);
+    assert_eq!(app.rating_prompts_of(ana.id).await, 0);
+    assert_eq!(app.orphan_turns().await, 0);
     // The key of ana's message went with her; ben's stays until it is a week old.
-    assert_eq!(keys(&app).await, ["msg:dm-ben:b-7"]);
+    assert_eq!(app.handled_message_keys().await, ["msg:dm-ben:b-7"]);
     let store = &app.engine.store;
     assert_eq!(
         store
@@ -338,17 +293,9 @@ async fn forget_leaves_no_row_of_that_user() {
             .unwrap()
             >= 1
     );
-    assert!(keys(&app).await.is_empty());
+    assert!(app.handled_message_keys().await.is_empty());
     // Ben's data is untouched.
-    assert_eq!(
-        count(
-            &app,
-            "SELECT COUNT(*) FROM sessions WHERE user_id = ?",
-            ben.id
-        )
-        .await,
-        1
-    );
+    assert_eq!(app.conversations_of(ben.id).await.len(), 1);
     // A stale confirm after deletion does nothing harmful.
     let out = app.send(press("ana", "ana", &choices[0].payload)).await;
     assert!(matches!(&out[0], Outbound::Notice { .. }));
@@ -789,10 +736,7 @@ async fn reset_starts_a_fresh_context() {
 async fn idle_sessions_end_and_a_new_message_opens_a_new_one() {
     let app = spawn_app(&[]).await;
     app.send(message("ana", "hello")).await;
-    sqlx::query("UPDATE sessions SET last_activity_at = last_activity_at - 3600000")
-        .execute(app.db())
-        .await
-        .unwrap();
+    app.hours_pass(1).await;
     let out = app.send(message("ana", "back again")).await;
     assert!(texts(&out).iter().any(|t| t.contains("fresh conversation")));
     let ana = app
@@ -1409,20 +1353,8 @@ async fn a_person_who_asks_us_not_to_keep_their_words_is_answered_and_then_erase
     assert!(texts(&out)[0].contains("I keep your words"), "{out:?}");
     let out = app.send(command("ana", "privacy", "off")).await;
     assert!(texts(&out)[0].contains("erased now"), "{out:?}");
-    let words = |app: &TestApp, needle: &'static str| {
-        let pool = app.engine.store.pool().clone();
-        async move {
-            let (n,): (i64,) =
-                sqlx::query_as("SELECT COUNT(*) FROM turns WHERE text LIKE '%' || ? || '%'")
-                    .bind(needle)
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap();
-            n
-        }
-    };
     assert_eq!(
-        words(&app, "wedding").await,
+        app.turns_containing("wedding").await,
         0,
         "the ended conversation's words are erased at once"
     );
@@ -1433,7 +1365,7 @@ async fn a_person_who_asks_us_not_to_keep_their_words_is_answered_and_then_erase
     let out = app.send(message("ana", "I failed chemistry")).await;
     assert!(!texts(&out).is_empty(), "answered: {out:?}");
     assert_eq!(
-        words(&app, "chemistry").await,
+        app.turns_containing("chemistry").await,
         1,
         "kept while the conversation is open"
     );
@@ -1464,8 +1396,8 @@ async fn a_person_who_asks_us_not_to_keep_their_words_is_answered_and_then_erase
     assert!(exported.contains("work has been rough"));
     assert!(!exported.contains("chemistry") && !exported.contains("wedding"));
     app.send(command("ana", "end", "")).await;
-    assert_eq!(words(&app, "chemistry").await, 0);
-    assert_eq!(words(&app, "exam results").await, 0);
+    assert_eq!(app.turns_containing("chemistry").await, 0);
+    assert_eq!(app.turns_containing("exam results").await, 0);
     // Strategies and ratings stay; the choice can be undone.
     let turns: i64 = app
         .engine

@@ -247,6 +247,76 @@ impl TestApp {
         self.engine.store.pool()
     }
 
+    // ---- what is stored, in the app's words (the SQL lives here, not in the tests) ----
+
+    /// The stored record of the test platform's `name`, if any.
+    pub async fn user(&self, name: &str) -> Option<kindred::store::User> {
+        self.engine.store.find_user("test", name).await.unwrap()
+    }
+
+    /// Conversations stored for a person (by their user id), oldest first.
+    pub async fn conversations_of(&self, user_id: i64) -> Vec<kindred::store::Session> {
+        self.engine.store.sessions_of_user(user_id).await.unwrap()
+    }
+
+    /// Rating prompts stored in a person's conversations.
+    pub async fn rating_prompts_of(&self, user_id: i64) -> usize {
+        let mut n = 0;
+        for s in self.conversations_of(user_id).await {
+            n += self.engine.store.rating_prompts(s.id).await.unwrap().len();
+        }
+        n
+    }
+
+    /// Stored turns whose text contains `needle`, anyone's.
+    pub async fn turns_containing(&self, needle: &str) -> i64 {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM turns WHERE instr(text, ?) > 0")
+            .bind(needle)
+            .fetch_one(self.db())
+            .await
+            .unwrap();
+        n
+    }
+
+    /// Turns left without their conversation (there must never be any).
+    pub async fn orphan_turns(&self) -> i64 {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM turns WHERE session_id NOT IN (SELECT id FROM sessions)",
+        )
+        .fetch_one(self.db())
+        .await
+        .unwrap();
+        n
+    }
+
+    /// The keys of platform messages recorded as handled, sorted.
+    pub async fn handled_message_keys(&self) -> Vec<String> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT event_id FROM processed_events ORDER BY event_id")
+                .fetch_all(self.db())
+                .await
+                .unwrap();
+        rows.into_iter().map(|(k,)| k).collect()
+    }
+
+    /// As if `hours` had passed since every conversation's last activity.
+    pub async fn hours_pass(&self, hours: i64) {
+        sqlx::query("UPDATE sessions SET last_activity_at = last_activity_at - ? * 3600000")
+            .bind(hours)
+            .execute(self.db())
+            .await
+            .unwrap();
+    }
+
+    /// As if a rating prompt's delivery report had not come back yet.
+    pub async fn forget_delivery_of_prompt(&self, prompt_id: i64) {
+        sqlx::query("UPDATE rating_prompts SET platform_message_id = NULL WHERE id = ?")
+            .bind(prompt_id)
+            .execute(self.db())
+            .await
+            .unwrap();
+    }
+
     /// How many messages from people are stored.
     pub async fn stored_messages(&self) -> i64 {
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM turns WHERE source = 'user'")
