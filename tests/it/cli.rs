@@ -581,83 +581,19 @@ fn exports_are_scrubbed_filtered_keyed_and_read_back_by_train_and_eval() {
     .unwrap();
     assert_eq!(header["kindred_export"]["conversations"], 1);
     assert_eq!(header["kindred_export"]["filters"]["min_rating"], 4);
-    let out = kindred(dir.path())
-        .args(["train", "--data"])
-        .arg(&file)
-        .arg("--out")
-        .arg(dir.path().join("ft"))
-        .args([
-            "--d-model",
-            "16",
-            "--layers",
-            "1",
-            "--heads",
-            "2",
-            "--ffn-dim",
-            "32",
-            "--vocab-size",
-            "300",
-            "--max-steps",
-            "2",
-            "--batch-size",
-            "2",
-            "--max-context-tokens",
-            "64",
-        ])
-        .output()
-        .unwrap();
-    assert_succeeded(&out);
+    let train = |data: &Path, out: &str, extra: &[&str]| {
+        kindred(dir.path())
+            .args(crate::training::tiny_args(data, &dir.path().join(out), 2))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    assert_succeeded(&train(&file, "ft", &[]));
     // Fine-tuning on the replies people found helpful: only those rated 4 or 5 stars.
-    let helpful = kindred(dir.path())
-        .args(["train", "--data"])
-        .arg(&file)
-        .arg("--min-rating")
-        .arg("4")
-        .arg("--out")
-        .arg(dir.path().join("helpful"))
-        .args([
-            "--d-model",
-            "16",
-            "--layers",
-            "1",
-            "--heads",
-            "2",
-            "--ffn-dim",
-            "32",
-            "--vocab-size",
-            "300",
-            "--max-steps",
-            "1",
-            "--batch-size",
-            "1",
-            "--max-context-tokens",
-            "64",
-        ])
-        .output()
-        .unwrap();
-    assert_succeeded(&helpful);
+    assert_succeeded(&train(&file, "helpful", &["--min-rating", "4"]));
     // Data without ratings (ESConv's own) has no reply rated 4 or more: said plainly.
-    let unrated = kindred(dir.path())
-        .args(["train", "--data"])
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("third_party/esconv/valid.jsonl"))
-        .args(["--min-rating", "4", "--out"])
-        .arg(dir.path().join("unrated"))
-        .args([
-            "--d-model",
-            "16",
-            "--layers",
-            "1",
-            "--heads",
-            "2",
-            "--ffn-dim",
-            "32",
-            "--vocab-size",
-            "300",
-            "--max-steps",
-            "1",
-        ])
-        .output()
-        .unwrap();
+    let esconv = Path::new(env!("CARGO_MANIFEST_DIR")).join("third_party/esconv/valid.jsonl");
+    let unrated = train(&esconv, "unrated", &["--min-rating", "4"]);
     assert!(!unrated.status.success());
     let err = String::from_utf8_lossy(&unrated.stderr);
     assert!(err.contains("rated 4 stars or more"), "{err}");

@@ -175,13 +175,7 @@ async fn interleaved_users_never_share_context() {
     app.send(message("ben", "they will not talk to me")).await;
 
     // Ana's second reply must be exactly what the model says to ana's turns alone.
-    let ana = app
-        .engine
-        .store
-        .find_user("test", "ana")
-        .await
-        .unwrap()
-        .unwrap();
+    let ana = app.user("ana").await.unwrap();
     let session = &app.engine.store.sessions_of_user(ana.id).await.unwrap()[0];
     let turns = app.engine.store.turns(session.id).await.unwrap();
     assert_eq!(
@@ -235,43 +229,19 @@ async fn forget_leaves_no_row_of_that_user() {
         app.handled_message_keys().await,
         ["msg:dm-ana:a-41", "msg:dm-ben:b-7"]
     );
-    let ana = app
-        .engine
-        .store
-        .find_user("test", "ana")
-        .await
-        .unwrap()
-        .unwrap();
-    let ben = app
-        .engine
-        .store
-        .find_user("test", "ben")
-        .await
-        .unwrap()
-        .unwrap();
+    let ana = app.user("ana").await.unwrap();
+    let ben = app.user("ben").await.unwrap();
     let out = app.send(command("ana", "forget", "")).await;
     let Outbound::Prompt { choices, .. } = &out[0] else {
         panic!("{out:?}")
     };
     // Ben cannot confirm ana's deletion.
     app.send(press("ana", "ben", &choices[0].payload)).await;
-    assert!(app
-        .engine
-        .store
-        .find_user("test", "ana")
-        .await
-        .unwrap()
-        .is_some());
+    assert!(app.user("ana").await.is_some());
     let out = app.send(press("ana", "ana", &choices[0].payload)).await;
     assert!(texts(&out)[0].contains("deleted"));
 
-    assert!(app
-        .engine
-        .store
-        .find_user("test", "ana")
-        .await
-        .unwrap()
-        .is_none());
+    assert!(app.user("ana").await.is_none());
     assert!(app.conversations_of(ana.id).await.is_empty());
     assert_eq!(app.turns_containing("lonely").await, 0);
     assert_eq!(app.rating_prompts_of(ana.id).await, 0);
@@ -299,13 +269,7 @@ async fn forget_leaves_no_row_of_that_user() {
     // A stale confirm after deletion does nothing harmful.
     let out = app.send(press("ana", "ana", &choices[0].payload)).await;
     assert!(matches!(&out[0], Outbound::Notice { .. }));
-    assert!(app
-        .engine
-        .store
-        .find_user("test", "ana")
-        .await
-        .unwrap()
-        .is_none());
+    assert!(app.user("ana").await.is_none());
 }
 
 #[tokio::test]
@@ -323,13 +287,7 @@ async fn a_restarted_engine_continues_the_session() {
         1,
         "the reply count carried over the restart"
     );
-    let ana = app
-        .engine
-        .store
-        .find_user("test", "ana")
-        .await
-        .unwrap()
-        .unwrap();
+    let ana = app.user("ana").await.unwrap();
     let sessions = app.engine.store.sessions_of_user(ana.id).await.unwrap();
     assert_eq!(sessions.len(), 1, "still one session");
     let idx: Vec<i64> = app
@@ -668,13 +626,7 @@ async fn start_checkin_and_end_survey_are_recorded_and_skippable() {
     assert!(texts(&out)
         .iter()
         .any(|t| t.contains("Thank you for talking")));
-    let ana = app
-        .engine
-        .store
-        .find_user("test", "ana")
-        .await
-        .unwrap()
-        .unwrap();
+    let ana = app.user("ana").await.unwrap();
     let s = &app.engine.store.sessions_of_user(ana.id).await.unwrap()[0];
     assert_eq!(
         (s.emotion_type.as_deref(), s.problem_type.as_deref()),
@@ -695,13 +647,7 @@ async fn start_checkin_and_end_survey_are_recorded_and_skippable() {
         .send(press("ben", "ben", &choices.last().unwrap().payload))
         .await;
     assert!(texts(&out)[0].contains("I'm listening"));
-    let ben = app
-        .engine
-        .store
-        .find_user("test", "ben")
-        .await
-        .unwrap()
-        .unwrap();
+    let ben = app.user("ben").await.unwrap();
     assert_eq!(
         app.engine.store.sessions_of_user(ben.id).await.unwrap()[0].stage,
         kindred::domain::Stage::Chatting
@@ -715,13 +661,7 @@ async fn reset_starts_a_fresh_context() {
     let out = app.send(command("ana", "reset", "")).await;
     assert!(texts(&out)[0].contains("Starting fresh"));
     app.send(message("ana", "second topic")).await;
-    let ana = app
-        .engine
-        .store
-        .find_user("test", "ana")
-        .await
-        .unwrap()
-        .unwrap();
+    let ana = app.user("ana").await.unwrap();
     let sessions = app.engine.store.sessions_of_user(ana.id).await.unwrap();
     assert_eq!(sessions.len(), 2);
     assert_eq!(
@@ -739,13 +679,7 @@ async fn idle_sessions_end_and_a_new_message_opens_a_new_one() {
     app.hours_pass(1).await;
     let out = app.send(message("ana", "back again")).await;
     assert!(texts(&out).iter().any(|t| t.contains("fresh conversation")));
-    let ana = app
-        .engine
-        .store
-        .find_user("test", "ana")
-        .await
-        .unwrap()
-        .unwrap();
+    let ana = app.user("ana").await.unwrap();
     let sessions = app.engine.store.sessions_of_user(ana.id).await.unwrap();
     assert_eq!(sessions.len(), 2);
     assert_eq!(
@@ -1177,14 +1111,7 @@ async fn escalation_reaches_the_alert_chat_only_as_the_moderators_chose() {
     assert_eq!(a.len(), 1, "{out:?}");
     assert!(a[0].contains("imminent"), "{a:?}");
     assert!(!a[0].contains("pills"), "no words unless opted in: {a:?}");
-    let pseudonym = app
-        .engine
-        .store
-        .find_user("test", "ana")
-        .await
-        .unwrap()
-        .unwrap()
-        .pseudonym;
+    let pseudonym = app.user("ana").await.unwrap().pseudonym;
     assert!(a[0].contains(&pseudonym), "{a:?}");
     assert!(
         texts(&out)[0].starts_with("EMERGENCY 112"),
@@ -1369,13 +1296,7 @@ async fn a_person_who_asks_us_not_to_keep_their_words_is_answered_and_then_erase
         1,
         "kept while the conversation is open"
     );
-    let ana = app
-        .engine
-        .store
-        .find_user("test", "ana")
-        .await
-        .unwrap()
-        .unwrap();
+    let ana = app.user("ana").await.unwrap();
     let open = app.engine.store.sessions_of_user(ana.id).await.unwrap();
     let live = open.iter().find(|s| s.ended_at.is_none()).unwrap();
     let context = app.engine.store.turns(live.id).await.unwrap();

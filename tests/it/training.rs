@@ -25,7 +25,7 @@ pub(crate) fn small_data(dir: &Path, n: usize) -> PathBuf {
     p
 }
 
-fn tiny_args(data: &Path, out: &Path, steps: usize) -> Vec<String> {
+pub(crate) fn tiny_args(data: &Path, out: &Path, steps: usize) -> Vec<String> {
     [
         "train",
         "--data",
