@@ -38,33 +38,49 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// A Telegram stand-in on loopback, a data directory with a token file, and the settings
+/// that point `kindred run` at them.
+struct Harness {
+    rt: tokio::runtime::Runtime,
+    tg: TelegramStandIn,
+    dir: tempfile::TempDir,
+    env: Vec<(&'static str, String)>,
+}
+
+impl Harness {
+    fn start(extra: &[(&'static str, &str)]) -> Self {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let tg = rt.block_on(TelegramStandIn::start(TOKEN));
+        assert!(tg.url.starts_with("http://127.0.0.1:"));
+        let dir = tempfile::tempdir().unwrap();
+        let token_file = dir.path().join("telegram.token");
+        std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+        let mut env = vec![
+            ("KINDRED__TELEGRAM__ENABLED", "true".to_string()),
+            ("KINDRED__TELEGRAM__API_URL", tg.url.clone()),
+            (
+                "KINDRED__TELEGRAM__TOKEN_FILE",
+                token_file.display().to_string(),
+            ),
+            ("KINDRED__TELEGRAM__POLL_TIMEOUT_SECONDS", "1".to_string()),
+            ("KINDRED_LOG", "warn".to_string()),
+        ];
+        env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        Self { rt, tg, dir, env }
+    }
+}
+
+const REMOVE: [&str; 2] = ["KINDRED_TELEGRAM_TOKEN", "TELOXIDE_TOKEN"];
+
 #[test]
 #[ignore = "a harness run by hand (see the module docs); it prints its counts"]
 fn crash_harness() {
     let kills = env_usize("KINDRED_CRASH_KILLS", 50);
     let people = env_usize("KINDRED_CRASH_PEOPLE", 30) as i64;
     let per_person = env_usize("KINDRED_CRASH_MESSAGES", 5);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let tg = rt.block_on(TelegramStandIn::start(TOKEN));
-    assert!(tg.url.starts_with("http://127.0.0.1:"));
-    let dir = tempfile::tempdir().unwrap();
-    let token_file = dir.path().join("telegram.token");
-    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
-    let env = [
-        ("KINDRED__TELEGRAM__ENABLED", "true".to_string()),
-        ("KINDRED__TELEGRAM__API_URL", tg.url.clone()),
-        (
-            "KINDRED__TELEGRAM__TOKEN_FILE",
-            token_file.display().to_string(),
-        ),
-        ("KINDRED__TELEGRAM__POLL_TIMEOUT_SECONDS", "1".to_string()),
-        (
-            "KINDRED__CONVERSATION__SHUTDOWN_GRACE_SECONDS",
-            "5".to_string(),
-        ),
-        ("KINDRED_LOG", "warn".to_string()),
-    ];
-    let remove = ["KINDRED_TELEGRAM_TOKEN", "TELOXIDE_TOKEN"];
+    let Harness { rt, tg, dir, env } =
+        Harness::start(&[("KINDRED__CONVERSATION__SHUTDOWN_GRACE_SECONDS", "5")]);
+    let remove = REMOVE;
 
     // Every message is unique, so that the database and the stand-in can be compared.
     let plan: Vec<(i64, String)> = (0..per_person)
@@ -263,32 +279,14 @@ fn peak_rss_mb(pid: u32) -> f64 {
 }
 
 fn load_run(people: i64, per_person: usize, seconds: u64, flood: bool) {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let tg = rt.block_on(TelegramStandIn::start(TOKEN));
-    assert!(tg.url.starts_with("http://127.0.0.1:"));
-    let dir = tempfile::tempdir().unwrap();
-    let token_file = dir.path().join("telegram.token");
-    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    // The shipped model's own reply length, not the tests' short one.
+    let Harness { rt, tg, dir, env } = Harness::start(&[
+        ("KINDRED__MODEL__DECODING__MAX_LENGTH", "40"),
+        ("KINDRED__MODEL__DECODING__MIN_LENGTH", "0"),
+    ]);
     let shipped =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(kindred::model::DEFAULT_MODEL_DIR);
-    let daemon = DaemonProcess::start_with_model(
-        dir.path(),
-        &shipped,
-        &[
-            ("KINDRED__TELEGRAM__ENABLED", "true".to_string()),
-            ("KINDRED__TELEGRAM__API_URL", tg.url.clone()),
-            (
-                "KINDRED__TELEGRAM__TOKEN_FILE",
-                token_file.display().to_string(),
-            ),
-            ("KINDRED__TELEGRAM__POLL_TIMEOUT_SECONDS", "1".to_string()),
-            // The shipped model's own reply length, not the tests' short one.
-            ("KINDRED__MODEL__DECODING__MAX_LENGTH", "40".to_string()),
-            ("KINDRED__MODEL__DECODING__MIN_LENGTH", "0".to_string()),
-            ("KINDRED_LOG", "warn".to_string()),
-        ],
-        &["KINDRED_TELEGRAM_TOKEN", "TELOXIDE_TOKEN"],
-    );
+    let daemon = DaemonProcess::start_with_model(dir.path(), &shipped, &env, &REMOVE);
     // Each person's messages at random moments over the run.
     let mut rng = rand::rng();
     let mut plan: Vec<(u64, i64, String)> = Vec::new();

@@ -555,28 +555,13 @@ fn answer(st: &DiscordStandIn, method: &str, path: &str, body: &Value) -> (Respo
 }
 
 fn multipart_message(body: &[u8], boundary: &str) -> Value {
-    let text = String::from_utf8_lossy(body);
     let mut payload = json!({});
     let mut files = Vec::new();
-    for part in text.split(&format!("--{boundary}")) {
-        let Some((head, value)) = part.split_once("\r\n\r\n") else {
-            continue;
-        };
-        let value = value.strip_suffix("\r\n").unwrap_or(value);
-        let name = head
-            .split("name=\"")
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-            .unwrap_or("");
+    for (name, file_name, value) in super::multipart_parts(body, boundary) {
         if name == "payload_json" {
-            payload = serde_json::from_str(value).unwrap_or(json!({}));
+            payload = serde_json::from_str(&value).unwrap_or(json!({}));
         } else if name.starts_with("files") {
-            let file_name = head
-                .split("filename=\"")
-                .nth(1)
-                .and_then(|rest| rest.split('"').next())
-                .unwrap_or("");
-            files.push(json!({"name": file_name, "content": value}));
+            files.push(json!({"name": file_name.unwrap_or_default(), "content": value}));
         }
     }
     payload["files"] = Value::Array(files);

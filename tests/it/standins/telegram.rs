@@ -394,22 +394,10 @@ async fn get_updates(st: TelegramStandIn, body: Value) -> (Response, Value) {
 /// The text fields of a multipart/form-data body as a JSON object (values that parse as
 /// JSON, such as numbers and arrays, are kept as such).
 fn form_fields(body: &[u8], boundary: &str) -> Value {
-    let text = String::from_utf8_lossy(body);
     let mut fields = serde_json::Map::new();
-    for part in text.split(&format!("--{boundary}")) {
-        let Some((head, value)) = part.split_once("\r\n\r\n") else {
-            continue;
-        };
-        let Some(name) = head
-            .split("name=\"")
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-        else {
-            continue;
-        };
-        let value = value.strip_suffix("\r\n").unwrap_or(value);
-        let parsed = serde_json::from_str(value).unwrap_or_else(|_| json!(value));
-        fields.insert(name.to_string(), parsed);
+    for (name, _, value) in super::multipart_parts(body, boundary) {
+        let parsed = serde_json::from_str(&value).unwrap_or_else(|_| json!(value));
+        fields.insert(name, parsed);
     }
     // A file sent as `attach://NAME` is the part called NAME.
     let attached: Vec<(String, Value)> = fields
