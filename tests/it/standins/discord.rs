@@ -417,17 +417,11 @@ async fn rest(
 ) -> Response {
     let path = uri.path().to_string();
     let method = method.as_str().to_string();
-    let content_type = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let body: Value = match content_type.split_once("boundary=") {
+    let body: Value = match super::multipart_boundary(&headers) {
         // Messages with attachments: `payload_json` and `files[N]` parts. The body is
         // recorded as the payload, with the files' contents under "files".
-        Some((_, boundary)) if content_type.starts_with("multipart/form-data") => {
-            multipart_message(&body, boundary.trim_matches('"'))
-        }
-        _ => serde_json::from_slice(&body).unwrap_or(Value::Null),
+        Some(boundary) => multipart_message(&body, &boundary),
+        None => serde_json::from_slice(&body).unwrap_or(Value::Null),
     };
     let planned = {
         let mut s = st.lock();

@@ -21,3 +21,12 @@ pub fn multipart_parts(body: &[u8], boundary: &str) -> Vec<(String, Option<Strin
         })
         .collect()
 }
+
+/// The boundary of a `multipart/form-data` request, if it is one.
+pub fn multipart_boundary(headers: &axum::http::HeaderMap) -> Option<String> {
+    let content_type = headers.get("content-type")?.to_str().ok()?;
+    let (_, boundary) = content_type.split_once("boundary=")?;
+    content_type
+        .starts_with("multipart/form-data")
+        .then(|| boundary.trim_matches('"').to_string())
+}

@@ -257,16 +257,11 @@ async fn api(
         return error(StatusCode::UNAUTHORIZED, "Unauthorized", None).0;
     }
     let method = method.to_lowercase();
-    let content_type = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    // Methods that may upload files (setWebhook's certificate) arrive as multipart forms.
-    let body: Value = match content_type.split_once("boundary=") {
-        Some((_, boundary)) if content_type.starts_with("multipart/form-data") => {
-            form_fields(&body, boundary.trim_matches('"'))
-        }
-        _ => serde_json::from_slice(&body).unwrap_or(json!({})),
+    // Methods that upload files (sendDocument, setWebhook's certificate) arrive as
+    // multipart forms.
+    let body: Value = match super::multipart_boundary(&headers) {
+        Some(boundary) => form_fields(&body, &boundary),
+        None => serde_json::from_slice(&body).unwrap_or(json!({})),
     };
     let planned = {
         let mut s = st.lock();
