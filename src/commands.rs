@@ -237,9 +237,9 @@ pub fn dispatch(cli: Cli) -> Result<()> {
                 a.format
             };
             let store = startup::open_store(&settings).await?;
-            let mut header = None;
-            let n = match &a.out {
+            match &a.out {
                 Some(path) => {
+                    let mut header = None;
                     // Written beside the target, then renamed: a reader never sees half.
                     let tmp = path.with_extension(format!("partial-{}", std::process::id()));
                     let file = crate::export::scrub::private_file(&tmp)?;
@@ -270,22 +270,17 @@ pub fn dispatch(cli: Cli) -> Result<()> {
                         writeln!(f, "{}", serde_json::to_string_pretty(&header)?)?;
                     }
                     eprintln!("exported {n} conversations to {}", path.display());
-                    n
                 }
                 None => {
+                    // The header is the first line of every format but the ESConv array,
+                    // whose header only a file can have beside it.
                     let stdout = std::io::stdout();
                     let mut w = std::io::BufWriter::new(stdout.lock());
-                    let n = crate::export::write(&store, &opts, format, &mut w, &mut |h| {
-                        header = Some(h.clone());
-                        Ok(())
-                    })
-                    .await?;
+                    crate::export::write(&store, &opts, format, &mut w, &mut |_| Ok(())).await?;
                     w.flush()?;
-                    n
                 }
-            };
+            }
             store.close().await;
-            tracing::info!(conversations = n, "export written");
             Ok(())
         }),
         Command::Stats(a) => block_on(async {

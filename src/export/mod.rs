@@ -140,12 +140,18 @@ pub async fn for_each_conversation(
     let mut n = 0;
     for s in sessions {
         bar.inc(1);
-        let stars: Vec<i64> = store
-            .rating_prompts(s.id)
-            .await?
-            .iter()
-            .filter_map(|p| p.stars)
-            .collect();
+        // The stars are read here only for a rating filter; the conversation reads its
+        // prompts itself below.
+        let stars: Vec<i64> = if opts.min_rating.is_some() || opts.max_rating.is_some() {
+            store
+                .rating_prompts(s.id)
+                .await?
+                .iter()
+                .filter_map(|p| p.stars)
+                .collect()
+        } else {
+            Vec::new()
+        };
         if !opts.keeps(&s, &stars) {
             continue;
         }
