@@ -11,6 +11,8 @@ use crate::configuration::LogFormat;
 use crate::model::{self, LoadOptions};
 use crate::startup;
 use crate::train::trainer::{self, TrainSettings};
+use crate::store::Store;
+use std::time::Duration;
 
 /// The log filter when `KINDRED_LOG` does not say otherwise: Kindred's own crates at the
 /// configured level, other crates at warnings, and the platform clients and HTTP stacks
@@ -138,12 +140,20 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Db(DbCommand::Migrate) => block_on(async {
-            let store = startup::open_store(&settings).await?;
+            let location = settings.database_location();
+            let store = Store::connect(
+                &location,
+                Duration::from_millis(settings.storage.busy_timeout_ms),
+            )
+            .await?;
+            let applied = store.migrate().await;
             store.close().await;
-            println!(
-                "database {} is up to date",
-                settings.database_path().display()
-            );
+            let applied = applied
+                .with_context(|| format!("cannot apply migrations to {location}"))?;
+            for m in &applied {
+                println!("applied {m}");
+            }
+            println!("database {location} is up to date");
             Ok(())
         }),
         Command::Db(DbCommand::Backup { file }) => block_on(async {
@@ -153,7 +163,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             result?;
             println!(
                 "backed up {} to {}",
-                settings.database_path().display(),
+                settings.database_location(),
                 file.display()
             );
             Ok(())

@@ -31,6 +31,10 @@ pub struct Settings {
 #[serde(deny_unknown_fields)]
 pub struct StorageSettings {
     pub data_dir: PathBuf,
+    /// The database: `sqlite://PATH` or `postgres://…`; none means the SQLite file
+    /// `database` names.
+    #[serde(deserialize_with = "parse::optional_location")]
+    pub url: Option<crate::store::Location>,
     /// The SQLite file; none means `<data_dir>/kindred.sqlite`.
     #[serde(deserialize_with = "parse::optional_path")]
     pub database: Option<PathBuf>,
@@ -210,6 +214,18 @@ mod parse {
         http_url(serde::de::value::StrDeserializer::<D::Error>::new(&s)).map(Some)
     }
 
+    pub fn optional_location<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<crate::store::Location>, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.trim().is_empty() {
+            return Ok(None);
+        }
+        crate::store::Location::parse(&s)
+            .map(Some)
+            .map_err(|e| D::Error::custom(format!("{e:#}")))
+    }
+
     pub fn optional_path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
         let s = String::deserialize(d)?;
         Ok((!s.trim().is_empty()).then(|| PathBuf::from(s)))
@@ -316,6 +332,12 @@ impl Settings {
     fn validate(&self) -> Result<()> {
         let fail =
             |key: &str, allowed: &str| Err(anyhow!("invalid settings: {key} must be {allowed}"));
+        if self.storage.url.is_some() && self.storage.database.is_some() {
+            return fail(
+                "storage.database",
+                "empty when storage.url is set (the url names the database)",
+            );
+        }
         if self.conversation.idle_timeout_minutes == 0 {
             return fail("conversation.idle_timeout_minutes", "at least 1 (minutes)");
         }
@@ -382,7 +404,15 @@ impl Settings {
         }
     }
 
-    /// The database file.
+    /// The database: `storage.url`, else the SQLite file.
+    pub fn database_location(&self) -> crate::store::Location {
+        match &self.storage.url {
+            Some(location) => location.clone(),
+            None => crate::store::Location::Sqlite(self.database_path()),
+        }
+    }
+
+    /// The SQLite file (when `storage.url` names none).
     pub fn database_path(&self) -> PathBuf {
         match &self.storage.database {
             Some(file) => file.clone(),

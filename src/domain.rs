@@ -7,9 +7,8 @@ use serde::{Deserialize, Serialize};
 
 /// Where a session stands (`sessions.stage`): the optional check-in before the
 /// conversation, the conversation, the optional survey after it, closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[sqlx(type_name = "TEXT", rename_all = "snake_case")]
 pub enum Stage {
     CheckinEmotion,
     CheckinProblem,
@@ -40,9 +39,8 @@ impl Stage {
 }
 
 /// Why a session ended (`sessions.end_reason`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-#[sqlx(type_name = "TEXT", rename_all = "lowercase")]
 pub enum EndReason {
     /// The person ended it (`/end`).
     User,
@@ -54,9 +52,8 @@ pub enum EndReason {
 
 /// Who said a turn. (The defaults of these three enums describe a person's message as
 /// it arrives, so that `NewTurn::default()` is one.)
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-#[sqlx(type_name = "TEXT", rename_all = "lowercase")]
 pub enum Speaker {
     /// The person seeking support (ESConv `usr` / `seeker`).
     #[default]
@@ -66,9 +63,8 @@ pub enum Speaker {
 }
 
 /// Where a turn's words came from (`turns.source`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-#[sqlx(type_name = "TEXT", rename_all = "lowercase")]
 pub enum TurnSource {
     /// A person's message.
     #[default]
@@ -91,9 +87,8 @@ impl TurnSource {
 }
 
 /// How far a turn has got to its platform (`turns.delivery`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-#[sqlx(type_name = "TEXT", rename_all = "lowercase")]
 pub enum Delivery {
     /// A person's message, stored on receipt.
     #[default]
@@ -104,4 +99,101 @@ pub enum Delivery {
     Delivered,
     /// The platform refused it.
     Failed,
+}
+
+/// The name a domain value has in the database and in exports, and back.
+macro_rules! names {
+    ($ty:ident { $($variant:ident => $name:literal),* $(,)? }) => {
+        impl $ty {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),*];
+
+            /// The value's name in the database and in exports.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),*
+                }
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = UnknownName;
+
+            fn from_str(s: &str) -> Result<Self, UnknownName> {
+                match s {
+                    $($name => Ok($ty::$variant),)*
+                    _ => Err(UnknownName { kind: stringify!($ty), name: s.to_string() }),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+/// A stored name that no value of the kind has (a database written by a newer Kindred,
+/// or edited by hand).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownName {
+    pub kind: &'static str,
+    pub name: String,
+}
+
+impl std::fmt::Display for UnknownName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?} is not a {}", self.name, self.kind)
+    }
+}
+
+impl std::error::Error for UnknownName {}
+
+names!(Stage {
+    CheckinEmotion => "checkin_emotion",
+    CheckinProblem => "checkin_problem",
+    CheckinIntensity => "checkin_intensity",
+    Chatting => "chatting",
+    SurveyIntensity => "survey_intensity",
+    SurveyEmpathy => "survey_empathy",
+    SurveyRelevance => "survey_relevance",
+    Closed => "closed",
+});
+names!(EndReason { User => "user", Idle => "idle", Reset => "reset" });
+names!(Speaker { Seeker => "seeker", Supporter => "supporter" });
+names!(TurnSource { User => "user", Model => "model", System => "system", Safety => "safety" });
+names!(Delivery {
+    Received => "received",
+    Pending => "pending",
+    Delivered => "delivered",
+    Failed => "failed",
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The database names are the serde names, so exports and the store agree.
+    #[test]
+    fn names_round_trip_and_match_serde() {
+        fn check<T>(all: &[T])
+        where
+            T: Copy + std::fmt::Debug + PartialEq + Serialize + std::str::FromStr + std::fmt::Display,
+            <T as std::str::FromStr>::Err: std::fmt::Debug,
+        {
+            for v in all {
+                let name = v.to_string();
+                assert_eq!(serde_json::to_value(v).unwrap(), serde_json::Value::from(name.clone()));
+                assert_eq!(name.parse::<T>().unwrap(), *v);
+            }
+        }
+        check(Stage::ALL);
+        check(EndReason::ALL);
+        check(Speaker::ALL);
+        check(TurnSource::ALL);
+        check(Delivery::ALL);
+        assert!("sent".parse::<Delivery>().is_err());
+    }
 }

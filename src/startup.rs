@@ -19,7 +19,7 @@ use crate::store::Store;
 /// Opens the database (applying migrations).
 pub async fn open_store(settings: &Settings) -> Result<Store> {
     Store::open(
-        &settings.database_path(),
+        &settings.database_location(),
         Duration::from_millis(settings.storage.busy_timeout_ms),
     )
     .await

@@ -7,8 +7,8 @@ impl Store {
     /// Records a platform event id; false if it was already processed.
     /// Whether a platform event was processed already (read only; see `add_turn_once`).
     pub async fn event_processed(&self, platform: &str, event_id: &str) -> Result<bool> {
-        let row: Option<(i64,)> =
-            sqlx::query_as("SELECT 1 FROM processed_events WHERE platform = ? AND event_id = ?")
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT event_id FROM processed_events WHERE platform = $1 AND event_id = $2")
                 .bind(platform)
                 .bind(event_id)
                 .fetch_optional(&self.pool)
@@ -17,7 +17,8 @@ impl Store {
     }
 
     pub async fn mark_event_processed(&self, platform: &str, event_id: &str) -> Result<bool> {
-        let r = sqlx::query("INSERT OR IGNORE INTO processed_events (platform, event_id, processed_at) VALUES (?, ?, ?)")
+        let r = sqlx::query("INSERT INTO processed_events (platform, event_id, processed_at) VALUES ($1, $2, $3)
+             ON CONFLICT (platform, event_id) DO NOTHING")
             .bind(platform)
             .bind(event_id)
             .bind(now_ms())
@@ -33,7 +34,7 @@ impl Store {
         chat_id: &str,
     ) -> Result<Option<String>> {
         let row: Option<(Option<String>,)> = sqlx::query_as(
-            "SELECT crisis_message FROM chat_settings WHERE platform = ? AND chat_id = ?",
+            "SELECT crisis_message FROM chat_settings WHERE platform = $1 AND chat_id = $2",
         )
         .bind(platform)
         .bind(chat_id)
@@ -45,7 +46,7 @@ impl Store {
     /// Whether Kindred may answer in a shared chat (`None`: no moderator has decided).
     pub async fn chat_enabled(&self, platform: &str, chat_id: &str) -> Result<Option<bool>> {
         let row: Option<(i64,)> =
-            sqlx::query_as("SELECT enabled FROM chat_settings WHERE platform = ? AND chat_id = ?")
+            sqlx::query_as("SELECT enabled FROM chat_settings WHERE platform = $1 AND chat_id = $2")
                 .bind(platform)
                 .bind(chat_id)
                 .fetch_optional(&self.pool)
@@ -61,7 +62,7 @@ impl Store {
         enabled: bool,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO chat_settings (platform, chat_id, enabled) VALUES (?, ?, ?)
+            "INSERT INTO chat_settings (platform, chat_id, enabled) VALUES ($1, $2, $3)
              ON CONFLICT (platform, chat_id) DO UPDATE SET enabled = excluded.enabled",
         )
         .bind(platform)
@@ -81,7 +82,7 @@ impl Store {
         enabled_if_new: bool,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO chat_settings (platform, chat_id, enabled, crisis_message) VALUES (?, ?, ?, ?)
+            "INSERT INTO chat_settings (platform, chat_id, enabled, crisis_message) VALUES ($1, $2, $3, $4)
              ON CONFLICT (platform, chat_id) DO UPDATE SET crisis_message = excluded.crisis_message",
         )
         .bind(platform)
@@ -96,7 +97,7 @@ impl Store {
     /// Where a shared chat's risk alerts go (`None`: alerts are off).
     pub async fn chat_alerts(&self, platform: &str, chat_id: &str) -> Result<Option<AlertRoute>> {
         let row: Option<(Option<String>, i64)> = sqlx::query_as(
-            "SELECT alert_chat, alert_text FROM chat_settings WHERE platform = ? AND chat_id = ?",
+            "SELECT alert_chat, alert_text FROM chat_settings WHERE platform = $1 AND chat_id = $2",
         )
         .bind(platform)
         .bind(chat_id)
@@ -120,7 +121,7 @@ impl Store {
         enabled_if_new: bool,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO chat_settings (platform, chat_id, enabled, alert_chat, alert_text) VALUES (?, ?, ?, ?, ?)
+            "INSERT INTO chat_settings (platform, chat_id, enabled, alert_chat, alert_text) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (platform, chat_id) DO UPDATE SET alert_chat = excluded.alert_chat,
                  alert_text = excluded.alert_text",
         )
@@ -143,7 +144,7 @@ impl Store {
         enabled_if_new: bool,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO chat_settings (platform, chat_id, enabled, alert_code, alert_code_at) VALUES (?, ?, ?, ?, ?)
+            "INSERT INTO chat_settings (platform, chat_id, enabled, alert_code, alert_code_at) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (platform, chat_id) DO UPDATE SET alert_code = excluded.alert_code,
                  alert_code_at = excluded.alert_code_at",
         )
@@ -167,8 +168,8 @@ impl Store {
         max_age_ms: i64,
     ) -> Result<Option<String>> {
         let row: Option<(String,)> = sqlx::query_as(
-            "UPDATE chat_settings SET alert_chat = ?, alert_code = NULL, alert_code_at = NULL
-             WHERE platform = ? AND alert_code = ? AND alert_code_at >= ?
+            "UPDATE chat_settings SET alert_chat = $1, alert_code = NULL, alert_code_at = NULL
+             WHERE platform = $2 AND alert_code = $3 AND alert_code_at >= $4
              RETURNING chat_id",
         )
         .bind(target)

@@ -11,21 +11,22 @@ impl Store {
         key: &str,
         payload: &str,
     ) -> Result<Option<i64>> {
-        let r = sqlx::query(
-            "INSERT OR IGNORE INTO inbox (platform, event_key, payload, received_at) VALUES (?, ?, ?, ?)",
+        let row: Option<(i64,)> = sqlx::query_as(
+            "INSERT INTO inbox (platform, event_key, payload, received_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (platform, event_key) DO NOTHING RETURNING id",
         )
         .bind(platform)
         .bind(key)
         .bind(payload)
         .bind(now_ms())
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        Ok((r.rows_affected() == 1).then(|| r.last_insert_rowid()))
+        Ok(row.map(|(id,)| id))
     }
 
     /// Marks an inbox event handled and drops its payload.
     pub async fn inbox_done(&self, id: i64) -> Result<()> {
-        sqlx::query("UPDATE inbox SET handled_at = ?, payload = NULL WHERE id = ?")
+        sqlx::query("UPDATE inbox SET handled_at = $1, payload = NULL WHERE id = $2")
             .bind(now_ms())
             .bind(id)
             .execute(&self.pool)
@@ -46,12 +47,12 @@ impl Store {
     /// processed messages (redeliveries come within minutes, so a week is plenty).
     pub async fn prune_handled_events(&self, cutoff: i64) -> Result<u64> {
         let inbox =
-            sqlx::query("DELETE FROM inbox WHERE handled_at IS NOT NULL AND handled_at < ?")
+            sqlx::query("DELETE FROM inbox WHERE handled_at IS NOT NULL AND handled_at < $1")
                 .bind(cutoff)
                 .execute(&self.pool)
                 .await?
                 .rows_affected();
-        let processed = sqlx::query("DELETE FROM processed_events WHERE processed_at < ?")
+        let processed = sqlx::query("DELETE FROM processed_events WHERE processed_at < $1")
             .bind(cutoff)
             .execute(&self.pool)
             .await?

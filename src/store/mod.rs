@@ -1,4 +1,13 @@
-//! The only place that speaks SQL. SQLite through sqlx, migrations from `migrations/`.
+//! The only place that speaks SQL: through sqlx's `Any` driver, one set of queries for
+//! SQLite (one machine, the default) and Postgres (several instances sharing the work).
+//! Migrations live in `migrations/sqlite/` and `migrations/postgres/`; a change to the
+//! schema is a new file in both.
+//!
+//! The queries keep to what both databases understand alike: `$1` placeholders (SQLite
+//! reads them too), `ON CONFLICT … DO NOTHING`, `RETURNING`, integers as 64-bit
+//! (`BIGINT` on Postgres), flags as 0/1 ([`columns::Flag`]), domain enums as their names
+//! ([`columns`]). What only one of them has (SQLite's file modes, `VACUUM INTO`, WAL
+//! checkpoints) is here, behind [`Backend`].
 //!
 //! One file per kind of record: [`users`], [`sessions`], [`turns`], [`ratings`],
 //! [`chats`] (per-chat settings and handled message keys), [`inbox`], [`stats`]. This
@@ -6,23 +15,26 @@
 //! the row types.
 
 mod chats;
+mod columns;
 mod inbox;
+mod location;
 mod ratings;
 mod sessions;
 mod stats;
 mod turns;
 mod users;
 
+pub use location::Location;
 pub use sessions::{FieldValue, SessionField};
 
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use rand::Rng;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use sqlx::{FromRow, SqlitePool};
+use sqlx::any::AnyPoolOptions;
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{AnyPool, ConnectOptions, Executor, FromRow};
 
 use crate::domain::{Delivery, EndReason, Speaker, Stage, TurnSource};
 
@@ -58,6 +70,7 @@ pub struct User {
     pub created_at: i64,
     pub forget_nonce: Option<String>,
     /// Whether the person lets Kindred keep their words after a conversation (`/privacy`).
+    #[sqlx(try_from = "columns::Flag")]
     pub keep_words: bool,
 }
 
@@ -124,13 +137,22 @@ pub struct NewTurn<'a> {
     pub delivery: Delivery,
 }
 
+/// Which database a [`Store`] speaks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
 /// The database.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
 }
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Warns when others than Kindred's user can read into the data directory.
 fn warn_if_shared(dir: &Path) {
@@ -177,15 +199,34 @@ fn private(path: &Path, mode: u32) -> Result<()> {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database file, in WAL mode with a busy timeout, and
-    /// applies pending migrations.
+    /// Opens the database at `location` and applies pending migrations
+    /// (see [`Store::open_sqlite`] and [`Store::open_postgres`]).
+    pub async fn open(location: &Location, busy_timeout: Duration) -> Result<Self> {
+        let store = Self::connect(location, busy_timeout).await?;
+        store.migrate().await.with_context(|| {
+            format!("cannot apply migrations to {location} (is it locked or read-only?)")
+        })?;
+        Ok(store)
+    }
+
+    /// Opens the database without applying migrations (`kindred db migrate` reports
+    /// what it applies; `kindred db copy` checks both sides first).
+    pub async fn connect(location: &Location, busy_timeout: Duration) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        match location {
+            Location::Sqlite(path) => Self::open_sqlite(path, busy_timeout).await,
+            Location::Postgres(_) => Self::open_postgres(location, busy_timeout).await,
+        }
+    }
+
+    /// Opens (creating if needed) a SQLite file, in WAL mode with a busy timeout.
     ///
     /// A data directory Kindred creates is private to its user (0700), and the database
     /// file (and with it SQLite's `-wal` and `-shm` files, which take its mode) is 0600:
     /// they hold people's words. Looser database files found at start are tightened; a
     /// looser existing directory is only warned about (it may be shared on purpose, and
     /// changing, say, `/tmp` would break the machine).
-    pub async fn open(path: &Path, busy_timeout: Duration) -> Result<Self> {
+    async fn open_sqlite(path: &Path, busy_timeout: Duration) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             let existed = dir.exists();
             std::fs::create_dir_all(dir)
@@ -205,31 +246,102 @@ impl Store {
                 .with_context(|| format!("cannot create the database {}", path.display()))?;
         }
         for suffix in ["", "-wal", "-shm"] {
-            let f = PathBuf::from(format!("{}{suffix}", path.display()));
+            let f = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
             if f.exists() {
                 private(&f, 0o600)?;
             }
         }
-        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
-            .with_context(|| format!("invalid database path {}", path.display()))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // Deleted content is overwritten, not left in free pages (/forget).
-            .pragma("secure_delete", "ON")
-            .busy_timeout(busy_timeout)
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
+        // The Any driver takes a URL; SQLite's own options build it (escaping the path).
+        let url = SqliteConnectOptions::new().filename(path).to_url_lossy();
+        // Settings that SQLite keeps per connection: a wait instead of an instant
+        // "database is locked", foreign keys (the cascades /forget relies on), and
+        // deleted content overwritten rather than left in free pages (/forget).
+        let pragmas = format!(
+            "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
+            busy_timeout.as_millis()
+        );
+        let pool = AnyPoolOptions::new()
             .max_connections(4)
-            .connect_with(opts)
+            .after_connect(move |conn, _| {
+                let pragmas = pragmas.clone();
+                Box::pin(async move {
+                    conn.execute(pragmas.as_str()).await?;
+                    Ok(())
+                })
+            })
+            .connect(url.as_str())
             .await
             .with_context(|| format!("cannot open the database {}", path.display()))?;
-        MIGRATOR.run(&pool).await.with_context(|| {
-            format!(
-                "cannot apply migrations to {} (is it locked or read-only?)",
-                path.display()
-            )
-        })?;
-        Ok(Self { pool })
+        sqlx::query("PRAGMA journal_mode = WAL")
+            .execute(&pool)
+            .await
+            .with_context(|| format!("cannot open the database {}", path.display()))?;
+        Ok(Self {
+            pool,
+            backend: Backend::Sqlite,
+        })
+    }
+
+    /// Connects to a Postgres server. `busy_timeout` bounds how long a statement waits
+    /// for a lock another instance holds (`lock_timeout`), as it does on SQLite.
+    async fn open_postgres(location: &Location, busy_timeout: Duration) -> Result<Self> {
+        let lock_timeout = format!("SET lock_timeout = {}", busy_timeout.as_millis());
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                let lock_timeout = lock_timeout.clone();
+                Box::pin(async move {
+                    conn.execute(lock_timeout.as_str()).await?;
+                    Ok(())
+                })
+            })
+            .connect(location.url())
+            .await
+            .with_context(|| format!("cannot connect to the database {location}"))?;
+        Ok(Self {
+            pool,
+            backend: Backend::Postgres,
+        })
+    }
+
+    /// Applies the migrations this database lacks; returns their descriptions.
+    pub async fn migrate(&self) -> Result<Vec<String>> {
+        let migrator = self.migrator();
+        let applied: std::collections::HashSet<i64> = self
+            .applied_migrations()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        migrator.run(&self.pool).await?;
+        Ok(migrator
+            .iter()
+            .filter(|m| !applied.contains(&m.version))
+            .map(|m| format!("{} {}", m.version, m.description))
+            .collect())
+    }
+
+    /// The versions of the migrations applied to this database (none when it is new).
+    pub async fn applied_migrations(&self) -> Result<Vec<i64>> {
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "SELECT version FROM _sqlx_migrations WHERE success = true ORDER BY version",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(v,)| v).collect())
+    }
+
+    /// The migrations this backend's schema is made of.
+    pub fn migrator(&self) -> &'static sqlx::migrate::Migrator {
+        match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     pub async fn close(&self) {
@@ -237,7 +349,11 @@ impl Store {
     }
 
     /// Moves the write-ahead log into the database and empties it.
+    /// (SQLite; Postgres keeps no such log of its own for us to empty.)
     pub async fn checkpoint(&self) -> Result<()> {
+        if self.backend != Backend::Sqlite {
+            return Ok(());
+        }
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(&self.pool)
             .await?;
@@ -246,7 +362,13 @@ impl Store {
 
     /// A consistent copy of the database at `target` (which must not exist), taken while
     /// it is in use (`VACUUM INTO`), readable by the owner only.
+    /// On Postgres the server's own tools do this (`pg_dump`).
     pub async fn backup(&self, target: &Path) -> Result<()> {
+        if self.backend != Backend::Sqlite {
+            anyhow::bail!(
+                "kindred db backup copies a SQLite database; for Postgres use the server's own tools (pg_dump -Fc …)"
+            );
+        }
         if target.exists() {
             anyhow::bail!(
                 "{} exists already; a backup never overwrites",
@@ -266,7 +388,7 @@ impl Store {
                 .open(target)
                 .with_context(|| format!("cannot create {}", target.display()))?;
         }
-        let result = sqlx::query("VACUUM INTO ?")
+        let result = sqlx::query("VACUUM INTO $1")
             .bind(path)
             .execute(&self.pool)
             .await;
@@ -279,7 +401,7 @@ impl Store {
         Ok(())
     }
 
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
 }
@@ -287,6 +409,7 @@ impl Store {
 #[cfg(all(test, unix))]
 mod file_modes {
     use super::*;
+    use std::path::PathBuf;
     use std::os::unix::fs::PermissionsExt;
 
     fn mode(p: &Path) -> u32 {
@@ -298,7 +421,9 @@ mod file_modes {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("data");
         let db = dir.join("kindred.sqlite");
-        let store = Store::open(&db, Duration::from_secs(1)).await.unwrap();
+        let store = Store::open(&Location::Sqlite(db.clone()), Duration::from_secs(1))
+            .await
+            .unwrap();
         store.get_or_create_user("test", "ana").await.unwrap();
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&db), 0o600);
@@ -308,7 +433,9 @@ mod file_modes {
         // existing directory is left as its owner set it (with a warning).
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let store = Store::open(&db, Duration::from_secs(1)).await.unwrap();
+        let store = Store::open(&Location::Sqlite(db.clone()), Duration::from_secs(1))
+            .await
+            .unwrap();
         assert_eq!((mode(&dir), mode(&db)), (0o755, 0o600));
         store.close().await;
     }

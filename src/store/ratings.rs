@@ -9,21 +9,18 @@ impl Store {
         first: i64,
         second: i64,
     ) -> Result<RatingPrompt> {
-        let id = sqlx::query("INSERT INTO rating_prompts (session_id, first_turn_id, second_turn_id, created_at) VALUES (?, ?, ?, ?)")
+        let prompt = sqlx::query_as("INSERT INTO rating_prompts (session_id, first_turn_id, second_turn_id, created_at) VALUES ($1, $2, $3, $4) RETURNING *")
             .bind(session_id)
             .bind(first)
             .bind(second)
             .bind(now_ms())
-            .execute(&self.pool)
-            .await?
-            .last_insert_rowid();
-        self.rating_prompt(id)
-            .await?
-            .context("rating prompt vanished after insert")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(prompt)
     }
 
     pub async fn rating_prompt(&self, id: i64) -> Result<Option<RatingPrompt>> {
-        Ok(sqlx::query_as("SELECT * FROM rating_prompts WHERE id = ?")
+        Ok(sqlx::query_as("SELECT * FROM rating_prompts WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?)
@@ -31,7 +28,7 @@ impl Store {
 
     pub async fn latest_rating_prompt(&self, session_id: i64) -> Result<Option<RatingPrompt>> {
         Ok(sqlx::query_as(
-            "SELECT * FROM rating_prompts WHERE session_id = ? ORDER BY id DESC LIMIT 1",
+            "SELECT * FROM rating_prompts WHERE session_id = $1 ORDER BY id DESC LIMIT 1",
         )
         .bind(session_id)
         .fetch_optional(&self.pool)
@@ -40,7 +37,7 @@ impl Store {
 
     pub async fn rating_prompts(&self, session_id: i64) -> Result<Vec<RatingPrompt>> {
         Ok(
-            sqlx::query_as("SELECT * FROM rating_prompts WHERE session_id = ? ORDER BY id")
+            sqlx::query_as("SELECT * FROM rating_prompts WHERE session_id = $1 ORDER BY id")
                 .bind(session_id)
                 .fetch_all(&self.pool)
                 .await?,
@@ -48,7 +45,7 @@ impl Store {
     }
 
     pub async fn set_rating(&self, prompt_id: i64, stars: i64) -> Result<()> {
-        sqlx::query("UPDATE rating_prompts SET stars = ?, rated_at = ? WHERE id = ?")
+        sqlx::query("UPDATE rating_prompts SET stars = $1, rated_at = $2 WHERE id = $3")
             .bind(stars)
             .bind(now_ms())
             .bind(prompt_id)
@@ -62,7 +59,7 @@ impl Store {
         prompt_id: i64,
         platform_message_id: &str,
     ) -> Result<()> {
-        sqlx::query("UPDATE rating_prompts SET platform_message_id = ? WHERE id = ?")
+        sqlx::query("UPDATE rating_prompts SET platform_message_id = $1 WHERE id = $2")
             .bind(platform_message_id)
             .bind(prompt_id)
             .execute(&self.pool)

@@ -43,7 +43,7 @@ impl Store {
         chat_id: &str,
     ) -> Result<Option<Session>> {
         Ok(sqlx::query_as(
-            "SELECT * FROM sessions WHERE user_id = ? AND chat_platform = ? AND chat_id = ? AND stage != 'closed'
+            "SELECT * FROM sessions WHERE user_id = $1 AND chat_platform = $2 AND chat_id = $3 AND stage != 'closed'
              ORDER BY id DESC LIMIT 1",
         )
         .bind(user_id)
@@ -54,7 +54,7 @@ impl Store {
     }
 
     pub async fn session(&self, id: i64) -> Result<Option<Session>> {
-        Ok(sqlx::query_as("SELECT * FROM sessions WHERE id = ?")
+        Ok(sqlx::query_as("SELECT * FROM sessions WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?)
@@ -69,9 +69,10 @@ impl Store {
         stage: Stage,
     ) -> Result<Session> {
         let now = now_ms();
-        let id = sqlx::query(
+        let session = sqlx::query_as(
             "INSERT INTO sessions (user_id, chat_platform, chat_id, chat_kind, started_at, last_activity_at, stage, nonce)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             RETURNING *",
         )
         .bind(user_id)
         .bind(chat_platform)
@@ -81,17 +82,14 @@ impl Store {
         .bind(now)
         .bind(stage)
         .bind(random_token(12))
-        .execute(&self.pool)
-        .await?
-        .last_insert_rowid();
-        self.session(id)
-            .await?
-            .context("session vanished after insert")
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(session)
     }
 
     pub async fn set_stage(&self, session_id: i64, stage: Stage) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE sessions SET stage = ?, last_activity_at = ? WHERE id = ?")
+        sqlx::query("UPDATE sessions SET stage = $1, last_activity_at = $2 WHERE id = $3")
             .bind(stage)
             .bind(now_ms())
             .bind(session_id)
@@ -108,21 +106,21 @@ impl Store {
     /// words are not kept (`users.keep_words`): every turn's text, theirs and Kindred's,
     /// and the situation they described. Strategies, ratings and surveys stay.
     pub(super) async fn erase_words_if_not_kept(
-        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         session_id: i64,
     ) -> Result<()> {
-        let keep: Option<(bool,)> = sqlx::query_as(
-            "SELECT u.keep_words FROM users u JOIN sessions s ON s.user_id = u.id WHERE s.id = ?",
+        let keep: Option<(i64,)> = sqlx::query_as(
+            "SELECT u.keep_words FROM users u JOIN sessions s ON s.user_id = u.id WHERE s.id = $1",
         )
         .bind(session_id)
         .fetch_optional(&mut **tx)
         .await?;
-        if keep == Some((false,)) {
-            sqlx::query("UPDATE turns SET text = '' WHERE session_id = ?")
+        if keep == Some((0,)) {
+            sqlx::query("UPDATE turns SET text = '' WHERE session_id = $1")
                 .bind(session_id)
                 .execute(&mut **tx)
                 .await?;
-            sqlx::query("UPDATE sessions SET situation = NULL WHERE id = ?")
+            sqlx::query("UPDATE sessions SET situation = NULL WHERE id = $1")
                 .bind(session_id)
                 .execute(&mut **tx)
                 .await?;
@@ -131,7 +129,7 @@ impl Store {
     }
 
     pub async fn touch(&self, session_id: i64) -> Result<()> {
-        sqlx::query("UPDATE sessions SET last_activity_at = ? WHERE id = ?")
+        sqlx::query("UPDATE sessions SET last_activity_at = $1 WHERE id = $2")
             .bind(now_ms())
             .bind(session_id)
             .execute(&self.pool)
@@ -147,7 +145,7 @@ impl Store {
         stage: Stage,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE sessions SET ended_at = COALESCE(ended_at, ?), end_reason = COALESCE(end_reason, ?), stage = ? WHERE id = ?")
+        sqlx::query("UPDATE sessions SET ended_at = COALESCE(ended_at, $1), end_reason = COALESCE(end_reason, $2), stage = $3 WHERE id = $4")
             .bind(now_ms())
             .bind(reason)
             .bind(stage)
@@ -166,7 +164,7 @@ impl Store {
         field: SessionField,
         value: FieldValue<'_>,
     ) -> Result<()> {
-        let sql = format!("UPDATE sessions SET {} = ? WHERE id = ?", field.column());
+        let sql = format!("UPDATE sessions SET {} = $1 WHERE id = $2", field.column());
         let q = sqlx::query(&sql);
         let q = match value {
             FieldValue::Int(v) => q.bind(v),
@@ -188,7 +186,7 @@ impl Store {
     /// Sessions idle since before `cutoff` that are still open.
     pub async fn idle_sessions(&self, cutoff: i64) -> Result<Vec<Session>> {
         Ok(sqlx::query_as(
-            "SELECT * FROM sessions WHERE stage != 'closed' AND last_activity_at < ?",
+            "SELECT * FROM sessions WHERE stage != 'closed' AND last_activity_at < $1",
         )
         .bind(cutoff)
         .fetch_all(&self.pool)
@@ -197,7 +195,7 @@ impl Store {
 
     pub async fn sessions_of_user(&self, user_id: i64) -> Result<Vec<Session>> {
         Ok(
-            sqlx::query_as("SELECT * FROM sessions WHERE user_id = ? ORDER BY id")
+            sqlx::query_as("SELECT * FROM sessions WHERE user_id = $1 ORDER BY id")
                 .bind(user_id)
                 .fetch_all(&self.pool)
                 .await?,
@@ -208,7 +206,7 @@ impl Store {
     /// person who chose that their words are not kept.
     pub async fn exportable_sessions(&self, since_ms: i64) -> Result<Vec<Session>> {
         Ok(sqlx::query_as(
-            "SELECT s.* FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.started_at >= ? AND u.keep_words = 1 ORDER BY s.id",
+            "SELECT s.* FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.started_at >= $1 AND u.keep_words = 1 ORDER BY s.id",
         )
         .bind(since_ms)
         .fetch_all(&self.pool)
@@ -218,7 +216,7 @@ impl Store {
     /// Counts one more bot reply; returns the new count.
     pub async fn count_bot_reply(&self, session_id: i64) -> Result<i64> {
         let (n,): (i64,) = sqlx::query_as(
-            "UPDATE sessions SET bot_replies = bot_replies + 1 WHERE id = ? RETURNING bot_replies",
+            "UPDATE sessions SET bot_replies = bot_replies + 1 WHERE id = $1 RETURNING bot_replies",
         )
         .bind(session_id)
         .fetch_one(&self.pool)
@@ -229,7 +227,7 @@ impl Store {
     /// Messages this user sent since `since_ms` (for the rate limit).
     pub async fn messages_since(&self, user_id: i64, since_ms: i64) -> Result<i64> {
         let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM turns t JOIN sessions s ON s.id = t.session_id WHERE s.user_id = ? AND t.source = 'user' AND t.created_at >= ?",
+            "SELECT COUNT(*) FROM turns t JOIN sessions s ON s.id = t.session_id WHERE s.user_id = $1 AND t.source = 'user' AND t.created_at >= $2",
         )
         .bind(user_id)
         .bind(since_ms)
@@ -241,7 +239,7 @@ impl Store {
     /// Deletes closed sessions that ended before `cutoff` (retention); returns how many.
     pub async fn delete_sessions_ended_before(&self, cutoff: i64) -> Result<u64> {
         let r = sqlx::query(
-            "DELETE FROM sessions WHERE stage = 'closed' AND ended_at IS NOT NULL AND ended_at < ?",
+            "DELETE FROM sessions WHERE stage = 'closed' AND ended_at IS NOT NULL AND ended_at < $1",
         )
         .bind(cutoff)
         .execute(&self.pool)

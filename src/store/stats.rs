@@ -18,7 +18,7 @@ impl Store {
         let mut by_strategy = serde_json::Map::new();
         for name in strategies {
             let (n,): (i64,) = sqlx::query_as(
-                "SELECT COUNT(*) FROM turns WHERE source = 'model' AND strategy = ?",
+                "SELECT COUNT(*) FROM turns WHERE source = 'model' AND strategy = $1",
             )
             .bind(name)
             .fetch_one(pool)
@@ -28,7 +28,7 @@ impl Store {
         let mut stars = serde_json::Map::new();
         for k in 1..=5 {
             let (n,): (i64,) =
-                sqlx::query_as("SELECT COUNT(*) FROM rating_prompts WHERE stars = ?")
+                sqlx::query_as("SELECT COUNT(*) FROM rating_prompts WHERE stars = $1")
                     .bind(k)
                     .fetch_one(pool)
                     .await?;
@@ -43,15 +43,15 @@ impl Store {
             "undelivered_replies": one("SELECT COUNT(*) FROM turns WHERE source = 'model' AND delivery != 'delivered'").await?,
             "rating_prompts": one("SELECT COUNT(*) FROM rating_prompts").await?,
             "ratings": one("SELECT COUNT(*) FROM rating_prompts WHERE stars IS NOT NULL").await?,
-            "mean_rating": avg("SELECT AVG(stars) FROM rating_prompts WHERE stars IS NOT NULL").await?,
+            "mean_rating": avg("SELECT CAST(AVG(stars) AS DOUBLE PRECISION) FROM rating_prompts WHERE stars IS NOT NULL").await?,
             "ratings_by_stars": stars,
             "strategies": by_strategy,
             "checkins": one("SELECT COUNT(*) FROM sessions WHERE intensity_before IS NOT NULL").await?,
             "surveys": one("SELECT COUNT(*) FROM sessions WHERE intensity_after IS NOT NULL OR empathy IS NOT NULL OR relevance IS NOT NULL").await?,
-            "mean_intensity_before": avg("SELECT AVG(intensity_before) FROM sessions").await?,
-            "mean_intensity_after": avg("SELECT AVG(intensity_after) FROM sessions").await?,
-            "mean_empathy": avg("SELECT AVG(empathy) FROM sessions").await?,
-            "mean_relevance": avg("SELECT AVG(relevance) FROM sessions").await?,
+            "mean_intensity_before": avg("SELECT CAST(AVG(intensity_before) AS DOUBLE PRECISION) FROM sessions").await?,
+            "mean_intensity_after": avg("SELECT CAST(AVG(intensity_after) AS DOUBLE PRECISION) FROM sessions").await?,
+            "mean_empathy": avg("SELECT CAST(AVG(empathy) AS DOUBLE PRECISION) FROM sessions").await?,
+            "mean_relevance": avg("SELECT CAST(AVG(relevance) AS DOUBLE PRECISION) FROM sessions").await?,
         }))
     }
 }

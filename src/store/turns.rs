@@ -25,7 +25,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         if let Some((platform, key)) = event {
             let r = sqlx::query(
-                "INSERT OR IGNORE INTO processed_events (platform, event_id, processed_at) VALUES (?, ?, ?)",
+                "INSERT INTO processed_events (platform, event_id, processed_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (platform, event_id) DO NOTHING",
             )
             .bind(platform)
             .bind(key)
@@ -36,9 +37,10 @@ impl Store {
                 return Ok(None);
             }
         }
-        let id = sqlx::query(
+        let turn: Turn = sqlx::query_as(
             "INSERT INTO turns (session_id, idx, speaker, text, source, strategy, strategy_probs, platform_message_id, delivery, created_at)
-             VALUES (?, (SELECT COALESCE(MAX(idx), -1) + 1 FROM turns WHERE session_id = ?), ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, (SELECT COALESCE(MAX(idx), -1) + 1 FROM turns WHERE session_id = $2), $3, $4, $5, $6, $7, $8, $9, $10)
+             RETURNING *",
         )
         .bind(session_id)
         .bind(session_id)
@@ -50,24 +52,19 @@ impl Store {
         .bind(t.platform_message_id)
         .bind(t.delivery)
         .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .last_insert_rowid();
-        sqlx::query("UPDATE sessions SET last_activity_at = ? WHERE id = ?")
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE sessions SET last_activity_at = $1 WHERE id = $2")
             .bind(now)
             .bind(session_id)
             .execute(&mut *tx)
-            .await?;
-        let turn = sqlx::query_as("SELECT * FROM turns WHERE id = ?")
-            .bind(id)
-            .fetch_one(&mut *tx)
             .await?;
         tx.commit().await?;
         Ok(Some(turn))
     }
 
     pub async fn turn(&self, id: i64) -> Result<Option<Turn>> {
-        Ok(sqlx::query_as("SELECT * FROM turns WHERE id = ?")
+        Ok(sqlx::query_as("SELECT * FROM turns WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?)
@@ -75,7 +72,7 @@ impl Store {
 
     pub async fn turns(&self, session_id: i64) -> Result<Vec<Turn>> {
         Ok(
-            sqlx::query_as("SELECT * FROM turns WHERE session_id = ? ORDER BY idx")
+            sqlx::query_as("SELECT * FROM turns WHERE session_id = $1 ORDER BY idx")
                 .bind(session_id)
                 .fetch_all(&self.pool)
                 .await?,
@@ -87,7 +84,7 @@ impl Store {
         turn_id: i64,
         platform_message_id: Option<&str>,
     ) -> Result<()> {
-        sqlx::query("UPDATE turns SET delivery = 'delivered', delivered_at = ?, platform_message_id = COALESCE(?, platform_message_id) WHERE id = ?")
+        sqlx::query("UPDATE turns SET delivery = 'delivered', delivered_at = $1, platform_message_id = COALESCE($2, platform_message_id) WHERE id = $3")
             .bind(now_ms())
             .bind(platform_message_id)
             .bind(turn_id)
@@ -97,7 +94,7 @@ impl Store {
     }
 
     pub async fn mark_failed(&self, turn_id: i64) -> Result<()> {
-        sqlx::query("UPDATE turns SET delivery = 'failed' WHERE id = ?")
+        sqlx::query("UPDATE turns SET delivery = 'failed' WHERE id = $1")
             .bind(turn_id)
             .execute(&self.pool)
             .await?;

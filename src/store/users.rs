@@ -5,7 +5,7 @@ use super::*;
 impl Store {
     pub async fn find_user(&self, platform: &str, platform_user_id: &str) -> Result<Option<User>> {
         Ok(
-            sqlx::query_as("SELECT * FROM users WHERE platform = ? AND platform_user_id = ?")
+            sqlx::query_as("SELECT * FROM users WHERE platform = $1 AND platform_user_id = $2")
                 .bind(platform)
                 .bind(platform_user_id)
                 .fetch_optional(&self.pool)
@@ -17,7 +17,8 @@ impl Store {
         if let Some(u) = self.find_user(platform, platform_user_id).await? {
             return Ok(u);
         }
-        sqlx::query("INSERT OR IGNORE INTO users (platform, platform_user_id, pseudonym, created_at) VALUES (?, ?, ?, ?)")
+        sqlx::query("INSERT INTO users (platform, platform_user_id, pseudonym, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (platform, platform_user_id) DO NOTHING")
             .bind(platform)
             .bind(platform_user_id)
             .bind(format!("seeker-{}", random_token(10)))
@@ -30,14 +31,14 @@ impl Store {
     }
 
     pub async fn user(&self, id: i64) -> Result<Option<User>> {
-        Ok(sqlx::query_as("SELECT * FROM users WHERE id = ?")
+        Ok(sqlx::query_as("SELECT * FROM users WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?)
     }
 
     pub async fn set_forget_nonce(&self, user_id: i64, nonce: Option<&str>) -> Result<()> {
-        sqlx::query("UPDATE users SET forget_nonce = ? WHERE id = ?")
+        sqlx::query("UPDATE users SET forget_nonce = $1 WHERE id = $2")
             .bind(nonce)
             .bind(user_id)
             .execute(&self.pool)
@@ -55,7 +56,7 @@ impl Store {
         // The keys of their messages in their direct chats ("msg:{chat}:{message}") tie
         // their platform id to when they wrote; those go too.
         let direct: Vec<(String, String)> = sqlx::query_as(
-            "SELECT DISTINCT chat_platform, chat_id FROM sessions WHERE user_id = ? AND chat_kind = 'direct'",
+            "SELECT DISTINCT chat_platform, chat_id FROM sessions WHERE user_id = $1 AND chat_kind = 'direct'",
         )
         .bind(user_id)
         .fetch_all(&mut *tx)
@@ -63,19 +64,19 @@ impl Store {
         for (platform, chat_id) in direct {
             let prefix = format!("msg:{chat_id}:");
             sqlx::query(
-                "DELETE FROM processed_events WHERE platform = ? AND substr(event_id, 1, length(?2)) = ?2",
+                "DELETE FROM processed_events WHERE platform = $1 AND substr(event_id, 1, length($2)) = $2",
             )
             .bind(platform)
             .bind(prefix)
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query("DELETE FROM users WHERE id = ?")
+        sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
         for id in inbox_ids {
-            sqlx::query("DELETE FROM inbox WHERE id = ?")
+            sqlx::query("DELETE FROM inbox WHERE id = $1")
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
@@ -89,14 +90,14 @@ impl Store {
     /// erased when they end).
     pub async fn set_keep_words(&self, user_id: i64, keep: bool) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE users SET keep_words = ? WHERE id = ?")
-            .bind(keep)
+        sqlx::query("UPDATE users SET keep_words = $1 WHERE id = $2")
+            .bind(keep as i64)
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
         if !keep {
             let ended: Vec<(i64,)> = sqlx::query_as(
-                "SELECT id FROM sessions WHERE user_id = ? AND (ended_at IS NOT NULL OR stage = 'closed')",
+                "SELECT id FROM sessions WHERE user_id = $1 AND (ended_at IS NOT NULL OR stage = 'closed')",
             )
             .bind(user_id)
             .fetch_all(&mut *tx)

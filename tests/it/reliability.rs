@@ -285,7 +285,8 @@ async fn a_backup_is_a_private_identical_copy() {
         0o600
     );
     // Every table, row for row.
-    let copy = sqlx::sqlite::SqlitePoolOptions::new()
+    sqlx::any::install_default_drivers();
+    let copy = sqlx::any::AnyPoolOptions::new()
         .connect(&format!("sqlite://{}", target.display()))
         .await
         .unwrap();

@@ -243,7 +243,7 @@ impl TestApp {
         out
     }
 
-    pub fn db(&self) -> &sqlx::SqlitePool {
+    pub fn db(&self) -> &sqlx::AnyPool {
         self.engine.store.pool()
     }
 
