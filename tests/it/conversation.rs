@@ -692,18 +692,23 @@ async fn idle_sessions_end_and_a_new_message_opens_a_new_one() {
 async fn a_locked_database_is_an_error_not_a_panic() {
     let app = spawn_app(&[("KINDRED__STORAGE__BUSY_TIMEOUT_MS", "100")]).await;
     app.send(message("ana", "hello")).await;
-    // Another process holds the write lock.
-    let path = app.dir.path().join("kindred.sqlite");
-    let mut other = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
-        "sqlite://{}",
-        path.display()
-    ))
+    // Another process holds the write lock (SQLite), or an exclusive lock on the
+    // tables (Postgres).
+    let other_store = kindred::store::Store::connect(
+        &database_of(app.dir.path()),
+        std::time::Duration::from_secs(5),
+    )
     .await
     .unwrap();
-    sqlx::query("BEGIN EXCLUSIVE")
-        .execute(&mut other)
-        .await
-        .unwrap();
+    let mut other = other_store.pool().acquire().await.unwrap();
+    let lock: &[&str] = if on_postgres() {
+        &["BEGIN", "LOCK TABLE users, sessions, turns IN ACCESS EXCLUSIVE MODE"]
+    } else {
+        &["BEGIN EXCLUSIVE"]
+    };
+    for sql in lock {
+        sqlx::query(sql).execute(&mut *other).await.unwrap();
+    }
     let (tx, mut rx) = tokio::sync::mpsc::channel(16);
     let result = app
         .engine
@@ -719,7 +724,9 @@ async fn a_locked_database_is_an_error_not_a_panic() {
         texts(&said).iter().any(|t| t.contains("try again")),
         "{said:?}"
     );
-    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    sqlx::query("ROLLBACK").execute(&mut *other).await.unwrap();
+    drop(other);
+    other_store.close().await;
     // Once the lock is gone, everything works again.
     assert_eq!(
         replies(&app.send(message("ana", "are you there?")).await).len(),
@@ -830,10 +837,9 @@ async fn retention_deletes_old_closed_conversations() {
     app.send(message("ana", "old conversation")).await;
     app.send(command("ana", "reset", "")).await;
     app.send(message("ana", "new conversation")).await;
-    sqlx::query(
-        "UPDATE sessions SET ended_at = ended_at - 40 * 86400000 WHERE end_reason = 'reset'",
-    )
-    .execute(app.db())
+    sqlx::query("UPDATE sessions SET ended_at = ended_at - $1 WHERE end_reason = 'reset'")
+        .bind(40_i64 * 86_400_000)
+        .execute(app.db())
     .await
     .unwrap();
     app.engine.end_idle_sessions().await.unwrap();
@@ -869,7 +875,8 @@ async fn a_reply_that_fails_midway_gets_a_kind_message_and_loses_nothing() {
     );
     assert_eq!(replies(&out)[1], kindred::engine::texts::MODEL_FAILED);
     let (seeker, failed): (i64, i64) =
-        sqlx::query_as("SELECT SUM(speaker = 'seeker'), SUM(source = 'system') FROM turns")
+        sqlx::query_as("SELECT SUM(CASE WHEN speaker = 'seeker' THEN 1 ELSE 0 END),
+                SUM(CASE WHEN source = 'system' THEN 1 ELSE 0 END) FROM turns")
             .fetch_one(app.db())
             .await
             .unwrap();
@@ -1200,13 +1207,20 @@ async fn an_alert_group_is_linked_with_a_one_time_code() {
 async fn a_failure_while_storing_a_message_does_not_mark_it_processed() {
     let app = spawn_app(&[]).await;
     // Storing this text fails, as a crash at that moment would.
-    sqlx::query(
-        "CREATE TRIGGER fail_once BEFORE INSERT ON turns WHEN NEW.text = 'are you there?'
-         BEGIN SELECT RAISE(ABORT, 'simulated crash'); END",
-    )
-    .execute(app.db())
-    .await
-    .unwrap();
+    let trigger: &[&str] = if on_postgres() {
+        &[
+            "CREATE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN RAISE EXCEPTION 'simulated crash'; END $$",
+            "CREATE TRIGGER fail_once BEFORE INSERT ON turns FOR EACH ROW
+             WHEN (NEW.text = 'are you there?') EXECUTE FUNCTION fail_once()",
+        ]
+    } else {
+        &["CREATE TRIGGER fail_once BEFORE INSERT ON turns WHEN NEW.text = 'are you there?'
+           BEGIN SELECT RAISE(ABORT, 'simulated crash'); END"]
+    };
+    for sql in trigger {
+        sqlx::query(sql).execute(app.db()).await.unwrap();
+    }
     let (chat, user) = dm("ana");
     let event = Inbound::Message {
         chat,
@@ -1216,7 +1230,12 @@ async fn a_failure_while_storing_a_message_does_not_mark_it_processed() {
     };
     let (tx, _rx) = tokio::sync::mpsc::channel(64);
     assert!(app.engine.handle(event.clone(), &tx).await.is_err());
-    sqlx::query("DROP TRIGGER fail_once")
+    let drop = if on_postgres() {
+        "DROP TRIGGER fail_once ON turns"
+    } else {
+        "DROP TRIGGER fail_once"
+    };
+    sqlx::query(drop)
         .execute(app.db())
         .await
         .unwrap();

@@ -617,8 +617,10 @@ async fn a_reply_sent_again_after_a_crash_is_not_posted_twice() {
         && c.body["nonce"]
             .as_str()
             .is_some_and(|n| n.starts_with("turn:"))));
-    let url = format!("sqlite://{}", dir.path().join("kindred.sqlite").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let db = kindred::store::Store::connect(&helpers::database_of(dir.path()), Duration::from_secs(5))
+        .await
+        .unwrap();
+    let pool = db.pool().clone();
     // Wait for the delivery to be recorded, then forget it, as a crash would have.
     until_one_delivered_reply(&pool).await;
     stop(app).await;
@@ -648,7 +650,7 @@ async fn a_reply_sent_again_after_a_crash_is_not_posted_twice() {
 
 /// Waits until the database holds one model reply recorded delivered, with the platform's
 /// message id.
-async fn until_one_delivered_reply(pool: &sqlx::SqlitePool) {
+async fn until_one_delivered_reply(pool: &sqlx::AnyPool) {
     tokio::time::timeout(WAIT, async {
         loop {
             let (n,): (i64,) = sqlx::query_as(

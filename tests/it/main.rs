@@ -22,5 +22,6 @@ mod llama_parity;
 mod metrics_reference;
 mod model_parity;
 mod reliability;
+mod store;
 mod telegram;
 mod training;

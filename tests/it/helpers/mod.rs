@@ -1,4 +1,8 @@
-//! Test helpers: an engine on a fresh SQLite file in a temp dir and the tiny fixture model.
+//! Test helpers: an engine on a fresh database (a SQLite file in a temp dir, or with
+//! `KINDRED_TEST_DATABASE=postgres` a database of its own on the test Postgres server:
+//! see [`postgres`]) and the tiny fixture model.
+
+pub mod postgres;
 
 use std::path::{Path, PathBuf};
 
@@ -33,8 +37,20 @@ pub fn test_settings(dir: &Path, extra: &[(&str, &str)]) -> Settings {
         ("KINDRED__MODEL__DECODING__MIN_LENGTH".into(), "2".into()),
         ("KINDRED__MODEL__BATCH_WINDOW_MS".into(), "1".into()),
     ];
+    if on_postgres() {
+        env.push((
+            "KINDRED__STORAGE__URL".into(),
+            postgres::database_for(dir).url().to_string(),
+        ));
+    }
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     Settings::load(None, env).unwrap()
+}
+
+/// Whether this run tests against Postgres (`KINDRED_TEST_DATABASE=postgres`) rather
+/// than SQLite files.
+pub fn on_postgres() -> bool {
+    std::env::var("KINDRED_TEST_DATABASE").is_ok_and(|v| v == "postgres")
 }
 
 pub struct TestApp {
@@ -270,12 +286,11 @@ impl TestApp {
 
     /// Stored turns whose text contains `needle`, anyone's.
     pub async fn turns_containing(&self, needle: &str) -> i64 {
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM turns WHERE instr(text, ?) > 0")
-            .bind(needle)
-            .fetch_one(self.db())
+        let texts: Vec<(String,)> = sqlx::query_as("SELECT text FROM turns")
+            .fetch_all(self.db())
             .await
             .unwrap();
-        n
+        texts.iter().filter(|(t,)| t.contains(needle)).count() as i64
     }
 
     /// Turns left without their conversation (there must never be any).
@@ -301,7 +316,7 @@ impl TestApp {
 
     /// As if `hours` had passed since every conversation's last activity.
     pub async fn hours_pass(&self, hours: i64) {
-        sqlx::query("UPDATE sessions SET last_activity_at = last_activity_at - ? * 3600000")
+        sqlx::query("UPDATE sessions SET last_activity_at = last_activity_at - $1 * 3600000")
             .bind(hours)
             .execute(self.db())
             .await
@@ -310,7 +325,7 @@ impl TestApp {
 
     /// As if a rating prompt's delivery report had not come back yet.
     pub async fn forget_delivery_of_prompt(&self, prompt_id: i64) {
-        sqlx::query("UPDATE rating_prompts SET platform_message_id = NULL WHERE id = ?")
+        sqlx::query("UPDATE rating_prompts SET platform_message_id = NULL WHERE id = $1")
             .bind(prompt_id)
             .execute(self.db())
             .await
@@ -367,15 +382,27 @@ pub fn replies(out: &[Outbound]) -> Vec<String> {
         .collect()
 }
 
+/// The database of the tests' data in `data_dir`: its SQLite file, or on a Postgres run
+/// the database made for that folder.
+pub fn database_of(data_dir: &Path) -> kindred::store::Location {
+    if on_postgres() {
+        postgres::database_for(data_dir)
+    } else {
+        kindred::store::Location::Sqlite(data_dir.join("kindred.sqlite"))
+    }
+}
+
 /// The stars of every rating prompt in the database under `data_dir`, oldest first.
 pub async fn stars_in_db(data_dir: &Path) -> Vec<Option<i64>> {
-    let url = format!("sqlite://{}", data_dir.join("kindred.sqlite").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let rows: Vec<(Option<i64>,)> = sqlx::query_as("SELECT stars FROM rating_prompts ORDER BY id")
-        .fetch_all(&pool)
+    let store = kindred::store::Store::connect(&database_of(data_dir), std::time::Duration::from_secs(5))
         .await
         .unwrap();
-    pool.close().await;
+    let pool = store.pool();
+    let rows: Vec<(Option<i64>,)> = sqlx::query_as("SELECT stars FROM rating_prompts ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    store.close().await;
     rows.into_iter().map(|r| r.0).collect()
 }
 
@@ -402,6 +429,9 @@ impl DaemonProcess {
     ) -> Self {
         use std::io::BufRead;
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_kindred"));
+        if on_postgres() {
+            c.env("KINDRED__STORAGE__URL", postgres::database_for(data_dir).url());
+        }
         c.env("KINDRED__DATA_DIR", data_dir)
             .env("KINDRED__CONVERSATION__CHECKIN", "false")
             .env("KINDRED__MODEL__DECODING__MAX_LENGTH", "6")
