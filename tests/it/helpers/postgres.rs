@@ -4,7 +4,7 @@
 //! databases, e.g. `postgres://kindred@127.0.0.1:5432/postgres`). Without it, the
 //! server binaries of the machine (Debian's `postgresql` package: `initdb` and
 //! `postgres` under `/usr/lib/postgresql/*/bin`, or on the `PATH`) start a private
-//! server on loopback, in a folder under the target directory, that stops when the test
+//! server on loopback, in a folder under the system's temporary folder, that stops when the test
 //! process ends. Each test gets a database of its own.
 //!
 //! With neither, Postgres tests fail and say how to get a server, unless
@@ -113,18 +113,21 @@ fn start() -> Result<Server, String> {
          server on loopback, or set KINDRED_SKIP_POSTGRES=1 to skip the Postgres tests"
             .to_string()
     })?;
-    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    // The system's temporary folder, not the target directory: the `postgres` user must
+    // be able to reach it, and a checkout under a private home may not be.
+    let tmp = std::env::temp_dir();
+    let tmp = tmp.as_path();
     // Folders of earlier runs whose process is gone.
     for e in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
         let name = e.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("postgres-")) else {
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("kindred-test-postgres-")) else {
             continue;
         };
         if !Path::new("/proc").join(pid).exists() {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
-    let root = tmp.join(format!("postgres-{}", std::process::id()));
+    let root = tmp.join(format!("kindred-test-postgres-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).map_err(|e| e.to_string())?;
     // Postgres refuses to run as root: as root, the server runs as the `postgres` user
