@@ -282,6 +282,16 @@ pub enum DbCommand {
         /// Where the copy goes; must not exist.
         file: PathBuf,
     },
+    /// Copy every row of one database into another, new one: e.g. a SQLite installation
+    /// onto the Postgres server several instances will share. Stop the daemon first.
+    Copy {
+        /// The database to read (default: the configured one), sqlite://PATH or postgres://…
+        #[arg(long, value_name = "URL")]
+        from: Option<String>,
+        /// The database to fill; it must hold no data yet. Migrations are applied to it.
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
     /// Delete everything stored about one person (a request that came outside the chat).
     Forget {
         /// The person as PLATFORM:ID, e.g. telegram:123456789.

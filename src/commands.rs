@@ -168,6 +168,37 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             );
             Ok(())
         }),
+        Command::Db(DbCommand::Copy { from, to }) => block_on(async {
+            let busy = Duration::from_millis(settings.storage.busy_timeout_ms);
+            let from = match from {
+                Some(url) => crate::store::Location::parse(&url)
+                    .context("--from takes sqlite://PATH or postgres://…")?,
+                None => settings.database_location(),
+            };
+            let to = crate::store::Location::parse(&to)
+                .context("--to takes sqlite://PATH or postgres://…")?;
+            if from == to {
+                anyhow::bail!("--from and --to name the same database ({to})");
+            }
+            if let crate::store::Location::Sqlite(path) = &from {
+                if !path.exists() {
+                    anyhow::bail!("there is no database at {from}");
+                }
+            }
+            // Both at the latest schema, so that their tables match.
+            let source = Store::open(&from, busy).await?;
+            let target = Store::open(&to, busy).await?;
+            eprintln!("copying {from} to {to}");
+            let result = source
+                .copy_into(&target, |table, n| eprintln!("  {table}: {n} rows"))
+                .await;
+            source.close().await;
+            target.close().await;
+            let copied = result.with_context(|| format!("copying {from} to {to} failed; {to} is unchanged"))?;
+            let total: u64 = copied.iter().map(|(_, n)| n).sum();
+            println!("copied {total} rows from {from} to {to}; point storage.url at {to} and start kindred run");
+            Ok(())
+        }),
         Command::Db(DbCommand::Forget { user }) => block_on(async {
             let Some((platform, id)) = user.split_once(':') else {
                 anyhow::bail!("--user takes PLATFORM:ID (e.g. telegram:123456789), not {user:?}");

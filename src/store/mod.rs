@@ -16,6 +16,7 @@
 
 mod chats;
 mod columns;
+mod copy;
 mod inbox;
 mod location;
 mod ratings;
@@ -24,6 +25,7 @@ mod stats;
 mod turns;
 mod users;
 
+pub use copy::{values, Value, TABLES};
 pub use location::Location;
 pub use sessions::{FieldValue, SessionField};
 

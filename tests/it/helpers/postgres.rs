@@ -159,7 +159,7 @@ fn start() -> Result<Server, String> {
     let script = format!(
         "'{postgres}' -D '{data}' -h 127.0.0.1 -p {port} -k '{root}' -c fsync=off \
          -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 \
-         >'{root}/server.log' 2>&1 & pid=$!; read _; kill -INT $pid; wait $pid",
+         >'{root}/server.log' 2>&1 & pid=$!; read _; kill -INT $pid; wait $pid; rm -rf '{root}'",
         postgres = bin.join("postgres").display(),
         data = data.display(),
         root = root.display(),
