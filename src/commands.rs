@@ -109,9 +109,13 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             // Secrets and URLs are checked before the model loads: a missing token should
             // not take a model load to find out.
             let adapters = startup::ConfiguredAdapters::from_settings(&settings)?;
+            let operations = settings.operations.listen;
             let engine = startup::build_engine(settings, &model_dir).await?;
             let store = engine.store.clone();
-            let app = adapters.add_to(startup::AppBuilder::new());
+            let mut app = adapters.add_to(startup::AppBuilder::new());
+            if let Some(listen) = operations {
+                app = app.with_operations(listen, &engine).await?;
+            }
             tracing::info!("kindred is running");
             let result = app.start(engine).wait().await;
             store.close().await;

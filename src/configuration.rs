@@ -25,6 +25,16 @@ pub struct Settings {
     pub console: ConsoleSettings,
     pub telegram: TelegramSettings,
     pub discord: DiscordSettings,
+    pub operations: OperationsSettings,
+}
+
+/// `/healthz`, `/readyz` and `/metrics` (see `crate::operations`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperationsSettings {
+    /// Where to serve them; none means not at all.
+    #[serde(deserialize_with = "parse::optional_socket_addr")]
+    pub listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -224,6 +234,18 @@ mod parse {
         crate::store::Location::parse(&s)
             .map(Some)
             .map_err(|e| D::Error::custom(format!("{e:#}")))
+    }
+
+    pub fn optional_socket_addr<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<std::net::SocketAddr>, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.trim().is_empty() {
+            return Ok(None);
+        }
+        s.trim().parse().map(Some).map_err(|e| {
+            D::Error::custom(format!("{s:?} is not an address like 127.0.0.1:9187 ({e})"))
+        })
     }
 
     pub fn optional_path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {

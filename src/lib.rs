@@ -11,6 +11,8 @@ pub mod commands;
 pub mod configuration;
 pub mod domain;
 pub mod engine;
+pub mod metrics;
+pub mod operations;
 pub mod export;
 pub mod model;
 pub mod safety;

@@ -186,6 +186,7 @@ pub struct AppBuilder {
     shutdown: broadcast::Sender<()>,
     routes: HashMap<String, mpsc::Sender<kindred_adapter::Outbound>>,
     adapters: Vec<(String, JoinHandle<Result<()>>)>,
+    connections: Vec<(String, kindred_adapter::Connection)>,
 }
 
 impl Default for AppBuilder {
@@ -204,6 +205,7 @@ impl AppBuilder {
             shutdown,
             routes: HashMap::new(),
             adapters: Vec::new(),
+            connections: Vec::new(),
         }
     }
 
@@ -211,7 +213,10 @@ impl AppBuilder {
     pub fn with_adapter<A: Adapter>(mut self, adapter: A) -> Self {
         let platform = adapter.platform().to_string();
         let (out_tx, out_rx) = mpsc::channel(1024);
+        let connection = kindred_adapter::Connection::default();
+        self.connections.push((platform.clone(), connection.clone()));
         let io = AdapterIo {
+            connection,
             inbound: self.inbound_tx.clone(),
             outbound: out_rx,
             shutdown: self.shutdown.subscribe(),
@@ -220,6 +225,27 @@ impl AppBuilder {
         self.routes.insert(platform.clone(), out_tx);
         self.adapters.push((platform, handle));
         self
+    }
+
+    /// The probes of `/readyz` for `engine` and the adapters added so far.
+    pub fn probes(&self, engine: &Engine) -> crate::operations::Probes {
+        crate::operations::Probes {
+            store: engine.store.clone(),
+            model: engine.model_health(),
+            model_limit: engine.reply_timeout(),
+            adapters: self.connections.clone(),
+        }
+    }
+
+    /// Serves `/healthz`, `/readyz` and `/metrics` on `listen` until shutdown.
+    pub async fn with_operations(
+        self,
+        listen: std::net::SocketAddr,
+        engine: &Engine,
+    ) -> Result<Self> {
+        let probes = self.probes(engine);
+        crate::operations::serve(listen, probes, self.shutdown.subscribe()).await?;
+        Ok(self)
     }
 
     /// Starts the engine over the adapters added so far.

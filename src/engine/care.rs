@@ -139,6 +139,7 @@ impl Engine {
         let text = self
             .responses
             .compose(finding, &self.crisis_message(chat).await?);
+        crate::metrics::metrics().crisis_detected(finding.category.name());
         // Which category, never who or what they wrote.
         tracing::info!(
             session = session.map(|s| s.id),

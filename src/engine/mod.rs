@@ -31,6 +31,7 @@ use replies::*;
 use surveys::*;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Result;
 use kindred_adapter::{ChatKind, ChatRef, Choice, Inbound, Outbound, UserRef};
@@ -73,6 +74,16 @@ impl Engine {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The model thread's health, for `/readyz` and `/metrics`.
+    pub fn model_health(&self) -> Arc<worker::ModelHealth> {
+        self.model.health()
+    }
+
+    /// How long a reply may take (a batch running longer means a hung model).
+    pub fn reply_timeout(&self) -> Duration {
+        self.model.timeout()
     }
 
     /// Handles one event; everything to send goes to `out`, ending with `Outbound::Done`
@@ -119,6 +130,7 @@ impl Engine {
                 reason,
             } => {
                 tracing::warn!(outbound = %outbound_id, %reason, "delivery failed");
+                crate::metrics::metrics().send_failures.inc();
                 if let Some(id) = outbound_id
                     .strip_prefix("turn:")
                     .and_then(|s| s.parse().ok())

@@ -10,6 +10,9 @@ use super::*;
 pub(super) struct Out {
     tx: mpsc::Sender<Outbound>,
     interaction: Option<String>,
+    /// When the person's message this answers reached the engine, until its reply has
+    /// gone out (the reply latency metric).
+    message_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl Out {
@@ -17,6 +20,7 @@ impl Out {
         Self {
             tx: tx.clone(),
             interaction: None,
+            message_at: Default::default(),
         }
     }
 
@@ -32,9 +36,11 @@ impl Out {
             } if chat.kind == kindred_adapter::ChatKind::Group => interaction.clone(),
             _ => None,
         };
+        let message_at = matches!(ev, Inbound::Message { .. }).then(std::time::Instant::now);
         Self {
             tx: tx.clone(),
             interaction,
+            message_at: std::sync::Mutex::new(message_at),
         }
     }
 
@@ -49,6 +55,25 @@ impl Out {
             | Outbound::Done { interaction, .. } = &mut o
             {
                 interaction.get_or_insert_with(|| handle.clone());
+            }
+        }
+        let kind = match &o {
+            Outbound::Text { id: Some(id), .. } if id.starts_with("turn:") => Some("reply"),
+            Outbound::Text { .. } => Some("text"),
+            Outbound::Prompt { .. } => Some("prompt"),
+            Outbound::EditPrompt { .. } => Some("edit"),
+            Outbound::File { .. } => Some("file"),
+            Outbound::Notice { .. } => Some("notice"),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            let m = crate::metrics::metrics();
+            m.message_sent(&o.chat().platform, kind);
+            if kind == "reply" {
+                let started = self.message_at.lock().map(|mut t| t.take()).unwrap_or(None);
+                if let Some(started) = started {
+                    m.reply_latency.observe(started.elapsed().as_secs_f64());
+                }
             }
         }
         self.tx.send(o).await

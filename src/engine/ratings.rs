@@ -77,6 +77,7 @@ impl Engine {
         out: &Out,
     ) -> Result<()> {
         self.store.set_rating(p.id, stars).await?;
+        crate::metrics::metrics().rated(stars);
         let nonce = self.store.session(p.session_id).await?.map(|s| s.nonce);
         // The message's id read again after the rating is stored: a delivery report
         // handled meanwhile may have brought it (and found no rating yet). Without an id

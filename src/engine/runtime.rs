@@ -98,6 +98,12 @@ pub async fn serve(
             }
             envelope = inbound.recv() => {
                 let Some(Envelope { event, receipt }) = envelope else { break };
+                let m = crate::metrics::metrics();
+                if let Some((chat, _)) = event.origin() {
+                    m.event_received(&chat.platform, event_kind(&event));
+                }
+                m.set_queue_depth("events", inbound.len());
+                m.set_queue_depth("people", people.len());
                 let Some(receipt) = receipt else {
                     dispatch(&engine, &routes, &mut people, &mut tasks, &permits, (event, None)).await;
                     continue;
@@ -203,6 +209,19 @@ async fn record_report(engine: &Engine, routes: &Routes, report: Inbound) {
         }
     };
     tokio::join!(handling, forwarding);
+}
+
+/// The kind of an event, as the `kindred_events_received_total` metric counts it.
+fn event_kind(ev: &Inbound) -> &'static str {
+    match ev {
+        Inbound::Message { .. } => "message",
+        Inbound::Edited { .. } => "edit",
+        Inbound::NonText { .. } => "non_text",
+        Inbound::Command { .. } => "command",
+        Inbound::Choice { .. } => "press",
+        Inbound::Moderation { .. } => "moderation",
+        _ => "other",
+    }
 }
 
 /// An event for a person's queue, with its inbox row when it was stored on receipt.

@@ -4,13 +4,43 @@
 //! one person writes, the batch is just that request and waits at most `window`.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 use tokio::sync::oneshot;
 
 use crate::model::{ContextTurn, DecodingOptions, JointModel, Reply, StrategyChoice};
+
+/// What `/readyz` and `/metrics` know of the model thread.
+#[derive(Debug, Default)]
+pub struct ModelHealth {
+    /// When the batch being decoded began (ms since the epoch), 0 when idle.
+    busy_since_ms: AtomicI64,
+    /// Replies asked for and not yet taken into a batch.
+    queued: AtomicUsize,
+    /// False once the thread has ended.
+    stopped: AtomicBool,
+}
+
+impl ModelHealth {
+    /// Whether the model answers: its thread runs and no batch has taken longer than
+    /// `limit` (a hung model).
+    pub fn answering(&self, limit: Duration) -> bool {
+        if self.stopped.load(Ordering::Relaxed) {
+            return false;
+        }
+        let since = self.busy_since_ms.load(Ordering::Relaxed);
+        since == 0 || crate::store::now_ms() - since < limit.as_millis() as i64
+    }
+
+    /// Replies waiting for the model.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+}
 
 struct Job {
     situation: Option<String>,
@@ -23,6 +53,7 @@ struct Job {
 #[derive(Clone)]
 pub struct ModelWorker {
     tx: std_mpsc::Sender<Job>,
+    health: Arc<ModelHealth>,
     /// How long a reply may take before it is given up.
     timeout: Duration,
 }
@@ -50,9 +81,12 @@ impl ModelWorker {
         window: Duration,
     ) -> Self {
         let (tx, rx) = std_mpsc::channel::<Job>();
+        let health = Arc::new(ModelHealth::default());
+        let thread_health = health.clone();
         std::thread::Builder::new()
             .name("kindred-model".into())
             .spawn(move || {
+                let health = thread_health;
                 // Everything a batch does is guarded (see `run_batch`); should anything
                 // still unwind out of the loop, the loop starts again with the same model
                 // rather than leaving the daemon without one. The jobs of that batch
@@ -69,12 +103,19 @@ impl ModelWorker {
                                     Err(_) => break,
                                 }
                             }
+                            health.queued.fetch_sub(jobs.len(), Ordering::Relaxed);
+                            health.busy_since_ms.store(crate::store::now_ms(), Ordering::Relaxed);
                             run_batch(&model, &opts, jobs);
+                            health.busy_since_ms.store(0, Ordering::Relaxed);
                         }
                     }));
+                    health.busy_since_ms.store(0, Ordering::Relaxed);
                     match served {
                         // Every handle is gone: the daemon is stopping.
-                        Ok(()) => return,
+                        Ok(()) => {
+                            health.stopped.store(true, Ordering::Relaxed);
+                            return;
+                        }
                         Err(_) => tracing::error!("the model thread panicked; it carries on"),
                     }
                 }
@@ -82,8 +123,19 @@ impl ModelWorker {
             .expect("spawn the model thread");
         Self {
             tx,
+            health,
             timeout: DEFAULT_TIMEOUT,
         }
+    }
+
+    /// What `/readyz` and `/metrics` know of the model thread.
+    pub fn health(&self) -> Arc<ModelHealth> {
+        self.health.clone()
+    }
+
+    /// How long a reply may take before it is given up.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// The same worker with another reply timeout.
@@ -96,6 +148,8 @@ impl ModelWorker {
     /// and drills that show nothing urgent waits for the model.
     pub fn unresponsive() -> Self {
         let (tx, rx) = std_mpsc::channel::<Job>();
+        let health = Arc::new(ModelHealth::default());
+        health.busy_since_ms.store(crate::store::now_ms(), Ordering::Relaxed);
         std::thread::Builder::new()
             .name("kindred-model-hung".into())
             .spawn(move || {
@@ -107,6 +161,7 @@ impl ModelWorker {
             .expect("spawn the model thread");
         Self {
             tx,
+            health,
             timeout: DEFAULT_TIMEOUT,
         }
     }
@@ -119,18 +174,29 @@ impl ModelWorker {
         choice: StrategyChoice,
     ) -> Result<Reply> {
         let (respond, rx) = oneshot::channel();
-        self.tx
+        self.health.queued.fetch_add(1, Ordering::Relaxed);
+        if self
+            .tx
             .send(Job {
                 situation,
                 turns,
                 choice,
                 respond,
             })
-            .map_err(|_| anyhow!("the model thread has stopped"))?;
-        match tokio::time::timeout(self.timeout, rx).await {
+            .is_err()
+        {
+            self.health.queued.fetch_sub(1, Ordering::Relaxed);
+            crate::metrics::metrics().model_failures.inc();
+            return Err(anyhow!("the model thread has stopped"));
+        }
+        let answer = match tokio::time::timeout(self.timeout, rx).await {
             Ok(answer) => answer.map_err(|_| anyhow!("the model thread dropped the request"))?,
             Err(_) => Err(anyhow::Error::new(TimedOut(self.timeout))),
+        };
+        if answer.is_err() {
+            crate::metrics::metrics().model_failures.inc();
         }
+        answer
     }
 }
 
@@ -159,11 +225,17 @@ fn run_batch(model: &JointModel, opts: &DecodingOptions, jobs: Vec<Job>) {
     let contexts: Vec<Vec<u32>> = ready.iter().map(|(c, _)| c.clone()).collect();
     let choices: Vec<StrategyChoice> = ready.iter().map(|(_, j)| j.choice).collect();
     // A panic inside the numeric code must not take the daemon's only model thread down.
+    let started = Instant::now();
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
         model.reply_batch(&contexts, &choices, opts)
     }));
+    let m = crate::metrics::metrics();
+    m.model_batch_size.observe(contexts.len() as f64);
+    m.model_seconds.inc_by(started.elapsed().as_secs_f64());
     match result {
         Ok(Ok(replies)) => {
+            let tokens: usize = replies.iter().map(|r| r.tokens.len()).sum();
+            m.model_tokens.inc_by(tokens as u64);
             for ((_, job), reply) in ready.into_iter().zip(replies) {
                 let _ = job.respond.send(Ok(reply));
             }

@@ -403,6 +403,12 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the database answers (`/readyz`).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }

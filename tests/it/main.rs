@@ -21,6 +21,7 @@ mod hub;
 mod llama_parity;
 mod metrics_reference;
 mod model_parity;
+mod operations;
 mod reliability;
 mod store;
 mod telegram;

@@ -87,6 +87,8 @@ where
             id: self.user.clone(),
             display_name: Some(self.user.clone()),
         };
+        // A terminal is always there.
+        io.connection.up();
         let mut lines = BufReader::new(self.input).lines();
         let mut out = self.output;
         let mut pending: Vec<Choice> = Vec::new();

@@ -344,8 +344,35 @@ impl Inbox {
     }
 }
 
+/// Whether an adapter is connected to its platform (`/readyz`): the adapter says so when
+/// it connects and when it loses the connection; the daemon reads it.
+#[derive(Debug, Clone, Default)]
+pub struct Connection(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Connection {
+    /// The platform answers.
+    pub fn up(&self) {
+        if !self.0.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::debug!("platform connection up");
+        }
+    }
+
+    /// The platform does not answer (the adapter is retrying).
+    pub fn down(&self) {
+        if self.0.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            tracing::debug!("platform connection down");
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// The channels an adapter is run with.
 pub struct AdapterIo {
+    /// Where the adapter says whether it is connected.
+    pub connection: Connection,
     /// Platform events go here.
     pub inbound: Inbox,
     /// What to send arrives here.

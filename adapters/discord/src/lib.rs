@@ -79,6 +79,7 @@ impl Deferred {
 pub(crate) struct Data {
     pub inbox: Inbox,
     pub deferred: Deferred,
+    pub connection: kindred_adapter::Connection,
 }
 
 pub(crate) type Error = anyhow::Error;
@@ -110,6 +111,7 @@ impl Adapter for DiscordAdapter {
             inbound,
             outbound,
             mut shutdown,
+            connection,
         } = io;
         let mut http = HttpBuilder::new(&self.config.token);
         if !is_discord(&self.config.api_url) {
@@ -123,6 +125,7 @@ impl Adapter for DiscordAdapter {
         let register = self.config.register_commands;
         let data_inbox = inbound.clone();
         let data_deferred = deferred.clone();
+        let data_connection = connection.clone();
         let framework = poise::Framework::builder()
             .options(poise::FrameworkOptions {
                 commands: commands::all(),
@@ -133,6 +136,7 @@ impl Adapter for DiscordAdapter {
             .setup(move |ctx, ready, framework| {
                 Box::pin(async move {
                     tracing::info!(bot = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
+                    data_connection.up();
                     if register {
                         if let Err(e) =
                             poise::builtins::register_globally(ctx, &framework.options().commands).await
@@ -143,6 +147,7 @@ impl Adapter for DiscordAdapter {
                     Ok(Data {
                         inbox: data_inbox,
                         deferred: data_deferred,
+                        connection: data_connection,
                     })
                 })
             })
@@ -165,6 +170,7 @@ impl Adapter for DiscordAdapter {
                 Ok(())
             }
         };
+        connection.down();
         kindred_adapter::drain_sender(sender).await;
         result
     }
@@ -213,7 +219,17 @@ async fn on_event(
             let ev = convert::press(press);
             deliver(&data.inbox, format!("interaction:{}", press.id), ev).await;
         }
-        FullEvent::Resume { .. } => tracing::info!("Discord connection resumed"),
+        FullEvent::Resume { .. } => {
+            tracing::info!("Discord connection resumed");
+            data.connection.up();
+        }
+        FullEvent::ShardStageUpdate { event } => {
+            if event.new == serenity::ConnectionStage::Connected {
+                data.connection.up();
+            } else {
+                data.connection.down();
+            }
+        }
         _ => {}
     }
     Ok(())

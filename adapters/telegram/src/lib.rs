@@ -132,6 +132,7 @@ impl Adapter for TelegramAdapter {
             inbound,
             outbound,
             mut shutdown,
+            connection,
         } = io;
         let bot = self.bot();
         let redact = Redactor::new(&self.config.token);
@@ -141,6 +142,7 @@ impl Adapter for TelegramAdapter {
         };
         let username = me.user.username.clone().unwrap_or_default();
         tracing::info!(bot = %username, api = %self.config.api_url, "connected to Telegram");
+        connection.up();
         if let Err(e) = send::retrying(|| bot.set_my_commands(menu_commands()).send()).await {
             tracing::warn!(error = %redact.clean(&e), "registering the command menu failed");
         }
@@ -168,11 +170,14 @@ impl Adapter for TelegramAdapter {
             redact: redact.clone(),
         };
         let result = match self.config.mode.clone() {
-            Mode::Polling { timeout } => poll(&bot, &handler, timeout, &mut shutdown).await,
+            Mode::Polling { timeout } => {
+                poll(&bot, &handler, timeout, &connection, &mut shutdown).await
+            }
             Mode::Webhook { public_url, listen } => {
                 webhook::serve(&bot, handler, public_url, listen, &mut shutdown).await
             }
         };
+        connection.down();
         kindred_adapter::drain_sender(sender).await;
         result
     }
@@ -305,6 +310,7 @@ async fn poll(
     bot: &Bot,
     handler: &UpdateHandler,
     timeout: Duration,
+    connection: &kindred_adapter::Connection,
     shutdown: &mut tokio::sync::broadcast::Receiver<()>,
 ) -> Result<()> {
     // A webhook left over from webhook mode would make getUpdates fail with 409.
@@ -328,6 +334,7 @@ async fn poll(
         let updates = match updates {
             Ok(u) => {
                 backoff = Duration::from_millis(500);
+                connection.up();
                 u
             }
             Err(RequestError::RetryAfter(s)) => {
@@ -338,6 +345,7 @@ async fn poll(
                 continue;
             }
             Err(e) => {
+                connection.down();
                 tracing::warn!(error = %handler.redact.clean(&e), retry_in_ms = backoff.as_millis() as u64, "getUpdates failed");
                 if sleep_or_shutdown(backoff, shutdown).await {
                     break;
