@@ -118,6 +118,12 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             }
             tracing::info!("kindred is running");
             let result = app.start(engine).wait().await;
+            if let Some(instance) = store.instance() {
+                // Stopped cleanly: its leases are free for the others at once.
+                if let Err(e) = store.remove_instance(instance).await {
+                    tracing::warn!(error = %format!("{e:#}"), "unregistering this instance failed");
+                }
+            }
             store.close().await;
             result
         }),

@@ -42,8 +42,31 @@ impl Engine {
         &self,
         out_for: impl Fn(&str) -> Option<mpsc::Sender<Outbound>>,
     ) -> Result<usize> {
+        let pending = self.store.undelivered_turns().await?;
+        self.recover_with(pending, out_for, None).await
+    }
+
+    /// The same on a database several instances share (`instance` is this one): only
+    /// the pending replies of instances that have stopped are re-sent (claimed, so no
+    /// two instances send one), and a person's owed reply is given only under their
+    /// lease (a live instance holding it is giving it now).
+    pub async fn recover_shared(
+        &self,
+        out_for: impl Fn(&str) -> Option<mpsc::Sender<Outbound>>,
+        instance: &str,
+    ) -> Result<usize> {
+        let pending = self.store.claim_pending_turns(instance).await?;
+        self.recover_with(pending, out_for, Some(instance)).await
+    }
+
+    async fn recover_with(
+        &self,
+        pending: Vec<crate::store::Turn>,
+        out_for: impl Fn(&str) -> Option<mpsc::Sender<Outbound>>,
+        instance: Option<&str>,
+    ) -> Result<usize> {
         let mut n = 0;
-        for t in self.store.undelivered_turns().await? {
+        for t in pending {
             let Some(s) = self.store.session(t.session_id).await? else {
                 continue;
             };
@@ -72,9 +95,46 @@ impl Engine {
                 let Some(out) = out_for(&s.chat_platform).map(|tx| Out::to_chat(&tx)) else {
                     continue;
                 };
+                let lease = match instance {
+                    Some(instance) => {
+                        let Some(user) = self.store.user(s.user_id).await? else {
+                            continue;
+                        };
+                        let key = super::runtime::person_key_of(
+                            &s.chat_platform,
+                            &s.chat_id,
+                            &user.platform_user_id,
+                        );
+                        let lease = format!("person:{key}");
+                        let ttl = self.reply_timeout().as_millis() as i64 + 60_000;
+                        if !self.store.try_lease(&lease, instance, ttl).await? {
+                            continue;
+                        }
+                        // Answered meanwhile by the instance that held it?
+                        let turns = self.store.turns(s.id).await?;
+                        let still_owed = turns
+                            .iter()
+                            .rev()
+                            .find(|t| t.source != TurnSource::Safety)
+                            .is_some_and(|t| t.speaker == Speaker::Seeker);
+                        if !still_owed {
+                            self.store.release_lease(&lease, instance).await?;
+                            continue;
+                        }
+                        Some((lease, instance))
+                    }
+                    None => None,
+                };
                 let chat = chat_of(&s);
-                let risk = self.screen_seeker_turn(&s, &chat, &out).await?;
-                self.reply(&s, &chat, risk, &out).await?;
+                let result = async {
+                    let risk = self.screen_seeker_turn(&s, &chat, &out).await?;
+                    self.reply(&s, &chat, risk, &out).await
+                }
+                .await;
+                if let Some((lease, instance)) = lease {
+                    self.store.release_lease(&lease, instance).await?;
+                }
+                result?;
                 n += 1;
             }
         }

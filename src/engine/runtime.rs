@@ -42,11 +42,36 @@ pub async fn serve(
         engine.settings().conversation.max_concurrent_users,
     ));
     let mut people: HashMap<String, PersonQueue> = HashMap::new();
+    // On a shared database (Postgres) this process is one instance of several: it beats,
+    // and people, replies and periodic work are taken by lease (see `store::instances`).
+    let shared: Option<Arc<str>> = engine.store.instance().map(Arc::from);
+    let heartbeat = shared.clone().map(|instance| {
+        let store = engine.store.clone();
+        tokio::spawn(async move {
+            let mut beat = tokio::time::interval(Duration::from_secs(2));
+            loop {
+                beat.tick().await;
+                if let Err(e) = store.heartbeat(&instance).await {
+                    tracing::warn!(error = %format!("{e:#}"), "heartbeat failed");
+                }
+            }
+        })
+    });
+    if let Some(instance) = &shared {
+        if let Err(e) = engine.store.heartbeat(instance).await {
+            tracing::error!(error = %format!("{e:#}"), "registering this instance failed");
+        }
+        tracing::info!(%instance, "sharing the database with other instances");
+    }
     let route = {
         let routes = routes.clone();
         move |p: &str| routes.get(p).cloned()
     };
-    match engine.recover(&route).await {
+    let recovered = match &shared {
+        Some(instance) => engine.recover_shared(&route, instance).await,
+        None => engine.recover(&route).await,
+    };
+    match recovered {
         Ok(0) => {}
         Ok(n) => tracing::info!(resumed = n, "resumed unfinished replies"),
         Err(e) => tracing::error!(error = %format!("{e:#}"), "recovery after restart failed"),
@@ -59,7 +84,16 @@ pub async fn serve(
         Ok(rows) => rows
             .into_iter()
             .filter_map(|(id, payload)| match serde_json::from_str::<Inbound>(&payload) {
-                Ok(ev) => Some((ev, Some(id))),
+                Ok(ev) => {
+                    if shared.is_some() {
+                        if let Some(person) = person_key(&ev) {
+                            // Rows from before `inbox.person` (a copied installation).
+                            let store = engine.store.clone();
+                            tokio::spawn(async move { store.inbox_set_person(id, &person).await });
+                        }
+                    }
+                    Some((ev, Some(id)))
+                }
                 Err(e) => {
                     tracing::warn!(inbox = id, error = %e, "an unreadable stored event was skipped");
                     None
@@ -78,14 +112,33 @@ pub async fn serve(
         );
     }
     let mut sweep = tokio::time::interval(Duration::from_secs(60));
+    let mut shared_tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         if let Some(q) = replay.pop_front() {
-            dispatch(&engine, &routes, &mut people, &mut tasks, &permits, q).await;
+            dispatch(&engine, &routes, &mut people, &mut tasks, &permits, &shared, q).await;
             continue;
         }
         tokio::select! {
             _ = shutdown.recv() => break,
+            _ = shared_tick.tick(), if shared.is_some() => {
+                let instance = shared.as_deref().expect("shared");
+                for q in orphans(&engine).await {
+                    dispatch(&engine, &routes, &mut people, &mut tasks, &permits, &shared, q).await;
+                }
+                take_over_dead_instances(&engine, &routes, instance).await;
+            }
             _ = sweep.tick() => {
+                if let Some(instance) = shared.as_deref() {
+                    // Periodic work is the leader's.
+                    match engine.store.try_lease("leader", instance, 90_000).await {
+                        Ok(true) => {}
+                        Ok(false) => continue,
+                        Err(e) => {
+                            tracing::warn!(error = %format!("{e:#}"), "taking the leader lease failed");
+                            continue;
+                        }
+                    }
+                }
                 // The queues of people whose task ended after a quiet spell.
                 people.retain(|_, q| !q.tx.is_closed());
                 if let Err(e) = engine.end_idle_sessions().await {
@@ -105,18 +158,19 @@ pub async fn serve(
                 m.set_queue_depth("events", inbound.len());
                 m.set_queue_depth("people", people.len());
                 let Some(receipt) = receipt else {
-                    dispatch(&engine, &routes, &mut people, &mut tasks, &permits, (event, None)).await;
+                    dispatch(&engine, &routes, &mut people, &mut tasks, &permits, &shared, (event, None)).await;
                     continue;
                 };
                 let platform = event.origin().map(|(c, _)| c.platform.clone()).unwrap_or_default();
+                let person = person_key(&event);
                 let stored = match serde_json::to_string(&event) {
-                    Ok(payload) => engine.store.inbox_insert(&platform, &receipt.key, &payload).await,
+                    Ok(payload) => engine.store.inbox_insert(&platform, &receipt.key, &payload, person.as_deref()).await,
                     Err(e) => Err(e.into()),
                 };
                 match stored {
                     Ok(Some(id)) => {
                         let _ = receipt.stored.send(Stored::New);
-                        dispatch(&engine, &routes, &mut people, &mut tasks, &permits, (event, Some(id))).await;
+                        dispatch(&engine, &routes, &mut people, &mut tasks, &permits, &shared, (event, Some(id))).await;
                     }
                     Ok(None) => {
                         tracing::debug!(key = %receipt.key, "a redelivered event was ignored");
@@ -146,6 +200,7 @@ pub async fn serve(
                 &mut people,
                 &mut tasks,
                 &permits,
+                &shared,
                 (event, None),
             )
             .await;
@@ -172,7 +227,78 @@ pub async fn serve(
     {
         tracing::warn!("delivery reports were still arriving 30 s after shutdown");
     }
+    if let Some(h) = heartbeat {
+        h.abort();
+    }
     Ok(())
+}
+
+/// Whose an event is: the key of the person's queue (platform, chat, user), which is
+/// also their lease and `inbox.person` on a shared database.
+pub fn person_key(ev: &Inbound) -> Option<String> {
+    ev.origin()
+        .map(|(chat, user)| person_key_of(&chat.platform, &chat.id, &user.id))
+}
+
+/// The person key of `user_id` in `chat_id` on `platform`.
+pub fn person_key_of(platform: &str, chat_id: &str, user_id: &str) -> String {
+    format!("{platform}\u{1f}{chat_id}\u{1f}{user_id}")
+}
+
+/// Events nobody handles (their instance died), one per person: dispatching one wakes
+/// the person's task, which handles all of theirs in order.
+async fn orphans(engine: &Engine) -> Vec<Queued> {
+    let people = match engine.store.people_with_orphaned_events(2_000).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "looking for orphaned events failed");
+            return Vec::new();
+        }
+    };
+    let mut found = Vec::new();
+    for person in people {
+        if let Ok(events) = engine.store.inbox_unhandled_of(&person).await {
+            if let Some((id, payload)) = events.into_iter().next() {
+                if let Ok(ev) = serde_json::from_str::<Inbound>(&payload) {
+                    found.push((ev, Some(id)));
+                }
+            }
+        }
+    }
+    if !found.is_empty() {
+        tracing::info!(people = found.len(), "taking over events another instance left");
+    }
+    found
+}
+
+/// The leader re-sends the pending replies and answers the owed messages of instances
+/// whose heartbeat stopped, then forgets them.
+async fn take_over_dead_instances(engine: &Engine, routes: &Routes, instance: &str) {
+    let dead = match engine.store.dead_instances().await {
+        Ok(d) if !d.is_empty() => d,
+        Ok(_) => return,
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "looking for stopped instances failed");
+            return;
+        }
+    };
+    if !matches!(engine.store.try_lease("leader", instance, 90_000).await, Ok(true)) {
+        return;
+    }
+    tracing::warn!(instances = dead.len(), "taking over the work of stopped instances");
+    let route = |p: &str| routes.get(p).cloned();
+    match engine.recover_shared(&route, instance).await {
+        Ok(n) => tracing::info!(resumed = n, "resumed the unfinished replies of stopped instances"),
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "taking over a stopped instance's work failed");
+            return;
+        }
+    }
+    for d in dead {
+        if let Err(e) = engine.store.remove_instance(&d).await {
+            tracing::warn!(error = %format!("{e:#}"), "forgetting a stopped instance failed");
+        }
+    }
 }
 
 /// Records delivery reports as they come, apart from the queue of people's messages.
@@ -247,11 +373,12 @@ async fn dispatch(
     people: &mut HashMap<String, PersonQueue>,
     tasks: &mut tokio::task::JoinSet<()>,
     permits: &Arc<Semaphore>,
+    shared: &Option<Arc<str>>,
     (ev, inbox_id): Queued,
 ) {
     use std::sync::atomic::Ordering;
-    let key = match ev.origin() {
-        Some((chat, user)) => format!("{}\u{1f}{}\u{1f}{}", chat.platform, chat.id, user.id),
+    let key = match person_key(&ev) {
+        Some(key) => key,
         None => {
             // Reports come through their own lane; one that came this way (a replayed
             // one) is recorded the same way.
@@ -291,6 +418,7 @@ async fn dispatch(
         }
     }
     let (tx, rx) = mpsc::unbounded_channel();
+    let key_for_task = key.clone();
     let waiting = Arc::new(std::sync::atomic::AtomicUsize::new(1));
     tx.send(item.take().expect("not sent yet")).ok();
     people.insert(
@@ -310,16 +438,21 @@ async fn dispatch(
         waiting,
         out,
         permits.clone(),
+        shared.clone().map(|instance| (instance, key_for_task)),
     ));
 }
 
-/// Handles one person's events in order; exits after a quiet spell.
+/// Handles one person's events in order; exits after a quiet spell. On a shared
+/// database (`shared`: this instance and the person's key) an event with an inbox row
+/// is only a signal: the person's events are handled from the inbox, in the order they
+/// arrived at any instance, under the person's lease (see [`drain_person`]).
 async fn person_task(
     engine: Engine,
     mut rx: mpsc::UnboundedReceiver<Queued>,
     waiting: Arc<std::sync::atomic::AtomicUsize>,
     out: mpsc::Sender<Outbound>,
     permits: Arc<Semaphore>,
+    shared: Option<(Arc<str>, String)>,
 ) {
     loop {
         let (ev, inbox_id) = match tokio::time::timeout(Duration::from_secs(600), rx.recv()).await {
@@ -330,6 +463,12 @@ async fn person_task(
         let Ok(_permit) = permits.acquire().await else {
             return;
         };
+        if let (Some((instance, key)), Some(_)) = (&shared, inbox_id) {
+            if let Err(e) = drain_person(&engine, key, &out, instance).await {
+                tracing::warn!(error = %format!("{e:#}"), "handling a person's events failed; they are retried");
+            }
+            continue;
+        }
         let result = engine.handle(ev, &out).await;
         if let Some(id) = inbox_id {
             // A failure was already told to the person; replaying it would not help.
@@ -338,5 +477,50 @@ async fn person_task(
             }
         }
         drop(result);
+    }
+}
+
+/// Handles every stored, unhandled event of the person `key`, oldest first, while
+/// holding their lease; returns at once when another live instance holds it (that one
+/// handles them). Before giving the lease up it looks once more, so an event another
+/// instance stored while the lease was held here is never left behind.
+async fn drain_person(
+    engine: &Engine,
+    key: &str,
+    out: &mpsc::Sender<Outbound>,
+    instance: &str,
+) -> Result<()> {
+    let lease = format!("person:{key}");
+    // Long enough for the slowest reply; a dead holder's lease is free sooner (its
+    // heartbeat stops).
+    let ttl = engine.reply_timeout().as_millis() as i64 + 60_000;
+    loop {
+        if !engine.store.try_lease(&lease, instance, ttl).await? {
+            return Ok(());
+        }
+        loop {
+            let events = engine.store.inbox_unhandled_of(key).await?;
+            if events.is_empty() {
+                break;
+            }
+            for (id, payload) in events {
+                match serde_json::from_str::<Inbound>(&payload) {
+                    Ok(ev) => {
+                        // A failure was already told to the person.
+                        let _ = engine.handle(ev, out).await;
+                    }
+                    Err(e) => tracing::warn!(inbox = id, error = %e, "an unreadable stored event was skipped"),
+                }
+                engine.store.inbox_done(id).await?;
+                if !engine.store.try_lease(&lease, instance, ttl).await? {
+                    tracing::warn!("a person's lease was taken over (this instance was thought dead)");
+                    return Ok(());
+                }
+            }
+        }
+        engine.store.release_lease(&lease, instance).await?;
+        if engine.store.inbox_unhandled_of(key).await?.is_empty() {
+            return Ok(());
+        }
     }
 }

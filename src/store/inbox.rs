@@ -4,21 +4,24 @@
 use super::*;
 
 impl Store {
-    /// Stores a platform event under its key. `Ok(None)` when the key was seen before.
+    /// Stores a platform event under its key, with whose it is (`person`, see
+    /// `instances`). `Ok(None)` when the key was seen before.
     pub async fn inbox_insert(
         &self,
         platform: &str,
         key: &str,
         payload: &str,
+        person: Option<&str>,
     ) -> Result<Option<i64>> {
         let row: Option<(i64,)> = sqlx::query_as(
-            "INSERT INTO inbox (platform, event_key, payload, received_at) VALUES ($1, $2, $3, $4)
+            "INSERT INTO inbox (platform, event_key, payload, received_at, person) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (platform, event_key) DO NOTHING RETURNING id",
         )
         .bind(platform)
         .bind(key)
         .bind(payload)
         .bind(now_ms())
+        .bind(person)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|(id,)| id))
@@ -41,6 +44,26 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    /// A person's events not yet handled, oldest first: (id, payload).
+    pub async fn inbox_unhandled_of(&self, person: &str) -> Result<Vec<(i64, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, payload FROM inbox WHERE person = $1 AND handled_at IS NULL AND payload IS NOT NULL ORDER BY id",
+        )
+        .bind(person)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Records whose an event is (rows stored before `inbox.person` existed).
+    pub async fn inbox_set_person(&self, id: i64, person: &str) -> Result<()> {
+        sqlx::query("UPDATE inbox SET person = $1 WHERE id = $2 AND person IS NULL")
+            .bind(person)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Forgets the keys of events handled before `cutoff`, in the inbox and among the

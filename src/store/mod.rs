@@ -18,6 +18,7 @@ mod chats;
 mod columns;
 mod copy;
 mod inbox;
+mod instances;
 mod location;
 mod ratings;
 mod sessions;
@@ -26,6 +27,7 @@ mod turns;
 mod users;
 
 pub use copy::{values, Value, TABLES};
+pub use instances::ALIVE_MS;
 pub use location::Location;
 pub use sessions::{FieldValue, SessionField};
 
@@ -151,10 +153,23 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// This process's name among the instances sharing the database (Postgres only):
+    /// the replies it records are claimed by it.
+    instance: Option<std::sync::Arc<str>>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// A name for this process among the instances on one database: host, process id and a
+/// random part (a restarted process is a new instance; the old one's claims lapse).
+fn instance_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let host = if host.is_empty() { "kindred".to_string() } else { host };
+    format!("{host}-{}-{}", std::process::id(), random_token(6))
+}
 
 /// Warns when others than Kindred's user can read into the data directory.
 fn warn_if_shared(dir: &Path) {
@@ -281,6 +296,7 @@ impl Store {
         Ok(Self {
             pool,
             backend: Backend::Sqlite,
+            instance: None,
         })
     }
 
@@ -304,6 +320,7 @@ impl Store {
         Ok(Self {
             pool,
             backend: Backend::Postgres,
+            instance: Some(instance_name().into()),
         })
     }
 

@@ -38,8 +38,8 @@ impl Store {
             }
         }
         let turn: Turn = sqlx::query_as(
-            "INSERT INTO turns (session_id, idx, speaker, text, source, strategy, strategy_probs, platform_message_id, delivery, created_at)
-             VALUES ($1, (SELECT COALESCE(MAX(idx), -1) + 1 FROM turns WHERE session_id = $2), $3, $4, $5, $6, $7, $8, $9, $10)
+            "INSERT INTO turns (session_id, idx, speaker, text, source, strategy, strategy_probs, platform_message_id, delivery, created_at, claimed_by)
+             VALUES ($1, (SELECT COALESCE(MAX(idx), -1) + 1 FROM turns WHERE session_id = $2), $3, $4, $5, $6, $7, $8, $9, $10, $11)
              RETURNING *",
         )
         .bind(session_id)
@@ -52,6 +52,7 @@ impl Store {
         .bind(t.platform_message_id)
         .bind(t.delivery)
         .bind(now)
+        .bind((t.delivery == Delivery::Pending).then(|| self.instance.as_deref()).flatten())
         .fetch_one(&mut *tx)
         .await?;
         sqlx::query("UPDATE sessions SET last_activity_at = $1 WHERE id = $2")

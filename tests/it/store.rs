@@ -66,6 +66,8 @@ both!(
     forgetting_removes_everything_of_one_person,
     retention_and_statistics,
     migrations_are_all_applied,
+    leases_are_held_by_one_live_instance,
+    pending_replies_of_stopped_instances_are_claimed_once,
 );
 
 async fn users_are_made_once_and_keep_their_choices(store: &Store) {
@@ -310,11 +312,11 @@ async fn alert_link_codes_are_used_once(store: &Store) {
 }
 
 async fn the_inbox_keeps_events_until_handled(store: &Store) {
-    let a = store.inbox_insert("telegram", "u:1", "{\"a\":1}").await.unwrap().unwrap();
-    assert_eq!(store.inbox_insert("telegram", "u:1", "{\"a\":1}").await.unwrap(), None);
-    let b = store.inbox_insert("telegram", "u:2", "{\"b\":2}").await.unwrap().unwrap();
+    let a = store.inbox_insert("telegram", "u:1", "{\"a\":1}", Some("p1")).await.unwrap().unwrap();
+    assert_eq!(store.inbox_insert("telegram", "u:1", "{\"a\":1}", Some("p1")).await.unwrap(), None);
+    let b = store.inbox_insert("telegram", "u:2", "{\"b\":2}", Some("p1")).await.unwrap().unwrap();
     // The same key on another platform is another event.
-    assert!(store.inbox_insert("discord", "u:1", "{}").await.unwrap().is_some());
+    assert!(store.inbox_insert("discord", "u:1", "{}", Some("p1")).await.unwrap().is_some());
     let waiting = store.inbox_unhandled().await.unwrap();
     assert_eq!(waiting.len(), 3);
     assert_eq!(waiting[0], (a, "{\"a\":1}".to_string()));
@@ -380,7 +382,7 @@ async fn forgetting_removes_everything_of_one_person(store: &Store) {
             .unwrap()
             .unwrap();
         store.create_rating_prompt(s.id, t.id, t.id).await.unwrap();
-        inbox.push(store.inbox_insert("telegram", &format!("u:{chat}"), "{}").await.unwrap().unwrap());
+        inbox.push(store.inbox_insert("telegram", &format!("u:{chat}"), "{}", None).await.unwrap().unwrap());
     }
     store.delete_user(ana.id, &inbox[..1]).await.unwrap();
     assert_eq!(store.user(ana.id).await.unwrap(), None);
@@ -511,7 +513,7 @@ async fn a_sqlite_installation_moves_to_postgres_without_loss() {
     app.send(command("ben", "privacy", "off")).await;
     app.send(command("ben", "end", "")).await;
     app.engine.store.set_chat_enabled("test", "g1", true).await.unwrap();
-    app.engine.store.inbox_insert("test", "u:waiting", "{}").await.unwrap();
+    app.engine.store.inbox_insert("test", "u:waiting", "{}", Some("p1")).await.unwrap();
     let source = dump(&app.engine.store).await;
     for (table, rows) in &source {
         assert!(!rows.is_empty(), "the installation has {table} rows to move");
@@ -560,4 +562,88 @@ async fn a_sqlite_installation_moves_to_postgres_without_loss() {
     let turns = moved.store.turns(prompt.session_id).await.unwrap();
     assert!(turns.last().unwrap().id > max_turn);
     assert_eq!(turns.len(), 6, "ana's four turns, her new message and the reply");
+}
+
+/// Makes `instance`'s last heartbeat `ago_ms` old.
+async fn beat_ago(store: &Store, instance: &str, ago_ms: i64) {
+    sqlx::query("UPDATE instances SET heartbeat_at = $1 WHERE id = $2")
+        .bind(kindred::store::now_ms() - ago_ms)
+        .bind(instance)
+        .execute(store.pool())
+        .await
+        .unwrap();
+}
+
+async fn leases_are_held_by_one_live_instance(store: &Store) {
+    store.heartbeat("a").await.unwrap();
+    store.heartbeat("b").await.unwrap();
+    assert!(store.try_lease("person:p", "a", 60_000).await.unwrap());
+    assert!(!store.try_lease("person:p", "b", 60_000).await.unwrap());
+    // Renewing one's own lease works; another lease is independent.
+    assert!(store.try_lease("person:p", "a", 60_000).await.unwrap());
+    assert!(store.try_lease("person:q", "b", 60_000).await.unwrap());
+    // Released: the other may take it.
+    store.release_lease("person:p", "a").await.unwrap();
+    assert!(store.try_lease("person:p", "b", 60_000).await.unwrap());
+    assert!(!store.try_lease("person:p", "a", 60_000).await.unwrap());
+    // An instance whose heartbeat stopped holds nothing.
+    beat_ago(store, "b", kindred::store::ALIVE_MS + 1_000).await;
+    assert_eq!(store.dead_instances().await.unwrap(), ["b"]);
+    assert!(store.try_lease("person:p", "a", 60_000).await.unwrap());
+    // An expired lease is free too.
+    assert!(store.try_lease("leader", "a", -1).await.unwrap());
+    store.heartbeat("c").await.unwrap();
+    assert!(store.try_lease("leader", "c", 60_000).await.unwrap());
+    // Orphaned events: stored, unhandled, and nobody live holds the person.
+    store.inbox_insert("telegram", "u:9", "{}", Some("p")).await.unwrap();
+    store.inbox_insert("telegram", "u:10", "{}", Some("r")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // p is held by a (alive); r by nobody.
+    assert_eq!(store.people_with_orphaned_events(10).await.unwrap(), ["r"]);
+    store.remove_instance("a").await.unwrap();
+    let mut orphaned = store.people_with_orphaned_events(10).await.unwrap();
+    orphaned.sort();
+    assert_eq!(orphaned, ["p", "r"]);
+}
+
+async fn pending_replies_of_stopped_instances_are_claimed_once(store: &Store) {
+    let u = store.get_or_create_user("telegram", "20").await.unwrap();
+    let s = store
+        .create_session(u.id, "telegram", "c20", "direct", Stage::Chatting)
+        .await
+        .unwrap();
+    let t = store
+        .add_turn(
+            s.id,
+            NewTurn {
+                speaker: Speaker::Supporter,
+                text: "pending",
+                source: TurnSource::Model,
+                delivery: Delivery::Pending,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let owner = store.instance().unwrap_or("sqlite-owner").to_string();
+    sqlx::query("UPDATE turns SET claimed_by = $1 WHERE id = $2")
+        .bind(&owner)
+        .bind(t.id)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    store.heartbeat(&owner).await.unwrap();
+    store.heartbeat("other").await.unwrap();
+    // Its instance is alive: nobody else takes it.
+    assert!(store.claim_pending_turns("other").await.unwrap().is_empty());
+    beat_ago(store, &owner, kindred::store::ALIVE_MS + 1_000).await;
+    let claimed = store.claim_pending_turns("other").await.unwrap();
+    assert_eq!(claimed.iter().map(|t| t.id).collect::<Vec<_>>(), [t.id]);
+    store.heartbeat("third").await.unwrap();
+    assert!(
+        store.claim_pending_turns("third").await.unwrap().is_empty(),
+        "claimed by a live instance now"
+    );
+    store.mark_delivered(t.id, Some("m")).await.unwrap();
+    assert!(store.claim_pending_turns("other").await.unwrap().is_empty());
 }
