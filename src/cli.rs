@@ -55,6 +55,21 @@ pub enum Command {
     /// The crisis screen: check messages, measure it.
     #[command(subcommand)]
     Safety(SafetyCommand),
+    /// Telegram set-up that is done once per deployment.
+    #[command(subcommand)]
+    Telegram(TelegramCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TelegramCommand {
+    /// Register the webhook (telegram.webhook_url) with the fixed secret that every
+    /// instance shares (KINDRED_TELEGRAM_WEBHOOK_SECRET or telegram.webhook_secret_file).
+    /// Run it once at deploy time; instances with a fixed secret never register it.
+    SetWebhook {
+        /// The public URL Telegram posts to (default: telegram.webhook_url).
+        #[arg(long)]
+        url: Option<url::Url>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

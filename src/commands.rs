@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{Cli, Command, DbCommand, EvalMode, ModelCommand, SafetyCommand, TrainArgs};
+use crate::cli::{
+    Cli, Command, DbCommand, EvalMode, ModelCommand, SafetyCommand, TelegramCommand, TrainArgs,
+};
 use crate::configuration::LogFormat;
 use crate::model::{self, LoadOptions};
 use crate::startup;
@@ -178,6 +180,25 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             );
             Ok(())
         }),
+        Command::Telegram(TelegramCommand::SetWebhook { url }) => {
+            let url = url
+                .or_else(|| settings.telegram.webhook_url.clone())
+                .context("no webhook URL: set telegram.webhook_url (KINDRED__TELEGRAM__WEBHOOK_URL) or pass --url")?;
+            let secret = startup::telegram_webhook_secret(&settings)?.context(
+                "no fixed webhook secret: set KINDRED_TELEGRAM_WEBHOOK_SECRET or telegram.webhook_secret_file \
+                 (the same for every instance), e.g. from `openssl rand -hex 32`",
+            )?;
+            let mut config = startup::telegram_config(&settings)?;
+            config.mode = kindred_telegram::Mode::Polling {
+                timeout: Duration::from_secs(1),
+            };
+            block_on(kindred_telegram::set_webhook(&config, &url, &secret))?;
+            println!(
+                "Telegram now posts updates to {url} with the shared secret; start the instances with \
+                 telegram.mode = \"webhook\" and the same secret"
+            );
+            Ok(())
+        }
         Command::Db(DbCommand::Copy { from, to }) => block_on(async {
             let busy = Duration::from_millis(settings.storage.busy_timeout_ms);
             let from = match from {

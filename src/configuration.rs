@@ -180,6 +180,9 @@ pub struct TelegramSettings {
     #[serde(deserialize_with = "parse::optional_http_url")]
     pub webhook_url: Option<Url>,
     pub webhook_listen: SocketAddr,
+    /// A fixed webhook secret (several instances; see `kindred telegram set-webhook`).
+    #[serde(deserialize_with = "parse::optional_path")]
+    pub webhook_secret_file: Option<PathBuf>,
     pub groups_enabled_by_default: bool,
 }
 

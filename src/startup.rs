@@ -147,6 +147,7 @@ pub fn telegram_config(settings: &Settings) -> Result<kindred_telegram::Telegram
                 .clone()
                 .context("telegram.mode is \"webhook\" but telegram.webhook_url is not set")?,
             listen: t.webhook_listen,
+            secret: telegram_webhook_secret(settings)?,
         },
     };
     Ok(kindred_telegram::TelegramConfig {
@@ -154,6 +155,25 @@ pub fn telegram_config(settings: &Settings) -> Result<kindred_telegram::Telegram
         api_url: t.api_url.clone(),
         mode,
     })
+}
+
+/// The fixed Telegram webhook secret, if one is configured: `KINDRED_TELEGRAM_WEBHOOK_SECRET`
+/// or `telegram.webhook_secret_file`.
+pub fn telegram_webhook_secret(settings: &Settings) -> Result<Option<String>> {
+    let configured = std::env::var("KINDRED_TELEGRAM_WEBHOOK_SECRET")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .is_some()
+        || settings.telegram.webhook_secret_file.is_some();
+    if !configured {
+        return Ok(None);
+    }
+    let secret = crate::configuration::read_secret(
+        "KINDRED_TELEGRAM_WEBHOOK_SECRET",
+        settings.telegram.webhook_secret_file.as_deref(),
+        "Telegram webhook secret",
+    )?;
+    Ok(Some(secret.expose().to_string()))
 }
 
 /// The Discord adapter's configuration: the token from `KINDRED_DISCORD_TOKEN` or

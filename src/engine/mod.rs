@@ -168,7 +168,10 @@ impl Engine {
                         .event_processed(&chat.platform, &event_key(&chat, id))
                         .await?
                     {
-                        return Ok(());
+                        // Stored before, but perhaps never answered: the instance that
+                        // stored it stopped before replying (its event was left unhandled,
+                        // so it comes back here).
+                        return self.answer_if_owed(&chat, &user, out).await;
                     }
                 }
                 self.message(&chat, &user, message_id.as_deref(), &text, out)

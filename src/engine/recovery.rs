@@ -43,27 +43,60 @@ impl Engine {
         out_for: impl Fn(&str) -> Option<mpsc::Sender<Outbound>>,
     ) -> Result<usize> {
         let pending = self.store.undelivered_turns().await?;
-        self.recover_with(pending, out_for, None).await
+        let resent = self.resend(pending, &out_for).await?;
+        Ok(resent + self.answer_owed(&out_for).await?)
     }
 
     /// The same on a database several instances share (`instance` is this one): only
     /// the pending replies of instances that have stopped are re-sent (claimed, so no
-    /// two instances send one), and a person's owed reply is given only under their
-    /// lease (a live instance holding it is giving it now).
+    /// two instances send one). Owed replies are not given here: the message a stopped
+    /// instance did not answer is still unhandled in the inbox, and whichever instance
+    /// takes the person's lease handles it again (see [`Engine::answer_if_owed`]), in
+    /// order with the person's later messages.
     pub async fn recover_shared(
         &self,
         out_for: impl Fn(&str) -> Option<mpsc::Sender<Outbound>>,
         instance: &str,
     ) -> Result<usize> {
         let pending = self.store.claim_pending_turns(instance).await?;
-        self.recover_with(pending, out_for, Some(instance)).await
+        self.resend(pending, &out_for).await
     }
 
-    async fn recover_with(
+    /// Answers the person's message in `chat` if it is the last of their open
+    /// conversation and has no reply yet.
+    pub(super) async fn answer_if_owed(
+        &self,
+        chat: &ChatRef,
+        user: &UserRef,
+        out: &Out,
+    ) -> Result<()> {
+        let Some(u) = self.store.find_user(&chat.platform, &user.id).await? else {
+            return Ok(());
+        };
+        let Some(s) = self.store.open_session(u.id, &chat.platform, &chat.id).await? else {
+            return Ok(());
+        };
+        if s.stage != Stage::Chatting {
+            return Ok(());
+        }
+        let turns = self.store.turns(s.id).await?;
+        let owed = turns
+            .iter()
+            .rev()
+            .find(|t| t.source != TurnSource::Safety)
+            .is_some_and(|t| t.speaker == Speaker::Seeker);
+        if owed {
+            let risk = self.screen_seeker_turn(&s, chat, out).await?;
+            self.reply(&s, chat, risk, out).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends recorded replies again; returns how many.
+    async fn resend(
         &self,
         pending: Vec<crate::store::Turn>,
-        out_for: impl Fn(&str) -> Option<mpsc::Sender<Outbound>>,
-        instance: Option<&str>,
+        out_for: &impl Fn(&str) -> Option<mpsc::Sender<Outbound>>,
     ) -> Result<usize> {
         let mut n = 0;
         for t in pending {
@@ -84,6 +117,16 @@ impl Engine {
                 .await;
             n += 1;
         }
+        Ok(n)
+    }
+
+    /// Answers the people whose last message in a conversation has no reply (after a
+    /// restart of the only instance).
+    async fn answer_owed(
+        &self,
+        out_for: &impl Fn(&str) -> Option<mpsc::Sender<Outbound>>,
+    ) -> Result<usize> {
+        let mut n = 0;
         for s in self.store.chatting_sessions().await? {
             let turns = self.store.turns(s.id).await?;
             // A crisis response recorded after the person's turn does not answer it: the
@@ -95,46 +138,9 @@ impl Engine {
                 let Some(out) = out_for(&s.chat_platform).map(|tx| Out::to_chat(&tx)) else {
                     continue;
                 };
-                let lease = match instance {
-                    Some(instance) => {
-                        let Some(user) = self.store.user(s.user_id).await? else {
-                            continue;
-                        };
-                        let key = super::runtime::person_key_of(
-                            &s.chat_platform,
-                            &s.chat_id,
-                            &user.platform_user_id,
-                        );
-                        let lease = format!("person:{key}");
-                        let ttl = self.reply_timeout().as_millis() as i64 + 60_000;
-                        if !self.store.try_lease(&lease, instance, ttl).await? {
-                            continue;
-                        }
-                        // Answered meanwhile by the instance that held it?
-                        let turns = self.store.turns(s.id).await?;
-                        let still_owed = turns
-                            .iter()
-                            .rev()
-                            .find(|t| t.source != TurnSource::Safety)
-                            .is_some_and(|t| t.speaker == Speaker::Seeker);
-                        if !still_owed {
-                            self.store.release_lease(&lease, instance).await?;
-                            continue;
-                        }
-                        Some((lease, instance))
-                    }
-                    None => None,
-                };
                 let chat = chat_of(&s);
-                let result = async {
-                    let risk = self.screen_seeker_turn(&s, &chat, &out).await?;
-                    self.reply(&s, &chat, risk, &out).await
-                }
-                .await;
-                if let Some((lease, instance)) = lease {
-                    self.store.release_lease(&lease, instance).await?;
-                }
-                result?;
+                let risk = self.screen_seeker_turn(&s, &chat, &out).await?;
+                self.reply(&s, &chat, risk, &out).await?;
                 n += 1;
             }
         }

@@ -18,6 +18,7 @@ mod conversation;
 mod discord;
 mod harness;
 mod hub;
+mod instances;
 mod llama_parity;
 mod metrics_reference;
 mod model_parity;

@@ -410,6 +410,7 @@ async fn webhook_mode_checks_the_secret_token_and_answers_after_storing() {
     cfg.mode = Mode::Webhook {
         public_url: public_url.clone(),
         listen,
+        secret: None,
     };
     let engine = kindred::startup::build_engine(
         helpers::test_settings(dir.path(), &[("KINDRED__CONVERSATION__CHECKIN", "false")]),

@@ -32,8 +32,15 @@ pub const PLATFORM: &str = "telegram";
 pub enum Mode {
     /// Long polling with `getUpdates`; `timeout` is how long one call waits for news.
     Polling { timeout: Duration },
-    /// Telegram posts updates to `public_url`, which reaches Kindred at `listen`.
-    Webhook { public_url: Url, listen: SocketAddr },
+    /// Telegram posts updates to `public_url`, which reaches Kindred at `listen`. With a
+    /// fixed `secret` the webhook was registered at deploy time ([`set_webhook`]) and
+    /// is left alone (several instances share it); without one, a fresh secret is made
+    /// and registered at every start.
+    Webhook {
+        public_url: Url,
+        listen: SocketAddr,
+        secret: Option<String>,
+    },
 }
 
 /// Everything the adapter needs to run.
@@ -173,14 +180,33 @@ impl Adapter for TelegramAdapter {
             Mode::Polling { timeout } => {
                 poll(&bot, &handler, timeout, &connection, &mut shutdown).await
             }
-            Mode::Webhook { public_url, listen } => {
-                webhook::serve(&bot, handler, public_url, listen, &mut shutdown).await
-            }
+            Mode::Webhook {
+                public_url,
+                listen,
+                secret,
+            } => webhook::serve(&bot, handler, public_url, listen, secret, &mut shutdown).await,
         };
         connection.down();
         kindred_adapter::drain_sender(sender).await;
         result
     }
+}
+
+/// Registers the webhook at `public_url` with the fixed `secret` (once, at deploy time,
+/// for instances that share it): `kindred telegram set-webhook`.
+pub async fn set_webhook(config: &TelegramConfig, public_url: &Url, secret: &str) -> Result<()> {
+    webhook::check_secret(secret)?;
+    let bot = Bot::new(config.token.clone()).set_api_url(config.api_url.clone());
+    let redact = Redactor::new(&config.token);
+    send::retrying(|| {
+        bot.set_webhook(public_url.clone())
+            .secret_token(secret.to_string())
+            .allowed_updates(allowed_updates())
+            .send()
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("setWebhook failed: {}", redact.clean(&e)))?;
+    Ok(())
 }
 
 /// `getMe` until it works: the network may not be up yet when the daemon starts. A

@@ -28,10 +28,20 @@ pub(crate) async fn serve(
     handler: UpdateHandler,
     public_url: url::Url,
     listen: SocketAddr,
+    fixed_secret: Option<String>,
     shutdown: &mut tokio::sync::broadcast::Receiver<()>,
 ) -> Result<()> {
-    // A fresh secret each start: nothing to configure, nothing to leak from a file.
-    let secret = random_secret();
+    // Without a fixed secret, a fresh one each start: nothing to configure, nothing to
+    // leak from a file (one instance). A fixed one is shared by several instances, and
+    // the webhook it was registered with is theirs: none of them registers it again.
+    let register = fixed_secret.is_none();
+    let secret = match fixed_secret {
+        Some(s) => {
+            check_secret(&s)?;
+            s
+        }
+        None => random_secret(),
+    };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen for Telegram's webhook on {listen}"))?;
@@ -43,15 +53,21 @@ pub(crate) async fn serve(
         handler: handler.clone(),
         secret: secret.clone(),
     });
-    crate::send::retrying(|| {
-        bot.set_webhook(public_url.clone())
-            .secret_token(secret.clone())
-            .allowed_updates(crate::allowed_updates())
-            .send()
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!("setWebhook failed: {}", handler.redact.clean(&e)))?;
-    tracing::info!(%listen, "receiving Telegram updates by webhook");
+    if register {
+        crate::send::retrying(|| {
+            bot.set_webhook(public_url.clone())
+                .secret_token(secret.clone())
+                .allowed_updates(crate::allowed_updates())
+                .send()
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("setWebhook failed: {}", handler.redact.clean(&e)))?;
+    }
+    tracing::info!(
+        %listen,
+        registered_here = register,
+        "receiving Telegram updates by webhook"
+    );
     let mut stop = shutdown.resubscribe();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -88,6 +104,21 @@ async fn receive(
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Telegram's rule for secret tokens: 1-256 characters of A-Z, a-z, 0-9, `_` and `-`.
+pub(crate) fn check_secret(secret: &str) -> Result<()> {
+    let ok = (1..=256).contains(&secret.len())
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !ok {
+        anyhow::bail!(
+            "the Telegram webhook secret must be 1-256 characters of A-Z, a-z, 0-9, _ and - \
+             (e.g. the output of `openssl rand -hex 32`)"
+        );
+    }
+    Ok(())
 }
 
 fn random_secret() -> String {
