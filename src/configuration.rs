@@ -195,6 +195,9 @@ pub struct DiscordSettings {
     #[serde(deserialize_with = "parse::optional_path")]
     pub token_file: Option<PathBuf>,
     pub register_commands: bool,
+    /// Which gateway shards this instance runs (`FIRST-LAST/TOTAL`); none: one shard.
+    #[serde(deserialize_with = "parse::optional_shards")]
+    pub shards: Option<kindred_discord::Shards>,
 }
 
 /// Settings that are text in a file or the environment and typed in [`Settings`]:
@@ -249,6 +252,16 @@ mod parse {
         s.trim().parse().map(Some).map_err(|e| {
             D::Error::custom(format!("{s:?} is not an address like 127.0.0.1:9187 ({e})"))
         })
+    }
+
+    pub fn optional_shards<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<kindred_discord::Shards>, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.trim().is_empty() {
+            return Ok(None);
+        }
+        s.parse().map(Some).map_err(D::Error::custom)
     }
 
     pub fn optional_path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {

@@ -189,6 +189,7 @@ pub fn discord_config(settings: &Settings) -> Result<kindred_discord::DiscordCon
         token: token.expose().to_string(),
         api_url: d.api_url.as_str().trim_end_matches('/').to_string(),
         register_commands: d.register_commands,
+        shards: d.shards,
     })
 }
 

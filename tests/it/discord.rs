@@ -27,6 +27,7 @@ async fn start(dir: &std::path::Path, dc: &DiscordStandIn) -> Running {
             token: TOKEN.into(),
             api_url: dc.url.clone(),
             register_commands: true,
+            shards: None,
         }))
         .start(engine);
     dc.wait_until("IDENTIFY and READY", WAIT, |d| {
@@ -734,5 +735,32 @@ async fn moderators_get_an_alert_in_their_channel_without_the_words() {
         .map(|c| c.path)
         .collect();
     assert_eq!(channels.len(), 2, "{channels:?}");
+    stop(app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_runs_the_gateway_shards_it_is_given() {
+    let dc = DiscordStandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = kindred::startup::build_engine(
+        helpers::test_settings(dir.path(), &[]),
+        &helpers::tiny_model(),
+    )
+    .await
+    .unwrap();
+    let app = AppBuilder::new()
+        .with_adapter(DiscordAdapter::new(DiscordConfig {
+            token: TOKEN.into(),
+            api_url: dc.url.clone(),
+            register_commands: false,
+            shards: Some("2-3/4".parse().unwrap()),
+        }))
+        .start(engine);
+    dc.wait_until("two IDENTIFYs", WAIT, |d| d.identifies().len() >= 2)
+        .await;
+    let mut shards: Vec<serde_json::Value> =
+        dc.identifies().iter().map(|d| d["shard"].clone()).collect();
+    shards.sort_by_key(|s| s[0].as_u64());
+    assert_eq!(shards, [serde_json::json!([2, 4]), serde_json::json!([3, 4])]);
     stop(app).await;
 }

@@ -40,6 +40,45 @@ pub struct DiscordConfig {
     pub api_url: String,
     /// Register the slash commands globally at start-up.
     pub register_commands: bool,
+    /// Which gateway shards this instance runs (`None`: the one shard of a small bot).
+    pub shards: Option<Shards>,
+}
+
+/// The gateway shards one instance runs: `first..=last` of `total`, so that several
+/// instances split a large bot's guilds. Discord delivers direct messages on shard 0:
+/// the instance that runs it receives every DM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shards {
+    pub first: u32,
+    pub last: u32,
+    pub total: u32,
+}
+
+impl std::str::FromStr for Shards {
+    type Err = String;
+
+    /// `N/TOTAL` or `FIRST-LAST/TOTAL`, e.g. `0-1/4` (shard ids count from 0).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let usage = || {
+            format!("{s:?} is not a shard set: write N/TOTAL or FIRST-LAST/TOTAL, e.g. 0-1/4 (ids from 0)")
+        };
+        let (ids, total) = s.trim().split_once('/').ok_or_else(usage)?;
+        let total: u32 = total.trim().parse().map_err(|_| usage())?;
+        let (first, last) = match ids.split_once('-') {
+            Some((a, b)) => (
+                a.trim().parse().map_err(|_| usage())?,
+                b.trim().parse().map_err(|_| usage())?,
+            ),
+            None => {
+                let n: u32 = ids.trim().parse().map_err(|_| usage())?;
+                (n, n)
+            }
+        };
+        if total == 0 || first > last || last >= total {
+            return Err(usage());
+        }
+        Ok(Shards { first, last, total })
+    }
 }
 
 impl std::fmt::Debug for DiscordConfig {
@@ -163,8 +202,19 @@ impl Adapter for DiscordAdapter {
             deferred,
         ));
         let shards = client.shard_manager.clone();
+        let shard_set = self.config.shards;
+        if let Some(sh) = shard_set {
+            tracing::info!(first = sh.first, last = sh.last, total = sh.total, dms = (sh.first == 0), "running Discord gateway shards");
+        }
+        let started = async {
+            match shard_set {
+                // serenity reads this range's end as the last shard (inclusive).
+                Some(sh) => client.start_shard_range(sh.first..sh.last, sh.total).await,
+                None => client.start().await,
+            }
+        };
         let result = tokio::select! {
-            r = client.start() => r.map_err(|e| anyhow::anyhow!("the Discord connection failed: {e}")),
+            r = started => r.map_err(|e| anyhow::anyhow!("the Discord connection failed: {e}")),
             _ = shutdown.recv() => {
                 shards.shutdown_all().await;
                 Ok(())
@@ -257,3 +307,18 @@ pub(crate) async fn deliver(inbox: &Inbox, key: String, ev: kindred_adapter::Inb
 /// Said when an event could not be stored.
 pub(crate) const NOT_STORED: &str =
     "Sorry, I couldn't take that in just now. Please send it again in a moment.";
+
+#[cfg(test)]
+mod shard_tests {
+    use super::Shards;
+
+    #[test]
+    fn shard_sets_parse_and_bad_ones_say_how() {
+        assert_eq!("0-1/4".parse(), Ok(Shards { first: 0, last: 1, total: 4 }));
+        assert_eq!("3/4".parse(), Ok(Shards { first: 3, last: 3, total: 4 }));
+        for bad in ["4/4", "2-1/4", "0-1", "a/4", "0/0"] {
+            let err = bad.parse::<Shards>().unwrap_err();
+            assert!(err.contains("FIRST-LAST/TOTAL"), "{bad}: {err}");
+        }
+    }
+}
