@@ -236,6 +236,13 @@ pub struct ExportArgs {
 pub struct StatsArgs {
     #[arg(long)]
     pub json: bool,
+    /// Draw the charts (strategies across conversation progress, rating by phase,
+    /// ratings over time, intensity before/after) into DIR as SVG and PNG.
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<PathBuf>,
+    /// Write one HTML page with every chart and the summary.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

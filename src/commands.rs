@@ -357,8 +357,30 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         }),
         Command::Stats(a) => block_on(async {
             let store = startup::open_store(&settings).await?;
-            let v = crate::export::stats(&store).await?;
+            let v = crate::export::stats(&store).await;
+            let plots = match (&a.plot, &a.html) {
+                (None, None) => None,
+                _ => Some(crate::export::plots::PlotData::collect(&store).await),
+            };
             store.close().await;
+            let v = v?;
+            if let Some(data) = plots {
+                let data = data?;
+                if let Some(dir) = &a.plot {
+                    for f in crate::export::plots::write_plots(&data, dir)? {
+                        eprintln!("wrote {}", f.display());
+                    }
+                }
+                if let Some(file) = &a.html {
+                    let page = crate::export::plots::html_report(
+                        &data,
+                        &crate::export::stats_table(&v),
+                    )?;
+                    std::fs::write(file, page)
+                        .with_context(|| format!("cannot write {}", file.display()))?;
+                    eprintln!("wrote {}", file.display());
+                }
+            }
             if a.json {
                 println!("{v}");
             } else {

@@ -14,6 +14,7 @@
 
 mod esconv;
 pub mod scrub;
+pub mod plots;
 mod stats;
 
 use std::io::Write;

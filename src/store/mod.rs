@@ -30,6 +30,7 @@ pub use copy::{values, Value, TABLES};
 pub use instances::ALIVE_MS;
 pub use location::Location;
 pub use sessions::{FieldValue, SessionField};
+pub use stats::PlotRows;
 
 use std::path::Path;
 use std::time::Duration;

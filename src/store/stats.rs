@@ -55,3 +55,44 @@ impl Store {
         }))
     }
 }
+
+/// The rows `kindred stats --plot` draws from (no words, no people).
+#[derive(Debug, Default)]
+pub struct PlotRows {
+    /// Each model reply with a strategy: (its index, its conversation's turn count, strategy).
+    pub strategies: Vec<(i64, i64, String)>,
+    /// Each rating: (stars, when, index of the second rated reply, turn count).
+    pub ratings: Vec<(i64, i64, i64, i64)>,
+    /// Each check-in and survey: (intensity before, intensity after).
+    pub intensities: Vec<(Option<i64>, Option<i64>)>,
+}
+
+impl Store {
+    pub async fn plot_rows(&self) -> Result<PlotRows> {
+        const COUNTS: &str = "(SELECT session_id, COUNT(*) AS n FROM turns GROUP BY session_id)";
+        let strategies = sqlx::query_as(&format!(
+            "SELECT t.idx, c.n, t.strategy FROM turns t JOIN {COUNTS} c ON c.session_id = t.session_id
+             WHERE t.source = 'model' AND t.strategy IS NOT NULL ORDER BY t.id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        let ratings = sqlx::query_as(&format!(
+            "SELECT p.stars, p.rated_at, t.idx, c.n FROM rating_prompts p
+             JOIN turns t ON t.id = p.second_turn_id JOIN {COUNTS} c ON c.session_id = p.session_id
+             WHERE p.stars IS NOT NULL AND p.rated_at IS NOT NULL ORDER BY p.rated_at"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        let intensities = sqlx::query_as(
+            "SELECT intensity_before, intensity_after FROM sessions
+             WHERE intensity_before IS NOT NULL OR intensity_after IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(PlotRows {
+            strategies,
+            ratings,
+            intensities,
+        })
+    }
+}

@@ -23,6 +23,7 @@ mod llama_parity;
 mod metrics_reference;
 mod model_parity;
 mod operations;
+mod plots;
 mod reliability;
 mod store;
 mod telegram;
