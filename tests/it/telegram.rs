@@ -591,3 +591,35 @@ async fn mydata_arrives_as_a_document_with_only_the_persons_own_words() {
     );
     stop(app).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_whose_sends_hang_holds_back_no_other_chat() {
+    // Sends go out one queue per chat: a chat whose messages hang (a slow or failing
+    // send being retried) must not delay anyone else's replies.
+    let tg = TelegramStandIn::start(TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(dir.path(), &tg, &[]).await;
+    let (stuck, other) = (2001, 2002);
+    tg.hold_chat(stuck);
+    tg.dm(stuck, "hello, is anyone there?");
+    tg.wait_until("the stuck chat's first send", WAIT, |c| {
+        c.iter().any(|c| c.method == "held:sendmessage")
+    })
+    .await;
+    tg.dm(other, "hello, I had a rough day");
+    tg.wait_until("the other chat's introduction and reply", WAIT, |_| {
+        tg.texts_to(other).len() >= 2
+    })
+    .await;
+    assert!(
+        tg.texts_to(stuck).is_empty(),
+        "the stuck chat is still waiting: {:?}",
+        tg.texts_to(stuck)
+    );
+    // Released, the stuck chat gets its messages, in order.
+    tg.release_chat(stuck);
+    tg.wait_until("the stuck chat's messages", WAIT, |_| tg.texts_to(stuck).len() >= 2)
+        .await;
+    assert!(tg.texts_to(stuck)[0].starts_with("Hi, I'm Kindred"));
+    stop(app).await;
+}

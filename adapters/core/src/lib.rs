@@ -486,3 +486,63 @@ mod tests {
         assert_eq!(parts, vec!["😀😀", "😀"]);
     }
 }
+
+/// Sends what the engine asks, one queue per chat: a chat's messages go out in order,
+/// one at a time, while different chats are served side by side (at most `concurrency`
+/// sends in flight, handed out first come, first served). So one busy group, a flood of
+/// answers to one person, or a chat whose sends keep failing and being retried holds
+/// back only that chat, never everyone's replies. Returns once `outbound` has closed and
+/// every queue is empty.
+pub async fn send_per_chat<F, Fut>(
+    mut outbound: mpsc::Receiver<Outbound>,
+    concurrency: usize,
+    send: F,
+) where
+    F: Fn(Outbound) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    struct ChatQueue {
+        tx: mpsc::UnboundedSender<Outbound>,
+        /// Messages handed to the queue and not yet sent.
+        pending: Arc<AtomicUsize>,
+    }
+
+    let permits = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    let mut queues: HashMap<(String, String), ChatQueue> = HashMap::new();
+    let mut workers = tokio::task::JoinSet::new();
+    while let Some(o) = outbound.recv().await {
+        // The queues of chats with nothing left to send go (their worker then ends):
+        // only this loop adds to a queue, so one found empty here stays empty.
+        if queues.len() > 64 {
+            queues.retain(|_, q| q.pending.load(Ordering::Acquire) > 0);
+            while workers.try_join_next().is_some() {}
+        }
+        let key = (o.chat().platform.clone(), o.chat().id.clone());
+        let q = queues.entry(key).or_insert_with(|| {
+            let (tx, mut rx) = mpsc::unbounded_channel::<Outbound>();
+            let pending = Arc::new(AtomicUsize::new(0));
+            let (send, permits, left) = (send.clone(), permits.clone(), pending.clone());
+            workers.spawn(async move {
+                while let Some(o) = rx.recv().await {
+                    let Ok(_permit) = permits.acquire().await else {
+                        return;
+                    };
+                    send(o).await;
+                    left.fetch_sub(1, Ordering::AcqRel);
+                }
+            });
+            ChatQueue { tx, pending }
+        });
+        q.pending.fetch_add(1, Ordering::AcqRel);
+        if q.tx.send(o).is_err() {
+            q.pending.fetch_sub(1, Ordering::AcqRel);
+            tracing::warn!("a chat's send queue had stopped; a message was dropped");
+        }
+    }
+    drop(queues);
+    while workers.join_next().await.is_some() {}
+}

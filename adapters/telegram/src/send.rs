@@ -84,129 +84,141 @@ fn with_choice_marked(choices: &[Choice], chosen: Option<usize>) -> Vec<Choice> 
         .collect()
 }
 
-/// Sends what the engine asks, in order, reporting deliveries back.
+/// Sends what the engine asks, in order within each chat, reporting deliveries back.
 pub async fn run_outbound(
     bot: Bot,
-    mut outbound: tokio::sync::mpsc::Receiver<Outbound>,
+    outbound: tokio::sync::mpsc::Receiver<Outbound>,
     inbox: Inbox,
     redact: Redactor,
 ) {
-    while let Some(o) = outbound.recv().await {
-        let Ok(chat_id) = o.chat().id.parse::<i64>().map(ChatId) else {
-            tracing::warn!(chat = %o.chat().id, "not a Telegram chat id");
-            continue;
-        };
-        match o {
-            Outbound::Text { id, text, .. } => {
-                let mut last = None;
-                let mut error = None;
-                for part in split_message(&text, MESSAGE_LIMIT, utf16_len) {
-                    match retrying(|| bot.send_message(chat_id, part.clone()).send()).await {
-                        Ok(m) => last = Some(m.id.0.to_string()),
-                        Err(e) => {
-                            error = Some(redact.clean(&e));
-                            break;
-                        }
+    // One queue per chat (see `send_per_chat`); 8 sends at once stay well within
+    // Telegram's 30 messages a second, and 429s are retried as Telegram asks.
+    kindred_adapter::send_per_chat(outbound, SENDS_AT_ONCE, move |o| {
+        let (bot, inbox, redact) = (bot.clone(), inbox.clone(), redact.clone());
+        async move { send_one(&bot, o, &inbox, &redact).await }
+    })
+    .await
+}
+
+/// Sends in flight at once, across chats.
+const SENDS_AT_ONCE: usize = 8;
+
+/// Sends one outbound message and reports how it went.
+async fn send_one(bot: &Bot, o: Outbound, inbox: &Inbox, redact: &Redactor) {
+    let Ok(chat_id) = o.chat().id.parse::<i64>().map(ChatId) else {
+        tracing::warn!(chat = %o.chat().id, "not a Telegram chat id");
+        return;
+    };
+    match o {
+        Outbound::Text { id, text, .. } => {
+            let mut last = None;
+            let mut error = None;
+            for part in split_message(&text, MESSAGE_LIMIT, utf16_len) {
+                match retrying(|| bot.send_message(chat_id, part.clone()).send()).await {
+                    Ok(m) => last = Some(m.id.0.to_string()),
+                    Err(e) => {
+                        error = Some(redact.clean(&e));
+                        break;
                     }
                 }
-                report(&inbox, id, last, error).await;
             }
-            Outbound::Prompt {
-                id, text, choices, ..
-            } => {
-                let r = retrying(|| {
-                    bot.send_message(chat_id, text.clone())
-                        .reply_markup(keyboard(&choices))
-                        .send()
-                })
-                .await;
-                match r {
-                    Ok(m) => report(&inbox, id, Some(m.id.0.to_string()), None).await,
-                    Err(e) => report(&inbox, id, None, Some(redact.clean(&e))).await,
-                }
-            }
-            Outbound::File {
-                id,
-                file_name,
-                content,
-                caption,
-                ..
-            } => {
-                let r = retrying(|| {
-                    bot.send_document(
-                        chat_id,
-                        InputFile::memory(content.clone().into_bytes())
-                            .file_name(file_name.clone()),
-                    )
-                    .caption(caption.clone())
-                    .send()
-                })
-                .await;
-                match r {
-                    Ok(m) => report(&inbox, id, Some(m.id.0.to_string()), None).await,
-                    Err(e) => report(&inbox, id, None, Some(redact.clean(&e))).await,
-                }
-            }
-            Outbound::Typing { .. } => {
-                // Cosmetic: never retried, never worth a warning.
-                let _ = bot
-                    .send_chat_action(chat_id, ChatAction::Typing)
-                    .send()
-                    .await;
-            }
-            Outbound::EditPrompt {
-                platform_message_id,
-                text,
-                choices,
-                chosen,
-                ..
-            } => {
-                let Ok(mid) = platform_message_id.parse::<i32>() else {
-                    continue;
-                };
-                let marked = with_choice_marked(&choices, chosen);
-                let r = retrying(|| {
-                    let req = bot.edit_message_text(chat_id, MessageId(mid), text.clone());
-                    if marked.is_empty() {
-                        req.send()
-                    } else {
-                        req.reply_markup(keyboard(&marked)).send()
-                    }
-                })
-                .await;
-                if let Err(e) = r {
-                    // "message is not modified" when the same rating is pressed twice.
-                    tracing::debug!(error = %redact.clean(&e), "editing a prompt failed");
-                }
-            }
-            Outbound::Notice {
-                interaction: Some(q),
-                text,
-                ..
-            } => {
-                let r = retrying(|| {
-                    bot.answer_callback_query(q.clone().into())
-                        .text(text.clone())
-                        .send()
-                })
-                .await;
-                if let Err(e) = r {
-                    // A callback query expires after a while; say it in the chat instead.
-                    tracing::debug!(error = %redact.clean(&e), "answering a button press failed");
-                    let _ = retrying(|| bot.send_message(chat_id, text.clone()).send()).await;
-                }
-            }
-            Outbound::Notice {
-                interaction: None,
-                text,
-                ..
-            } => {
-                if let Err(e) = retrying(|| bot.send_message(chat_id, text.clone()).send()).await {
-                    tracing::warn!(error = %redact.clean(&e), "sending a notice failed");
-                }
-            }
-            Outbound::Done { .. } => {}
+            report(&inbox, id, last, error).await;
         }
+        Outbound::Prompt {
+            id, text, choices, ..
+        } => {
+            let r = retrying(|| {
+                bot.send_message(chat_id, text.clone())
+                    .reply_markup(keyboard(&choices))
+                    .send()
+            })
+            .await;
+            match r {
+                Ok(m) => report(&inbox, id, Some(m.id.0.to_string()), None).await,
+                Err(e) => report(&inbox, id, None, Some(redact.clean(&e))).await,
+            }
+        }
+        Outbound::File {
+            id,
+            file_name,
+            content,
+            caption,
+            ..
+        } => {
+            let r = retrying(|| {
+                bot.send_document(
+                    chat_id,
+                    InputFile::memory(content.clone().into_bytes())
+                        .file_name(file_name.clone()),
+                )
+                .caption(caption.clone())
+                .send()
+            })
+            .await;
+            match r {
+                Ok(m) => report(&inbox, id, Some(m.id.0.to_string()), None).await,
+                Err(e) => report(&inbox, id, None, Some(redact.clean(&e))).await,
+            }
+        }
+        Outbound::Typing { .. } => {
+            // Cosmetic: never retried, never worth a warning.
+            let _ = bot
+                .send_chat_action(chat_id, ChatAction::Typing)
+                .send()
+                .await;
+        }
+        Outbound::EditPrompt {
+            platform_message_id,
+            text,
+            choices,
+            chosen,
+            ..
+        } => {
+            let Ok(mid) = platform_message_id.parse::<i32>() else {
+                return;
+            };
+            let marked = with_choice_marked(&choices, chosen);
+            let r = retrying(|| {
+                let req = bot.edit_message_text(chat_id, MessageId(mid), text.clone());
+                if marked.is_empty() {
+                    req.send()
+                } else {
+                    req.reply_markup(keyboard(&marked)).send()
+                }
+            })
+            .await;
+            if let Err(e) = r {
+                // "message is not modified" when the same rating is pressed twice.
+                tracing::debug!(error = %redact.clean(&e), "editing a prompt failed");
+            }
+        }
+        Outbound::Notice {
+            interaction: Some(q),
+            text,
+            ..
+        } => {
+            let r = retrying(|| {
+                bot.answer_callback_query(q.clone().into())
+                    .text(text.clone())
+                    .send()
+            })
+            .await;
+            if let Err(e) = r {
+                // A callback query expires after a while; say it in the chat instead.
+                tracing::debug!(error = %redact.clean(&e), "answering a button press failed");
+                let _ = retrying(|| bot.send_message(chat_id, text.clone()).send()).await;
+            }
+        }
+        Outbound::Notice {
+            interaction: None,
+            text,
+            ..
+        } => {
+            if let Err(e) = retrying(|| bot.send_message(chat_id, text.clone()).send()).await {
+                tracing::warn!(error = %redact.clean(&e), "sending a notice failed");
+            }
+        }
+        Outbound::Done { .. } => {}
     }
 }
 

@@ -44,6 +44,8 @@ struct Inner {
     failures: HashMap<String, VecDeque<(u16, Option<u64>)>>,
     /// Methods whose calls are never answered.
     held: Vec<String>,
+    /// Chats whose sendMessage calls wait until released.
+    held_chats: Vec<i64>,
     /// (chat, user) → status for getChatMember ("gone": Telegram refuses, as when the
     /// bot has left the chat).
     members: HashMap<(i64, i64), String>,
@@ -165,6 +167,16 @@ impl TelegramStandIn {
         self.lock().held.push(method.to_lowercase());
     }
 
+    /// sendMessage calls to `chat` wait (unanswered) until [`Self::release_chat`]: a
+    /// chat whose sends hang.
+    pub fn hold_chat(&self, chat: i64) {
+        self.lock().held_chats.push(chat);
+    }
+
+    pub fn release_chat(&self, chat: i64) {
+        self.lock().held_chats.retain(|c| *c != chat);
+    }
+
     pub fn set_member(&self, chat: i64, user: i64, status: &str) {
         self.lock().members.insert((chat, user), status.to_string());
     }
@@ -263,6 +275,24 @@ async fn api(
         Some(boundary) => form_fields(&body, &boundary),
         None => serde_json::from_slice(&body).unwrap_or(json!({})),
     };
+    if method == "sendmessage" {
+        if let Some(chat) = body["chat_id"].as_i64() {
+            let mut announced = false;
+            while st.lock().held_chats.contains(&chat) {
+                if !announced {
+                    // Seen (for tests that wait on it), answered later.
+                    st.lock().calls.push(Call {
+                        method: "held:sendmessage".into(),
+                        body: body.clone(),
+                        result: Value::Null,
+                        at: Instant::now(),
+                    });
+                    announced = true;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
     let planned = {
         let mut s = st.lock();
         if s.held.contains(&method) {
