@@ -135,7 +135,9 @@ impl Engine {
                     .strip_prefix("turn:")
                     .and_then(|s| s.parse().ok())
                 {
-                    self.store.mark_failed(id).await?;
+                    if !self.store.mark_failed(id).await? {
+                        tracing::error!(turn = id, "a message could not be delivered after every attempt; given up");
+                    }
                 }
                 Ok(())
             }

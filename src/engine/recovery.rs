@@ -92,6 +92,18 @@ impl Engine {
         Ok(())
     }
 
+    /// Sends again the refused messages whose next attempt is due (run periodically).
+    pub async fn retry_failed_sends(
+        &self,
+        out_for: impl Fn(&str) -> Option<mpsc::Sender<Outbound>>,
+    ) -> Result<usize> {
+        let due = self.store.claim_due_retries(self.store.instance()).await?;
+        if !due.is_empty() {
+            tracing::info!(messages = due.len(), "trying refused messages again");
+        }
+        self.resend(due, &out_for).await
+    }
+
     /// Sends recorded replies again; returns how many.
     async fn resend(
         &self,

@@ -144,6 +144,12 @@ pub async fn serve(
                 if let Err(e) = engine.end_idle_sessions().await {
                     tracing::warn!(error = %format!("{e:#}"), "ending idle sessions failed");
                 }
+                {
+                    let route = |p: &str| routes.get(p).cloned();
+                    if let Err(e) = engine.retry_failed_sends(route).await {
+                        tracing::warn!(error = %format!("{e:#}"), "trying refused messages again failed");
+                    }
+                }
                 let week_ago = crate::store::now_ms() - 7 * 24 * 3_600_000;
                 if let Err(e) = engine.store.prune_handled_events(week_ago).await {
                     tracing::warn!(error = %format!("{e:#}"), "pruning handled events failed");

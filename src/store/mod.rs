@@ -31,6 +31,7 @@ pub use instances::ALIVE_MS;
 pub use location::Location;
 pub use sessions::{FieldValue, SessionField};
 pub use stats::PlotRows;
+pub use turns::SEND_ATTEMPTS;
 
 use std::path::Path;
 use std::time::Duration;

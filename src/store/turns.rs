@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// How many times a refused send is tried in all (see [`Store::mark_failed`]).
+pub const SEND_ATTEMPTS: i64 = 10;
+
 impl Store {
     /// Appends a turn with the next index of its session.
     pub async fn add_turn(&self, session_id: i64, t: NewTurn<'_>) -> Result<Turn> {
@@ -94,12 +97,54 @@ impl Store {
         Ok(())
     }
 
-    pub async fn mark_failed(&self, turn_id: i64) -> Result<()> {
-        sqlx::query("UPDATE turns SET delivery = 'failed' WHERE id = $1")
+    /// Records that the platform refused a turn, and when to try it again: after 1, 2,
+    /// 4 … minutes, at most an hour apart, [`SEND_ATTEMPTS`] times in all (about four
+    /// hours), then never. Returns whether it will be tried again.
+    pub async fn mark_failed(&self, turn_id: i64) -> Result<bool> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "UPDATE turns SET delivery = 'failed', attempts = attempts + 1 WHERE id = $1 RETURNING attempts",
+        )
+        .bind(turn_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((attempts,)) = row else {
+            return Ok(false);
+        };
+        let next = (attempts < SEND_ATTEMPTS).then(|| {
+            let minutes = 1i64 << (attempts - 1).clamp(0, 6);
+            now_ms() + minutes.min(60) * 60_000
+        });
+        sqlx::query("UPDATE turns SET next_attempt_at = $1 WHERE id = $2")
+            .bind(next)
             .bind(turn_id)
             .execute(&self.pool)
             .await?;
-        Ok(())
+        Ok(next.is_some())
+    }
+
+    /// Failed turns whose next attempt is due, in conversations still open, made pending
+    /// again (and claimed by `instance` on a shared database) to be sent now.
+    pub async fn claim_due_retries(&self, instance: Option<&str>) -> Result<Vec<Turn>> {
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE OF t SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE turns SET delivery = 'pending', next_attempt_at = NULL, claimed_by = $1
+             WHERE id IN (
+                 SELECT t.id FROM turns t JOIN sessions s ON s.id = t.session_id
+                 WHERE t.delivery = 'failed' AND t.next_attempt_at IS NOT NULL
+                   AND t.next_attempt_at <= $2 AND s.stage != 'closed'
+                 ORDER BY t.id {lock})
+             RETURNING *"
+        );
+        let mut turns: Vec<Turn> = sqlx::query_as(&sql)
+            .bind(instance)
+            .bind(now_ms())
+            .fetch_all(&self.pool)
+            .await?;
+        turns.sort_by_key(|t| t.id);
+        Ok(turns)
     }
 
     /// Bot turns recorded but not yet confirmed delivered, oldest first.

@@ -365,3 +365,89 @@ async fn one_persons_flood_holds_nobody_else_back() {
     .unwrap_or_else(|_| panic!("bo helped: {bo_helped}, ana told: {ana_told}"));
     let _ = running.shutdown.send(());
 }
+
+/// A message the platform refused is tried again later, for hours, crisis resources
+/// included, and given up only after every attempt.
+#[tokio::test]
+async fn a_refused_message_is_sent_again_later_and_given_up_only_at_the_end() {
+    let app = spawn_app(&[]).await;
+    let out = app.send(message("ana", "I want to kill myself")).await;
+    let crisis: i64 = out
+        .iter()
+        .find_map(|o| match o {
+            Outbound::Text { id: Some(id), text, .. } if text.contains("crisis line") => {
+                id.strip_prefix("turn:").and_then(|n| n.parse().ok())
+            }
+            _ => None,
+        })
+        .expect("a recorded crisis response");
+    let refuse = || Inbound::Failed {
+        outbound_id: format!("turn:{crisis}"),
+        reason: "Bad Gateway".into(),
+    };
+    let retry = || async {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        let n = app.engine.retry_failed_sends(|_| Some(tx.clone())).await.unwrap();
+        drop(tx);
+        let mut sent = Vec::new();
+        while let Some(o) = rx.recv().await {
+            sent.push(o);
+        }
+        (n, sent)
+    };
+    let due_now = || async {
+        sqlx::query("UPDATE turns SET next_attempt_at = $1 WHERE id = $2 AND next_attempt_at IS NOT NULL")
+            .bind(kindred::store::now_ms() - 1)
+            .bind(crisis)
+            .execute(app.db())
+            .await
+            .unwrap();
+    };
+    app.send(refuse()).await;
+    let t = app.engine.store.turn(crisis).await.unwrap().unwrap();
+    assert_eq!(t.delivery, Delivery::Failed);
+    // Not at once: a minute later.
+    assert_eq!(retry().await.0, 0);
+    due_now().await;
+    let (n, sent) = retry().await;
+    assert_eq!(n, 1);
+    assert!(
+        matches!(&sent[..], [Outbound::Text { id: Some(id), text, .. }] if *id == format!("turn:{crisis}") && text.contains("crisis line")),
+        "{sent:?}"
+    );
+    assert_eq!(app.engine.store.turn(crisis).await.unwrap().unwrap().delivery, Delivery::Pending);
+    // Refused every time: tried SEND_ATTEMPTS times in all, then given up.
+    for _ in 1..kindred::store::SEND_ATTEMPTS {
+        app.send(refuse()).await;
+        due_now().await;
+        retry().await;
+    }
+    app.send(refuse()).await;
+    due_now().await;
+    assert_eq!(retry().await.0, 0, "given up after the last attempt");
+    let t = app.engine.store.turn(crisis).await.unwrap().unwrap();
+    assert_eq!(t.delivery, Delivery::Failed);
+    // The platform finally took one earlier: delivered, not retried.
+    let app2 = spawn_app(&[]).await;
+    let out = app2.send(message("ben", "hello")).await;
+    let reply: i64 = replies_ids(&out)[0];
+    app2.send(Inbound::Failed { outbound_id: format!("turn:{reply}"), reason: "x".into() }).await;
+    app2.send(Inbound::Delivered { outbound_id: format!("turn:{reply}"), platform_message_id: Some("m1".into()) }).await;
+    sqlx::query("UPDATE turns SET next_attempt_at = $1 WHERE id = $2")
+        .bind(kindred::store::now_ms() - 1)
+        .bind(reply)
+        .execute(app2.db())
+        .await
+        .unwrap();
+    let (tx, _rx) = tokio::sync::mpsc::channel(16);
+    assert_eq!(app2.engine.retry_failed_sends(|_| Some(tx.clone())).await.unwrap(), 0);
+}
+
+fn replies_ids(out: &[Outbound]) -> Vec<i64> {
+    out.iter()
+        .filter_map(|o| match o {
+            Outbound::Text { id: Some(id), .. } => id.strip_prefix("turn:").and_then(|n| n.parse().ok()),
+            _ => None,
+        })
+        .collect()
+}
