@@ -12,8 +12,8 @@ use crate::cli::{
 use crate::configuration::LogFormat;
 use crate::model::{self, LoadOptions};
 use crate::startup;
-use crate::train::trainer::{self, TrainSettings};
 use crate::store::Store;
+use crate::train::trainer::{self, TrainSettings};
 use std::time::Duration;
 
 /// The log filter when `KINDRED_LOG` does not say otherwise: Kindred's own crates at the
@@ -160,8 +160,8 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             .await?;
             let applied = store.migrate().await;
             store.close().await;
-            let applied = applied
-                .with_context(|| format!("cannot apply migrations to {location}"))?;
+            let applied =
+                applied.with_context(|| format!("cannot apply migrations to {location}"))?;
             for m in &applied {
                 println!("applied {m}");
             }
@@ -225,7 +225,8 @@ pub fn dispatch(cli: Cli) -> Result<()> {
                 .await;
             source.close().await;
             target.close().await;
-            let copied = result.with_context(|| format!("copying {from} to {to} failed; {to} is unchanged"))?;
+            let copied = result
+                .with_context(|| format!("copying {from} to {to} failed; {to} is unchanged"))?;
             let total: u64 = copied.iter().map(|(_, n)| n).sum();
             println!("copied {total} rows from {from} to {to}; point storage.url at {to} and start kindred run");
             Ok(())
@@ -372,10 +373,8 @@ pub fn dispatch(cli: Cli) -> Result<()> {
                     }
                 }
                 if let Some(file) = &a.html {
-                    let page = crate::export::plots::html_report(
-                        &data,
-                        &crate::export::stats_table(&v),
-                    )?;
+                    let page =
+                        crate::export::plots::html_report(&data, &crate::export::stats_table(&v))?;
                     std::fs::write(file, page)
                         .with_context(|| format!("cannot write {}", file.display()))?;
                     eprintln!("wrote {}", file.display());

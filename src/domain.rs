@@ -180,12 +180,20 @@ mod tests {
     fn names_round_trip_and_match_serde() {
         fn check<T>(all: &[T])
         where
-            T: Copy + std::fmt::Debug + PartialEq + Serialize + std::str::FromStr + std::fmt::Display,
+            T: Copy
+                + std::fmt::Debug
+                + PartialEq
+                + Serialize
+                + std::str::FromStr
+                + std::fmt::Display,
             <T as std::str::FromStr>::Err: std::fmt::Debug,
         {
             for v in all {
                 let name = v.to_string();
-                assert_eq!(serde_json::to_value(v).unwrap(), serde_json::Value::from(name.clone()));
+                assert_eq!(
+                    serde_json::to_value(v).unwrap(),
+                    serde_json::Value::from(name.clone())
+                );
                 assert_eq!(name.parse::<T>().unwrap(), *v);
             }
         }

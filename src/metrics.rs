@@ -100,8 +100,7 @@ impl Metrics {
             "Work waiting, by queue (events: intake; model: replies waiting for the model; people: people with work in flight)",
             queue_depth.clone(),
         );
-        let model_batch_size =
-            Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0].into_iter());
+        let model_batch_size = Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0].into_iter());
         registry.register(
             "model_batch_size",
             "Replies decoded together in one batch",

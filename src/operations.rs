@@ -55,7 +55,12 @@ impl Probes {
             ready &= c.is_up();
             adapters.insert(
                 name.clone(),
-                if c.is_up() { "connected" } else { "disconnected" }.into(),
+                if c.is_up() {
+                    "connected"
+                } else {
+                    "disconnected"
+                }
+                .into(),
             );
         }
         (

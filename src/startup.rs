@@ -235,7 +235,8 @@ impl AppBuilder {
         let platform = adapter.platform().to_string();
         let (out_tx, out_rx) = mpsc::channel(1024);
         let connection = kindred_adapter::Connection::default();
-        self.connections.push((platform.clone(), connection.clone()));
+        self.connections
+            .push((platform.clone(), connection.clone()));
         let io = AdapterIo {
             connection,
             inbound: self.inbound_tx.clone(),

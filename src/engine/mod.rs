@@ -136,7 +136,10 @@ impl Engine {
                     .and_then(|s| s.parse().ok())
                 {
                     if !self.store.mark_failed(id).await? {
-                        tracing::error!(turn = id, "a message could not be delivered after every attempt; given up");
+                        tracing::error!(
+                            turn = id,
+                            "a message could not be delivered after every attempt; given up"
+                        );
                     }
                 }
                 Ok(())

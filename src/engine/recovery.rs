@@ -73,7 +73,11 @@ impl Engine {
         let Some(u) = self.store.find_user(&chat.platform, &user.id).await? else {
             return Ok(());
         };
-        let Some(s) = self.store.open_session(u.id, &chat.platform, &chat.id).await? else {
+        let Some(s) = self
+            .store
+            .open_session(u.id, &chat.platform, &chat.id)
+            .await?
+        else {
             return Ok(());
         };
         if s.stage != Stage::Chatting {

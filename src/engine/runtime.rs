@@ -115,7 +115,16 @@ pub async fn serve(
     let mut shared_tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         if let Some(q) = replay.pop_front() {
-            dispatch(&engine, &routes, &mut people, &mut tasks, &permits, &shared, q).await;
+            dispatch(
+                &engine,
+                &routes,
+                &mut people,
+                &mut tasks,
+                &permits,
+                &shared,
+                q,
+            )
+            .await;
             continue;
         }
         tokio::select! {
@@ -272,7 +281,10 @@ async fn orphans(engine: &Engine) -> Vec<Queued> {
         }
     }
     if !found.is_empty() {
-        tracing::info!(people = found.len(), "taking over events another instance left");
+        tracing::info!(
+            people = found.len(),
+            "taking over events another instance left"
+        );
     }
     found
 }
@@ -288,13 +300,22 @@ async fn take_over_dead_instances(engine: &Engine, routes: &Routes, instance: &s
             return;
         }
     };
-    if !matches!(engine.store.try_lease("leader", instance, 90_000).await, Ok(true)) {
+    if !matches!(
+        engine.store.try_lease("leader", instance, 90_000).await,
+        Ok(true)
+    ) {
         return;
     }
-    tracing::warn!(instances = dead.len(), "taking over the work of stopped instances");
+    tracing::warn!(
+        instances = dead.len(),
+        "taking over the work of stopped instances"
+    );
     let route = |p: &str| routes.get(p).cloned();
     match engine.recover_shared(&route, instance).await {
-        Ok(n) => tracing::info!(resumed = n, "resumed the unfinished replies of stopped instances"),
+        Ok(n) => tracing::info!(
+            resumed = n,
+            "resumed the unfinished replies of stopped instances"
+        ),
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "taking over a stopped instance's work failed");
             return;
@@ -515,11 +536,15 @@ async fn drain_person(
                         // A failure was already told to the person.
                         let _ = engine.handle(ev, out).await;
                     }
-                    Err(e) => tracing::warn!(inbox = id, error = %e, "an unreadable stored event was skipped"),
+                    Err(e) => {
+                        tracing::warn!(inbox = id, error = %e, "an unreadable stored event was skipped")
+                    }
                 }
                 engine.store.inbox_done(id).await?;
                 if !engine.store.try_lease(&lease, instance, ttl).await? {
-                    tracing::warn!("a person's lease was taken over (this instance was thought dead)");
+                    tracing::warn!(
+                        "a person's lease was taken over (this instance was thought dead)"
+                    );
                     return Ok(());
                 }
             }

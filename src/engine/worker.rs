@@ -104,7 +104,9 @@ impl ModelWorker {
                                 }
                             }
                             health.queued.fetch_sub(jobs.len(), Ordering::Relaxed);
-                            health.busy_since_ms.store(crate::store::now_ms(), Ordering::Relaxed);
+                            health
+                                .busy_since_ms
+                                .store(crate::store::now_ms(), Ordering::Relaxed);
                             run_batch(&model, &opts, jobs);
                             health.busy_since_ms.store(0, Ordering::Relaxed);
                         }
@@ -149,7 +151,9 @@ impl ModelWorker {
     pub fn unresponsive() -> Self {
         let (tx, rx) = std_mpsc::channel::<Job>();
         let health = Arc::new(ModelHealth::default());
-        health.busy_since_ms.store(crate::store::now_ms(), Ordering::Relaxed);
+        health
+            .busy_since_ms
+            .store(crate::store::now_ms(), Ordering::Relaxed);
         std::thread::Builder::new()
             .name("kindred-model-hung".into())
             .spawn(move || {

@@ -13,8 +13,8 @@
 //! * `csv`: the same ratings as a table, the header as `#` lines.
 
 mod esconv;
-pub mod scrub;
 pub mod plots;
+pub mod scrub;
 mod stats;
 
 use std::io::Write;

@@ -67,7 +67,10 @@ impl PlotData {
             e.1 += 1;
         }
         for (before, after) in &rows.intensities {
-            for (v, into) in [(before, &mut d.intensity_before), (after, &mut d.intensity_after)] {
+            for (v, into) in [
+                (before, &mut d.intensity_before),
+                (after, &mut d.intensity_after),
+            ] {
                 if let Some(v @ 1..=5) = v {
                     into[*v as usize - 1] += 1;
                 }
@@ -170,7 +173,9 @@ pub fn html_report(data: &PlotData, summary: &str) -> Result<String> {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
@@ -200,12 +205,22 @@ where
             let total: u64 = counts.iter().sum();
             let mut s = [0.0; 8];
             for (k, c) in counts.iter().enumerate() {
-                s[k] = if total == 0 { 0.0 } else { 100.0 * *c as f64 / total as f64 };
+                s[k] = if total == 0 {
+                    0.0
+                } else {
+                    100.0 * *c as f64 / total as f64
+                };
             }
             s
         })
         .collect();
-    let top = shares.iter().flatten().cloned().fold(10.0, f64::max).min(100.0) * 1.1;
+    let top = shares
+        .iter()
+        .flatten()
+        .cloned()
+        .fold(10.0, f64::max)
+        .min(100.0)
+        * 1.1;
     let replies: u64 = d.strategy_by_phase.iter().flatten().sum();
     let mut chart = ChartBuilder::on(root)
         .caption(
@@ -235,7 +250,9 @@ where
             ))
             .map_err(err)?
             .label(s.name())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
     }
     chart
         .configure_series_labels()
@@ -334,7 +351,10 @@ where
     let n = days.len().max(1);
     let ratings: u64 = days.iter().map(|(_, (_, c))| c).sum();
     let mut chart = ChartBuilder::on(root)
-        .caption(format!("Ratings over time ({ratings} ratings)"), ("sans-serif", 22))
+        .caption(
+            format!("Ratings over time ({ratings} ratings)"),
+            ("sans-serif", 22),
+        )
         .margin(16)
         .x_label_area_size(40)
         .y_label_area_size(50)
@@ -364,7 +384,11 @@ where
         .draw_series(LineSeries::new(points.clone(), PALETTE[0].stroke_width(2)))
         .map_err(err)?;
     chart
-        .draw_series(points.iter().map(|p| Circle::new(*p, 4, PALETTE[0].filled())))
+        .draw_series(
+            points
+                .iter()
+                .map(|p| Circle::new(*p, 4, PALETTE[0].filled())),
+        )
         .map_err(err)?;
     Ok(())
 }
@@ -383,7 +407,10 @@ where
         .unwrap_or(0)
         .max(1) as f64
         * 1.15;
-    let (nb, na): (u64, u64) = (d.intensity_before.iter().sum(), d.intensity_after.iter().sum());
+    let (nb, na): (u64, u64) = (
+        d.intensity_before.iter().sum(),
+        d.intensity_after.iter().sum(),
+    );
     let mut chart = ChartBuilder::on(root)
         .caption(
             format!("Intensity of distress: before ({nb}) and after ({na})"),
@@ -451,6 +478,10 @@ mod tests {
         assert_eq!(d.rating_by_phase[4], (2, 1));
         assert_eq!(d.ratings_by_day["1970-01-02"], (6, 2));
         assert_eq!(d.intensity_before, [0, 0, 0, 1, 1]);
-        assert_eq!(d.intensity_after, [0, 1, 0, 0, 0], "out-of-range answers are left out");
+        assert_eq!(
+            d.intensity_after,
+            [0, 1, 0, 0, 0],
+            "out-of-range answers are left out"
+        );
     }
 }

@@ -27,6 +27,7 @@
 
 pub mod care;
 pub mod guard;
+pub mod languages;
 pub mod learned;
 pub mod lexicon;
 pub mod normalize;
@@ -42,7 +43,7 @@ pub use care::Responses;
 pub use guard::encourages_harm;
 pub use normalize::normalize;
 
-use lexicon::{Force, CUES};
+use lexicon::Force;
 
 /// The kinds of risk, most urgent first; each has its own response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -173,7 +174,7 @@ struct Compiled {
 
 impl Compiled {
     fn new(force: Force) -> Compiled {
-        let chosen: Vec<&lexicon::Cue> = CUES.iter().filter(|c| c.force == force).collect();
+        let chosen: Vec<&lexicon::Cue> = lexicon::cues().filter(|c| c.force == force).collect();
         let set = regex::RegexSetBuilder::new(chosen.iter().map(|c| lexicon::expand(c.pattern)))
             .size_limit(64 << 20)
             .dfa_size_limit(64 << 20)

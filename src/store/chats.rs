@@ -7,23 +7,26 @@ impl Store {
     /// Records a platform event id; false if it was already processed.
     /// Whether a platform event was processed already (read only; see `add_turn_once`).
     pub async fn event_processed(&self, platform: &str, event_id: &str) -> Result<bool> {
-        let row: Option<(String,)> =
-            sqlx::query_as("SELECT event_id FROM processed_events WHERE platform = $1 AND event_id = $2")
-                .bind(platform)
-                .bind(event_id)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT event_id FROM processed_events WHERE platform = $1 AND event_id = $2",
+        )
+        .bind(platform)
+        .bind(event_id)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.is_some())
     }
 
     pub async fn mark_event_processed(&self, platform: &str, event_id: &str) -> Result<bool> {
-        let r = sqlx::query("INSERT INTO processed_events (platform, event_id, processed_at) VALUES ($1, $2, $3)
-             ON CONFLICT (platform, event_id) DO NOTHING")
-            .bind(platform)
-            .bind(event_id)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await?;
+        let r = sqlx::query(
+            "INSERT INTO processed_events (platform, event_id, processed_at) VALUES ($1, $2, $3)
+             ON CONFLICT (platform, event_id) DO NOTHING",
+        )
+        .bind(platform)
+        .bind(event_id)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -45,12 +48,13 @@ impl Store {
 
     /// Whether Kindred may answer in a shared chat (`None`: no moderator has decided).
     pub async fn chat_enabled(&self, platform: &str, chat_id: &str) -> Result<Option<bool>> {
-        let row: Option<(i64,)> =
-            sqlx::query_as("SELECT enabled FROM chat_settings WHERE platform = $1 AND chat_id = $2")
-                .bind(platform)
-                .bind(chat_id)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT enabled FROM chat_settings WHERE platform = $1 AND chat_id = $2",
+        )
+        .bind(platform)
+        .bind(chat_id)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.map(|r| r.0 != 0))
     }
 

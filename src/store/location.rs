@@ -33,7 +33,9 @@ impl Location {
             let parsed = url::Url::parse(url).map_err(|e| {
                 anyhow::anyhow!("storage.url is not a valid Postgres URL ({e}): write postgres://USER:PASSWORD@HOST:PORT/DATABASE")
             })?;
-            if parsed.host_str().is_none_or(str::is_empty) && !parsed.query_pairs().any(|(k, _)| k == "host") {
+            if parsed.host_str().is_none_or(str::is_empty)
+                && !parsed.query_pairs().any(|(k, _)| k == "host")
+            {
                 bail!("storage.url names no Postgres host: write postgres://USER:PASSWORD@HOST:PORT/DATABASE");
             }
             return Ok(Location::Postgres(url.to_string()));
@@ -77,7 +79,11 @@ impl fmt::Display for Location {
                         let pairs: Vec<(String, String)> = url
                             .query_pairs()
                             .map(|(k, v)| {
-                                let v = if k == "password" { "***".into() } else { v.into_owned() };
+                                let v = if k == "password" {
+                                    "***".into()
+                                } else {
+                                    v.into_owned()
+                                };
                                 (k.into_owned(), v)
                             })
                             .collect();
@@ -112,7 +118,10 @@ mod tests {
             Location::Sqlite("/var/lib/kindred/k.sqlite".into())
         );
         let pg = Location::parse("postgres://kindred:s3cret@db.internal:5432/kindred").unwrap();
-        assert_eq!(pg.url(), "postgres://kindred:s3cret@db.internal:5432/kindred");
+        assert_eq!(
+            pg.url(),
+            "postgres://kindred:s3cret@db.internal:5432/kindred"
+        );
         let shown = pg.to_string();
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("db.internal:5432/kindred"), "{shown}");

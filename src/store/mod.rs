@@ -169,7 +169,11 @@ fn instance_name() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_default();
-    let host = if host.is_empty() { "kindred".to_string() } else { host };
+    let host = if host.is_empty() {
+        "kindred".to_string()
+    } else {
+        host
+    };
     format!("{host}-{}-{}", std::process::id(), random_token(6))
 }
 
@@ -436,8 +440,8 @@ impl Store {
 #[cfg(all(test, unix))]
 mod file_modes {
     use super::*;
-    use std::path::PathBuf;
     use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
 
     fn mode(p: &Path) -> u32 {
         std::fs::metadata(p).unwrap().permissions().mode() & 0o777

@@ -702,7 +702,10 @@ async fn a_locked_database_is_an_error_not_a_panic() {
     .unwrap();
     let mut other = other_store.pool().acquire().await.unwrap();
     let lock: &[&str] = if on_postgres() {
-        &["BEGIN", "LOCK TABLE users, sessions, turns IN ACCESS EXCLUSIVE MODE"]
+        &[
+            "BEGIN",
+            "LOCK TABLE users, sessions, turns IN ACCESS EXCLUSIVE MODE",
+        ]
     } else {
         &["BEGIN EXCLUSIVE"]
     };
@@ -840,8 +843,8 @@ async fn retention_deletes_old_closed_conversations() {
     sqlx::query("UPDATE sessions SET ended_at = ended_at - $1 WHERE end_reason = 'reset'")
         .bind(40_i64 * 86_400_000)
         .execute(app.db())
-    .await
-    .unwrap();
+        .await
+        .unwrap();
     app.engine.end_idle_sessions().await.unwrap();
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM turns WHERE text = 'old conversation'")
         .fetch_one(app.db())
@@ -874,12 +877,13 @@ async fn a_reply_that_fails_midway_gets_a_kind_message_and_loses_nothing() {
         "a failing model never withholds the crisis resources"
     );
     assert_eq!(replies(&out)[1], kindred::engine::texts::MODEL_FAILED);
-    let (seeker, failed): (i64, i64) =
-        sqlx::query_as("SELECT SUM(CASE WHEN speaker = 'seeker' THEN 1 ELSE 0 END),
-                SUM(CASE WHEN source = 'system' THEN 1 ELSE 0 END) FROM turns")
-            .fetch_one(app.db())
-            .await
-            .unwrap();
+    let (seeker, failed): (i64, i64) = sqlx::query_as(
+        "SELECT SUM(CASE WHEN speaker = 'seeker' THEN 1 ELSE 0 END),
+                SUM(CASE WHEN source = 'system' THEN 1 ELSE 0 END) FROM turns",
+    )
+    .fetch_one(app.db())
+    .await
+    .unwrap();
     assert_eq!(
         (seeker, failed),
         (2, 2),
@@ -1215,8 +1219,10 @@ async fn a_failure_while_storing_a_message_does_not_mark_it_processed() {
              WHEN (NEW.text = 'are you there?') EXECUTE FUNCTION fail_once()",
         ]
     } else {
-        &["CREATE TRIGGER fail_once BEFORE INSERT ON turns WHEN NEW.text = 'are you there?'
-           BEGIN SELECT RAISE(ABORT, 'simulated crash'); END"]
+        &[
+            "CREATE TRIGGER fail_once BEFORE INSERT ON turns WHEN NEW.text = 'are you there?'
+           BEGIN SELECT RAISE(ABORT, 'simulated crash'); END",
+        ]
     };
     for sql in trigger {
         sqlx::query(sql).execute(app.db()).await.unwrap();
@@ -1235,10 +1241,7 @@ async fn a_failure_while_storing_a_message_does_not_mark_it_processed() {
     } else {
         "DROP TRIGGER fail_once"
     };
-    sqlx::query(drop)
-        .execute(app.db())
-        .await
-        .unwrap();
+    sqlx::query(drop).execute(app.db()).await.unwrap();
     // The platform (or the inbox at the next start) delivers it again: answered now.
     let out = app.send(event.clone()).await;
     assert_eq!(replies(&out).len(), 1, "{out:?}");

@@ -618,9 +618,10 @@ async fn a_reply_sent_again_after_a_crash_is_not_posted_twice() {
         && c.body["nonce"]
             .as_str()
             .is_some_and(|n| n.starts_with("turn:"))));
-    let db = kindred::store::Store::connect(&helpers::database_of(dir.path()), Duration::from_secs(5))
-        .await
-        .unwrap();
+    let db =
+        kindred::store::Store::connect(&helpers::database_of(dir.path()), Duration::from_secs(5))
+            .await
+            .unwrap();
     let pool = db.pool().clone();
     // Wait for the delivery to be recorded, then forget it, as a crash would have.
     until_one_delivered_reply(&pool).await;
@@ -761,6 +762,9 @@ async fn an_instance_runs_the_gateway_shards_it_is_given() {
     let mut shards: Vec<serde_json::Value> =
         dc.identifies().iter().map(|d| d["shard"].clone()).collect();
     shards.sort_by_key(|s| s[0].as_u64());
-    assert_eq!(shards, [serde_json::json!([2, 4]), serde_json::json!([3, 4])]);
+    assert_eq!(
+        shards,
+        [serde_json::json!([2, 4]), serde_json::json!([3, 4])]
+    );
     stop(app).await;
 }

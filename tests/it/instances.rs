@@ -62,7 +62,11 @@ fn text_of(person: i64, i: usize) -> String {
 /// Each person's conversation in the database: their messages in order, and how many
 /// replies followed each.
 async fn conversation(store: &Store, person: i64) -> (Vec<String>, Vec<usize>) {
-    let Some(user) = store.find_user("telegram", &person.to_string()).await.unwrap() else {
+    let Some(user) = store
+        .find_user("telegram", &person.to_string())
+        .await
+        .unwrap()
+    else {
         return (Vec::new(), Vec::new());
     };
     let mut said = Vec::new();
@@ -102,8 +106,14 @@ fn two_instances_share_the_work_and_one_carries_on_when_the_other_dies() {
             ("KINDRED__TELEGRAM__API_URL", tg.url.clone()),
             ("KINDRED_TELEGRAM_TOKEN", TOKEN.to_string()),
             ("KINDRED__TELEGRAM__MODE", "webhook".to_string()),
-            ("KINDRED__TELEGRAM__WEBHOOK_URL", "https://kindred.example.org/telegram".to_string()),
-            ("KINDRED__TELEGRAM__WEBHOOK_LISTEN", format!("127.0.0.1:{listen}")),
+            (
+                "KINDRED__TELEGRAM__WEBHOOK_URL",
+                "https://kindred.example.org/telegram".to_string(),
+            ),
+            (
+                "KINDRED__TELEGRAM__WEBHOOK_LISTEN",
+                format!("127.0.0.1:{listen}"),
+            ),
             ("KINDRED_TELEGRAM_WEBHOOK_SECRET", SECRET.to_string()),
         ]
     };
@@ -115,11 +125,18 @@ fn two_instances_share_the_work_and_one_carries_on_when_the_other_dies() {
         .env("KINDRED__DATA_DIR", dir.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let registered = tg.calls_of("setWebhook");
     assert_eq!(registered.len(), 1);
     assert_eq!(registered[0].body["secret_token"], SECRET);
-    assert_eq!(registered[0].body["url"], "https://kindred.example.org/telegram");
+    assert_eq!(
+        registered[0].body["url"],
+        "https://kindred.example.org/telegram"
+    );
 
     let (port_a, port_b) = (free_port(), free_port());
     let dir_a = tempfile::tempdir().unwrap();
@@ -130,22 +147,40 @@ fn two_instances_share_the_work_and_one_carries_on_when_the_other_dies() {
     for port in [port_a, port_b] {
         wait_for("an instance's webhook", Duration::from_secs(90), || {
             // A forged call (no secret) is refused: that tells the listener is up.
-            let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
-            match agent.post(&format!("http://127.0.0.1:{port}/telegram")).send_json(probe.clone()) {
+            let agent = ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(5))
+                .build();
+            match agent
+                .post(&format!("http://127.0.0.1:{port}/telegram"))
+                .send_json(probe.clone())
+            {
                 Err(ureq::Error::Status(401, _)) => true,
                 _ => false,
             }
         });
     }
-    assert_eq!(tg.calls_of("setWebhook").len(), 1, "instances never re-register the webhook");
+    assert_eq!(
+        tg.calls_of("setWebhook").len(),
+        1,
+        "instances never re-register the webhook"
+    );
 
     // Four rounds; a person's consecutive messages go to different instances.
     let mut update_id = 100;
     for round in 0..4 {
         for person in 1..=PEOPLE {
             update_id += 1;
-            let port = if (person + round) % 2 == 0 { port_a } else { port_b };
-            let body = update(update_id, 1000 + person, 10 + round, &text_of(1000 + person, round as usize));
+            let port = if (person + round) % 2 == 0 {
+                port_a
+            } else {
+                port_b
+            };
+            let body = update(
+                update_id,
+                1000 + person,
+                10 + round,
+                &text_of(1000 + person, round as usize),
+            );
             assert_eq!(post(port, &body), Some(200));
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -159,12 +194,17 @@ fn two_instances_share_the_work_and_one_carries_on_when_the_other_dies() {
             said.len() == rounds && answers.iter().all(|&n| n >= 1)
         })
     };
-    wait_for("every message answered", Duration::from_secs(120), || all_answered(4));
+    wait_for("every message answered", Duration::from_secs(120), || {
+        all_answered(4)
+    });
     for p in 1..=PEOPLE {
         let person = 1000 + p;
         let (said, answers) = rt.block_on(conversation(&store, person));
         let expected: Vec<String> = (0..4).map(|i| text_of(person, i)).collect();
-        assert_eq!(said, expected, "person {person}: every message, in the order sent");
+        assert_eq!(
+            said, expected,
+            "person {person}: every message, in the order sent"
+        );
         assert_eq!(answers, [1, 1, 1, 1], "person {person}: one reply each");
     }
 
@@ -178,7 +218,11 @@ fn two_instances_share_the_work_and_one_carries_on_when_the_other_dies() {
     for person in 1..=PEOPLE {
         update_id += 1;
         let body = update(update_id, 1000 + person, 21, &text_of(1000 + person, 5));
-        assert_eq!(post(port_b, &body), Some(200), "the survivor takes everything now");
+        assert_eq!(
+            post(port_b, &body),
+            Some(200),
+            "the survivor takes everything now"
+        );
     }
     let deadline = Instant::now() + Duration::from_secs(120);
     while !all_answered(6) {
@@ -197,7 +241,10 @@ fn two_instances_share_the_work_and_one_carries_on_when_the_other_dies() {
         let person = 1000 + p;
         let (said, answers) = rt.block_on(conversation(&store, person));
         let expected: Vec<String> = (0..6).map(|i| text_of(person, i)).collect();
-        assert_eq!(said, expected, "person {person}: every message, in the order sent");
+        assert_eq!(
+            said, expected,
+            "person {person}: every message, in the order sent"
+        );
         assert_eq!(answers, [1; 6], "person {person}: one reply each");
     }
     // On the platform too, once each: the introduction, six replies and a rating

@@ -53,9 +53,10 @@ fn sample<'a>(
     metric: &str,
     labels: &[(&str, &str)],
 ) -> Option<&'a prometheus_parse::Sample> {
-    scrape.samples.iter().find(|s| {
-        s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v))
-    })
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
 }
 
 #[test]
@@ -103,7 +104,10 @@ fn a_daemon_reports_health_readiness_and_metrics() {
 
     let (status, text) = get(&format!("{base}/metrics")).unwrap();
     assert_eq!(status, 200);
-    assert!(!text.contains("pills") && !text.contains("1001"), "no words, no people:\n{text}");
+    assert!(
+        !text.contains("pills") && !text.contains("1001"),
+        "no words, no people:\n{text}"
+    );
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
     let received = sample(
         &scrape,
@@ -119,8 +123,12 @@ fn a_daemon_reports_health_readiness_and_metrics() {
     )
     .unwrap_or_else(|| panic!("{text}"));
     assert!(value(replies) >= 2.0, "{text}");
-    let crisis = sample(&scrape, "kindred_crisis_detections_total", &[("category", "imminent")])
-        .unwrap_or_else(|| panic!("{text}"));
+    let crisis = sample(
+        &scrape,
+        "kindred_crisis_detections_total",
+        &[("category", "imminent")],
+    )
+    .unwrap_or_else(|| panic!("{text}"));
     assert_eq!(value(crisis), 1.0);
     let tokens = sample(&scrape, "kindred_model_tokens_generated_total", &[]).unwrap();
     assert!(value(tokens) > 0.0);
@@ -137,7 +145,10 @@ fn a_daemon_reports_health_readiness_and_metrics() {
         other => panic!("the reply latency is a histogram, not {other:?}"),
     }
     assert!(
-        scrape.samples.iter().any(|s| s.metric == "kindred_model_batch_size"),
+        scrape
+            .samples
+            .iter()
+            .any(|s| s.metric == "kindred_model_batch_size"),
         "{text}"
     );
     let (status, log) = daemon.stop();
@@ -150,11 +161,15 @@ async fn database_reachable(location: &kindred::store::Location, reachable: bool
     let mut admin_url = url::Url::parse(location.url()).unwrap();
     let name = admin_url.path().trim_start_matches('/').to_string();
     admin_url.set_path("/postgres");
-    let mut admin = sqlx::PgConnection::connect(admin_url.as_str()).await.unwrap();
-    sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {reachable}"))
-        .execute(&mut admin)
+    let mut admin = sqlx::PgConnection::connect(admin_url.as_str())
         .await
         .unwrap();
+    sqlx::query(&format!(
+        "ALTER DATABASE {name} ALLOW_CONNECTIONS {reachable}"
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
     if !reachable {
         sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
             .bind(&name)
@@ -195,14 +210,19 @@ async fn readyz_fails_while_the_database_is_down() {
     .unwrap();
     let readyz = format!("http://127.0.0.1:{port}/readyz");
     let status = |url: String| async move {
-        tokio::task::spawn_blocking(move || get(&url).unwrap()).await.unwrap()
+        tokio::task::spawn_blocking(move || get(&url).unwrap())
+            .await
+            .unwrap()
     };
     assert_eq!(status(readyz.clone()).await.0, 200);
     database_reachable(&location, false).await;
     let (code, body) = status(readyz.clone()).await;
     assert_eq!(code, 503, "{body}");
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert!(json["database"].as_str().unwrap().starts_with("error"), "{body}");
+    assert!(
+        json["database"].as_str().unwrap().starts_with("error"),
+        "{body}"
+    );
     assert!(!body.contains("postgres://"), "no URL in the probe: {body}");
     // Alive all the same.
     let healthz = format!("http://127.0.0.1:{port}/healthz");
@@ -213,7 +233,10 @@ async fn readyz_fails_while_the_database_is_down() {
         if status(readyz.clone()).await.0 == 200 {
             break;
         }
-        assert!(Instant::now() < deadline, "not ready again after the database came back");
+        assert!(
+            Instant::now() < deadline,
+            "not ready again after the database came back"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let _ = shutdown.send(());

@@ -15,7 +15,10 @@ fn png_ink(path: &std::path::Path) -> (u32, u32, usize, usize) {
     let info = reader.next_frame(&mut buf).unwrap();
     let channels = info.color_type.samples();
     let pixels: Vec<&[u8]> = buf[..info.buffer_size()].chunks(channels).collect();
-    let ink = pixels.iter().filter(|p| p.iter().take(3).any(|&c| c < 250)).count();
+    let ink = pixels
+        .iter()
+        .filter(|p| p.iter().take(3).any(|&c| c < 250))
+        .count();
     let colours: HashSet<&[u8]> = pixels.iter().cloned().collect();
     (info.width, info.height, ink, colours.len())
 }
@@ -26,7 +29,9 @@ async fn stats_draws_every_chart_as_svg_and_png_and_one_html_page() {
     let mut replies = 0;
     for who in ["ana", "ben", "cleo"] {
         for i in 0..4 {
-            let out = app.send(message(who, &format!("message {i} about my week"))).await;
+            let out = app
+                .send(message(who, &format!("message {i} about my week")))
+                .await;
             replies += super::helpers::replies(&out).len();
             for (_, choices) in rating_prompts(&out) {
                 app.send(press(who, who, &choices[3])).await;
@@ -34,7 +39,10 @@ async fn stats_draws_every_chart_as_svg_and_png_and_one_html_page() {
         }
         let user = app.user(who).await.unwrap();
         let s = &app.conversations_of(user.id).await[0];
-        for (field, v) in [(SessionField::IntensityBefore, 5), (SessionField::IntensityAfter, 3)] {
+        for (field, v) in [
+            (SessionField::IntensityBefore, 5),
+            (SessionField::IntensityAfter, 3),
+        ] {
             app.engine
                 .store
                 .set_session_field(s.id, field, FieldValue::Int(v))
@@ -51,10 +59,19 @@ async fn stats_draws_every_chart_as_svg_and_png_and_one_html_page() {
         .arg("--html")
         .arg(&html)
         .env("KINDRED__STORAGE__DATA_DIR", app.dir.path())
-        .envs(on_postgres().then(|| ("KINDRED__STORAGE__URL", database_of(app.dir.path()).url().to_string())))
+        .envs(on_postgres().then(|| {
+            (
+                "KINDRED__STORAGE__URL",
+                database_of(app.dir.path()).url().to_string(),
+            )
+        }))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // The summary still goes to standard output.
     assert!(String::from_utf8_lossy(&out.stdout).contains("ratings given"));
 
@@ -65,17 +82,29 @@ async fn stats_draws_every_chart_as_svg_and_png_and_one_html_page() {
         "intensity_before_after",
     ] {
         let svg = std::fs::read_to_string(out_dir.join(format!("{name}.svg"))).unwrap();
-        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{name}");
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{name}"
+        );
         let (w, h, ink, colours) = png_ink(&out_dir.join(format!("{name}.png")));
         assert_eq!((w, h), (900, 540), "{name}");
         assert!(ink > 900 * 540 / 100, "{name}: only {ink} pixels drawn");
-        assert!(colours > 8, "{name}: {colours} colours, text and marks expected");
+        assert!(
+            colours > 8,
+            "{name}: {colours} colours, text and marks expected"
+        );
     }
     let strategies = std::fs::read_to_string(out_dir.join("strategies_by_progress.svg")).unwrap();
-    assert!(strategies.contains("(12 replies)"), "the chart counts what is stored");
+    assert!(
+        strategies.contains("(12 replies)"),
+        "the chart counts what is stored"
+    );
     assert!(strategies.contains("Question") && strategies.contains("Providing Suggestions"));
     let ratings = std::fs::read_to_string(out_dir.join("rating_by_phase.svg")).unwrap();
-    assert!(ratings.contains("(6 ratings)"), "two prompts per person, all rated");
+    assert!(
+        ratings.contains("(6 ratings)"),
+        "two prompts per person, all rated"
+    );
     let intensity = std::fs::read_to_string(out_dir.join("intensity_before_after.svg")).unwrap();
     assert!(intensity.contains("before (3) and after (3)"));
 

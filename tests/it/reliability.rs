@@ -375,7 +375,9 @@ async fn a_refused_message_is_sent_again_later_and_given_up_only_at_the_end() {
     let crisis: i64 = out
         .iter()
         .find_map(|o| match o {
-            Outbound::Text { id: Some(id), text, .. } if text.contains("crisis line") => {
+            Outbound::Text {
+                id: Some(id), text, ..
+            } if text.contains("crisis line") => {
                 id.strip_prefix("turn:").and_then(|n| n.parse().ok())
             }
             _ => None,
@@ -387,7 +389,11 @@ async fn a_refused_message_is_sent_again_later_and_given_up_only_at_the_end() {
     };
     let retry = || async {
         let (tx, mut rx) = tokio::sync::mpsc::channel(16);
-        let n = app.engine.retry_failed_sends(|_| Some(tx.clone())).await.unwrap();
+        let n = app
+            .engine
+            .retry_failed_sends(|_| Some(tx.clone()))
+            .await
+            .unwrap();
         drop(tx);
         let mut sent = Vec::new();
         while let Some(o) = rx.recv().await {
@@ -396,12 +402,14 @@ async fn a_refused_message_is_sent_again_later_and_given_up_only_at_the_end() {
         (n, sent)
     };
     let due_now = || async {
-        sqlx::query("UPDATE turns SET next_attempt_at = $1 WHERE id = $2 AND next_attempt_at IS NOT NULL")
-            .bind(kindred::store::now_ms() - 1)
-            .bind(crisis)
-            .execute(app.db())
-            .await
-            .unwrap();
+        sqlx::query(
+            "UPDATE turns SET next_attempt_at = $1 WHERE id = $2 AND next_attempt_at IS NOT NULL",
+        )
+        .bind(kindred::store::now_ms() - 1)
+        .bind(crisis)
+        .execute(app.db())
+        .await
+        .unwrap();
     };
     app.send(refuse()).await;
     let t = app.engine.store.turn(crisis).await.unwrap().unwrap();
@@ -415,7 +423,16 @@ async fn a_refused_message_is_sent_again_later_and_given_up_only_at_the_end() {
         matches!(&sent[..], [Outbound::Text { id: Some(id), text, .. }] if *id == format!("turn:{crisis}") && text.contains("crisis line")),
         "{sent:?}"
     );
-    assert_eq!(app.engine.store.turn(crisis).await.unwrap().unwrap().delivery, Delivery::Pending);
+    assert_eq!(
+        app.engine
+            .store
+            .turn(crisis)
+            .await
+            .unwrap()
+            .unwrap()
+            .delivery,
+        Delivery::Pending
+    );
     // Refused every time: tried SEND_ATTEMPTS times in all, then given up.
     for _ in 1..kindred::store::SEND_ATTEMPTS {
         app.send(refuse()).await;
@@ -431,8 +448,16 @@ async fn a_refused_message_is_sent_again_later_and_given_up_only_at_the_end() {
     let app2 = spawn_app(&[]).await;
     let out = app2.send(message("ben", "hello")).await;
     let reply: i64 = replies_ids(&out)[0];
-    app2.send(Inbound::Failed { outbound_id: format!("turn:{reply}"), reason: "x".into() }).await;
-    app2.send(Inbound::Delivered { outbound_id: format!("turn:{reply}"), platform_message_id: Some("m1".into()) }).await;
+    app2.send(Inbound::Failed {
+        outbound_id: format!("turn:{reply}"),
+        reason: "x".into(),
+    })
+    .await;
+    app2.send(Inbound::Delivered {
+        outbound_id: format!("turn:{reply}"),
+        platform_message_id: Some("m1".into()),
+    })
+    .await;
     sqlx::query("UPDATE turns SET next_attempt_at = $1 WHERE id = $2")
         .bind(kindred::store::now_ms() - 1)
         .bind(reply)
@@ -440,13 +465,21 @@ async fn a_refused_message_is_sent_again_later_and_given_up_only_at_the_end() {
         .await
         .unwrap();
     let (tx, _rx) = tokio::sync::mpsc::channel(16);
-    assert_eq!(app2.engine.retry_failed_sends(|_| Some(tx.clone())).await.unwrap(), 0);
+    assert_eq!(
+        app2.engine
+            .retry_failed_sends(|_| Some(tx.clone()))
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 fn replies_ids(out: &[Outbound]) -> Vec<i64> {
     out.iter()
         .filter_map(|o| match o {
-            Outbound::Text { id: Some(id), .. } => id.strip_prefix("turn:").and_then(|n| n.parse().ok()),
+            Outbound::Text { id: Some(id), .. } => {
+                id.strip_prefix("turn:").and_then(|n| n.parse().ok())
+            }
             _ => None,
         })
         .collect()

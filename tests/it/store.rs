@@ -81,7 +81,13 @@ async fn users_are_made_once_and_keep_their_choices(store: &Store) {
     assert_eq!(store.find_user("telegram", "2").await.unwrap(), None);
     store.set_forget_nonce(a.id, Some("n1")).await.unwrap();
     assert_eq!(
-        store.user(a.id).await.unwrap().unwrap().forget_nonce.as_deref(),
+        store
+            .user(a.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .forget_nonce
+            .as_deref(),
         Some("n1")
     );
     store.set_forget_nonce(a.id, None).await.unwrap();
@@ -94,12 +100,19 @@ async fn users_are_made_once_and_keep_their_choices(store: &Store) {
 
 async fn sessions_move_through_their_stages(store: &Store) {
     let u = store.get_or_create_user("telegram", "7").await.unwrap();
-    assert!(store.open_session(u.id, "telegram", "c7").await.unwrap().is_none());
+    assert!(store
+        .open_session(u.id, "telegram", "c7")
+        .await
+        .unwrap()
+        .is_none());
     let s = store
         .create_session(u.id, "telegram", "c7", "direct", Stage::CheckinEmotion)
         .await
         .unwrap();
-    assert_eq!((s.stage, s.bot_replies, s.ended_at), (Stage::CheckinEmotion, 0, None));
+    assert_eq!(
+        (s.stage, s.bot_replies, s.ended_at),
+        (Stage::CheckinEmotion, 0, None)
+    );
     assert_eq!(s.nonce.len(), 12);
     store
         .set_session_field(s.id, SessionField::EmotionType, FieldValue::Text("anxiety"))
@@ -110,7 +123,11 @@ async fn sessions_move_through_their_stages(store: &Store) {
         .await
         .unwrap();
     store.set_stage(s.id, Stage::Chatting).await.unwrap();
-    let open = store.open_session(u.id, "telegram", "c7").await.unwrap().unwrap();
+    let open = store
+        .open_session(u.id, "telegram", "c7")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(open.id, s.id);
     assert_eq!(open.emotion_type.as_deref(), Some("anxiety"));
     assert_eq!(open.intensity_before, Some(4));
@@ -127,12 +144,19 @@ async fn sessions_move_through_their_stages(store: &Store) {
         .unwrap();
     // The first reason and time stay when it is ended again.
     let ended = store.session(s.id).await.unwrap().unwrap();
-    store.end_session(s.id, EndReason::Idle, Stage::Closed).await.unwrap();
+    store
+        .end_session(s.id, EndReason::Idle, Stage::Closed)
+        .await
+        .unwrap();
     let closed = store.session(s.id).await.unwrap().unwrap();
     assert_eq!(closed.end_reason, Some(EndReason::User));
     assert_eq!(closed.ended_at, ended.ended_at);
     assert_eq!(closed.stage, Stage::Closed);
-    assert!(store.open_session(u.id, "telegram", "c7").await.unwrap().is_none());
+    assert!(store
+        .open_session(u.id, "telegram", "c7")
+        .await
+        .unwrap()
+        .is_none());
     assert_eq!(store.sessions_of_user(u.id).await.unwrap().len(), 1);
 }
 
@@ -154,7 +178,10 @@ async fn turns_are_numbered_and_a_redelivery_is_a_no_op(store: &Store) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((first.idx, first.speaker, first.source), (0, Speaker::Seeker, TurnSource::User));
+    assert_eq!(
+        (first.idx, first.speaker, first.source),
+        (0, Speaker::Seeker, TurnSource::User)
+    );
     assert!(store.event_processed("telegram", "msg:c8:1").await.unwrap());
     let again = store
         .add_turn_once(
@@ -185,7 +212,10 @@ async fn turns_are_numbered_and_a_redelivery_is_a_no_op(store: &Store) {
         .unwrap();
     assert_eq!(reply.idx, 1);
     let turns = store.turns(s.id).await.unwrap();
-    assert_eq!(turns.iter().map(|t| t.text.as_str()).collect::<Vec<_>>(), ["hello", "I hear you."]);
+    assert_eq!(
+        turns.iter().map(|t| t.text.as_str()).collect::<Vec<_>>(),
+        ["hello", "I hear you."]
+    );
     assert_eq!(store.turn(reply.id).await.unwrap().unwrap(), reply);
     assert_eq!(store.messages_since(u.id, 0).await.unwrap(), 1);
     assert!(store.mark_event_processed("telegram", "k2").await.unwrap());
@@ -213,12 +243,27 @@ async fn delivery_states_and_recovery(store: &Store) {
     let waiting = store.undelivered_turns().await.unwrap();
     assert_eq!(waiting.iter().map(|t| t.id).collect::<Vec<_>>(), [c.id]);
     let a = store.turn(a.id).await.unwrap().unwrap();
-    assert_eq!((a.delivery, a.platform_message_id.as_deref()), (Delivery::Delivered, Some("m-a")));
+    assert_eq!(
+        (a.delivery, a.platform_message_id.as_deref()),
+        (Delivery::Delivered, Some("m-a"))
+    );
     assert!(a.delivered_at.is_some());
     // A second confirmation without an id keeps the first id.
     store.mark_delivered(a.id, None).await.unwrap();
-    assert_eq!(store.turn(a.id).await.unwrap().unwrap().platform_message_id.as_deref(), Some("m-a"));
-    assert_eq!(store.turn(b.id).await.unwrap().unwrap().delivery, Delivery::Failed);
+    assert_eq!(
+        store
+            .turn(a.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .platform_message_id
+            .as_deref(),
+        Some("m-a")
+    );
+    assert_eq!(
+        store.turn(b.id).await.unwrap().unwrap().delivery,
+        Delivery::Failed
+    );
     // Nothing is re-sent into a closed conversation.
     store.set_stage(s.id, Stage::Closed).await.unwrap();
     assert!(store.undelivered_turns().await.unwrap().is_empty());
@@ -230,16 +275,49 @@ async fn ratings_are_recorded(store: &Store) {
         .create_session(u.id, "telegram", "c10", "direct", Stage::Chatting)
         .await
         .unwrap();
-    let t1 = store.add_turn(s.id, NewTurn { text: "x", ..Default::default() }).await.unwrap();
-    let t2 = store.add_turn(s.id, NewTurn { text: "y", ..Default::default() }).await.unwrap();
-    let p = store.create_rating_prompt(s.id, t1.id, t2.id).await.unwrap();
-    assert_eq!((p.first_turn_id, p.second_turn_id, p.stars), (t1.id, t2.id, None));
+    let t1 = store
+        .add_turn(
+            s.id,
+            NewTurn {
+                text: "x",
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let t2 = store
+        .add_turn(
+            s.id,
+            NewTurn {
+                text: "y",
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let p = store
+        .create_rating_prompt(s.id, t1.id, t2.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (p.first_turn_id, p.second_turn_id, p.stars),
+        (t1.id, t2.id, None)
+    );
     store.set_prompt_message_id(p.id, "pm-1").await.unwrap();
     store.set_rating(p.id, 4).await.unwrap();
-    let q = store.create_rating_prompt(s.id, t2.id, t2.id).await.unwrap();
+    let q = store
+        .create_rating_prompt(s.id, t2.id, t2.id)
+        .await
+        .unwrap();
     let got = store.rating_prompt(p.id).await.unwrap().unwrap();
-    assert_eq!((got.stars, got.platform_message_id.as_deref()), (Some(4), Some("pm-1")));
-    assert_eq!(store.latest_rating_prompt(s.id).await.unwrap().unwrap().id, q.id);
+    assert_eq!(
+        (got.stars, got.platform_message_id.as_deref()),
+        (Some(4), Some("pm-1"))
+    );
+    assert_eq!(
+        store.latest_rating_prompt(s.id).await.unwrap().unwrap().id,
+        q.id
+    );
     assert_eq!(store.rating_prompts(s.id).await.unwrap().len(), 2);
     // Stars outside 1..=5 are refused by the database itself.
     assert!(store.set_rating(q.id, 6).await.is_err());
@@ -247,35 +325,66 @@ async fn ratings_are_recorded(store: &Store) {
 
 async fn chat_settings_are_upserted(store: &Store) {
     assert_eq!(store.chat_enabled("telegram", "g1").await.unwrap(), None);
-    store.set_chat_enabled("telegram", "g1", true).await.unwrap();
-    assert_eq!(store.chat_enabled("telegram", "g1").await.unwrap(), Some(true));
+    store
+        .set_chat_enabled("telegram", "g1", true)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.chat_enabled("telegram", "g1").await.unwrap(),
+        Some(true)
+    );
     store
         .set_chat_crisis_message("telegram", "g1", Some("Call 112"), false)
         .await
         .unwrap();
     // Setting resources keeps whether the chat is on.
-    assert_eq!(store.chat_enabled("telegram", "g1").await.unwrap(), Some(true));
     assert_eq!(
-        store.chat_crisis_message("telegram", "g1").await.unwrap().as_deref(),
+        store.chat_enabled("telegram", "g1").await.unwrap(),
+        Some(true)
+    );
+    assert_eq!(
+        store
+            .chat_crisis_message("telegram", "g1")
+            .await
+            .unwrap()
+            .as_deref(),
         Some("Call 112")
     );
-    store.set_chat_crisis_message("telegram", "g1", None, false).await.unwrap();
-    assert_eq!(store.chat_crisis_message("telegram", "g1").await.unwrap(), None);
-    store.set_chat_enabled("telegram", "g1", false).await.unwrap();
-    assert_eq!(store.chat_enabled("telegram", "g1").await.unwrap(), Some(false));
+    store
+        .set_chat_crisis_message("telegram", "g1", None, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.chat_crisis_message("telegram", "g1").await.unwrap(),
+        None
+    );
+    store
+        .set_chat_enabled("telegram", "g1", false)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.chat_enabled("telegram", "g1").await.unwrap(),
+        Some(false)
+    );
     // A new chat takes the given default.
     store
         .set_chat_crisis_message("telegram", "g2", Some("x"), true)
         .await
         .unwrap();
-    assert_eq!(store.chat_enabled("telegram", "g2").await.unwrap(), Some(true));
+    assert_eq!(
+        store.chat_enabled("telegram", "g2").await.unwrap(),
+        Some(true)
+    );
     store
         .set_chat_alerts("telegram", "g1", Some("mods"), true, false)
         .await
         .unwrap();
     let route = store.chat_alerts("telegram", "g1").await.unwrap().unwrap();
     assert_eq!((route.target.as_str(), route.include_text), ("mods", true));
-    store.set_chat_alerts("telegram", "g1", None, false, false).await.unwrap();
+    store
+        .set_chat_alerts("telegram", "g1", None, false, false)
+        .await
+        .unwrap();
     assert_eq!(store.chat_alerts("telegram", "g1").await.unwrap(), None);
 }
 
@@ -285,7 +394,10 @@ async fn alert_link_codes_are_used_once(store: &Store) {
         .await
         .unwrap();
     assert_eq!(
-        store.use_alert_link_code("telegram", "wrong", "mods", 3_600_000).await.unwrap(),
+        store
+            .use_alert_link_code("telegram", "wrong", "mods", 3_600_000)
+            .await
+            .unwrap(),
         None
     );
     assert_eq!(
@@ -297,32 +409,77 @@ async fn alert_link_codes_are_used_once(store: &Store) {
         Some("g3")
     );
     assert_eq!(
-        store.use_alert_link_code("telegram", "code-1", "other", 3_600_000).await.unwrap(),
+        store
+            .use_alert_link_code("telegram", "code-1", "other", 3_600_000)
+            .await
+            .unwrap(),
         None,
         "a code is used up"
     );
-    assert_eq!(store.chat_alerts("telegram", "g3").await.unwrap().unwrap().target, "mods");
+    assert_eq!(
+        store
+            .chat_alerts("telegram", "g3")
+            .await
+            .unwrap()
+            .unwrap()
+            .target,
+        "mods"
+    );
     // A stale code does nothing.
     store
         .set_alert_link_code("telegram", "g4", "code-2", true)
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
-    assert_eq!(store.use_alert_link_code("telegram", "code-2", "m", 1).await.unwrap(), None);
+    assert_eq!(
+        store
+            .use_alert_link_code("telegram", "code-2", "m", 1)
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 async fn the_inbox_keeps_events_until_handled(store: &Store) {
-    let a = store.inbox_insert("telegram", "u:1", "{\"a\":1}", Some("p1")).await.unwrap().unwrap();
-    assert_eq!(store.inbox_insert("telegram", "u:1", "{\"a\":1}", Some("p1")).await.unwrap(), None);
-    let b = store.inbox_insert("telegram", "u:2", "{\"b\":2}", Some("p1")).await.unwrap().unwrap();
+    let a = store
+        .inbox_insert("telegram", "u:1", "{\"a\":1}", Some("p1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .inbox_insert("telegram", "u:1", "{\"a\":1}", Some("p1"))
+            .await
+            .unwrap(),
+        None
+    );
+    let b = store
+        .inbox_insert("telegram", "u:2", "{\"b\":2}", Some("p1"))
+        .await
+        .unwrap()
+        .unwrap();
     // The same key on another platform is another event.
-    assert!(store.inbox_insert("discord", "u:1", "{}", Some("p1")).await.unwrap().is_some());
+    assert!(store
+        .inbox_insert("discord", "u:1", "{}", Some("p1"))
+        .await
+        .unwrap()
+        .is_some());
     let waiting = store.inbox_unhandled().await.unwrap();
     assert_eq!(waiting.len(), 3);
     assert_eq!(waiting[0], (a, "{\"a\":1}".to_string()));
     store.inbox_done(a).await.unwrap();
-    assert!(!store.inbox_unhandled().await.unwrap().iter().any(|(id, _)| *id == a));
-    assert!(store.inbox_unhandled().await.unwrap().iter().any(|(id, _)| *id == b));
+    assert!(!store
+        .inbox_unhandled()
+        .await
+        .unwrap()
+        .iter()
+        .any(|(id, _)| *id == a));
+    assert!(store
+        .inbox_unhandled()
+        .await
+        .unwrap()
+        .iter()
+        .any(|(id, _)| *id == b));
     // Handled events' keys are pruned after the cutoff, unhandled ones never.
     store.mark_event_processed("telegram", "old").await.unwrap();
     let pruned = store
@@ -344,11 +501,23 @@ async fn words_are_erased_when_a_person_asked(store: &Store) {
         .set_session_field(s.id, SessionField::Situation, FieldValue::Text("my exam"))
         .await
         .unwrap();
-    store.add_turn(s.id, NewTurn { text: "I failed", ..Default::default() }).await.unwrap();
+    store
+        .add_turn(
+            s.id,
+            NewTurn {
+                text: "I failed",
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     // Kept while the conversation is open: the model answers from it.
     assert_eq!(store.turns(s.id).await.unwrap()[0].text, "I failed");
     assert!(store.exportable_sessions(0).await.unwrap().is_empty());
-    store.end_session(s.id, EndReason::User, Stage::Closed).await.unwrap();
+    store
+        .end_session(s.id, EndReason::User, Stage::Closed)
+        .await
+        .unwrap();
     assert_eq!(store.turns(s.id).await.unwrap()[0].text, "");
     assert_eq!(store.session(s.id).await.unwrap().unwrap().situation, None);
     // Someone who keeps their words keeps them, and may be exported.
@@ -357,8 +526,20 @@ async fn words_are_erased_when_a_person_asked(store: &Store) {
         .create_session(v.id, "telegram", "c12", "direct", Stage::Chatting)
         .await
         .unwrap();
-    store.add_turn(t.id, NewTurn { text: "kept", ..Default::default() }).await.unwrap();
-    store.end_session(t.id, EndReason::User, Stage::Closed).await.unwrap();
+    store
+        .add_turn(
+            t.id,
+            NewTurn {
+                text: "kept",
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .end_session(t.id, EndReason::User, Stage::Closed)
+        .await
+        .unwrap();
     assert_eq!(store.turns(t.id).await.unwrap()[0].text, "kept");
     assert_eq!(store.exportable_sessions(0).await.unwrap().len(), 1);
     // Changing one's mind later erases what ended already.
@@ -377,12 +558,25 @@ async fn forgetting_removes_everything_of_one_person(store: &Store) {
             .unwrap();
         let key = format!("msg:{chat}:1");
         let t = store
-            .add_turn_once(s.id, Some(("telegram", &key)), NewTurn { text: "hi", ..Default::default() })
+            .add_turn_once(
+                s.id,
+                Some(("telegram", &key)),
+                NewTurn {
+                    text: "hi",
+                    ..Default::default()
+                },
+            )
             .await
             .unwrap()
             .unwrap();
         store.create_rating_prompt(s.id, t.id, t.id).await.unwrap();
-        inbox.push(store.inbox_insert("telegram", &format!("u:{chat}"), "{}", None).await.unwrap().unwrap());
+        inbox.push(
+            store
+                .inbox_insert("telegram", &format!("u:{chat}"), "{}", None)
+                .await
+                .unwrap()
+                .unwrap(),
+        );
     }
     store.delete_user(ana.id, &inbox[..1]).await.unwrap();
     assert_eq!(store.user(ana.id).await.unwrap(), None);
@@ -393,8 +587,21 @@ async fn forgetting_removes_everything_of_one_person(store: &Store) {
     let ben_sessions = store.sessions_of_user(ben.id).await.unwrap();
     assert_eq!(ben_sessions.len(), 1);
     assert_eq!(store.turns(ben_sessions[0].id).await.unwrap().len(), 1);
-    assert_eq!(store.rating_prompts(ben_sessions[0].id).await.unwrap().len(), 1);
-    let waiting: Vec<i64> = store.inbox_unhandled().await.unwrap().into_iter().map(|(id, _)| id).collect();
+    assert_eq!(
+        store
+            .rating_prompts(ben_sessions[0].id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let waiting: Vec<i64> = store
+        .inbox_unhandled()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
     assert_eq!(waiting, [inbox[1]]);
 }
 
@@ -404,7 +611,16 @@ async fn retention_and_statistics(store: &Store) {
         .create_session(u.id, "telegram", "c13", "direct", Stage::Chatting)
         .await
         .unwrap();
-    store.add_turn(s.id, NewTurn { text: "hi", ..Default::default() }).await.unwrap();
+    store
+        .add_turn(
+            s.id,
+            NewTurn {
+                text: "hi",
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     let r = store
         .add_turn(
             s.id,
@@ -447,14 +663,20 @@ async fn retention_and_statistics(store: &Store) {
     assert_eq!(stats["mean_intensity_before"], 4.0);
     assert_eq!(stats["mean_intensity_after"], 2.0);
     assert_eq!(stats["mean_empathy"], serde_json::Value::Null);
-    store.end_session(s.id, EndReason::User, Stage::Closed).await.unwrap();
+    store
+        .end_session(s.id, EndReason::User, Stage::Closed)
+        .await
+        .unwrap();
     let removed = store
         .delete_sessions_ended_before(kindred::store::now_ms() + 1)
         .await
         .unwrap();
     assert_eq!(removed, 1, "only the closed session goes");
     assert!(store.session(s.id).await.unwrap().is_none());
-    assert!(store.turn(r.id).await.unwrap().is_none(), "its turns go with it");
+    assert!(
+        store.turn(r.id).await.unwrap().is_none(),
+        "its turns go with it"
+    );
     assert!(store.session(open.id).await.unwrap().is_some());
 }
 
@@ -476,7 +698,9 @@ async fn dump(store: &Store) -> Vec<(&'static str, Vec<Vec<kindred::store::Value
             .unwrap();
         all.push((
             *table,
-            rows.iter().map(|r| kindred::store::values(r).unwrap()).collect(),
+            rows.iter()
+                .map(|r| kindred::store::values(r).unwrap())
+                .collect(),
         ));
     }
     all
@@ -512,21 +736,42 @@ async fn a_sqlite_installation_moves_to_postgres_without_loss() {
     assert_eq!(prompt.stars, Some(4));
     app.send(command("ben", "privacy", "off")).await;
     app.send(command("ben", "end", "")).await;
-    app.engine.store.set_chat_enabled("test", "g1", true).await.unwrap();
-    app.engine.store.inbox_insert("test", "u:waiting", "{}", Some("p1")).await.unwrap();
+    app.engine
+        .store
+        .set_chat_enabled("test", "g1", true)
+        .await
+        .unwrap();
+    app.engine
+        .store
+        .inbox_insert("test", "u:waiting", "{}", Some("p1"))
+        .await
+        .unwrap();
     let source = dump(&app.engine.store).await;
     for (table, rows) in &source {
-        assert!(!rows.is_empty(), "the installation has {table} rows to move");
+        assert!(
+            !rows.is_empty(),
+            "the installation has {table} rows to move"
+        );
     }
     let sqlite = Location::Sqlite(app.dir.path().join("kindred.sqlite"));
     let target = pg::fresh_database();
 
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_kindred"))
-        .args(["db", "copy", "--from", &sqlite.to_string(), "--to", target.url()])
+        .args([
+            "db",
+            "copy",
+            "--from",
+            &sqlite.to_string(),
+            "--to",
+            target.url(),
+        ])
         .env("KINDRED__STORAGE__DATA_DIR", app.dir.path())
         .output()
         .unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
     assert!(out.status.success(), "{stdout}{stderr}");
     assert!(stdout.contains("copied"), "{stdout}");
     let copy = Store::open(&target, Duration::from_secs(5)).await.unwrap();
@@ -534,7 +779,14 @@ async fn a_sqlite_installation_moves_to_postgres_without_loss() {
 
     // Copying into a database that holds data is refused, and changes nothing.
     let again = std::process::Command::new(env!("CARGO_BIN_EXE_kindred"))
-        .args(["db", "copy", "--from", &sqlite.to_string(), "--to", target.url()])
+        .args([
+            "db",
+            "copy",
+            "--from",
+            &sqlite.to_string(),
+            "--to",
+            target.url(),
+        ])
         .env("KINDRED__STORAGE__DATA_DIR", app.dir.path())
         .output()
         .unwrap();
@@ -550,9 +802,19 @@ async fn a_sqlite_installation_moves_to_postgres_without_loss() {
     )
     .await
     .unwrap();
-    let max_turn = moved.store.turns(prompt.session_id).await.unwrap().last().unwrap().id;
+    let max_turn = moved
+        .store
+        .turns(prompt.session_id)
+        .await
+        .unwrap()
+        .last()
+        .unwrap()
+        .id;
     let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-    moved.handle(message("ana", "thank you for listening"), &tx).await.unwrap();
+    moved
+        .handle(message("ana", "thank you for listening"), &tx)
+        .await
+        .unwrap();
     drop(tx);
     let mut said = Vec::new();
     while let Some(o) = rx.recv().await {
@@ -561,7 +823,11 @@ async fn a_sqlite_installation_moves_to_postgres_without_loss() {
     assert_eq!(replies(&said).len(), 1, "{said:?}");
     let turns = moved.store.turns(prompt.session_id).await.unwrap();
     assert!(turns.last().unwrap().id > max_turn);
-    assert_eq!(turns.len(), 6, "ana's four turns, her new message and the reply");
+    assert_eq!(
+        turns.len(),
+        6,
+        "ana's four turns, her new message and the reply"
+    );
 }
 
 /// Makes `instance`'s last heartbeat `ago_ms` old.
@@ -595,8 +861,14 @@ async fn leases_are_held_by_one_live_instance(store: &Store) {
     store.heartbeat("c").await.unwrap();
     assert!(store.try_lease("leader", "c", 60_000).await.unwrap());
     // Orphaned events: stored, unhandled, and nobody live holds the person.
-    store.inbox_insert("telegram", "u:9", "{}", Some("p")).await.unwrap();
-    store.inbox_insert("telegram", "u:10", "{}", Some("r")).await.unwrap();
+    store
+        .inbox_insert("telegram", "u:9", "{}", Some("p"))
+        .await
+        .unwrap();
+    store
+        .inbox_insert("telegram", "u:10", "{}", Some("r"))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
     // p is held by a (alive); r by nobody.
     assert_eq!(store.people_with_orphaned_events(10).await.unwrap(), ["r"]);

@@ -618,8 +618,10 @@ async fn a_chat_whose_sends_hang_holds_back_no_other_chat() {
     );
     // Released, the stuck chat gets its messages, in order.
     tg.release_chat(stuck);
-    tg.wait_until("the stuck chat's messages", WAIT, |_| tg.texts_to(stuck).len() >= 2)
-        .await;
+    tg.wait_until("the stuck chat's messages", WAIT, |_| {
+        tg.texts_to(stuck).len() >= 2
+    })
+    .await;
     assert!(tg.texts_to(stuck)[0].starts_with("Hi, I'm Kindred"));
     stop(app).await;
 }

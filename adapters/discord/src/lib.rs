@@ -204,7 +204,13 @@ impl Adapter for DiscordAdapter {
         let shards = client.shard_manager.clone();
         let shard_set = self.config.shards;
         if let Some(sh) = shard_set {
-            tracing::info!(first = sh.first, last = sh.last, total = sh.total, dms = (sh.first == 0), "running Discord gateway shards");
+            tracing::info!(
+                first = sh.first,
+                last = sh.last,
+                total = sh.total,
+                dms = (sh.first == 0),
+                "running Discord gateway shards"
+            );
         }
         let started = async {
             match shard_set {
@@ -314,8 +320,22 @@ mod shard_tests {
 
     #[test]
     fn shard_sets_parse_and_bad_ones_say_how() {
-        assert_eq!("0-1/4".parse(), Ok(Shards { first: 0, last: 1, total: 4 }));
-        assert_eq!("3/4".parse(), Ok(Shards { first: 3, last: 3, total: 4 }));
+        assert_eq!(
+            "0-1/4".parse(),
+            Ok(Shards {
+                first: 0,
+                last: 1,
+                total: 4
+            })
+        );
+        assert_eq!(
+            "3/4".parse(),
+            Ok(Shards {
+                first: 3,
+                last: 3,
+                total: 4
+            })
+        );
         for bad in ["4/4", "2-1/4", "0-1", "a/4", "0/0"] {
             let err = bad.parse::<Shards>().unwrap_err();
             assert!(err.contains("FIRST-LAST/TOTAL"), "{bad}: {err}");

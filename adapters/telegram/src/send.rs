@@ -148,8 +148,7 @@ async fn send_one(bot: &Bot, o: Outbound, inbox: &Inbox, redact: &Redactor) {
             let r = retrying(|| {
                 bot.send_document(
                     chat_id,
-                    InputFile::memory(content.clone().into_bytes())
-                        .file_name(file_name.clone()),
+                    InputFile::memory(content.clone().into_bytes()).file_name(file_name.clone()),
                 )
                 .caption(caption.clone())
                 .send()

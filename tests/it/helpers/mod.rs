@@ -394,9 +394,10 @@ pub fn database_of(data_dir: &Path) -> kindred::store::Location {
 
 /// The stars of every rating prompt in the database under `data_dir`, oldest first.
 pub async fn stars_in_db(data_dir: &Path) -> Vec<Option<i64>> {
-    let store = kindred::store::Store::connect(&database_of(data_dir), std::time::Duration::from_secs(5))
-        .await
-        .unwrap();
+    let store =
+        kindred::store::Store::connect(&database_of(data_dir), std::time::Duration::from_secs(5))
+            .await
+            .unwrap();
     let pool = store.pool();
     let rows: Vec<(Option<i64>,)> = sqlx::query_as("SELECT stars FROM rating_prompts ORDER BY id")
         .fetch_all(pool)
@@ -430,7 +431,10 @@ impl DaemonProcess {
         use std::io::BufRead;
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_kindred"));
         if on_postgres() {
-            c.env("KINDRED__STORAGE__URL", postgres::database_for(data_dir).url());
+            c.env(
+                "KINDRED__STORAGE__URL",
+                postgres::database_for(data_dir).url(),
+            );
         }
         c.env("KINDRED__DATA_DIR", data_dir)
             .env("KINDRED__CONVERSATION__CHECKIN", "false")

@@ -47,7 +47,9 @@ pub fn database_for(dir: &Path) -> Location {
     static BY_DIR: OnceLock<std::sync::Mutex<std::collections::HashMap<PathBuf, Location>>> =
         OnceLock::new();
     let mut map = BY_DIR.get_or_init(Default::default).lock().unwrap();
-    map.entry(dir.to_path_buf()).or_insert_with(fresh_database).clone()
+    map.entry(dir.to_path_buf())
+        .or_insert_with(fresh_database)
+        .clone()
 }
 
 /// A new, empty database on the test server.
@@ -72,7 +74,9 @@ pub fn fresh_database() -> Location {
             .block_on(async {
                 use sqlx::Connection;
                 let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
-                sqlx::Executor::execute(&mut c, create.as_str()).await.unwrap();
+                sqlx::Executor::execute(&mut c, create.as_str())
+                    .await
+                    .unwrap();
                 c.close().await.unwrap();
             })
     })
@@ -104,7 +108,11 @@ fn start() -> Result<Server, String> {
         assert_loopback(&base);
         return Ok(Server {
             base,
-            admin_db: if admin_db.is_empty() { "postgres".into() } else { admin_db },
+            admin_db: if admin_db.is_empty() {
+                "postgres".into()
+            } else {
+                admin_db
+            },
         });
     }
     let bin = server_binaries().ok_or_else(|| {
@@ -120,7 +128,10 @@ fn start() -> Result<Server, String> {
     // Folders of earlier runs whose process is gone.
     for e in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
         let name = e.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("kindred-test-postgres-")) else {
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("kindred-test-postgres-"))
+        else {
             continue;
         };
         if !Path::new("/proc").join(pid).exists() {
@@ -148,7 +159,17 @@ fn start() -> Result<Server, String> {
         }
     };
     run(wrap(bin.join("initdb"))
-        .args(["-A", "trust", "-U", "kindred", "-E", "UTF8", "--locale=C", "--no-sync", "-D"])
+        .args([
+            "-A",
+            "trust",
+            "-U",
+            "kindred",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+            "-D",
+        ])
         .arg(&data))?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -237,7 +258,9 @@ fn run(c: &mut Command) -> Result<(), String> {
 
 fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }
 
 /// The folder holding `initdb` and `postgres`: the newest under /usr/lib/postgresql,
@@ -258,6 +281,7 @@ fn server_binaries() -> Option<PathBuf> {
         return Some(bin);
     }
     std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).find(|p| p.join("initdb").exists() && p.join("postgres").exists())
+        std::env::split_paths(&paths)
+            .find(|p| p.join("initdb").exists() && p.join("postgres").exists())
     })
 }
