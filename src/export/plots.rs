@@ -124,24 +124,22 @@ pub fn write_plots(data: &PlotData, dir: &Path) -> Result<Vec<PathBuf>> {
     register_font();
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut written = Vec::new();
-    for name in CHARTS {
-        let path = dir.join(format!("{name}.svg"));
-        {
-            let root = SVGBackend::new(&path, SIZE).into_drawing_area();
-            draw(name, &root, data)?;
-            root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
-        }
-        written.push(path);
+    // The same drawing on both backends (a macro: each backend borrows its path).
+    macro_rules! each_chart {
+        ($backend:ident, $ext:literal) => {
+            for name in CHARTS {
+                let path = dir.join(format!("{name}.{}", $ext));
+                {
+                    let root = $backend::new(&path, SIZE).into_drawing_area();
+                    draw(name, &root, data)?;
+                    root.present().map_err(err)?;
+                }
+                written.push(path);
+            }
+        };
     }
-    for name in CHARTS {
-        let path = dir.join(format!("{name}.png"));
-        {
-            let root = BitMapBackend::new(&path, SIZE).into_drawing_area();
-            draw(name, &root, data)?;
-            root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
-        }
-        written.push(path);
-    }
+    each_chart!(SVGBackend, "svg");
+    each_chart!(BitMapBackend, "png");
     Ok(written)
 }
 

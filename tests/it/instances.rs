@@ -9,20 +9,12 @@ use std::time::{Duration, Instant};
 use kindred::domain::{Speaker, TurnSource};
 use kindred::store::Store;
 
-use crate::helpers::{self, postgres as pg};
+use crate::helpers::{self, free_port, postgres as pg, wait_for};
 use crate::standins::telegram::TelegramStandIn;
 
 const TOKEN: &str = "123456:SHARED-token";
 const SECRET: &str = "shared_webhook-secret-0123456789abcdef";
 const PEOPLE: i64 = 12;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn update(update_id: i64, person: i64, message_id: i64, text: &str) -> serde_json::Value {
     serde_json::json!({"update_id": update_id, "message": {"message_id": message_id, "date": 1_700_000_000,
@@ -44,14 +36,6 @@ fn post(port: u16, body: &serde_json::Value) -> Option<u16> {
         Ok(r) => Some(r.status()),
         Err(ureq::Error::Status(code, _)) => Some(code),
         Err(_) => None,
-    }
-}
-
-fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

@@ -4,18 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::helpers::{self, postgres as pg};
+use crate::helpers::{self, free_port, postgres as pg, wait_for};
 use crate::standins::telegram::TelegramStandIn;
 
 const TOKEN: &str = "123456:OPS-token";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// GET `url` (loopback only): status and body; `None` while nothing listens.
 fn get(url: &str) -> Option<(u16, String)> {
@@ -27,14 +19,6 @@ fn get(url: &str) -> Option<(u16, String)> {
         Ok(r) => Some((r.status(), r.into_string().unwrap())),
         Err(ureq::Error::Status(code, r)) => Some((code, r.into_string().unwrap())),
         Err(_) => None,
-    }
-}
-
-fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

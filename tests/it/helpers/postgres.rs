@@ -218,27 +218,35 @@ fn start() -> Result<Server, String> {
 
 fn wait_for_logins(base: &str) -> Result<(), String> {
     let admin = format!("{base}/postgres");
+    on_own_runtime(async move {
+        use sqlx::Connection;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match sqlx::PgConnection::connect(&admin).await {
+                Ok(c) => {
+                    let _ = c.close().await;
+                    return Ok(());
+                }
+                Err(e) if Instant::now() > deadline => {
+                    return Err(format!("the test Postgres server takes no logins: {e}"))
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    })
+}
+
+/// Runs `work` to the end on a runtime of its own, in a thread of its own: callers may
+/// be inside a runtime already.
+fn on_own_runtime<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
     std::thread::spawn(move || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap()
-            .block_on(async {
-                use sqlx::Connection;
-                let deadline = Instant::now() + Duration::from_secs(30);
-                loop {
-                    match sqlx::PgConnection::connect(&admin).await {
-                        Ok(c) => {
-                            let _ = c.close().await;
-                            return Ok(());
-                        }
-                        Err(e) if Instant::now() > deadline => {
-                            return Err(format!("the test Postgres server takes no logins: {e}"))
-                        }
-                        Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-                    }
-                }
-            })
+            .block_on(work)
     })
     .join()
     .unwrap()
