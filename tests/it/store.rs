@@ -919,3 +919,40 @@ async fn pending_replies_of_stopped_instances_are_claimed_once(store: &Store) {
     store.mark_delivered(t.id, Some("m")).await.unwrap();
     assert!(store.claim_pending_turns("other").await.unwrap().is_empty());
 }
+
+/// The column names of `table`, sorted, as the database reports them.
+async fn columns(store: &Store, table: &str) -> Vec<String> {
+    let sql = match store.backend() {
+        kindred::store::Backend::Sqlite => format!("SELECT name FROM pragma_table_info('{table}')"),
+        kindred::store::Backend::Postgres => format!(
+            "SELECT CAST(column_name AS TEXT) FROM information_schema.columns WHERE table_name = '{table}'"
+        ),
+    };
+    let rows: Vec<(String,)> = sqlx::query_as(&sql).fetch_all(store.pool()).await.unwrap();
+    let mut names: Vec<String> = rows.into_iter().map(|(n,)| n).collect();
+    names.sort();
+    names
+}
+
+/// The two migration folders describe one schema: every table has the same columns on
+/// both (a change made to one folder only fails here).
+#[tokio::test]
+async fn both_schemas_have_the_same_tables_and_columns() {
+    if pg::skipped("both_schemas_have_the_same_tables_and_columns") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = sqlite_store(&dir).await;
+    let postgres = postgres_store().await;
+    for table in kindred::store::TABLES
+        .iter()
+        .chain(&["instances", "leases"])
+    {
+        let (a, b) = (
+            columns(&sqlite, table).await,
+            columns(&postgres, table).await,
+        );
+        assert!(!a.is_empty(), "{table} exists");
+        assert_eq!(a, b, "{table}: SQLite and Postgres columns differ");
+    }
+}
