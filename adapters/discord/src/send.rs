@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kindred_adapter::{split_message, ChatKind, Choice, Inbound, Inbox, Outbound};
@@ -92,151 +92,177 @@ fn token_of(handle: &str) -> &str {
 /// Sends what the engine asks, in order, reporting deliveries back.
 pub async fn run_outbound(
     http: Arc<Http>,
-    mut outbound: tokio::sync::mpsc::Receiver<Outbound>,
+    outbound: tokio::sync::mpsc::Receiver<Outbound>,
     inbox: Inbox,
     deferred: Deferred,
 ) {
-    // Interactions something was said to, until the engine is done with them.
-    let mut answered: HashSet<String> = HashSet::new();
-    while let Some(o) = outbound.recv().await {
-        let chat = o.chat().clone();
-        let Ok(channel) = chat.id.parse::<u64>().map(ChannelId::new) else {
-            tracing::warn!(chat = %chat.id, "not a Discord channel id");
-            continue;
-        };
-        match o {
-            Outbound::Text {
-                id,
-                text,
-                interaction,
-                ..
-            } => {
-                let to = interaction.as_deref().map(token_of);
-                answered.extend(to.map(String::from));
-                let r = send_text(&http, channel, to, &text, &[], id.as_deref()).await;
-                report(&inbox, id, r).await;
-            }
-            Outbound::Prompt {
-                id,
-                text,
-                choices,
-                interaction,
-                ..
-            } => {
-                let to = interaction.as_deref().map(token_of);
-                answered.extend(to.map(String::from));
-                let r = send_text(&http, channel, to, &text, &choices, id.as_deref()).await;
-                report(&inbox, id, r).await;
-            }
-            Outbound::File {
-                id,
-                file_name,
-                content,
-                caption,
-                interaction,
-                ..
-            } => {
-                let file = CreateAttachment::bytes(content.into_bytes(), file_name);
-                let sent = match interaction.as_deref().map(token_of) {
-                    Some(token) => {
-                        answered.insert(token.to_string());
-                        let f = CreateInteractionResponseFollowup::new()
-                            .content(caption)
-                            .add_file(file)
-                            .ephemeral(true);
-                        retrying(|| f.clone().execute(&http, (None, token))).await
-                    }
-                    None => {
-                        let mut m = CreateMessage::new().content(caption).add_file(file);
-                        if let Some(id) = &id {
-                            m = m.nonce(Nonce::String(nonce_of(id, 0))).enforce_nonce(true);
-                        }
-                        retrying(|| channel.send_message(&http, m.clone())).await
-                    }
-                };
-                report(
-                    &inbox,
-                    id,
-                    sent.map(|m| m.id.get().to_string())
-                        .map_err(|e| e.to_string()),
-                )
-                .await;
-            }
-            Outbound::Typing { .. } => {
-                let _ = channel.broadcast_typing(&http).await;
-            }
-            Outbound::EditPrompt {
-                platform_message_id,
-                text,
-                choices,
-                chosen,
-                ..
-            } => {
-                let Ok(mid) = platform_message_id.parse::<u64>().map(MessageId::new) else {
-                    continue;
-                };
-                let r = retrying(|| {
-                    channel.edit_message(
-                        &http,
-                        mid,
-                        EditMessage::new()
-                            .content(text.clone())
-                            .components(buttons(&choices, chosen)),
-                    )
-                })
-                .await;
-                if let Err(e) = r {
-                    tracing::warn!(error = %e, "editing a prompt failed");
-                }
-            }
-            Outbound::Notice {
-                interaction: Some(handle),
-                text,
-                ..
-            } => {
-                answered.insert(token_of(&handle).to_string());
-                let followup = CreateInteractionResponseFollowup::new()
-                    .content(text.clone())
-                    .ephemeral(true);
-                let r =
-                    retrying(|| followup.clone().execute(&http, (None, token_of(&handle)))).await;
-                if let Err(e) = r {
-                    tracing::warn!(error = %e, "answering an interaction failed");
-                }
-            }
-            Outbound::Notice {
-                interaction: None,
-                text,
-                ..
-            } => {
-                let r = send_text(&http, channel, None, &text, &[], None).await;
-                if let Err(e) = r {
-                    tracing::warn!(error = %e, "sending a notice failed");
-                }
-            }
-            Outbound::Done {
-                interaction: Some(handle),
-                ..
-            } => {
-                // A deferred slash command the engine said nothing to (e.g. in a channel
-                // where Kindred is off): say why instead of leaving it "thinking".
-                let token = token_of(&handle);
-                if deferred.remove(token) && !answered.remove(token) {
-                    let text = match chat.kind {
-                        ChatKind::Group => "Kindred isn't answering in this channel. You can talk to me in a direct message.",
-                        ChatKind::Direct => "Done.",
-                    };
-                    let _ = EditInteractionResponse::new()
-                        .content(text)
-                        .execute(&http, token)
-                        .await;
-                }
-                answered.remove(token);
-            }
-            Outbound::Done {
-                interaction: None, ..
-            } => {}
+    // Interactions something was said to, until the engine is done with them (an
+    // interaction's answers and its end come through its own chat's queue, in order).
+    let answered: Arc<Mutex<HashSet<String>>> = Default::default();
+    // One queue per channel (see `send_per_chat`): a busy or failing channel holds back
+    // only itself.
+    kindred_adapter::send_per_chat(outbound, SENDS_AT_ONCE, move |o| {
+        let (http, inbox, deferred, answered) = (
+            http.clone(),
+            inbox.clone(),
+            deferred.clone(),
+            answered.clone(),
+        );
+        async move { send_one(&http, o, &inbox, &deferred, &answered).await }
+    })
+    .await
+}
+
+/// Sends in flight at once, across channels.
+const SENDS_AT_ONCE: usize = 8;
+
+/// Sends one outbound message and reports how it went.
+async fn send_one(
+    http: &Http,
+    o: Outbound,
+    inbox: &Inbox,
+    deferred: &Deferred,
+    answered: &Mutex<HashSet<String>>,
+) {
+    let chat = o.chat().clone();
+    let Ok(channel) = chat.id.parse::<u64>().map(ChannelId::new) else {
+        tracing::warn!(chat = %chat.id, "not a Discord channel id");
+        return;
+    };
+    match o {
+        Outbound::Text {
+            id,
+            text,
+            interaction,
+            ..
+        } => {
+            let to = interaction.as_deref().map(token_of);
+            answered.lock().unwrap().extend(to.map(String::from));
+            let r = send_text(http, channel, to, &text, &[], id.as_deref()).await;
+            report(&inbox, id, r).await;
         }
+        Outbound::Prompt {
+            id,
+            text,
+            choices,
+            interaction,
+            ..
+        } => {
+            let to = interaction.as_deref().map(token_of);
+            answered.lock().unwrap().extend(to.map(String::from));
+            let r = send_text(http, channel, to, &text, &choices, id.as_deref()).await;
+            report(&inbox, id, r).await;
+        }
+        Outbound::File {
+            id,
+            file_name,
+            content,
+            caption,
+            interaction,
+            ..
+        } => {
+            let file = CreateAttachment::bytes(content.into_bytes(), file_name);
+            let sent = match interaction.as_deref().map(token_of) {
+                Some(token) => {
+                    answered.lock().unwrap().insert(token.to_string());
+                    let f = CreateInteractionResponseFollowup::new()
+                        .content(caption)
+                        .add_file(file)
+                        .ephemeral(true);
+                    retrying(|| f.clone().execute(http, (None, token))).await
+                }
+                None => {
+                    let mut m = CreateMessage::new().content(caption).add_file(file);
+                    if let Some(id) = &id {
+                        m = m.nonce(Nonce::String(nonce_of(id, 0))).enforce_nonce(true);
+                    }
+                    retrying(|| channel.send_message(http, m.clone())).await
+                }
+            };
+            report(
+                &inbox,
+                id,
+                sent.map(|m| m.id.get().to_string())
+                    .map_err(|e| e.to_string()),
+            )
+            .await;
+        }
+        Outbound::Typing { .. } => {
+            let _ = channel.broadcast_typing(http).await;
+        }
+        Outbound::EditPrompt {
+            platform_message_id,
+            text,
+            choices,
+            chosen,
+            ..
+        } => {
+            let Ok(mid) = platform_message_id.parse::<u64>().map(MessageId::new) else {
+                return;
+            };
+            let r = retrying(|| {
+                channel.edit_message(
+                    http,
+                    mid,
+                    EditMessage::new()
+                        .content(text.clone())
+                        .components(buttons(&choices, chosen)),
+                )
+            })
+            .await;
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "editing a prompt failed");
+            }
+        }
+        Outbound::Notice {
+            interaction: Some(handle),
+            text,
+            ..
+        } => {
+            answered
+                .lock()
+                .unwrap()
+                .insert(token_of(&handle).to_string());
+            let followup = CreateInteractionResponseFollowup::new()
+                .content(text.clone())
+                .ephemeral(true);
+            let r = retrying(|| followup.clone().execute(http, (None, token_of(&handle)))).await;
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "answering an interaction failed");
+            }
+        }
+        Outbound::Notice {
+            interaction: None,
+            text,
+            ..
+        } => {
+            let r = send_text(http, channel, None, &text, &[], None).await;
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "sending a notice failed");
+            }
+        }
+        Outbound::Done {
+            interaction: Some(handle),
+            ..
+        } => {
+            // A deferred slash command the engine said nothing to (e.g. in a channel
+            // where Kindred is off): say why instead of leaving it "thinking".
+            let token = token_of(&handle);
+            let was_answered = answered.lock().unwrap().remove(token);
+            if deferred.remove(token) && !was_answered {
+                let text = match chat.kind {
+                    ChatKind::Group => "Kindred isn't answering in this channel. You can talk to me in a direct message.",
+                    ChatKind::Direct => "Done.",
+                };
+                let _ = EditInteractionResponse::new()
+                    .content(text)
+                    .execute(http, token)
+                    .await;
+            }
+        }
+        Outbound::Done {
+            interaction: None, ..
+        } => {}
     }
 }
 
