@@ -37,14 +37,19 @@ pub async fn serve(
         reports,
         Arc::downgrade(&routes),
     ));
-    let mut tasks = tokio::task::JoinSet::new();
-    let permits = Arc::new(Semaphore::new(
-        engine.settings().conversation.max_concurrent_users,
-    ));
-    let mut people: HashMap<String, PersonQueue> = HashMap::new();
     // On a shared database (Postgres) this process is one instance of several: it beats,
     // and people, replies and periodic work are taken by lease (see `store::instances`).
     let shared: Option<Arc<str>> = engine.store.instance().map(Arc::from);
+    let mut people = People {
+        engine: engine.clone(),
+        routes: routes.clone(),
+        queues: HashMap::new(),
+        tasks: tokio::task::JoinSet::new(),
+        permits: Arc::new(Semaphore::new(
+            engine.settings().conversation.max_concurrent_users,
+        )),
+        shared: shared.clone(),
+    };
     let heartbeat = shared.clone().map(|instance| {
         let store = engine.store.clone();
         tokio::spawn(async move {
@@ -115,16 +120,7 @@ pub async fn serve(
     let mut shared_tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         if let Some(q) = replay.pop_front() {
-            dispatch(
-                &engine,
-                &routes,
-                &mut people,
-                &mut tasks,
-                &permits,
-                &shared,
-                q,
-            )
-            .await;
+            people.dispatch(q).await;
             continue;
         }
         tokio::select! {
@@ -132,7 +128,7 @@ pub async fn serve(
             _ = shared_tick.tick(), if shared.is_some() => {
                 let instance = shared.as_deref().expect("shared");
                 for q in orphans(&engine).await {
-                    dispatch(&engine, &routes, &mut people, &mut tasks, &permits, &shared, q).await;
+                    people.dispatch(q).await;
                 }
                 take_over_dead_instances(&engine, &routes, instance).await;
             }
@@ -149,7 +145,7 @@ pub async fn serve(
                     }
                 }
                 // The queues of people whose task ended after a quiet spell.
-                people.retain(|_, q| !q.tx.is_closed());
+                people.queues.retain(|_, q| !q.tx.is_closed());
                 if let Err(e) = engine.end_idle_sessions().await {
                     tracing::warn!(error = %format!("{e:#}"), "ending idle sessions failed");
                 }
@@ -171,9 +167,9 @@ pub async fn serve(
                     m.event_received(&chat.platform, event_kind(&event));
                 }
                 m.set_queue_depth("events", inbound.len());
-                m.set_queue_depth("people", people.len());
+                m.set_queue_depth("people", people.queues.len());
                 let Some(receipt) = receipt else {
-                    dispatch(&engine, &routes, &mut people, &mut tasks, &permits, &shared, (event, None)).await;
+                    people.dispatch((event, None)).await;
                     continue;
                 };
                 let platform = event.origin().map(|(c, _)| c.platform.clone()).unwrap_or_default();
@@ -185,7 +181,7 @@ pub async fn serve(
                 match stored {
                     Ok(Some(id)) => {
                         let _ = receipt.stored.send(Stored::New);
-                        dispatch(&engine, &routes, &mut people, &mut tasks, &permits, &shared, (event, Some(id))).await;
+                        people.dispatch((event, Some(id))).await;
                     }
                     Ok(None) => {
                         tracing::debug!(key = %receipt.key, "a redelivered event was ignored");
@@ -209,20 +205,11 @@ pub async fn serve(
     inbound.close();
     while let Ok(Envelope { event, receipt }) = inbound.try_recv() {
         if receipt.is_none() {
-            dispatch(
-                &engine,
-                &routes,
-                &mut people,
-                &mut tasks,
-                &permits,
-                &shared,
-                (event, None),
-            )
-            .await;
+            people.dispatch((event, None)).await;
         }
     }
     drop(inbound);
-    drop(people);
+    let mut tasks = people.close();
     let grace = Duration::from_secs(engine.settings().conversation.shutdown_grace_seconds);
     let finishing = async { while tasks.join_next().await.is_some() {} };
     if tokio::time::timeout(grace, finishing).await.is_err() {
@@ -393,80 +380,99 @@ struct PersonQueue {
     told_at: Option<std::time::Instant>,
 }
 
-/// Hands an event to its person's task (starting one if needed).
-async fn dispatch(
-    engine: &Engine,
-    routes: &Routes,
-    people: &mut HashMap<String, PersonQueue>,
-    tasks: &mut tokio::task::JoinSet<()>,
-    permits: &Arc<Semaphore>,
-    shared: &Option<Arc<str>>,
-    (ev, inbox_id): Queued,
-) {
-    use std::sync::atomic::Ordering;
-    let key = match person_key(&ev) {
-        Some(key) => key,
-        None => {
-            // Reports come through their own lane; one that came this way (a replayed
-            // one) is recorded the same way.
-            record_report(engine, routes, ev).await;
-            return;
-        }
-    };
-    let Some((chat, _)) = ev.origin() else {
-        return;
-    };
-    let chat = chat.clone();
-    let Some(out) = routes.get(&chat.platform).cloned() else {
-        tracing::warn!(platform = %chat.platform, "event from a platform without an adapter");
-        return;
-    };
-    let mut item = Some((ev, inbox_id));
-    if let Some(q) = people.get_mut(&key) {
-        match q.tx.send(item.take().expect("not sent yet")) {
-            Ok(()) => {
-                let waiting = q.waiting.fetch_add(1, Ordering::Relaxed) + 1;
-                let recently = q
-                    .told_at
-                    .is_some_and(|t| t.elapsed() < Duration::from_secs(60));
-                if waiting >= BACKLOG_NOTICE_AT && !recently {
-                    q.told_at = Some(std::time::Instant::now());
-                    // Not awaited: a full adapter queue must not stall this loop either.
-                    let _ = out.try_send(Outbound::Text {
-                        id: None,
-                        chat,
-                        text: super::texts::SLOW_DOWN.into(),
-                        interaction: None,
-                    });
-                }
+/// The people being handled: a queue and a task each, at most `permits` at work at once.
+struct People {
+    engine: Engine,
+    routes: Routes,
+    queues: HashMap<String, PersonQueue>,
+    tasks: tokio::task::JoinSet<()>,
+    permits: Arc<Semaphore>,
+    /// This instance, on a shared database.
+    shared: Option<Arc<str>>,
+}
+
+impl People {
+    /// Hands an event to its person's task (starting one if needed).
+    async fn dispatch(&mut self, (ev, inbox_id): Queued) {
+        let (engine, routes, people, tasks, permits, shared) = (
+            &self.engine,
+            &self.routes,
+            &mut self.queues,
+            &mut self.tasks,
+            &self.permits,
+            &self.shared,
+        );
+        use std::sync::atomic::Ordering;
+        let key = match person_key(&ev) {
+            Some(key) => key,
+            None => {
+                // Reports come through their own lane; one that came this way (a replayed
+                // one) is recorded the same way.
+                record_report(engine, routes, ev).await;
                 return;
             }
-            Err(mpsc::error::SendError(back)) => item = Some(back),
+        };
+        let Some((chat, _)) = ev.origin() else {
+            return;
+        };
+        let chat = chat.clone();
+        let Some(out) = routes.get(&chat.platform).cloned() else {
+            tracing::warn!(platform = %chat.platform, "event from a platform without an adapter");
+            return;
+        };
+        let mut item = Some((ev, inbox_id));
+        if let Some(q) = people.get_mut(&key) {
+            match q.tx.send(item.take().expect("not sent yet")) {
+                Ok(()) => {
+                    let waiting = q.waiting.fetch_add(1, Ordering::Relaxed) + 1;
+                    let recently = q
+                        .told_at
+                        .is_some_and(|t| t.elapsed() < Duration::from_secs(60));
+                    if waiting >= BACKLOG_NOTICE_AT && !recently {
+                        q.told_at = Some(std::time::Instant::now());
+                        // Not awaited: a full adapter queue must not stall this loop either.
+                        let _ = out.try_send(Outbound::Text {
+                            id: None,
+                            chat,
+                            text: super::texts::SLOW_DOWN.into(),
+                            interaction: None,
+                        });
+                    }
+                    return;
+                }
+                Err(mpsc::error::SendError(back)) => item = Some(back),
+            }
         }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let key_for_task = key.clone();
+        let waiting = Arc::new(std::sync::atomic::AtomicUsize::new(1));
+        tx.send(item.take().expect("not sent yet")).ok();
+        people.insert(
+            key,
+            PersonQueue {
+                tx,
+                waiting: waiting.clone(),
+                told_at: None,
+            },
+        );
+        // Finished tasks are reaped as new ones start, so the set stays the size of the
+        // people active now.
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(person_task(
+            engine.clone(),
+            rx,
+            waiting,
+            out,
+            permits.clone(),
+            shared.clone().map(|instance| (instance, key_for_task)),
+        ));
     }
-    let (tx, rx) = mpsc::unbounded_channel();
-    let key_for_task = key.clone();
-    let waiting = Arc::new(std::sync::atomic::AtomicUsize::new(1));
-    tx.send(item.take().expect("not sent yet")).ok();
-    people.insert(
-        key,
-        PersonQueue {
-            tx,
-            waiting: waiting.clone(),
-            told_at: None,
-        },
-    );
-    // Finished tasks are reaped as new ones start, so the set stays the size of the
-    // people active now.
-    while tasks.try_join_next().is_some() {}
-    tasks.spawn(person_task(
-        engine.clone(),
-        rx,
-        waiting,
-        out,
-        permits.clone(),
-        shared.clone().map(|instance| (instance, key_for_task)),
-    ));
+
+    /// Takes no more events: the queues close (each task ends once it has handled what it
+    /// holds); the tasks are returned to be waited for.
+    fn close(self) -> tokio::task::JoinSet<()> {
+        self.tasks
+    }
 }
 
 /// Handles one person's events in order; exits after a quiet spell. On a shared
