@@ -49,7 +49,7 @@ pub struct Metrics {
     /// platform, in seconds.
     pub reply_latency: Histogram,
     /// How many events wait, by queue: `events` (intake), `model` (replies waiting for
-    /// the model thread), `people` (people with a task of their own).
+    /// the model thread), `people` (people with a queue of their own).
     pub queue_depth: Family<Queue, Gauge>,
     /// Replies decoded together in one batch.
     pub model_batch_size: Histogram,
@@ -97,7 +97,7 @@ impl Metrics {
         let queue_depth = Family::<Queue, Gauge>::default();
         registry.register(
             "queue_depth",
-            "Work waiting, by queue (events: intake; model: replies waiting for the model; people: people with work in flight)",
+            "Work waiting, by queue (events: intake; model: replies waiting for the model; people: people with a queue of their own)",
             queue_depth.clone(),
         );
         let model_batch_size = Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0].into_iter());
