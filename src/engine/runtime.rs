@@ -84,21 +84,19 @@ pub async fn serve(
     // (Its copy of the routes must not outlive recovery: at shutdown the adapters stop
     // when the routes are gone.)
     drop(route);
+    if shared.is_some() {
+        // Before any person's events are read by person (rows from before `inbox.person`,
+        // e.g. of an installation copied from SQLite).
+        if let Err(e) = record_whose_events(&engine).await {
+            tracing::error!(error = %format!("{e:#}"), "recording whose stored events are failed");
+        }
+    }
     // Events stored before a crash but never handled go first, in their original order.
     let mut replay: std::collections::VecDeque<Queued> = match engine.store.inbox_unhandled().await {
         Ok(rows) => rows
             .into_iter()
             .filter_map(|(id, payload)| match serde_json::from_str::<Inbound>(&payload) {
-                Ok(ev) => {
-                    if shared.is_some() {
-                        if let Some(person) = person_key(&ev) {
-                            // Rows from before `inbox.person` (a copied installation).
-                            let store = engine.store.clone();
-                            tokio::spawn(async move { store.inbox_set_person(id, &person).await });
-                        }
-                    }
-                    Some((ev, Some(id)))
-                }
+                Ok(ev) => Some((ev, Some(id))),
                 Err(e) => {
                     tracing::warn!(inbox = id, error = %e, "an unreadable stored event was skipped");
                     None
@@ -245,6 +243,20 @@ pub fn person_key(ev: &Inbound) -> Option<String> {
 /// The person key of `user_id` in `chat_id` on `platform`.
 pub fn person_key_of(platform: &str, chat_id: &str, user_id: &str) -> String {
     format!("{platform}\u{1f}{chat_id}\u{1f}{user_id}")
+}
+
+/// Records whose each unhandled stored event is, where the row does not say.
+async fn record_whose_events(engine: &Engine) -> Result<()> {
+    for (id, payload) in engine.store.inbox_unhandled_without_person().await? {
+        if let Some(person) = serde_json::from_str::<Inbound>(&payload)
+            .ok()
+            .as_ref()
+            .and_then(person_key)
+        {
+            engine.store.inbox_set_person(id, &person).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Events nobody handles (their instance died), one per person: dispatching one wakes

@@ -56,9 +56,18 @@ impl Store {
         .await?)
     }
 
+    /// Unhandled events stored without whose they are (before `inbox.person` existed).
+    pub async fn inbox_unhandled_without_person(&self) -> Result<Vec<(i64, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, payload FROM inbox WHERE person IS NULL AND handled_at IS NULL AND payload IS NOT NULL ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Records whose an event is (rows stored before `inbox.person` existed).
     pub async fn inbox_set_person(&self, id: i64, person: &str) -> Result<()> {
-        sqlx::query("UPDATE inbox SET person = $1 WHERE id = $2 AND person IS NULL")
+        sqlx::query("UPDATE inbox SET person = $1 WHERE id = $2")
             .bind(person)
             .bind(id)
             .execute(&self.pool)

@@ -484,3 +484,60 @@ fn replies_ids(out: &[Outbound]) -> Vec<i64> {
         })
         .collect()
 }
+
+/// On a shared database, an event stored without whose it is (an installation copied
+/// from SQLite before `inbox.person` existed) is still handled at the next start: the
+/// instance records whose it is before reading anyone's events by person.
+#[tokio::test]
+async fn an_event_stored_without_its_person_is_handled_on_a_shared_database() {
+    if crate::helpers::postgres::skipped(
+        "an_event_stored_without_its_person_is_handled_on_a_shared_database",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let database = crate::helpers::postgres::database_for(dir.path());
+    let settings = test_settings(
+        dir.path(),
+        &[
+            ("KINDRED__STORAGE__URL", database.url()),
+            ("KINDRED__CONVERSATION__CHECKIN", "false"),
+        ],
+    );
+    let engine = kindred::startup::build_engine(settings, &tiny_model())
+        .await
+        .unwrap();
+    assert!(engine.store.instance().is_some(), "a shared database");
+    let payload = serde_json::to_string(&message_with_id("ana", "m-7", "hello, anyone?")).unwrap();
+    sqlx::query("INSERT INTO inbox (platform, event_key, payload, received_at) VALUES ('test', 'k-7', $1, $2)")
+        .bind(payload)
+        .bind(kindred::store::now_ms())
+        .execute(engine.store.pool())
+        .await
+        .unwrap();
+    let (io_tx, io_rx) = oneshot::channel();
+    let running = AppBuilder::new()
+        .with_adapter(HandOver(Some(io_tx)))
+        .start(engine.clone());
+    let mut io = io_rx.await.unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match io.outbound.recv().await {
+                Some(Outbound::Text { id: Some(id), .. }) if id.starts_with("turn:") => return id,
+                Some(_) => {}
+                None => panic!("the adapter's channel closed"),
+            }
+        }
+    })
+    .await
+    .expect("the stored event is answered");
+    assert!(reply.starts_with("turn:"));
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM inbox WHERE person IS NULL")
+        .fetch_one(engine.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "whose the event is was recorded");
+    drop(io);
+    let _ = running.shutdown.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(20), running.wait()).await;
+}
