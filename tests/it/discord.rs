@@ -14,6 +14,15 @@ const WAIT: Duration = Duration::from_secs(20);
 const TOKEN: &str = "TEST.discord.token-never-real";
 
 async fn start(dir: &std::path::Path, dc: &DiscordStandIn) -> Running {
+    start_shards(dir, dc, None).await
+}
+
+/// The same, running the gateway shards given.
+async fn start_shards(
+    dir: &std::path::Path,
+    dc: &DiscordStandIn,
+    shards: Option<kindred_discord::Shards>,
+) -> Running {
     // Never Discord itself: a misconfigured client would fall back to discord.gg.
     assert!(dc.url.starts_with("http://127.0.0.1:") && dc.ws_url.starts_with("ws://127.0.0.1:"));
     let engine = kindred::startup::build_engine(
@@ -27,7 +36,7 @@ async fn start(dir: &std::path::Path, dc: &DiscordStandIn) -> Running {
             token: TOKEN.into(),
             api_url: dc.url.clone(),
             register_commands: true,
-            shards: None,
+            shards,
         }))
         .start(engine);
     dc.wait_until("IDENTIFY and READY", WAIT, |d| {
@@ -743,20 +752,7 @@ async fn moderators_get_an_alert_in_their_channel_without_the_words() {
 async fn an_instance_runs_the_gateway_shards_it_is_given() {
     let dc = DiscordStandIn::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let engine = kindred::startup::build_engine(
-        helpers::test_settings(dir.path(), &[]),
-        &helpers::tiny_model(),
-    )
-    .await
-    .unwrap();
-    let app = AppBuilder::new()
-        .with_adapter(DiscordAdapter::new(DiscordConfig {
-            token: TOKEN.into(),
-            api_url: dc.url.clone(),
-            register_commands: false,
-            shards: Some("2-3/4".parse().unwrap()),
-        }))
-        .start(engine);
+    let app = start_shards(dir.path(), &dc, Some("2-3/4".parse().unwrap())).await;
     dc.wait_until("two IDENTIFYs", WAIT, |d| d.identifies().len() >= 2)
         .await;
     let mut shards: Vec<serde_json::Value> =
