@@ -4,6 +4,7 @@
 //! ([`model`]), the conversation engine ([`engine`]), the SQLite store ([`store`]),
 //! crisis screening ([`safety`]), settings ([`configuration`]) and the maintainers'
 //! tools ([`train`], [`export`]).
+#![deny(unsafe_code)] // allowed only in `model::kernels`
 
 pub mod bench;
 pub mod cli;

@@ -1,4 +1,5 @@
 //! The `kindred` binary: parses the command line and hands off to the library.
+#![forbid(unsafe_code)]
 
 use clap::Parser;
 use kindred::cli::Cli;

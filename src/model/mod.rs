@@ -3,20 +3,16 @@
 //! Knows nothing of chats or storage: it maps a conversation to a reply, a strategy and
 //! the strategy distribution.
 
-pub(crate) mod activation;
-pub(crate) mod attention;
 pub mod blenderbot_small;
 pub mod context;
 pub mod decoding;
 pub mod generate;
 pub mod hub;
+pub mod kernels;
 pub mod lineage;
 pub mod llama;
 pub mod network;
-pub(crate) mod norm;
-pub mod q8;
 pub(crate) mod sampler;
-pub(crate) mod simd;
 pub mod strategy;
 pub mod tokenizer;
 pub mod weights;
@@ -31,9 +27,9 @@ pub use blenderbot_small::{BlenderbotSmall, Config, Mode};
 pub use context::{ChatMl, ContextBuilder, ContextFormat, ContextTurn, Speaker};
 pub use decoding::{DecodingOptions, StrategySelection};
 pub use generate::{JointModel, Reply, StrategyChoice};
+pub(crate) use kernels::{activation, attention, cpu_values, norm, par_map, q8, Simd};
 pub use lineage::{Lineage, ModelMeta};
 pub use network::Network;
-pub(crate) use simd::Simd;
 pub use strategy::Strategy;
 pub use tokenizer::Tokenizer;
 
@@ -383,61 +379,6 @@ fn assemble(
         defaults,
         situation: meta.situation,
     })
-}
-
-/// The f32 values of a CPU tensor's storage from where its `layout` starts: what the
-/// model's own kernels read in place of candle's operations. `not_cpu` is the error on
-/// any other device.
-pub(crate) fn cpu_values<'a>(
-    storage: &'a candle_core::Storage,
-    layout: &candle_core::Layout,
-    not_cpu: &str,
-) -> candle_core::Result<&'a [f32]> {
-    let candle_core::Storage::Cpu(cpu) = storage else {
-        candle_core::bail!("{not_cpu}");
-    };
-    Ok(&cpu.as_slice::<f32>()?[layout.start_offset()..])
-}
-
-/// `f(0), …, f(n - 1)` computed on candle's thread pool (the one the model's own
-/// operations use, so no second pool competes with it for the cores).
-pub(crate) fn par_map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let slots: Vec<std::sync::Mutex<Option<T>>> =
-        (0..n).map(|_| std::sync::Mutex::new(None)).collect();
-    candle_core::utils::barrier_pool().execute_chunked(n, |range| {
-        for i in range {
-            let value = f(i);
-            *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
-        }
-    });
-    slots
-        .into_iter()
-        .map(|s| {
-            s.into_inner()
-                .unwrap_or_else(|e| e.into_inner())
-                .expect("every index is computed")
-        })
-        .collect()
-}
-
-/// `f(i, part)` for each of the `n` consecutive parts of `out`, `out.len() / n` values
-/// each, on candle's thread pool: for kernels whose work items each fill their own part
-/// of one output (no per-item allocation or hand-back, unlike [`par_map`]).
-pub(crate) fn par_parts(out: &mut [f32], n: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-    if n == 0 {
-        return;
-    }
-    let len = out.len() / n;
-    let ptr = out.as_mut_ptr() as usize;
-    candle_core::utils::barrier_pool().execute_chunked(n, |range| {
-        for i in range {
-            // SAFETY: part `i` is `out[i·len .. (i + 1)·len]`, inside `out`, and only
-            // item `i` writes it while `out` is borrowed here.
-            let part =
-                unsafe { std::slice::from_raw_parts_mut((ptr as *mut f32).add(i * len), len) };
-            f(i, part);
-        }
-    });
 }
 
 /// Helpers for the model's unit tests.

@@ -2,7 +2,8 @@
 //! that a flat distribution over a 55k vocabulary costs microseconds (buckets by the
 //! weights' float bits, draws by chunk sums), and the same bits on every machine.
 
-use super::simd::{exp_nonpositive, lane_max, lane_sum};
+use super::kernels::sampling::{self, gather_bucket};
+use super::kernels::simd::{lane_max, lane_sum};
 use rand::Rng;
 
 pub(crate) fn softmax(xs: &[f32]) -> Vec<f32> {
@@ -106,15 +107,8 @@ impl Candidates {
         }
         let inv_t = 1.0 / temperature as f32;
         let n = logits.len();
-        // Every weight is written here: no zeroing first.
         let mut weights = scratch_weights();
-        weights.clear();
-        weights.reserve(n);
-        for (w, l) in weights.spare_capacity_mut().iter_mut().zip(logits) {
-            w.write(exp_nonpositive((l - max) * inv_t));
-        }
-        // SAFETY: the first `n` values were written just above.
-        unsafe { weights.set_len(n) };
+        sampling::exp_scaled_into(logits, max, inv_t, &mut weights);
         // Exactly the k best with top-k (ties broken arbitrarily, as a sort would).
         if top_k > 0 && top_k < n {
             let mut idx: Vec<usize> = (0..n).collect();
@@ -336,71 +330,6 @@ pub(crate) fn boundary_bucket(mass: &[f32], target: f32) -> Option<(usize, f32)>
     boundary
 }
 
-/// The weights of `weights` in bucket `bucket` (bits `>> BUCKET_SHIFT`), in order, into
-/// `out` (its contents replaced).
-pub(crate) fn gather_bucket(weights: &[f32], bucket: u32, out: &mut Vec<f32>) {
-    #[cfg(target_arch = "x86_64")]
-    if super::Simd::detect() == super::Simd::Avx512 {
-        out.clear();
-        out.reserve(weights.len() + 16);
-        // SAFETY: the CPU has AVX-512 F; `out` has room for every weight and a vector.
-        unsafe {
-            let len = gather_bucket_avx512(weights, bucket, out.as_mut_ptr());
-            out.set_len(len);
-        }
-        return;
-    }
-    gather_bucket_portable(weights, bucket, out);
-}
-
-/// [`gather_bucket`] in plain Rust, without branches: each weight is written at the end
-/// of those gathered so far, which then grow by one only if it is in the bucket. With a
-/// flat distribution whether a weight is in is a coin toss for the branch predictor; a
-/// `filter` made the sampler twice as slow.
-pub(crate) fn gather_bucket_portable(weights: &[f32], bucket: u32, out: &mut Vec<f32>) {
-    out.clear();
-    out.reserve(weights.len());
-    let slots = out.as_mut_ptr();
-    let mut len = 0;
-    for w in weights {
-        // SAFETY: `len` ≤ the weights before this one < `weights.len()` ≤ the capacity.
-        unsafe { slots.add(len).write(*w) };
-        len += (w.to_bits() >> BUCKET_SHIFT == bucket) as usize;
-    }
-    // SAFETY: the first `len` slots were written above.
-    unsafe { out.set_len(len) };
-}
-
-/// [`gather_bucket`] 16 weights at a time: the ones in the bucket are compressed to the
-/// front of a vector, which is stored whole at the end of those gathered so far.
-/// Returns how many were gathered.
-///
-/// # Safety
-/// The CPU has AVX-512 F; `out` has room for `weights.len() + 16` values.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-pub(crate) unsafe fn gather_bucket_avx512(weights: &[f32], bucket: u32, out: *mut f32) -> usize {
-    use std::arch::x86_64::*;
-    let want = _mm512_set1_epi32(bucket as i32);
-    let chunks = weights.chunks_exact(16);
-    let rest = chunks.remainder();
-    let mut len = 0;
-    for c in chunks {
-        let v = _mm512_loadu_ps(c.as_ptr());
-        let bits = _mm512_srli_epi32::<BUCKET_SHIFT>(_mm512_castps_si512(v));
-        let keep = _mm512_cmpeq_epi32_mask(bits, want);
-        _mm512_storeu_ps(out.add(len), _mm512_maskz_compress_ps(keep, v));
-        len += keep.count_ones() as usize;
-    }
-    for w in rest {
-        if w.to_bits() >> BUCKET_SHIFT == bucket {
-            *out.add(len) = *w;
-            len += 1;
-        }
-    }
-    len
-}
-
 /// [`mass_threshold`] for the weights of one bucket: when there are many (a flat
 /// distribution puts thousands of tokens in the boundary bucket, and selecting among
 /// them was a third of the sampler's time) they are summed into 256 sub-buckets by
@@ -488,6 +417,8 @@ pub(crate) fn banned_ngram_tokens(seq: &[u32], n: usize) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::kernels::sampling::gather_bucket_portable;
+    use crate::model::kernels::simd::exp_nonpositive;
     use rand::SeedableRng;
 
     #[test]

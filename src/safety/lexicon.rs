@@ -633,7 +633,7 @@ pub const CUES: &[Cue] = &[
         Strong,
         r"\b(?:worried|scared|afraid|terrified|frightened|concerned) (?:that |about |for )?(?:\w+ ){0,3}(?:might|will|could|is going to|is gonna|may|would) (?:\w+ ){0,2}(?:kill|hurt|harm|cut|end|unalive) ?(?:{themself}|(?:his|her|their) (?:own )?life)\b|\b(?:his|her|their) (?:suicide|goodbye|farewell) (?:note|letter|message|post)\b|\b(?:he|she|they) (?:sent|posted|texted) (?:me )?(?:a )?(?:goodbye|farewell|suicide) (?:message|note|text|post|letter)\b",
     ),
-    // ----- unsafe: abuse and violence against the person
+    // ----- not safe at home: abuse and violence against the person
     cue(
         Abuse,
         "threatened with death",

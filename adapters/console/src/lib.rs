@@ -4,6 +4,7 @@
 //! check-in and the survey) appear as numbered choices, and a bare number answers the
 //! pending one. The next line is read only when the engine reports it is done with the
 //! previous one, so piped scripts behave exactly like a person typing.
+#![forbid(unsafe_code)]
 
 use kindred_adapter::{Adapter, AdapterIo, ChatKind, ChatRef, Choice, Inbound, Outbound, UserRef};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};

@@ -4,6 +4,7 @@
 //! [`Inbound`] and carry out [`Outbound`]. Nothing here knows about the model or the
 //! database, and nothing in the engine knows about a platform: that is what lets the
 //! same conversation logic be tested once and run everywhere.
+#![forbid(unsafe_code)]
 
 use std::future::Future;
 

@@ -13,6 +13,7 @@
 //! - Intents: guilds, guild messages and direct messages. Not message content: a bot
 //!   always receives the content of DMs and of messages that mention it, which is all
 //!   Kindred reads.
+#![forbid(unsafe_code)]
 
 mod commands;
 mod convert;

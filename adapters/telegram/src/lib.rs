@@ -7,6 +7,7 @@
 //! crash between receipt and reply loses nothing. The dispatcher acknowledges as soon as
 //! it has fetched. Webhook mode keeps the same promise by answering Telegram's POST only
 //! after the event is stored (Telegram retries anything else).
+#![forbid(unsafe_code)]
 
 mod convert;
 mod send;

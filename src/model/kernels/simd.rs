@@ -60,6 +60,7 @@ impl Simd {
             // SAFETY: `detect` found these features on this CPU.
             #[cfg(target_arch = "x86_64")]
             Simd::Avx512 => unsafe { avx512(f) },
+            // SAFETY: as above.
             #[cfg(target_arch = "x86_64")]
             Simd::Avx2 => unsafe { avx2(f) },
             Simd::Baseline => f(),
