@@ -2,7 +2,7 @@
 """Train the learned part of Kindred's crisis screen: a small logistic regression over the
 words and word pairs of a normalised message.
 
-Why: the lexicon (src/safety/lexicon.rs) catches the phrasings it was written for, but on
+Why: the lexicon (src/safety/lexicon/) catches the phrasings it was written for, but on
 messages written later, without tuning, it missed about half (tests/fixtures/safety/fresh.tsv,
 first measure). Single words carry much of the signal that exact phrases lose ("blade",
 "funeral", "wrists", "stay alive"); a linear model over them generalises to new
