@@ -130,8 +130,8 @@ pub struct TrainArgs {
     pub max_reply_tokens: usize,
     /// Train only on replies people rated at least this many stars (ratings come with
     /// `kindred export`): fine-tuning on what people found helpful.
-    #[arg(long, value_parser = clap::value_parser!(i64).range(1..=5))]
-    pub min_rating: Option<i64>,
+    #[arg(long)]
+    pub min_rating: Option<crate::domain::Stars>,
     /// Prepend the seeker's situation to the context.
     #[arg(long)]
     pub situation: bool,
@@ -216,11 +216,11 @@ pub struct ExportArgs {
     #[arg(long)]
     pub platform: Option<String>,
     /// Only conversations with a rating of at least this many stars.
-    #[arg(long, value_parser = clap::value_parser!(i64).range(1..=5))]
-    pub min_rating: Option<i64>,
+    #[arg(long)]
+    pub min_rating: Option<crate::domain::Stars>,
     /// Only conversations with a rating of at most this many stars.
-    #[arg(long, value_parser = clap::value_parser!(i64).range(1..=5))]
-    pub max_rating: Option<i64>,
+    #[arg(long)]
+    pub max_rating: Option<crate::domain::Stars>,
     /// Also conversations that are still open.
     #[arg(long)]
     pub include_open: bool,

@@ -171,6 +171,71 @@ names!(Delivery {
     Failed => "failed",
 });
 
+/// A rating: one to five stars. Made only from a number in that range, so a press, a
+/// stored row or an export never carries anything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize)]
+#[serde(try_from = "i64")]
+pub struct Stars(u8);
+
+impl Stars {
+    pub const MIN: i64 = 1;
+    pub const MAX: i64 = 5;
+
+    /// `n` stars, if `n` is between one and five.
+    pub fn new(n: i64) -> Option<Self> {
+        (Self::MIN..=Self::MAX)
+            .contains(&n)
+            .then_some(Stars(n as u8))
+    }
+
+    pub fn get(self) -> i64 {
+        self.0 as i64
+    }
+}
+
+impl std::fmt::Display for Stars {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A number of stars that is not one to five.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotStars(pub String);
+
+impl std::fmt::Display for NotStars {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?} is not a rating from 1 to 5 stars", self.0)
+    }
+}
+
+impl std::error::Error for NotStars {}
+
+impl std::str::FromStr for Stars {
+    type Err = NotStars;
+
+    fn from_str(s: &str) -> Result<Self, NotStars> {
+        s.parse()
+            .ok()
+            .and_then(Stars::new)
+            .ok_or_else(|| NotStars(s.to_string()))
+    }
+}
+
+impl TryFrom<i64> for Stars {
+    type Error = NotStars;
+
+    fn try_from(n: i64) -> Result<Self, NotStars> {
+        Stars::new(n).ok_or_else(|| NotStars(n.to_string()))
+    }
+}
+
+impl serde::Serialize for Stars {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u8(self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,5 +268,35 @@ mod tests {
         check(TurnSource::ALL);
         check(Delivery::ALL);
         assert!("sent".parse::<Delivery>().is_err());
+    }
+
+    /// Stars are one to five, however they come: a press, `/rate`, a setting, a row.
+    #[test]
+    fn stars_are_one_to_five() {
+        for n in 1..=5 {
+            assert_eq!(Stars::new(n).unwrap().get(), n);
+            assert_eq!(n.to_string().parse::<Stars>().unwrap().get(), n);
+        }
+        for bad in ["0", "6", "-1", "3.5", "", "five"] {
+            assert!(bad.parse::<Stars>().is_err(), "{bad:?}");
+        }
+        assert!(Stars::try_from(9).is_err());
+        assert_eq!(serde_json::to_value(Stars::new(4).unwrap()).unwrap(), 4);
+        assert!(serde_json::from_str::<Stars>("7").is_err());
+        assert_eq!(serde_json::from_str::<Stars>("2").unwrap().get(), 2);
+    }
+
+    /// A chat kind is stored by the name it has in exports.
+    #[test]
+    fn chat_kinds_round_trip() {
+        use kindred_adapter::ChatKind;
+        for kind in [ChatKind::Direct, ChatKind::Group] {
+            assert_eq!(
+                serde_json::to_value(kind).unwrap(),
+                serde_json::Value::from(kind.as_str())
+            );
+            assert_eq!(ChatKind::try_from(kind.to_string()).unwrap(), kind);
+        }
+        assert!("channel".parse::<ChatKind>().is_err());
     }
 }

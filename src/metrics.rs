@@ -182,7 +182,7 @@ impl Metrics {
             .set(depth as i64);
     }
 
-    pub fn rated(&self, stars: i64) {
+    pub fn rated(&self, stars: crate::domain::Stars) {
         self.ratings
             .get_or_create(&Stars {
                 stars: stars.to_string(),

@@ -269,14 +269,10 @@ impl Engine {
         args: &str,
         out: &Out,
     ) -> Result<()> {
-        let Ok(stars) = args.trim().parse::<i64>() else {
+        let Ok(stars) = args.trim().parse::<Stars>() else {
             send_text(out, chat, texts::RATE_USAGE).await;
             return Ok(());
         };
-        if !(1..=5).contains(&stars) {
-            send_text(out, chat, texts::RATE_USAGE).await;
-            return Ok(());
-        }
         let (_, session) = self.user_and_open_session(user, chat).await?;
         let prompt = match &session {
             Some(s) => self.store.latest_rating_prompt(s.id).await?,

@@ -38,7 +38,7 @@ use kindred_adapter::{ChatKind, ChatRef, Choice, Inbound, Outbound, UserRef};
 use tokio::sync::mpsc;
 
 use crate::configuration::Settings;
-use crate::domain::{Delivery, EndReason, Speaker, Stage, TurnSource};
+use crate::domain::{Delivery, EndReason, Speaker, Stage, Stars, TurnSource};
 use crate::model::{ContextTurn, Strategy, StrategyChoice};
 use crate::safety;
 use crate::store::{now_ms, FieldValue, NewTurn, Session, SessionField, Store, Turn, User};
@@ -301,12 +301,8 @@ impl Engine {
     }
 
     async fn new_session(&self, user: &User, chat: &ChatRef, stage: Stage) -> Result<Session> {
-        let kind = match chat.kind {
-            kindred_adapter::ChatKind::Direct => "direct",
-            kindred_adapter::ChatKind::Group => "group",
-        };
         self.store
-            .create_session(user.id, &chat.platform, &chat.id, kind, stage)
+            .create_session(user.id, &chat.platform, &chat.id, chat.kind, stage)
             .await
     }
 

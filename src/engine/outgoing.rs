@@ -112,10 +112,6 @@ pub(super) fn chat_of(s: &Session) -> ChatRef {
     ChatRef {
         platform: s.chat_platform.clone(),
         id: s.chat_id.clone(),
-        kind: if s.chat_kind == "group" {
-            kindred_adapter::ChatKind::Group
-        } else {
-            kindred_adapter::ChatKind::Direct
-        },
+        kind: s.chat_kind,
     }
 }

@@ -10,7 +10,7 @@ pub(super) enum Press {
     Rating {
         prompt_id: i64,
         nonce: String,
-        stars: i64,
+        stars: Stars,
     },
     Survey {
         session_id: i64,
@@ -29,8 +29,7 @@ pub(super) fn parse_press(payload: &str) -> Option<Press> {
     let parts: Vec<&str> = payload.split(':').collect();
     match parts.as_slice() {
         ["r", id, nonce, stars] => {
-            let stars: i64 = stars.parse().ok()?;
-            (1..=5).contains(&stars).then_some(())?;
+            let stars: Stars = stars.parse().ok()?;
             Some(Press::Rating {
                 prompt_id: id.parse().ok()?,
                 nonce: nonce.to_string(),
@@ -175,7 +174,7 @@ mod tests {
             Some(Press::Rating {
                 prompt_id: 3,
                 nonce: "abc".into(),
-                stars: 4
+                stars: Stars::new(4).unwrap()
             })
         );
         assert_eq!(parse_press("r:3:abc:9"), None);

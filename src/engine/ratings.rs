@@ -18,7 +18,7 @@ pub(super) async fn edit_rated_prompt(
     chat: &ChatRef,
     prompt_id: i64,
     platform_message_id: &str,
-    stars: i64,
+    stars: Stars,
     nonce: &str,
 ) {
     let _ = out
@@ -27,7 +27,7 @@ pub(super) async fn edit_rated_prompt(
             platform_message_id: platform_message_id.to_string(),
             text: format!("{} {}", texts::RATING_QUESTION, texts::rated(stars)),
             choices: rating_choices(prompt_id, nonce),
-            chosen: Some(stars as usize - 1),
+            chosen: Some(stars.get() as usize - 1),
         })
         .await;
 }
@@ -73,7 +73,7 @@ impl Engine {
         &self,
         chat: &ChatRef,
         p: &crate::store::RatingPrompt,
-        stars: i64,
+        stars: Stars,
         out: &Out,
     ) -> Result<()> {
         self.store.set_rating(p.id, stars).await?;

@@ -76,7 +76,7 @@ pub const MYDATA: &str = "Here is everything I have stored about you: our conver
 pub const MYDATA_ONLY_DIRECT: &str = "I only send your data in a direct message, where nobody else can see it: write /mydata to me there.";
 pub const PRIVACY_USAGE: &str = "Use /privacy on or /privacy off (or /privacy to see your choice).";
 
-pub fn rated(stars: i64) -> String {
+pub fn rated(stars: crate::domain::Stars) -> String {
     format!("You rated {stars} ★ — thank you.")
 }
 

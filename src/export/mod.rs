@@ -27,7 +27,9 @@ pub use esconv::session_to_esconv;
 pub use scrub::{PseudonymKey, Scrubber};
 pub use stats::{stats, stats_table};
 
+use crate::domain::Stars;
 use crate::store::{Session, Store};
+use kindred_adapter::ChatKind;
 
 /// An export's layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -47,8 +49,8 @@ pub struct ExportOptions {
     pub until_ms: Option<i64>,
     pub platform: Option<String>,
     /// Conversations with at least one rating in this range.
-    pub min_rating: Option<i64>,
-    pub max_rating: Option<i64>,
+    pub min_rating: Option<Stars>,
+    pub max_rating: Option<Stars>,
     /// Conversations still open too.
     pub include_open: bool,
     /// Conversations in shared chats too.
@@ -115,12 +117,12 @@ impl ExportOptions {
         })
     }
 
-    fn keeps(&self, s: &Session, stars: &[i64]) -> bool {
+    fn keeps(&self, s: &Session, stars: &[Stars]) -> bool {
         s.started_at >= self.since_ms
             && self.until_ms.is_none_or(|u| s.started_at < u)
             && self.platform.as_ref().is_none_or(|p| &s.chat_platform == p)
             && (self.include_open || s.ended_at.is_some())
-            && (self.include_groups || s.chat_kind == "direct")
+            && (self.include_groups || s.chat_kind == ChatKind::Direct)
             && (self.min_rating.is_none() && self.max_rating.is_none()
                 || stars.iter().any(|&n| {
                     self.min_rating.is_none_or(|m| n >= m) && self.max_rating.is_none_or(|m| n <= m)
@@ -143,7 +145,7 @@ pub async fn for_each_conversation(
         bar.inc(1);
         // The stars are read here only for a rating filter; the conversation reads its
         // prompts itself below.
-        let stars: Vec<i64> = if opts.min_rating.is_some() || opts.max_rating.is_some() {
+        let stars: Vec<Stars> = if opts.min_rating.is_some() || opts.max_rating.is_some() {
             store
                 .rating_prompts(s.id)
                 .await?

@@ -42,7 +42,8 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyPool, ConnectOptions, Executor, FromRow};
 
-use crate::domain::{Delivery, EndReason, Speaker, Stage, TurnSource};
+use crate::domain::{Delivery, EndReason, Speaker, Stage, Stars, TurnSource};
+use kindred_adapter::ChatKind;
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -86,7 +87,8 @@ pub struct Session {
     pub user_id: i64,
     pub chat_platform: String,
     pub chat_id: String,
-    pub chat_kind: String,
+    #[sqlx(try_from = "String")]
+    pub chat_kind: ChatKind,
     pub started_at: i64,
     pub last_activity_at: i64,
     pub ended_at: Option<i64>,
@@ -127,7 +129,7 @@ pub struct RatingPrompt {
     pub second_turn_id: i64,
     pub platform_message_id: Option<String>,
     pub created_at: i64,
-    pub stars: Option<i64>,
+    pub stars: Option<Stars>,
     pub rated_at: Option<i64>,
 }
 

@@ -44,7 +44,7 @@ impl Store {
         )
     }
 
-    pub async fn set_rating(&self, prompt_id: i64, stars: i64) -> Result<()> {
+    pub async fn set_rating(&self, prompt_id: i64, stars: Stars) -> Result<()> {
         sqlx::query("UPDATE rating_prompts SET stars = $1, rated_at = $2 WHERE id = $3")
             .bind(stars)
             .bind(now_ms())

@@ -65,7 +65,7 @@ impl Store {
         user_id: i64,
         chat_platform: &str,
         chat_id: &str,
-        chat_kind: &str,
+        chat_kind: ChatKind,
         stage: Stage,
     ) -> Result<Session> {
         let now = now_ms();
@@ -77,7 +77,7 @@ impl Store {
         .bind(user_id)
         .bind(chat_platform)
         .bind(chat_id)
-        .bind(chat_kind)
+        .bind(chat_kind.as_str())
         .bind(now)
         .bind(now)
         .bind(stage)

@@ -172,7 +172,7 @@ pub struct ExampleOptions {
     pub max_reply_tokens: usize,
     /// Only replies that people rated at least this many stars (Kindred exports carry
     /// the ratings): fine-tuning on the replies people found helpful.
-    pub min_rating: Option<i64>,
+    pub min_rating: Option<crate::domain::Stars>,
 }
 
 impl Default for ExampleOptions {
@@ -205,7 +205,7 @@ pub fn build_examples(
                     .get(ti)
                     .copied()
                     .flatten()
-                    .is_none_or(|n| n < min)
+                    .is_none_or(|n| n < min.get())
                 {
                     continue;
                 }

@@ -36,7 +36,7 @@ pub struct TrainSettings {
     pub max_reply_tokens: usize,
     /// Train only on replies people rated at least this many stars.
     #[serde(default)]
-    pub min_rating: Option<i64>,
+    pub min_rating: Option<crate::domain::Stars>,
     pub situation: bool,
     pub epochs: usize,
     pub batch_size: usize,

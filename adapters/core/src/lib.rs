@@ -19,6 +19,43 @@ pub enum ChatKind {
     Group,
 }
 
+impl ChatKind {
+    /// The kind's name, as stored and exported: `direct` or `group`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChatKind::Direct => "direct",
+            ChatKind::Group => "group",
+        }
+    }
+}
+
+impl std::fmt::Display for ChatKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ChatKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "direct" => Ok(ChatKind::Direct),
+            "group" => Ok(ChatKind::Group),
+            _ => Err(format!("{s:?} is not a chat kind (direct or group)")),
+        }
+    }
+}
+
+/// How a stored name becomes a kind again (the store reads it as text).
+impl TryFrom<String> for ChatKind {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
 /// A chat on a platform.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ChatRef {

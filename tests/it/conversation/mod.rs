@@ -2,6 +2,7 @@
 //! (tiny, random-weight) Joint model.
 
 use crate::helpers::*;
+use kindred::domain::Stars;
 use kindred::domain::{Delivery, Speaker, TurnSource};
 use kindred::model::{self, ContextTurn, Strategy, StrategyChoice};
 use kindred_adapter::{Attachment, Inbound, Outbound};
@@ -58,7 +59,7 @@ async fn rating_prompt_comes_after_every_second_reply_and_is_stored_against_them
         "{out:?}"
     );
     let p = app.rating_prompt(prompt_id).await;
-    assert_eq!(p.stars, Some(4));
+    assert_eq!(p.stars.map(Stars::get), Some(4));
     let model_turns: Vec<_> = app
         .engine
         .store
@@ -73,12 +74,18 @@ async fn rating_prompt_comes_after_every_second_reply_and_is_stored_against_them
         (model_turns[4].id, model_turns[5].id)
     );
     app.send(press("ana", "ana", &payloads[1])).await;
-    assert_eq!(app.rating_prompt(prompt_id).await.stars, Some(2));
+    assert_eq!(
+        app.rating_prompt(prompt_id).await.stars.map(Stars::get),
+        Some(2)
+    );
 
     // /rate works where buttons don't.
     let out = app.send(command("ana", "rate", "5")).await;
     assert!(texts(&out).iter().any(|t| t.contains("5 ★")));
-    assert_eq!(app.rating_prompt(prompt_id).await.stars, Some(5));
+    assert_eq!(
+        app.rating_prompt(prompt_id).await.stars.map(Stars::get),
+        Some(5)
+    );
     let out = app.send(command("ana", "rate", "9")).await;
     assert!(texts(&out)[0].contains("from 1 to 5"));
 }

@@ -4,10 +4,15 @@
 
 use std::time::Duration;
 
-use kindred::domain::{Delivery, EndReason, Speaker, Stage, TurnSource};
+use kindred::domain::{Delivery, EndReason, Speaker, Stage, Stars, TurnSource};
 use kindred::store::{FieldValue, Location, NewTurn, SessionField, Store};
+use kindred_adapter::ChatKind;
 
 use crate::helpers::postgres as pg;
+
+fn stars(n: i64) -> Stars {
+    Stars::new(n).unwrap()
+}
 
 mod schemas;
 
@@ -108,7 +113,13 @@ async fn sessions_move_through_their_stages(store: &Store) {
         .unwrap()
         .is_none());
     let s = store
-        .create_session(u.id, "telegram", "c7", "direct", Stage::CheckinEmotion)
+        .create_session(
+            u.id,
+            "telegram",
+            "c7",
+            ChatKind::Direct,
+            Stage::CheckinEmotion,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -165,7 +176,7 @@ async fn sessions_move_through_their_stages(store: &Store) {
 async fn turns_are_numbered_and_a_redelivery_is_a_no_op(store: &Store) {
     let u = store.get_or_create_user("telegram", "8").await.unwrap();
     let s = store
-        .create_session(u.id, "telegram", "c8", "direct", Stage::Chatting)
+        .create_session(u.id, "telegram", "c8", ChatKind::Direct, Stage::Chatting)
         .await
         .unwrap();
     let first = store
@@ -227,7 +238,7 @@ async fn turns_are_numbered_and_a_redelivery_is_a_no_op(store: &Store) {
 async fn delivery_states_and_recovery(store: &Store) {
     let u = store.get_or_create_user("discord", "9").await.unwrap();
     let s = store
-        .create_session(u.id, "discord", "c9", "direct", Stage::Chatting)
+        .create_session(u.id, "discord", "c9", ChatKind::Direct, Stage::Chatting)
         .await
         .unwrap();
     let pending = |text: &'static str| NewTurn {
@@ -274,7 +285,7 @@ async fn delivery_states_and_recovery(store: &Store) {
 async fn ratings_are_recorded(store: &Store) {
     let u = store.get_or_create_user("telegram", "10").await.unwrap();
     let s = store
-        .create_session(u.id, "telegram", "c10", "direct", Stage::Chatting)
+        .create_session(u.id, "telegram", "c10", ChatKind::Direct, Stage::Chatting)
         .await
         .unwrap();
     let t1 = store
@@ -306,7 +317,7 @@ async fn ratings_are_recorded(store: &Store) {
         (t1.id, t2.id, None)
     );
     store.set_prompt_message_id(p.id, "pm-1").await.unwrap();
-    store.set_rating(p.id, 4).await.unwrap();
+    store.set_rating(p.id, stars(4)).await.unwrap();
     let q = store
         .create_rating_prompt(s.id, t2.id, t2.id)
         .await
@@ -314,15 +325,22 @@ async fn ratings_are_recorded(store: &Store) {
     let got = store.rating_prompt(p.id).await.unwrap().unwrap();
     assert_eq!(
         (got.stars, got.platform_message_id.as_deref()),
-        (Some(4), Some("pm-1"))
+        (Some(stars(4)), Some("pm-1"))
     );
     assert_eq!(
         store.latest_rating_prompt(s.id).await.unwrap().unwrap().id,
         q.id
     );
     assert_eq!(store.rating_prompts(s.id).await.unwrap().len(), 2);
-    // Stars outside 1..=5 are refused by the database itself.
-    assert!(store.set_rating(q.id, 6).await.is_err());
+    // Stars outside 1..=5 cannot be made, and the database itself refuses them too
+    // (a hand-edited row).
+    assert!(
+        sqlx::query("UPDATE rating_prompts SET stars = 6 WHERE id = $1")
+            .bind(q.id)
+            .execute(store.pool())
+            .await
+            .is_err()
+    );
 }
 
 async fn chat_settings_are_upserted(store: &Store) {
@@ -496,7 +514,7 @@ async fn words_are_erased_when_a_person_asked(store: &Store) {
     let u = store.get_or_create_user("telegram", "11").await.unwrap();
     store.set_keep_words(u.id, false).await.unwrap();
     let s = store
-        .create_session(u.id, "telegram", "c11", "direct", Stage::Chatting)
+        .create_session(u.id, "telegram", "c11", ChatKind::Direct, Stage::Chatting)
         .await
         .unwrap();
     store
@@ -525,7 +543,7 @@ async fn words_are_erased_when_a_person_asked(store: &Store) {
     // Someone who keeps their words keeps them, and may be exported.
     let v = store.get_or_create_user("telegram", "12").await.unwrap();
     let t = store
-        .create_session(v.id, "telegram", "c12", "direct", Stage::Chatting)
+        .create_session(v.id, "telegram", "c12", ChatKind::Direct, Stage::Chatting)
         .await
         .unwrap();
     store
@@ -555,7 +573,7 @@ async fn forgetting_removes_everything_of_one_person(store: &Store) {
     let mut inbox = Vec::new();
     for (u, chat) in [(&ana, "ca"), (&ben, "cb")] {
         let s = store
-            .create_session(u.id, "telegram", chat, "direct", Stage::Chatting)
+            .create_session(u.id, "telegram", chat, ChatKind::Direct, Stage::Chatting)
             .await
             .unwrap();
         let key = format!("msg:{chat}:1");
@@ -610,7 +628,7 @@ async fn forgetting_removes_everything_of_one_person(store: &Store) {
 async fn retention_and_statistics(store: &Store) {
     let u = store.get_or_create_user("telegram", "13").await.unwrap();
     let s = store
-        .create_session(u.id, "telegram", "c13", "direct", Stage::Chatting)
+        .create_session(u.id, "telegram", "c13", ChatKind::Direct, Stage::Chatting)
         .await
         .unwrap();
     store
@@ -638,7 +656,7 @@ async fn retention_and_statistics(store: &Store) {
         .await
         .unwrap();
     let p = store.create_rating_prompt(s.id, r.id, r.id).await.unwrap();
-    store.set_rating(p.id, 5).await.unwrap();
+    store.set_rating(p.id, stars(5)).await.unwrap();
     store
         .set_session_field(s.id, SessionField::IntensityBefore, FieldValue::Int(4))
         .await
@@ -648,7 +666,7 @@ async fn retention_and_statistics(store: &Store) {
         .await
         .unwrap();
     let open = store
-        .create_session(u.id, "telegram", "c14", "direct", Stage::Chatting)
+        .create_session(u.id, "telegram", "c14", ChatKind::Direct, Stage::Chatting)
         .await
         .unwrap();
     let stats = store.stats(&["Question", "Others"]).await.unwrap();
@@ -741,7 +759,7 @@ async fn leases_are_held_by_one_live_instance(store: &Store) {
 async fn pending_replies_of_stopped_instances_are_claimed_once(store: &Store) {
     let u = store.get_or_create_user("telegram", "20").await.unwrap();
     let s = store
-        .create_session(u.id, "telegram", "c20", "direct", Stage::Chatting)
+        .create_session(u.id, "telegram", "c20", ChatKind::Direct, Stage::Chatting)
         .await
         .unwrap();
     let t = store

@@ -48,7 +48,7 @@ async fn a_sqlite_installation_moves_to_postgres_without_loss() {
     let prompt_id: i64 = prompt_id.trim_start_matches("rating:").parse().unwrap();
     app.send(press("ana", "ana", &choices[3])).await;
     let prompt = app.rating_prompt(prompt_id).await;
-    assert_eq!(prompt.stars, Some(4));
+    assert_eq!(prompt.stars, Some(stars(4)));
     app.send(command("ben", "privacy", "off")).await;
     app.send(command("ben", "end", "")).await;
     app.engine
