@@ -2,6 +2,7 @@
 //! whatever) the model says, and moderators hear of it only as they chose.
 
 use crate::helpers::*;
+use kindred::domain::TurnSource;
 use kindred_adapter::{Attachment, ChatKind, ChatRef, Inbound, ModAction, Outbound};
 
 /// Each category's response, marked so the tests can tell them apart.
@@ -72,12 +73,9 @@ async fn each_category_gets_its_response_before_the_model_says_anything() {
         assert_eq!(replies(&out).len(), 2, "{text}: {out:?}");
     }
     // The imminent-danger turn was answered without suggestions or information.
-    let strategies: Vec<(Option<String>,)> =
-        sqlx::query_as("SELECT strategy FROM turns WHERE source = 'model' ORDER BY id LIMIT 1")
-            .fetch_all(app.db())
-            .await
-            .unwrap();
-    let s = strategies[0].0.clone().unwrap();
+    let turns = app.turns_of("ana").await;
+    let first_reply = turns.iter().find(|t| t.source == TurnSource::Model);
+    let s = first_reply.unwrap().strategy.clone().unwrap();
     assert!(s != "Providing Suggestions" && s != "Information", "{s}");
 }
 

@@ -225,12 +225,9 @@ async fn bad_input_gets_a_clear_answer_and_loses_nothing() {
         .iter()
         .any(|t| t.contains("first 100 characters")));
     assert_eq!(replies(&out).len(), 1);
-    let (stored,): (String,) =
-        sqlx::query_as("SELECT text FROM turns WHERE speaker = 'seeker' ORDER BY id DESC LIMIT 1")
-            .fetch_one(app.db())
-            .await
-            .unwrap();
-    assert_eq!(stored, huge);
+    let turns = app.turns_of("ana").await;
+    let stored = turns.iter().rev().find(|t| t.speaker == Speaker::Seeker);
+    assert_eq!(stored.unwrap().text, huge);
     // A duplicate delivery of the same platform message is processed once.
     let (chat, user) = dm("ana");
     let dup = Inbound::Message {
@@ -359,24 +356,7 @@ async fn a_locked_database_is_an_error_not_a_panic() {
     app.send(message("ana", "hello")).await;
     // Another process holds the write lock (SQLite), or an exclusive lock on the
     // tables (Postgres).
-    let other_store = kindred::store::Store::connect(
-        &database_of(app.dir.path()),
-        std::time::Duration::from_secs(5),
-    )
-    .await
-    .unwrap();
-    let mut other = other_store.pool().acquire().await.unwrap();
-    let lock: &[&str] = if on_postgres() {
-        &[
-            "BEGIN",
-            "LOCK TABLE users, sessions, turns IN ACCESS EXCLUSIVE MODE",
-        ]
-    } else {
-        &["BEGIN EXCLUSIVE"]
-    };
-    for sql in lock {
-        sqlx::query(sql).execute(&mut *other).await.unwrap();
-    }
+    let lock = app.lock_database().await;
     let (tx, mut rx) = tokio::sync::mpsc::channel(16);
     let result = app
         .engine
@@ -392,9 +372,7 @@ async fn a_locked_database_is_an_error_not_a_panic() {
         texts(&said).iter().any(|t| t.contains("try again")),
         "{said:?}"
     );
-    sqlx::query("ROLLBACK").execute(&mut *other).await.unwrap();
-    drop(other);
-    other_store.close().await;
+    lock.release().await;
     // Once the lock is gone, everything works again.
     assert_eq!(
         replies(&app.send(message("ana", "are you there?")).await).len(),
@@ -505,22 +483,10 @@ async fn retention_deletes_old_closed_conversations() {
     app.send(message("ana", "old conversation")).await;
     app.send(command("ana", "reset", "")).await;
     app.send(message("ana", "new conversation")).await;
-    sqlx::query("UPDATE sessions SET ended_at = ended_at - $1 WHERE end_reason = 'reset'")
-        .bind(40_i64 * 86_400_000)
-        .execute(app.db())
-        .await
-        .unwrap();
+    app.days_pass_since_ended(40).await;
     app.engine.end_idle_sessions().await.unwrap();
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM turns WHERE text = 'old conversation'")
-        .fetch_one(app.db())
-        .await
-        .unwrap();
-    assert_eq!(n, 0);
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM turns WHERE text = 'new conversation'")
-        .fetch_one(app.db())
-        .await
-        .unwrap();
-    assert_eq!(n, 1);
+    assert_eq!(app.turns_containing("old conversation").await, 0);
+    assert_eq!(app.turns_containing("new conversation").await, 1);
 }
 
 #[tokio::test]
@@ -542,13 +508,15 @@ async fn a_reply_that_fails_midway_gets_a_kind_message_and_loses_nothing() {
         "a failing model never withholds the crisis resources"
     );
     assert_eq!(replies(&out)[1], kindred::engine::texts::MODEL_FAILED);
-    let (seeker, failed): (i64, i64) = sqlx::query_as(
-        "SELECT SUM(CASE WHEN speaker = 'seeker' THEN 1 ELSE 0 END),
-                SUM(CASE WHEN source = 'system' THEN 1 ELSE 0 END) FROM turns",
-    )
-    .fetch_one(app.db())
-    .await
-    .unwrap();
+    let turns = app.turns_of("ana").await;
+    let seeker = turns
+        .iter()
+        .filter(|t| t.speaker == Speaker::Seeker)
+        .count();
+    let failed = turns
+        .iter()
+        .filter(|t| t.source == TurnSource::System)
+        .count();
     assert_eq!(
         (seeker, failed),
         (2, 2),
@@ -565,22 +533,7 @@ async fn a_reply_that_fails_midway_gets_a_kind_message_and_loses_nothing() {
 async fn a_failure_while_storing_a_message_does_not_mark_it_processed() {
     let app = spawn_app(&[]).await;
     // Storing this text fails, as a crash at that moment would.
-    let trigger: &[&str] = if on_postgres() {
-        &[
-            "CREATE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
-             BEGIN RAISE EXCEPTION 'simulated crash'; END $$",
-            "CREATE TRIGGER fail_once BEFORE INSERT ON turns FOR EACH ROW
-             WHEN (NEW.text = 'are you there?') EXECUTE FUNCTION fail_once()",
-        ]
-    } else {
-        &[
-            "CREATE TRIGGER fail_once BEFORE INSERT ON turns WHEN NEW.text = 'are you there?'
-           BEGIN SELECT RAISE(ABORT, 'simulated crash'); END",
-        ]
-    };
-    for sql in trigger {
-        sqlx::query(sql).execute(app.db()).await.unwrap();
-    }
+    app.fail_storing("are you there?").await;
     let (chat, user) = dm("ana");
     let event = Inbound::Message {
         chat,
@@ -590,12 +543,7 @@ async fn a_failure_while_storing_a_message_does_not_mark_it_processed() {
     };
     let (tx, _rx) = tokio::sync::mpsc::channel(64);
     assert!(app.engine.handle(event.clone(), &tx).await.is_err());
-    let drop = if on_postgres() {
-        "DROP TRIGGER fail_once ON turns"
-    } else {
-        "DROP TRIGGER fail_once"
-    };
-    sqlx::query(drop).execute(app.db()).await.unwrap();
+    app.store_normally_again().await;
     // The platform (or the inbox at the next start) delivers it again: answered now.
     let out = app.send(event.clone()).await;
     assert_eq!(replies(&out).len(), 1, "{out:?}");

@@ -332,6 +332,87 @@ impl TestApp {
             .unwrap();
     }
 
+    /// Every stored turn of the test platform's `name`, conversation by conversation,
+    /// in order.
+    pub async fn turns_of(&self, name: &str) -> Vec<kindred::store::Turn> {
+        let Some(u) = self.user(name).await else {
+            return Vec::new();
+        };
+        let mut turns = Vec::new();
+        for s in self.conversations_of(u.id).await {
+            turns.extend(self.engine.store.turns(s.id).await.unwrap());
+        }
+        turns
+    }
+
+    /// As if `days` had passed since every ended conversation ended.
+    pub async fn days_pass_since_ended(&self, days: i64) {
+        sqlx::query("UPDATE sessions SET ended_at = ended_at - $1 WHERE ended_at IS NOT NULL")
+            .bind(days * 86_400_000)
+            .execute(self.db())
+            .await
+            .unwrap();
+    }
+
+    /// Another connection takes the database's write lock (SQLite) or an exclusive lock
+    /// on the conversation tables (Postgres) and holds it until released.
+    pub async fn lock_database(&self) -> DatabaseLock {
+        let store = kindred::store::Store::connect(
+            &database_of(self.dir.path()),
+            std::time::Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        let mut conn = store.pool().acquire().await.unwrap();
+        let lock: &[&str] = if on_postgres() {
+            &[
+                "BEGIN",
+                "LOCK TABLE users, sessions, turns IN ACCESS EXCLUSIVE MODE",
+            ]
+        } else {
+            &["BEGIN EXCLUSIVE"]
+        };
+        for sql in lock {
+            sqlx::query(sql).execute(&mut *conn).await.unwrap();
+        }
+        DatabaseLock { store, conn }
+    }
+
+    /// Storing a turn whose text is `text` fails (a trigger raises), as a crash at that
+    /// moment would, until [`TestApp::store_normally_again`].
+    pub async fn fail_storing(&self, text: &str) {
+        let text = text.replace('\'', "''");
+        let trigger = if on_postgres() {
+            vec![
+                "CREATE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN RAISE EXCEPTION 'simulated crash'; END $$"
+                    .to_string(),
+                format!(
+                    "CREATE TRIGGER fail_once BEFORE INSERT ON turns FOR EACH ROW
+                     WHEN (NEW.text = '{text}') EXECUTE FUNCTION fail_once()"
+                ),
+            ]
+        } else {
+            vec![format!(
+                "CREATE TRIGGER fail_once BEFORE INSERT ON turns WHEN NEW.text = '{text}'
+                 BEGIN SELECT RAISE(ABORT, 'simulated crash'); END"
+            )]
+        };
+        for sql in trigger {
+            sqlx::query(&sql).execute(self.db()).await.unwrap();
+        }
+    }
+
+    /// Undoes [`TestApp::fail_storing`].
+    pub async fn store_normally_again(&self) {
+        let drop = if on_postgres() {
+            "DROP TRIGGER fail_once ON turns"
+        } else {
+            "DROP TRIGGER fail_once"
+        };
+        sqlx::query(drop).execute(self.db()).await.unwrap();
+    }
+
     /// How many messages from people are stored.
     pub async fn stored_messages(&self) -> i64 {
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM turns WHERE source = 'user'")
@@ -339,6 +420,23 @@ impl TestApp {
             .await
             .unwrap();
         n
+    }
+}
+
+/// A lock held on the database by another connection ([`TestApp::lock_database`]).
+pub struct DatabaseLock {
+    store: kindred::store::Store,
+    conn: sqlx::pool::PoolConnection<sqlx::Any>,
+}
+
+impl DatabaseLock {
+    pub async fn release(mut self) {
+        sqlx::query("ROLLBACK")
+            .execute(&mut *self.conn)
+            .await
+            .unwrap();
+        drop(self.conn);
+        self.store.close().await;
     }
 }
 
