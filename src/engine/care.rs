@@ -54,10 +54,12 @@ impl Engine {
                 target,
                 include_text,
             } => {
+                // For the whole community (a Discord server), whichever of its channels
+                // the moderator asked from.
                 self.store
                     .set_chat_alerts(
                         &chat.platform,
-                        &chat.id,
+                        &chat.community_key(),
                         target.as_deref(),
                         include_text,
                         default_on,
@@ -72,7 +74,7 @@ impl Engine {
             ModAction::LinkAlerts => {
                 let code = crate::store::random_token(8);
                 self.store
-                    .set_alert_link_code(&chat.platform, &chat.id, &code, default_on)
+                    .set_alert_link_code(&chat.platform, &chat.community_key(), &code, default_on)
                     .await?;
                 texts::alert_link_code(&code)
             }
@@ -193,7 +195,16 @@ impl Engine {
         if chat.kind != kindred_adapter::ChatKind::Group {
             return Ok(());
         }
-        let Some(route) = self.store.chat_alerts(&chat.platform, &chat.id).await? else {
+        // The community's route; a channel's own (set before routes were kept per
+        // community) where the community has none.
+        let mut route = self
+            .store
+            .chat_alerts(&chat.platform, &chat.community_key())
+            .await?;
+        if route.is_none() && chat.community.is_some() {
+            route = self.store.chat_alerts(&chat.platform, &chat.id).await?;
+        }
+        let Some(route) = route else {
             return Ok(());
         };
         let Some(user) = self.store.user(user_id).await? else {
@@ -224,11 +235,7 @@ impl Engine {
         let _ = out
             .send(Outbound::Text {
                 id: None,
-                chat: ChatRef {
-                    platform: chat.platform.clone(),
-                    id: route.target,
-                    kind: kindred_adapter::ChatKind::Group,
-                },
+                chat: ChatRef::group(chat.platform.clone(), route.target, chat.community.clone()),
                 text,
                 interaction: None,
             })

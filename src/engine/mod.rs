@@ -301,9 +301,7 @@ impl Engine {
     }
 
     async fn new_session(&self, user: &User, chat: &ChatRef, stage: Stage) -> Result<Session> {
-        self.store
-            .create_session(user.id, &chat.platform, &chat.id, chat.kind, stage)
-            .await
+        self.store.create_session(user.id, chat, stage).await
     }
 
     async fn notice(

@@ -113,5 +113,6 @@ pub(super) fn chat_of(s: &Session) -> ChatRef {
         platform: s.chat_platform.clone(),
         id: s.chat_id.clone(),
         kind: s.chat_kind,
+        community: s.chat_community.clone(),
     }
 }

@@ -43,7 +43,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyPool, ConnectOptions, Executor, FromRow};
 
 use crate::domain::{Delivery, EndReason, Speaker, Stage, Stars, TurnSource};
-use kindred_adapter::ChatKind;
+use kindred_adapter::{ChatKind, ChatRef};
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -89,6 +89,7 @@ pub struct Session {
     pub chat_id: String,
     #[sqlx(try_from = "String")]
     pub chat_kind: ChatKind,
+    pub chat_community: Option<String>,
     pub started_at: i64,
     pub last_activity_at: i64,
     pub ended_at: Option<i64>,

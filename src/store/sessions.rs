@@ -63,21 +63,20 @@ impl Store {
     pub async fn create_session(
         &self,
         user_id: i64,
-        chat_platform: &str,
-        chat_id: &str,
-        chat_kind: ChatKind,
+        chat: &ChatRef,
         stage: Stage,
     ) -> Result<Session> {
         let now = now_ms();
         let session = sqlx::query_as(
-            "INSERT INTO sessions (user_id, chat_platform, chat_id, chat_kind, started_at, last_activity_at, stage, nonce)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            "INSERT INTO sessions (user_id, chat_platform, chat_id, chat_kind, chat_community, started_at, last_activity_at, stage, nonce)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              RETURNING *",
         )
         .bind(user_id)
-        .bind(chat_platform)
-        .bind(chat_id)
-        .bind(chat_kind.as_str())
+        .bind(&chat.platform)
+        .bind(&chat.id)
+        .bind(chat.kind.as_str())
+        .bind(chat.community.as_deref())
         .bind(now)
         .bind(now)
         .bind(stage)

@@ -680,16 +680,22 @@ async fn until_one_delivered_reply(pool: &sqlx::AnyPool) {
     .expect("one reply recorded delivered in time");
 }
 
+/// Alerts are the server's: set from one channel, they come for risk seen in any channel
+/// of that server (and never for another server's).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn moderators_get_an_alert_in_their_channel_without_the_words() {
+async fn moderators_get_an_alert_from_any_channel_of_their_server_without_the_words() {
     let dc = DiscordStandIn::start().await;
     let dir = tempfile::tempdir().unwrap();
     let app = start(dir.path(), &dc).await;
-    let (guild, channel, mods) = (6002, 6201, 6299);
+    let (guild, channel, other_channel, mods) = (6002, 6201, 6202, 6299);
+    let (elsewhere_guild, elsewhere_channel) = (6003, 6301);
     let (member, moderator) = (8201, 8202);
     enable_channel(&dc, guild, channel, moderator).await;
+    enable_channel(&dc, guild, other_channel, moderator).await;
+    enable_channel(&dc, elsewhere_guild, elsewhere_channel, moderator).await;
 
-    // /kindred alerts channel:#mods, as Discord sends a channel option (its id).
+    // /kindred alerts channel:#mods in one channel, as Discord sends a channel option
+    // (its id).
     let set = dc.slash(
         channel,
         Some(guild),
@@ -706,16 +712,28 @@ async fn moderators_get_an_alert_in_their_channel_without_the_words() {
     let confirmation = followups(&dc, &format!("slash-token-{set}")).join(" ");
     assert!(confirmation.contains("alert"), "{confirmation}");
 
+    // Risk in another server: resources there, no alert to this server's moderators.
+    let risk = format!(
+        "<@{}> I bought a rope and I want to end it tonight",
+        standins::discord::BOT_ID
+    );
     dc.message(
-        channel,
-        Some(guild),
+        elsewhere_channel,
+        Some(elsewhere_guild),
         member,
-        &format!(
-            "<@{}> I bought a rope and I want to end it tonight",
-            standins::discord::BOT_ID
-        ),
+        &risk,
         true,
     );
+    dc.wait_until("resources in the other server", WAIT, |d| {
+        d.texts_in(elsewhere_channel)
+            .iter()
+            .any(|t| t.contains("988") || t.contains("emergency"))
+    })
+    .await;
+    assert!(dc.texts_in(mods).is_empty(), "{:?}", dc.texts_in(mods));
+
+    // Risk in another channel of this server: the moderators hear of it.
+    dc.message(other_channel, Some(guild), member, &risk, true);
     dc.wait_until("an alert in the moderators' channel", WAIT, |d| {
         !d.texts_in(mods).is_empty()
     })
@@ -723,8 +741,8 @@ async fn moderators_get_an_alert_in_their_channel_without_the_words() {
     let alert = dc.texts_in(mods).join("\n");
     assert!(alert.contains("at risk"), "{alert}");
     assert!(
-        alert.contains(&format!("<@{member}>")),
-        "how to reach them: {alert}"
+        alert.contains(&format!("<@{member}>")) && alert.contains(&format!("<#{other_channel}>")),
+        "how to reach them, and where: {alert}"
     );
     assert!(
         !alert.contains("rope") && !alert.contains("tonight"),
@@ -732,19 +750,20 @@ async fn moderators_get_an_alert_in_their_channel_without_the_words() {
     );
     // The person got the resources in the channel where they wrote.
     dc.wait_until("resources for the member", WAIT, |d| {
-        d.texts_in(channel)
+        d.texts_in(other_channel)
             .iter()
             .any(|t| t.contains("988") || t.contains("emergency"))
     })
     .await;
-    // Only the moderators' channel and the member's channel were written to.
+    // Only the moderators' channel and the two channels with risk were written to.
     let channels: std::collections::BTreeSet<String> = dc
         .calls()
         .into_iter()
         .filter(|c| c.method == "POST" && c.path.ends_with("/messages"))
         .map(|c| c.path)
         .collect();
-    assert_eq!(channels.len(), 2, "{channels:?}");
+    assert_eq!(channels.len(), 3, "{channels:?}");
+    assert_eq!(dc.texts_in(mods).len(), 1, "one alert");
     stop(app).await;
 }
 

@@ -6,7 +6,7 @@
 //! previous one, so piped scripts behave exactly like a person typing.
 #![forbid(unsafe_code)]
 
-use kindred_adapter::{Adapter, AdapterIo, ChatKind, ChatRef, Choice, Inbound, Outbound, UserRef};
+use kindred_adapter::{Adapter, AdapterIo, ChatRef, Choice, Inbound, Outbound, UserRef};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 
 pub const PLATFORM: &str = "console";
@@ -78,11 +78,7 @@ where
     }
 
     async fn run(self, mut io: AdapterIo) -> anyhow::Result<()> {
-        let chat = ChatRef {
-            platform: PLATFORM.into(),
-            id: self.user.clone(),
-            kind: ChatKind::Direct,
-        };
+        let chat = ChatRef::direct(PLATFORM, self.user.clone());
         let user = UserRef {
             platform: PLATFORM.into(),
             id: self.user.clone(),
@@ -175,11 +171,7 @@ mod tests {
 
     #[test]
     fn lines_become_commands_choices_or_messages() {
-        let chat = ChatRef {
-            platform: "console".into(),
-            id: "u".into(),
-            kind: ChatKind::Direct,
-        };
+        let chat = ChatRef::direct("console", "u");
         let user = UserRef {
             platform: "console".into(),
             id: "u".into(),

@@ -64,6 +64,47 @@ pub struct ChatRef {
     /// The platform's id of the chat (or channel, or thread).
     pub id: String,
     pub kind: ChatKind,
+    /// The community the chat belongs to, where the platform has such a thing (a Discord
+    /// server's id): moderators' alert settings cover the whole community, not one
+    /// channel of it. `None` for direct chats and Telegram groups (a group is its own
+    /// community).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub community: Option<String>,
+}
+
+impl ChatRef {
+    /// A private chat (a DM).
+    pub fn direct(platform: impl Into<String>, id: impl Into<String>) -> Self {
+        Self {
+            platform: platform.into(),
+            id: id.into(),
+            kind: ChatKind::Direct,
+            community: None,
+        }
+    }
+
+    /// A chat shared with other people, in `community` if the platform has one.
+    pub fn group(
+        platform: impl Into<String>,
+        id: impl Into<String>,
+        community: Option<String>,
+    ) -> Self {
+        Self {
+            platform: platform.into(),
+            id: id.into(),
+            kind: ChatKind::Group,
+            community,
+        }
+    }
+
+    /// The key under which the community's moderator settings are kept: the
+    /// community's where the chat has one (`community:ID`), else the chat's own id.
+    pub fn community_key(&self) -> String {
+        match &self.community {
+            Some(c) => format!("community:{c}"),
+            None => self.id.clone(),
+        }
+    }
 }
 
 /// A person on a platform.

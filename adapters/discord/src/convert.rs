@@ -6,14 +6,13 @@ use poise::serenity_prelude as serenity;
 use crate::PLATFORM;
 
 pub fn chat_ref(channel: serenity::ChannelId, guild: Option<serenity::GuildId>) -> ChatRef {
-    ChatRef {
-        platform: PLATFORM.into(),
-        id: channel.get().to_string(),
-        kind: if guild.is_some() {
-            ChatKind::Group
-        } else {
-            ChatKind::Direct
-        },
+    match guild {
+        Some(guild) => ChatRef::group(
+            PLATFORM,
+            channel.get().to_string(),
+            Some(guild.get().to_string()),
+        ),
+        None => ChatRef::direct(PLATFORM, channel.get().to_string()),
     }
 }
 

@@ -77,11 +77,7 @@ impl Converter {
                 let Some(MaybeInaccessibleMessage::Regular(m)) = q.message else {
                     // Too old for Telegram to show us: still answer it, as a stale press.
                     return Converted::Event(Inbound::Choice {
-                        chat: ChatRef {
-                            platform: PLATFORM.into(),
-                            id: q.from.id.0.to_string(),
-                            kind: ChatKind::Direct,
-                        },
+                        chat: ChatRef::direct(PLATFORM, q.from.id.0.to_string()),
                         user: user_ref(&q.from),
                         payload: String::new(),
                         interaction: Some(q.id.0),
@@ -245,6 +241,7 @@ fn chat_ref(m: &Message) -> Option<ChatRef> {
         platform: PLATFORM.into(),
         id: m.chat.id.0.to_string(),
         kind,
+        community: None,
     })
 }
 

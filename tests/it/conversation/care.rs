@@ -3,7 +3,7 @@
 
 use crate::helpers::*;
 use kindred::domain::TurnSource;
-use kindred_adapter::{Attachment, ChatKind, ChatRef, Inbound, ModAction, Outbound};
+use kindred_adapter::{Attachment, ChatRef, Inbound, ModAction, Outbound};
 
 /// Each category's response, marked so the tests can tell them apart.
 const RESPONSES: &[(&str, &str)] = &[
@@ -212,11 +212,7 @@ async fn a_risk_split_over_two_messages_brings_the_crisis_resources() {
 #[tokio::test]
 async fn escalation_reaches_the_alert_chat_only_as_the_moderators_chose() {
     let app = spawn_app(RESPONSES).await;
-    let group = ChatRef {
-        platform: "test".into(),
-        id: "g-1".into(),
-        kind: ChatKind::Group,
-    };
+    let group = ChatRef::group("test", "g-1", None);
     let (_, ana) = dm("ana");
     let (_, moderator) = dm("mo");
     let moderate = |action| Inbound::Moderation {
@@ -283,20 +279,84 @@ async fn escalation_reaches_the_alert_chat_only_as_the_moderators_chose() {
     assert!(alerts(&app.send(in_group("I want to end my life")).await).is_empty());
 }
 
+/// A community's alerts (a Discord server's) cover every chat in it, whichever chat the
+/// moderator set them from, also for a message answered only after a restart.
+#[tokio::test]
+async fn a_communitys_alerts_cover_all_its_chats_also_after_a_restart() {
+    let app = spawn_app(RESPONSES).await;
+    let server = Some("server-1".to_string());
+    let (settings_chat, ana_chat) = (
+        ChatRef::group("test", "g-a", server.clone()),
+        ChatRef::group("test", "g-b", server.clone()),
+    );
+    let elsewhere = ChatRef::group("test", "g-c", Some("server-2".into()));
+    let (_, ana) = dm("ana");
+    let (_, moderator) = dm("mo");
+    let moderate = |chat: &ChatRef, action| Inbound::Moderation {
+        chat: chat.clone(),
+        user: moderator.clone(),
+        action,
+        interaction: Some("1:mod".into()),
+    };
+    let said = |chat: &ChatRef, text: &str| Inbound::Message {
+        chat: chat.clone(),
+        user: ana.clone(),
+        message_id: None,
+        text: text.into(),
+    };
+    let alerts = |out: &[Outbound]| -> usize {
+        out.iter()
+            .filter(|o| matches!(o, Outbound::Text { chat, .. } if chat.id == "mods"))
+            .count()
+    };
+    for chat in [&settings_chat, &ana_chat, &elsewhere] {
+        app.send(moderate(chat, ModAction::Enable)).await;
+    }
+    app.send(moderate(
+        &settings_chat,
+        ModAction::SetAlerts {
+            target: Some("mods".into()),
+            include_text: false,
+        },
+    ))
+    .await;
+    assert_eq!(alerts(&app.send(said(&ana_chat, "I want to die")).await), 1);
+    assert_eq!(
+        alerts(&app.send(said(&elsewhere, "I want to die")).await),
+        0
+    );
+    // Stored in ana's chat of server-1, then a crash before it was answered.
+    let u = app.user("ana").await.unwrap();
+    let session = app
+        .engine
+        .store
+        .open_session(u.id, "test", "g-b")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(session.chat_community, server);
+    app.engine
+        .store
+        .add_turn(
+            session.id,
+            kindred::store::NewTurn {
+                text: "I took a bunch of pills an hour ago",
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let app = restart(app, RESPONSES).await;
+    let out = app.recover().await;
+    assert_eq!(alerts(&out), 1, "{out:?}");
+}
+
 /// Telegram's way: a code from the watched group, sent from the moderators' group.
 #[tokio::test]
 async fn an_alert_group_is_linked_with_a_one_time_code() {
     let app = spawn_app(RESPONSES).await;
-    let watched = ChatRef {
-        platform: "test".into(),
-        id: "g-watched".into(),
-        kind: ChatKind::Group,
-    };
-    let mods = ChatRef {
-        platform: "test".into(),
-        id: "g-mods".into(),
-        kind: ChatKind::Group,
-    };
+    let watched = ChatRef::group("test", "g-watched", None);
+    let mods = ChatRef::group("test", "g-mods", None);
     let (_, moderator) = dm("mo");
     let (_, ana) = dm("ana");
     let moderate = |chat: &ChatRef, action| Inbound::Moderation {

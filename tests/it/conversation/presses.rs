@@ -4,7 +4,7 @@
 use super::next_outbound;
 use crate::helpers::*;
 use kindred::domain::Stars;
-use kindred_adapter::{ChatKind, ChatRef, Inbound, ModAction, Outbound};
+use kindred_adapter::{ChatRef, Inbound, ModAction, Outbound};
 
 /// A press that overtakes the report of its prompt's delivery (the platform had not
 /// yet answered the send with the message's id): the rating is stored at once, and the
@@ -151,11 +151,7 @@ async fn answers_to_an_interaction_carry_its_handle() {
 #[tokio::test]
 async fn answers_to_a_press_are_private_only_in_shared_chats() {
     let app = spawn_app(&[]).await;
-    let group = ChatRef {
-        platform: "test".into(),
-        id: "group-1".into(),
-        kind: ChatKind::Group,
-    };
+    let group = ChatRef::group("test", "group-1", None);
     let (_, ana) = dm("ana");
     let (_, moderator) = dm("mo");
     app.send(Inbound::Moderation {

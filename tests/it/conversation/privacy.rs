@@ -1,7 +1,7 @@
 //! What a person asks us to forget or not to keep, and their own record.
 
 use crate::helpers::*;
-use kindred_adapter::{ChatKind, ChatRef, Inbound, Outbound};
+use kindred_adapter::{ChatRef, Inbound, Outbound};
 
 #[tokio::test]
 async fn forget_leaves_no_row_of_that_user() {
@@ -159,11 +159,7 @@ async fn mydata_is_the_persons_own_record_and_only_in_a_direct_chat() {
         "{out:?}"
     );
     // In a shared chat others could read it: only a pointer to the direct chat.
-    let group = ChatRef {
-        platform: "test".into(),
-        id: "g-1".into(),
-        kind: ChatKind::Group,
-    };
+    let group = ChatRef::group("test", "g-1", None);
     let out = app
         .send(Inbound::Command {
             chat: group,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use kindred::configuration::Settings;
 use kindred::engine::Engine;
-use kindred_adapter::{ChatKind, ChatRef, Inbound, Outbound, UserRef};
+use kindred_adapter::{ChatRef, Inbound, Outbound, UserRef};
 use tokio::sync::mpsc;
 
 pub fn tiny_model() -> PathBuf {
@@ -87,11 +87,7 @@ pub async fn restart(app: TestApp, extra: &[(&str, &str)]) -> TestApp {
 
 pub fn dm(user: &str) -> (ChatRef, UserRef) {
     (
-        ChatRef {
-            platform: "test".into(),
-            id: format!("dm-{user}"),
-            kind: ChatKind::Direct,
-        },
+        ChatRef::direct("test", format!("dm-{user}")),
         UserRef {
             platform: "test".into(),
             id: user.into(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use kindred::domain::{Delivery, EndReason, Speaker, Stage, Stars, TurnSource};
 use kindred::store::{FieldValue, Location, NewTurn, SessionField, Store};
-use kindred_adapter::ChatKind;
+use kindred_adapter::ChatRef;
 
 use crate::helpers::postgres as pg;
 
@@ -115,9 +115,7 @@ async fn sessions_move_through_their_stages(store: &Store) {
     let s = store
         .create_session(
             u.id,
-            "telegram",
-            "c7",
-            ChatKind::Direct,
+            &ChatRef::direct("telegram", "c7"),
             Stage::CheckinEmotion,
         )
         .await
@@ -176,7 +174,7 @@ async fn sessions_move_through_their_stages(store: &Store) {
 async fn turns_are_numbered_and_a_redelivery_is_a_no_op(store: &Store) {
     let u = store.get_or_create_user("telegram", "8").await.unwrap();
     let s = store
-        .create_session(u.id, "telegram", "c8", ChatKind::Direct, Stage::Chatting)
+        .create_session(u.id, &ChatRef::direct("telegram", "c8"), Stage::Chatting)
         .await
         .unwrap();
     let first = store
@@ -238,7 +236,7 @@ async fn turns_are_numbered_and_a_redelivery_is_a_no_op(store: &Store) {
 async fn delivery_states_and_recovery(store: &Store) {
     let u = store.get_or_create_user("discord", "9").await.unwrap();
     let s = store
-        .create_session(u.id, "discord", "c9", ChatKind::Direct, Stage::Chatting)
+        .create_session(u.id, &ChatRef::direct("discord", "c9"), Stage::Chatting)
         .await
         .unwrap();
     let pending = |text: &'static str| NewTurn {
@@ -285,7 +283,7 @@ async fn delivery_states_and_recovery(store: &Store) {
 async fn ratings_are_recorded(store: &Store) {
     let u = store.get_or_create_user("telegram", "10").await.unwrap();
     let s = store
-        .create_session(u.id, "telegram", "c10", ChatKind::Direct, Stage::Chatting)
+        .create_session(u.id, &ChatRef::direct("telegram", "c10"), Stage::Chatting)
         .await
         .unwrap();
     let t1 = store
@@ -514,7 +512,7 @@ async fn words_are_erased_when_a_person_asked(store: &Store) {
     let u = store.get_or_create_user("telegram", "11").await.unwrap();
     store.set_keep_words(u.id, false).await.unwrap();
     let s = store
-        .create_session(u.id, "telegram", "c11", ChatKind::Direct, Stage::Chatting)
+        .create_session(u.id, &ChatRef::direct("telegram", "c11"), Stage::Chatting)
         .await
         .unwrap();
     store
@@ -543,7 +541,7 @@ async fn words_are_erased_when_a_person_asked(store: &Store) {
     // Someone who keeps their words keeps them, and may be exported.
     let v = store.get_or_create_user("telegram", "12").await.unwrap();
     let t = store
-        .create_session(v.id, "telegram", "c12", ChatKind::Direct, Stage::Chatting)
+        .create_session(v.id, &ChatRef::direct("telegram", "c12"), Stage::Chatting)
         .await
         .unwrap();
     store
@@ -573,7 +571,7 @@ async fn forgetting_removes_everything_of_one_person(store: &Store) {
     let mut inbox = Vec::new();
     for (u, chat) in [(&ana, "ca"), (&ben, "cb")] {
         let s = store
-            .create_session(u.id, "telegram", chat, ChatKind::Direct, Stage::Chatting)
+            .create_session(u.id, &ChatRef::direct("telegram", chat), Stage::Chatting)
             .await
             .unwrap();
         let key = format!("msg:{chat}:1");
@@ -628,7 +626,7 @@ async fn forgetting_removes_everything_of_one_person(store: &Store) {
 async fn retention_and_statistics(store: &Store) {
     let u = store.get_or_create_user("telegram", "13").await.unwrap();
     let s = store
-        .create_session(u.id, "telegram", "c13", ChatKind::Direct, Stage::Chatting)
+        .create_session(u.id, &ChatRef::direct("telegram", "c13"), Stage::Chatting)
         .await
         .unwrap();
     store
@@ -666,7 +664,7 @@ async fn retention_and_statistics(store: &Store) {
         .await
         .unwrap();
     let open = store
-        .create_session(u.id, "telegram", "c14", ChatKind::Direct, Stage::Chatting)
+        .create_session(u.id, &ChatRef::direct("telegram", "c14"), Stage::Chatting)
         .await
         .unwrap();
     let stats = store.stats(&["Question", "Others"]).await.unwrap();
@@ -759,7 +757,7 @@ async fn leases_are_held_by_one_live_instance(store: &Store) {
 async fn pending_replies_of_stopped_instances_are_claimed_once(store: &Store) {
     let u = store.get_or_create_user("telegram", "20").await.unwrap();
     let s = store
-        .create_session(u.id, "telegram", "c20", ChatKind::Direct, Stage::Chatting)
+        .create_session(u.id, &ChatRef::direct("telegram", "c20"), Stage::Chatting)
         .await
         .unwrap();
     let t = store
