@@ -9,6 +9,12 @@ pub const CUES: &[Cue] = &[
     // ----- imminent danger: an attempt made or under way, at the place, means in hand now
     cue(
         Imminent,
+        "overdose taking effect",
+        Strong,
+        r"\b{pills} (?:are |r |is |s )?(?:kicking in|starting to kick in|starting to work|taking effect|working now)\b(?: \w+){0,8} (?:blurry|blurred|dizzy|numb|sleepy|drowsy|fading|spinning|cant (?:feel|breathe|see|stay awake|move|keep my eyes open)|heart|goodbye|bye|soon)\b",
+    ),
+    cue(
+        Imminent,
         "overdose taken",
         Strong,
         r"(?:\b(?:i|ive|i have|i just|just|already|i already)\b(?: \w+){0,3}|^) (?:took|taken|take|swallowed|downed|ate|had|drank|necked)\b(?: \w+){0,4}? (?:bunch|handful|whole|all|too many|lots|lot|entire|box|bottle|pack|packet|packets|load|dozens?|tons?|heaps|\d{2,}|twenty|thirty|forty|fifty|hundred)\b(?: \w+){0,3} {pills}",
@@ -110,6 +116,24 @@ pub const CUES: &[Cue] = &[
         r"\bby the time (?:you|anyone|someone|somebody|they) (?:read|reads|see|sees|find|finds|get|gets) this\b|\b(?:wont|will not) be (?:here|around|alive) (?:tomorrow|by morning|much longer|in the morning|after tonight)\b|\b(?:my )?last (?:night|day|hours?) (?:alive|on earth|of my life)\b",
     ),
     // ----- self-harm risk: thoughts, direct or indirect; self-harm; farewell; methods; plans
+    cue(
+        SelfHarm,
+        "method seeking",
+        Strong,
+        r"\b(?:what|which|how high|best|minimum|enough|tall enough|the right) (?:\w+ ){0,2}(?:height|floor|storey|story|stories|building|bridge|drop)\b(?: \w+){0,4} (?:to jump|jump from|jump off|to not survive|to die|to make sure|is fatal|is lethal|to guarantee|would kill)\b|\bhigh enough to (?:die|kill|not survive|make sure)\b|\bhow high (?:\w+ ){0,3}(?:to die|to jump|fatal|lethal|kill you|kill me|would i need|to not survive)\b",
+    ),
+    cue(
+        SelfHarm,
+        "farewell note",
+        Strong,
+        r"\b(?:wrote|written|writing|write|left|leaving|leave) (?:a |the |my )?(?:note|letter|letters|notes)\b(?: \w+){0,4} (?:explaining why|explaining everything|to explain why|saying why|so they know why|telling them why|saying sorry for what)\b",
+    ),
+    cue(
+        SelfHarm,
+        "plan and timing",
+        Strong,
+        r"\b(?:do it|end it|end things|end my life|kill {self}|die|go through with it|be gone) (?:on|before|by) my (?:birthday|bday|anniversary)\b",
+    ),
     cue(SelfHarm, "kill myself", Strong, r"\b{kill} ?{self}\b"),
     cue(SelfHarm, "self-harm", Strong, r"\b{hurt} ?{self}\b"),
     cue(
@@ -525,6 +549,12 @@ pub const CUES: &[Cue] = &[
         r"\b(?:worried|scared|afraid|terrified|frightened|concerned) (?:that |about |for )?(?:\w+ ){0,3}(?:might|will|could|is going to|is gonna|may|would) (?:\w+ ){0,2}(?:kill|hurt|harm|cut|end|unalive) ?(?:{themself}|(?:his|her|their) (?:own )?life)\b|\b(?:his|her|their) (?:suicide|goodbye|farewell) (?:note|letter|message|post)\b|\b(?:he|she|they) (?:sent|posted|texted) (?:me )?(?:a )?(?:goodbye|farewell|suicide) (?:message|note|text|post|letter)\b",
     ),
     // ----- not safe at home: abuse and violence against the person
+    cue(
+        Abuse,
+        "hurt by someone",
+        Strong,
+        r"\b{abuser}\b(?: \w+){0,4} (?:threw|throws|throwing|hurled|chucked) (?:\w+ ){0,3}at (?:me|my (?:head|face|body))\b",
+    ),
     cue(
         Abuse,
         "threatened with death",

@@ -129,6 +129,9 @@ pub const NOT_RISK: &[&str] = &[
     r"\b(?:hurt|injured|sprained|twisted|pulled|strained|broke|bruised|banged|bumped|stubbed|tweaked) my (?:back|neck|knees?|ankles?|wrists?|shoulders?|hands?|foot|feet|toes?|fingers?|legs?|arms?|head|elbows?|hips?|muscles?|hamstring|calf)\b(?: \w+){0,3} (?:lifting|playing|at the gym|running|working out|falling|when i fell|at work|moving|training|skiing|cycling|dancing|in a game|at practice|doing)\b",
     // a joking threat with a trivial condition ("i'll kill my brother if he eats my fries again")
     r"\b(?:kill|murder|strangle|end) (?:him|her|them|you|my \w+)\b(?: \w+){0,2} if (?:he|she|they|you) (?:\w+ ){0,5}(?:again|one more time|ever again)\b(?: lol| lmao| haha\w*| jk)?",
+    // a small everyday injury ("i cut my finger chopping onions", "hit my head on the cupboard")
+    r"\b(?:cut|sliced|burned|burnt|nicked|pricked|jammed|smashed|slammed|shut) my (?:finger|fingers|thumb|fingertip|toe|toes|pinky)\b",
+    r"\b(?:hit|bumped|banged|smacked|whacked|stubbed) my (?:head|knee|elbow|toe|shin|hip|forehead|funny bone) (?:on|against) (?:the|a|my) (?:cupboard|cabinet|door|doorframe|door frame|table|desk|shelf|ceiling|car|counter|bed|corner|chair|fridge|sink|bunk|window|stairs|railing|dresser)\b",
     // figures of speech
     r"\b(?:is|are|s|was|were|re|keeps|keep|been|its|theyre|youre|thats|this|that|these|it) (?:literally |actually |honestly |really |slowly |just |absolutely )?killing (?:me|us|my \w+)\b",
     r"\bkill(?:ing|ed|s)? (?:it|time|the vibe|the lights|the light|the mood|the engine|the music|two birds|a bottle|the game|the bugs|the spider|a spider|the weeds|the pain|germs|bacteria|zombies|monsters|enemies|the boss|bosses|the process|the app|the tab)\b",
@@ -168,6 +171,7 @@ pub const NOT_RISK: &[&str] = &[
     r"\bby the time (?:you|anyone|someone) (?:read|reads|see|sees|get|gets) this (?:ill|i will|im|i am|well|we will) (?:be )?(?:on|in|at|home|asleep|landed|back|there|away|boarding)\b",
     r"\bburn(?:ing|ed|t)? (?:{self}|{themself}) out\b|\bkilling {self} (?:studying|working|at work|at the gym|trying to|with (?:work|homework|training|revision)|to (?:finish|meet|get))\b",
     r"\bmakes me want to die (?:lol|lmao|haha|omg)\b",
+    r"\b(?:this|the|that|these|those) (?:heat|weather|humidity|traffic|song|songs|class|lecture|homework|meeting|meetings|commute|queue|line|cringe|episode|game|wifi|noise|hangover|cold|rain|music|show|movie|video|group project|zoom call)\b(?: \w+){0,2} (?:makes|is making|make|are making) me (?:want to|wanna) die\b",
     r"\b(?:asked|asks|ask) (?:me )?(?:if|whether) i (?:\w+ ){0,6}(?:and )?i (?:said|told (?:her|him|them)) no\b",
     r"\b(?:song|track|album|book|film|movie|show|poem|episode|band|game) (?:called|named|titled) (?:\w+ ){1,4}",
     r"\bbut now\b|\bnow (?:im|i am|i feel|things are|its|life is) (?:in a )?(?:much |so |a lot |way )?(?:better|good|ok|okay|fine|happy|stable|safe|doing well)\b",
