@@ -92,6 +92,7 @@ pub struct ConversationSettings {
     pub max_concurrent_users: usize,
     pub shutdown_grace_seconds: u64,
     pub max_messages_per_minute: usize,
+    pub max_actions_per_minute: usize,
     pub retention_days: u64,
 }
 
@@ -390,6 +391,9 @@ impl Settings {
         }
         if self.conversation.max_messages_per_minute == 0 {
             return fail("conversation.max_messages_per_minute", "at least 1");
+        }
+        if self.conversation.max_actions_per_minute == 0 {
+            return fail("conversation.max_actions_per_minute", "at least 1");
         }
         if self.model.reply_timeout_seconds == 0 {
             return fail("model.reply_timeout_seconds", "at least 1");

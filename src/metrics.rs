@@ -45,6 +45,9 @@ pub struct Metrics {
     pub sent: Family<PlatformKind, Counter>,
     /// Sends the platform refused for good.
     pub send_failures: Counter,
+    /// Presses, commands and files not carried out because a person sent too many in a
+    /// minute (`conversation.max_actions_per_minute`).
+    pub held_back: Counter,
     /// From a person's message reaching the engine to its reply being handed to the
     /// platform, in seconds.
     pub reply_latency: Histogram,
@@ -85,6 +88,12 @@ impl Metrics {
             "send_failures",
             "Sends a platform refused for good",
             send_failures.clone(),
+        );
+        let held_back = Counter::default();
+        registry.register(
+            "actions_held_back",
+            "Presses, commands and files not carried out because a person sent too many in a minute",
+            held_back.clone(),
         );
         let reply_latency = Histogram::new(
             [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0].into_iter(),
@@ -137,6 +146,7 @@ impl Metrics {
             received,
             sent,
             send_failures,
+            held_back,
             reply_latency,
             queue_depth,
             model_batch_size,

@@ -13,6 +13,7 @@
 
 mod care;
 mod commands;
+mod limits;
 mod outgoing;
 mod presses;
 mod ratings;
@@ -52,6 +53,7 @@ pub struct Engine {
     settings: Arc<Settings>,
     screen: Arc<safety::Screen>,
     responses: Arc<safety::Responses>,
+    actions: Arc<limits::ActionLimit>,
 }
 
 impl Engine {
@@ -63,7 +65,9 @@ impl Engine {
             .screen()
             .expect("safety settings are validated at start-up");
         let responses = settings.safety.responses();
+        let actions = limits::ActionLimit::new(settings.conversation.max_actions_per_minute);
         Self {
+            actions: Arc::new(actions),
             store,
             model,
             settings,
@@ -200,6 +204,9 @@ impl Engine {
                 if let Some(caption) = caption.as_deref() {
                     self.screen_aside(&chat, &user, caption, out).await?;
                 }
+                if !self.within_action_limit(&chat, &user, out).await {
+                    return Ok(());
+                }
                 send_text(out, &chat, texts::NON_TEXT).await;
                 Ok(())
             }
@@ -218,6 +225,10 @@ impl Engine {
                 if !args.trim().is_empty() {
                     self.screen_aside(&chat, &user, &args, out).await?;
                 }
+                let privacy = matches!(name.as_str(), "forget" | "privacy");
+                if !privacy && !self.within_action_limit(&chat, &user, out).await {
+                    return Ok(());
+                }
                 self.command(&chat, &user, &name, &args, out).await
             }
             Inbound::Choice {
@@ -225,7 +236,36 @@ impl Engine {
                 user,
                 payload,
                 interaction,
-            } => self.press(&chat, &user, &payload, interaction, out).await,
+            } => {
+                // A press confirming /forget is never held back.
+                if !payload.starts_with("f:") && !self.within_action_limit(&chat, &user, out).await
+                {
+                    return Ok(());
+                }
+                self.press(&chat, &user, &payload, interaction, out).await
+            }
+        }
+    }
+
+    /// Counts a press, command or file of `user` against their limit (see [`limits`]);
+    /// false when it is not to be carried out (the first such time in a minute, the
+    /// person is told why).
+    async fn within_action_limit(&self, chat: &ChatRef, user: &UserRef, out: &Out) -> bool {
+        match self
+            .actions
+            .check(&format!("{}:{}", user.platform, user.id))
+        {
+            limits::Verdict::Allow => true,
+            limits::Verdict::Tell => {
+                tracing::info!(platform = %user.platform, "a person's presses and commands are being held back for a minute");
+                crate::metrics::metrics().held_back.inc();
+                send_text(out, chat, texts::SLOW_DOWN_ACTIONS).await;
+                false
+            }
+            limits::Verdict::Drop => {
+                crate::metrics::metrics().held_back.inc();
+                false
+            }
         }
     }
 

@@ -52,6 +52,7 @@ pub const FORGET_DONE: &str = "Done. Everything I had stored about you has been 
 pub const FORGET_KEPT: &str = "Okay, nothing was deleted.";
 pub const NOTHING_STORED: &str = "I have nothing stored about you.";
 
+pub const SLOW_DOWN_ACTIONS: &str = "That's a lot of taps and commands at once. I'll catch up in a minute; your conversation is safe, and you can keep writing to me.";
 pub const SLOW_DOWN: &str = "You're writing faster than I can read. I've kept your messages; give me a moment and then tell me more.";
 pub const STALE_BUTTON: &str = "That button is no longer valid.";
 pub const NOT_YOUR_BUTTON: &str = "Only the person in this conversation can answer that.";

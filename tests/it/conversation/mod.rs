@@ -445,6 +445,63 @@ async fn export_speaks_esconv_and_reads_back_as_training_data() {
     );
 }
 
+/// Presses, commands and files past the per-minute limit are not carried out: the person
+/// is told once, others are not held back, and neither the crisis screen nor /forget
+/// ever waits.
+#[tokio::test]
+async fn a_flood_of_presses_commands_and_files_is_held_back_but_never_care() {
+    let app = spawn_app(&[("KINDRED__CONVERSATION__MAX_ACTIONS_PER_MINUTE", "4")]).await;
+    let held_back = |out: &[Outbound]| {
+        texts(out)
+            .iter()
+            .filter(|t| t.contains("a lot of taps"))
+            .count()
+    };
+    for _ in 0..4 {
+        let out = app.send(command("ana", "help", "")).await;
+        assert_eq!(held_back(&out), 0);
+        assert!(!texts(&out).is_empty(), "answered: {out:?}");
+    }
+    // The fifth is told, once; then silence.
+    let out = app.send(command("ana", "help", "")).await;
+    assert_eq!(texts(&out).len(), 1, "{out:?}");
+    assert_eq!(held_back(&out), 1);
+    assert!(texts(&app.send(press("ana", "ana", "r:1:x:5")).await).is_empty());
+    let (chat, user) = dm("ana");
+    let sticker = Inbound::NonText {
+        chat: chat.clone(),
+        user: user.clone(),
+        message_id: None,
+        attachment: Attachment::Sticker,
+        caption: None,
+    };
+    assert!(texts(&app.send(sticker).await).is_empty());
+    // The screen never waits: a caption and a command's words still bring resources.
+    let photo = Inbound::NonText {
+        chat,
+        user,
+        message_id: None,
+        attachment: Attachment::Image,
+        caption: Some("I want to kill myself".into()),
+    };
+    let out = app.send(photo).await;
+    assert!(texts(&out)[0].contains("crisis line"), "{out:?}");
+    let out = app
+        .send(command("ana", "start", "I want to end my life"))
+        .await;
+    assert!(texts(&out)[0].contains("crisis line"), "{out:?}");
+    // Nor does /forget.
+    let out = app.send(command("ana", "forget", "")).await;
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Outbound::Prompt { text, .. } if text.contains("permanently"))),
+        "the forget question: {out:?}"
+    );
+    // Someone else is not held back by ana, and ana's messages still get replies.
+    assert!(!texts(&app.send(command("ben", "help", "")).await).is_empty());
+    assert_eq!(replies(&app.send(message("ana", "hello?")).await).len(), 1);
+}
+
 #[tokio::test]
 async fn fast_writers_are_asked_to_slow_down_and_nothing_is_lost() {
     let app = spawn_app(&[("KINDRED__CONVERSATION__MAX_MESSAGES_PER_MINUTE", "3")]).await;
