@@ -131,6 +131,10 @@ pub async fn serve(
                 take_over_dead_instances(&engine, &routes, instance).await;
             }
             _ = sweep.tick() => {
+                // The queues of people whose task ended after a quiet spell: every
+                // instance's own, leader or not.
+                people.queues.retain(|_, q| !q.tx.is_closed());
+                crate::metrics::metrics().set_queue_depth("people", people.queues.len());
                 if let Some(instance) = shared.as_deref() {
                     // Periodic work is the leader's.
                     match engine.store.try_lease("leader", instance, 90_000).await {
@@ -142,8 +146,6 @@ pub async fn serve(
                         }
                     }
                 }
-                // The queues of people whose task ended after a quiet spell.
-                people.queues.retain(|_, q| !q.tx.is_closed());
                 if let Err(e) = engine.end_idle_sessions().await {
                     tracing::warn!(error = %format!("{e:#}"), "ending idle sessions failed");
                 }
@@ -487,6 +489,12 @@ impl People {
     }
 }
 
+/// How long a person's task waits for their next event before it ends (a later event
+/// starts a new one). Short, so that what is kept per person is kept only while they
+/// write: at a hundred thousand people a day, a ten-minute spell held tens of thousands
+/// of idle tasks.
+const PERSON_QUIET_SPELL: Duration = Duration::from_secs(60);
+
 /// Handles one person's events in order; exits after a quiet spell. On a shared
 /// database (`shared`: this instance and the person's key) an event with an inbox row
 /// is only a signal: the person's events are handled from the inbox, in the order they
@@ -500,7 +508,7 @@ async fn person_task(
     shared: Option<(Arc<str>, String)>,
 ) {
     loop {
-        let (ev, inbox_id) = match tokio::time::timeout(Duration::from_secs(600), rx.recv()).await {
+        let (ev, inbox_id) = match tokio::time::timeout(PERSON_QUIET_SPELL, rx.recv()).await {
             Ok(Some(q)) => q,
             _ => return,
         };
@@ -509,12 +517,14 @@ async fn person_task(
             return;
         };
         if let (Some((instance, key)), Some(_)) = (&shared, inbox_id) {
-            if let Err(e) = drain_person(&engine, key, &out, instance).await {
+            // Boxed, here and below: a waiting task then holds only this loop's state, not
+            // room for the deepest await of handling an event (kilobytes a person).
+            if let Err(e) = Box::pin(drain_person(&engine, key, &out, instance)).await {
                 tracing::warn!(error = %format!("{e:#}"), "handling a person's events failed; they are retried");
             }
             continue;
         }
-        let result = engine.handle(ev, &out).await;
+        let result = Box::pin(engine.handle(ev, &out)).await;
         if let Some(id) = inbox_id {
             // A failure was already told to the person; replaying it would not help.
             if let Err(e) = engine.store.inbox_done(id).await {

@@ -20,6 +20,15 @@
 //! time from each message to its reply (p50/p95/p99), replies per second and the daemon's
 //! peak memory; with `KINDRED_LOAD_FLOOD=1` one more person floods it with messages
 //! meanwhile, and the others' latencies are printed beside a run without the flood.
+//!
+//! ```sh
+//! KINDRED_PEOPLE=100000 cargo test --release --test it people_harness -- --ignored --nocapture
+//! ```
+//!
+//! The people harness has that many distinct people each start a conversation (`/start`,
+//! which needs no model), in two halves, and reads the daemon's resident memory and its
+//! `people` queue gauge once each half has been answered and gone idle: per-person state
+//! that is never freed shows as memory growing with the second half.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -363,4 +372,101 @@ fn load_harness() {
     if std::env::var("KINDRED_LOAD_FLOOD").is_ok_and(|v| v == "1") {
         load_run(people, per_person, seconds, true);
     }
+}
+
+/// Resident memory of a process now, MB (Linux).
+fn rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// A value of the daemon's `/metrics`, by its line's start (name and labels).
+fn metric(base: &str, line_start: &str) -> Option<f64> {
+    let body = ureq::get(&format!("{base}/metrics"))
+        .call()
+        .ok()?
+        .into_string()
+        .ok()?;
+    body.lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[test]
+#[ignore = "a harness run by hand (see the module docs); it prints its measurements"]
+fn people_harness() {
+    let people = env_usize("KINDRED_PEOPLE", 100_000) as i64;
+    let port = crate::helpers::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let Harness {
+        rt: _rt,
+        tg,
+        dir,
+        env,
+    } = Harness::start(&[("KINDRED__CONVERSATION__CHECKIN", "false")]);
+    let mut env = env;
+    env.push(("KINDRED__OPERATIONS__LISTEN", format!("127.0.0.1:{port}")));
+    let daemon = DaemonProcess::start(dir.path(), &env, &REMOVE);
+    crate::helpers::wait_for("the daemon's metrics", Duration::from_secs(60), || {
+        metric(&base, "kindred_queue_depth").is_some()
+    });
+    let baseline = rss_mb(daemon.pid());
+    let started = Instant::now();
+    let mut rows = Vec::new();
+    for half in 0..2 {
+        let from = 1_000_000 + half * people / 2;
+        for user in from..from + people / 2 {
+            tg.dm(user, "/start");
+        }
+        // Answered: every one of them has had a message sent to them.
+        let want = ((half + 1) * people / 2) as usize;
+        let deadline = Instant::now() + Duration::from_secs(3600);
+        loop {
+            let answered: std::collections::HashSet<i64> = tg
+                .calls_of("sendMessage")
+                .iter()
+                .filter_map(|c| c.body["chat_id"].as_i64())
+                .collect();
+            if answered.len() >= want || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        let active = rss_mb(daemon.pid());
+        // Idle: a person's task ends after a quiet minute, and the sweep (each minute)
+        // drops its queue.
+        let gauge = || metric(&base, "kindred_queue_depth{queue=\"people\"}");
+        let idle_by = Instant::now() + Duration::from_secs(180);
+        while gauge() != Some(0.0) && Instant::now() < idle_by {
+            std::thread::sleep(Duration::from_secs(5));
+        }
+        rows.push((
+            want,
+            active,
+            rss_mb(daemon.pid()),
+            gauge(),
+            started.elapsed(),
+        ));
+    }
+    let (status, _) = daemon.stop();
+    println!("people harness: baseline RSS {baseline:.0} MB");
+    for (n, active, idle, queues, at) in &rows {
+        println!(
+            "  after {n} people: RSS {active:.0} MB just answered, {idle:.0} MB idle (people queues {queues:?}), at {:.0} s",
+            at.as_secs_f64()
+        );
+    }
+    let growth = (rows[1].2 - rows[0].2) * 1024.0 * 1024.0 / (people / 2) as f64;
+    println!("  idle growth over the second half: {growth:.0} bytes a person; exit {status}");
+    assert_eq!(
+        rows[1].3,
+        Some(0.0),
+        "no person's queue is left once all are idle"
+    );
 }
