@@ -93,6 +93,7 @@ pub struct ConversationSettings {
     pub shutdown_grace_seconds: u64,
     pub max_messages_per_minute: usize,
     pub max_actions_per_minute: usize,
+    pub max_group_events_per_minute: usize,
     pub retention_days: u64,
 }
 
@@ -394,6 +395,9 @@ impl Settings {
         }
         if self.conversation.max_actions_per_minute == 0 {
             return fail("conversation.max_actions_per_minute", "at least 1");
+        }
+        if self.conversation.max_group_events_per_minute == 0 {
+            return fail("conversation.max_group_events_per_minute", "at least 1");
         }
         if self.model.reply_timeout_seconds == 0 {
             return fail("model.reply_timeout_seconds", "at least 1");

@@ -1,4 +1,5 @@
-//! How often one person may press buttons, send commands and send files or stickers.
+//! How often one person may press buttons, send commands and send files or stickers, and
+//! how many events one shared chat may bring in a minute.
 //!
 //! Messages have their own limit (`conversation.max_messages_per_minute`, counted from
 //! the stored conversation: the words are kept, only the model's reply is skipped). The
@@ -12,6 +13,11 @@
 //! What is never held back: the crisis screen of a caption or a command's words (done
 //! before this check), and `/forget` and `/privacy` (a person asking us to forget them
 //! is never told to wait).
+//!
+//! A shared chat has a limit of its own over every kind of event, messages included
+//! (`conversation.max_group_events_per_minute`): many people, each within their limits,
+//! can together ask more of the model than leaves room for anyone else. Past it, the
+//! chat's messages are kept and screened but not answered for the rest of the minute.
 //!
 //! The count is kept in memory per instance: it is a guard against floods, not an
 //! accounting, and a restart forgetting it is harmless.

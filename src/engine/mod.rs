@@ -54,6 +54,7 @@ pub struct Engine {
     screen: Arc<safety::Screen>,
     responses: Arc<safety::Responses>,
     actions: Arc<limits::ActionLimit>,
+    group_events: Arc<limits::ActionLimit>,
 }
 
 impl Engine {
@@ -66,8 +67,11 @@ impl Engine {
             .expect("safety settings are validated at start-up");
         let responses = settings.safety.responses();
         let actions = limits::ActionLimit::new(settings.conversation.max_actions_per_minute);
+        let group_events =
+            limits::ActionLimit::new(settings.conversation.max_group_events_per_minute);
         Self {
             actions: Arc::new(actions),
+            group_events: Arc::new(group_events),
             store,
             model,
             settings,
@@ -251,6 +255,9 @@ impl Engine {
     /// false when it is not to be carried out (the first such time in a minute, the
     /// person is told why).
     async fn within_action_limit(&self, chat: &ChatRef, user: &UserRef, out: &Out) -> bool {
+        if !self.within_group_limit(chat, out).await {
+            return false;
+        }
         match self
             .actions
             .check(&format!("{}:{}", user.platform, user.id))
@@ -260,6 +267,31 @@ impl Engine {
                 tracing::info!(platform = %user.platform, "a person's presses and commands are being held back for a minute");
                 crate::metrics::metrics().held_back.inc();
                 send_text(out, chat, texts::SLOW_DOWN_ACTIONS).await;
+                false
+            }
+            limits::Verdict::Drop => {
+                crate::metrics::metrics().held_back.inc();
+                false
+            }
+        }
+    }
+
+    /// Counts an event in a shared chat against the chat's limit
+    /// (`conversation.max_group_events_per_minute`); always true in direct chats. Past
+    /// it the chat is told once a minute and the event is not answered.
+    async fn within_group_limit(&self, chat: &ChatRef, out: &Out) -> bool {
+        if chat.kind != ChatKind::Group {
+            return true;
+        }
+        match self
+            .group_events
+            .check(&format!("{}:{}", chat.platform, chat.id))
+        {
+            limits::Verdict::Allow => true,
+            limits::Verdict::Tell => {
+                tracing::info!(platform = %chat.platform, "a shared chat's events are being held back for a minute");
+                crate::metrics::metrics().held_back.inc();
+                send_text(out, chat, texts::GROUP_BUSY).await;
                 false
             }
             limits::Verdict::Drop => {

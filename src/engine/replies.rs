@@ -168,6 +168,11 @@ impl Engine {
             send_text(out, chat, texts::SLOW_DOWN).await;
             return Ok(());
         }
+        // A shared chat's own limit: many people each within theirs can still be more
+        // than the model can answer for everyone else.
+        if !self.within_group_limit(chat, out).await {
+            return Ok(());
+        }
         self.reply(&session, chat, risk, out).await
     }
 

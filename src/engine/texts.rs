@@ -53,6 +53,7 @@ pub const FORGET_KEPT: &str = "Okay, nothing was deleted.";
 pub const NOTHING_STORED: &str = "I have nothing stored about you.";
 
 pub const SLOW_DOWN_ACTIONS: &str = "That's a lot of taps and commands at once. I'll catch up in a minute; your conversation is safe, and you can keep writing to me.";
+pub const GROUP_BUSY: &str = "This chat is moving faster than I can keep up with, so I'll sit the next minute out. If you need me now, write to me privately: I'm here.";
 pub const SLOW_DOWN: &str = "You're writing faster than I can read. I've kept your messages; give me a moment and then tell me more.";
 pub const STALE_BUTTON: &str = "That button is no longer valid.";
 pub const NOT_YOUR_BUTTON: &str = "Only the person in this conversation can answer that.";

@@ -502,6 +502,53 @@ async fn a_flood_of_presses_commands_and_files_is_held_back_but_never_care() {
     assert_eq!(replies(&app.send(message("ana", "hello?")).await).len(), 1);
 }
 
+/// A busy shared chat is answered up to its own limit, all people together; past it the
+/// chat is told once, messages are still kept and risk still brings the resources, and
+/// the same people are still answered in private.
+#[tokio::test]
+async fn a_busy_group_is_held_back_but_its_words_are_kept_and_screened() {
+    let app = spawn_app(&[("KINDRED__CONVERSATION__MAX_GROUP_EVENTS_PER_MINUTE", "3")]).await;
+    let group = kindred_adapter::ChatRef::group("test", "busy", None);
+    let (_, moderator) = dm("mo");
+    app.send(Inbound::Moderation {
+        chat: group.clone(),
+        user: moderator,
+        action: kindred_adapter::ModAction::Enable,
+        interaction: None,
+    })
+    .await;
+    let said = |who: &str, text: &str| Inbound::Message {
+        chat: group.clone(),
+        user: dm(who).1,
+        message_id: None,
+        text: text.into(),
+    };
+    for (who, i) in [("ana", 0), ("ben", 1), ("cy", 2)] {
+        let out = app.send(said(who, &format!("hello everyone {i}"))).await;
+        assert_eq!(replies(&out).len(), 1, "{out:?}");
+    }
+    let busy = |out: &[Outbound]| {
+        texts(out)
+            .iter()
+            .filter(|t| t.contains("faster than I can keep up"))
+            .count()
+    };
+    let out = app.send(said("dee", "anyone there?")).await;
+    assert_eq!((replies(&out).len(), busy(&out)), (0, 1), "{out:?}");
+    let out = app.send(said("eve", "me too")).await;
+    // A newcomer still learns what Kindred is (the introduction), but gets no reply, and
+    // the chat is not told again.
+    assert_eq!(
+        (replies(&out).len(), busy(&out)),
+        (0, 0),
+        "told once: {out:?}"
+    );
+    let out = app.send(said("eve", "I want to kill myself")).await;
+    assert!(texts(&out)[0].contains("crisis line"), "{out:?}");
+    assert_eq!(app.turns_containing("me too").await, 1, "kept");
+    assert_eq!(replies(&app.send(message("eve", "hi")).await).len(), 1);
+}
+
 #[tokio::test]
 async fn fast_writers_are_asked_to_slow_down_and_nothing_is_lost() {
     let app = spawn_app(&[("KINDRED__CONVERSATION__MAX_MESSAGES_PER_MINUTE", "3")]).await;
