@@ -18,7 +18,7 @@ pub const CUES: &[Cue] = &[
         SelfHarm,
         "suicide (other language)",
         Strong,
-        r"\b(?:suic[ií]dio|suicidar|quero morrer|me matar|vou me matar|tirar (?:a )?minha (?:pr[oó]pria )?vida|n[aã]o quero (?:mais )?viver|acabar com (?:tudo|a minha vida|minha vida)|me cortar|me machucar|me suicidar)\b",
+        r"\b(?:suic[ií]dio|suicidar|quero morrer|me matar|vou me matar|tirar (?:a )?minha (?:pr[oó]pria )?vida|n[aã]o quero (?:mais )?viver|n[aã]o aguento mais (?:viver|a vida|estar viva|estar vivo)|acabar com (?:tudo|a minha vida|minha vida)|me cortar|me machucar|me suicidar)\b",
     ),
     cue(
         SelfHarm,
@@ -78,7 +78,7 @@ pub const CUES: &[Cue] = &[
         SelfHarm,
         "suicide (other language)",
         Strong,
-        r"(?:自杀|自殺|想死|不想活|轻生|輕生|结束(?:我的|自己的)?生命|結束(?:我的|自己的)?生命|割腕|跳楼|跳樓|活不下去|了结自己|了結自己|死にたい|消えたい|リスカ|首を吊|自傷|자살|죽고 ?싶)",
+        r"(?:自杀|自殺|想死|不想活|结束一切|結束一切|活着没有意义|活著沒有意義|活着没意思|活著沒意思|不如死了|死了算了|轻生|輕生|结束(?:我的|自己的)?生命|結束(?:我的|自己的)?生命|割腕|跳楼|跳樓|活不下去|了结自己|了結自己|死にたい|消えたい|リスカ|首を吊|自傷|자살|죽고 ?싶)",
     ),
     cue(
         SelfHarm,
@@ -96,7 +96,7 @@ pub const CUES: &[Cue] = &[
         Abuse,
         "violence (other language)",
         Strong,
-        r"\b(?:me (?:pega|golpea|maltrata|viola)|me va a matar|me quiere matar|tengo miedo de (?:mi )?(?:esposo|marido|pareja|novio|padre|pap[aá]|madre)|ele me bate|ela me bate|me bate|vai me matar|me agride|(?:il|elle) me (?:frappe|bat|tape)|va me tuer|(?:er|sie) schl[aä]gt mich|bringt mich um|mi picchia)\b",
+        r"\b(?:me (?:pega|golpea|maltrata|viola)|me va a matar|me quiere matar|tengo miedo de (?:mi )?(?:esposo|marido|pareja|novio|padre|pap[aá]|madre)|ele me bate|ela me bate|me bate|vai me matar|me agride|(?:il|elle|mon (?:mari|copain|p[eè]re|beau p[eè]re|fr[eè]re|compagnon|ex)|ma (?:m[eè]re|femme|copine|compagne|belle m[eè]re)) me (?:frappe|bat|tape|viole)|va me tuer|(?:er|sie) schl[aä]gt mich|bringt mich um|mi picchia)\b",
     ),
     cue(
         Abuse,
