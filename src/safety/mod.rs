@@ -260,7 +260,7 @@ impl Screen {
                 r"\b(?:{other}|his|her|their|him|them)\b",
             ))
             .expect("compiles"),
-            first_person: Regex::new(r"\b(?:i|im|ive|id|ill|i m|myself|my self|me too|without me|miss me|notice me|me gone|me dead)\b")
+            first_person: Regex::new(r"\b(?:i|im|ive|id|ill|i m|myself|my self|me too|without me|miss me|notice me|me gone|me dead|my (?:arms?|legs?|wrists?|skin|body|thighs?|stomach|face|hands?))\b|^ (?:already|just|finally|cant|gonna|wanna|going to|about to) ")
                 .expect("compiles"),
             helper_words: Regex::new(lexicon::HELPER_WORDS).expect("compiles"),
             extra,
@@ -531,6 +531,7 @@ mod labelled_set {
     const FIFTH: &str = include_str!("../../tests/fixtures/safety/fifth.tsv");
     const SIXTH: &str = include_str!("../../tests/fixtures/safety/sixth.tsv");
     const SEVENTH: &str = include_str!("../../tests/fixtures/safety/seventh.tsv");
+    const EIGHTH: &str = include_str!("../../tests/fixtures/safety/eighth.tsv");
 
     fn rows() -> Vec<(Option<Category>, &'static str)> {
         rows_of(SET)
@@ -662,6 +663,11 @@ mod labelled_set {
     #[test]
     fn the_screen_on_the_seventh_set() {
         report_on(SEVENTH, "seventh", 0.95, 0.95);
+    }
+
+    #[test]
+    fn the_screen_on_the_eighth_set() {
+        report_on(EIGHTH, "eighth", 0.95, 0.95);
     }
 
     fn report_on(set: &'static str, name: &str, min_recall: f64, min_precision: f64) {

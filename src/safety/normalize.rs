@@ -6,6 +6,7 @@
 //! (a Cyrillic і), "kill\u{200B}myself" and "I’m" written "Im":
 //!
 //! * lower case; zero-width and soft-hyphen characters removed;
+//! * masked letters ("k*ll", "su*cide") read as the risk word they fit;
 //! * look-alike letters from Cyrillic, Greek and the fullwidth/mathematical blocks read as
 //!   their Latin twins (only in words that are mostly Latin, so Russian stays Russian);
 //! * digits and symbols standing in for letters inside a word read as letters
@@ -156,7 +157,12 @@ pub fn normalize(text: &str) -> String {
         }
     };
     for &c in &chars {
-        let inside = c.is_alphanumeric() || is_mark(c) || is_apostrophe(c) || leet(c).is_some();
+        let inside = c.is_alphanumeric()
+            || is_mark(c)
+            || is_apostrophe(c)
+            || leet(c).is_some()
+            || c == '*'
+            || c == '#';
         if inside {
             current.push(c);
         } else {
@@ -174,9 +180,34 @@ pub fn normalize(text: &str) -> String {
     out
 }
 
+/// The words people mask letters of ("k*ll", "su*cide", "d#e"): a word with masked letters
+/// is read as the one of these it fits, letter for letter.
+const MASKED_WORDS: &[&str] = &[
+    "kill", "killing", "killed", "suicide", "suicidal", "die", "dying", "dead", "death",
+    "kms", "kys", "unalive", "myself", "cut", "cutting", "hang", "hanging", "overdose",
+    "self", "harm", "noose", "pills",
+];
+
+/// `raw` read as a masked word of [`MASKED_WORDS`], if it has a masking character
+/// (`*` or `#`) among its letters and fits one.
+fn unmask(raw: &str) -> Option<&'static str> {
+    let masked = |c: char| c == '*' || c == '#';
+    if !raw.chars().any(masked) {
+        return None;
+    }
+    let chars: Vec<char> = raw.chars().filter(|c| !is_apostrophe(*c)).collect();
+    MASKED_WORDS.iter().copied().find(|w| {
+        w.chars().count() == chars.len()
+            && w.chars().zip(&chars).all(|(l, c)| masked(*c) || l == *c)
+    })
+}
+
 /// One word: look-alikes read as Latin where the word is mostly Latin, leet symbols read
 /// as letters where they sit among letters, apostrophes dropped, long letter runs cut.
 fn fold_word(raw: &str) -> String {
+    if let Some(word) = unmask(raw) {
+        return word.to_string();
+    }
     let letters = raw.chars().filter(|c| c.is_alphabetic()).count();
     let latin = raw.chars().filter(|c| c.is_ascii_alphabetic()).count();
     let twins = raw.chars().filter(|c| latin_twin(*c).is_some()).count();
@@ -322,6 +353,15 @@ mod tests {
         ] {
             assert_eq!(normalize(raw), want, "{raw:?}");
         }
+    }
+
+    #[test]
+    fn masked_letters_are_read_as_the_risk_word_they_fit() {
+        assert_eq!(normalize("I want to k*ll myself"), " i want to kill myself ");
+        assert_eq!(normalize("su*c*de"), " suicide ");
+        assert_eq!(normalize("I want to D#E"), " i want to die ");
+        // Not a risk word: the mask is dropped, nothing is made up.
+        assert_eq!(normalize("g*od *sigh*"), " god sigh ");
     }
 
     #[test]

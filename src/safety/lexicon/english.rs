@@ -9,6 +9,36 @@ pub const CUES: &[Cue] = &[
     // ----- imminent danger: an attempt made or under way, at the place, means in hand now
     cue(
         Imminent,
+        "overdose taken",
+        Strong,
+        r"\b(?:already|just|i already|i just) (?:took|taken|swallowed|had|drank|did) (?:them|it|everything|the lot|all of them|them all)\b(?: \w+){0,6} (?:too late|cant undo|can t undo|no going back|wont be long|goodbye|bye|its done)\b",
+    ),
+    cue(
+        Imminent,
+        "bleeding now",
+        Strong,
+        r"\b(?:blood|bleeding)\b(?: \w+){0,6} (?:went|cut) too (?:far|deep)\b|\b(?:went|cut) too (?:far|deep)\b(?: \w+){0,6} (?:blood|bleeding)\b",
+    ),
+    cue(
+        Imminent,
+        "attempt made",
+        Strong,
+        r"\b(?:jumped|stepped|walked|ran|threw {self}) (?:out )?(?:in front of|into) (?:a |the |an )?(?:oncoming )?(?:car|truck|bus|train|traffic|lorry)\b",
+    ),
+    cue(
+        Imminent,
+        "means at hand",
+        Strong,
+        r"\b(?:engine (?:on|running)|hose)\b(?: \w+){0,8} (?:hose|window|exhaust|tailpipe)\b|\b(?:bleach|poison|antifreeze|pills|tablets|rope|noose|gun|knife|razor|blade|blades)\b(?: \w+){0,6} (?:in front of me|next to me|beside me|on my lap|in my hands?|right here)\b(?: \w+){0,6} (?:going to|gonna|about to|will|ready to) (?:drink|take|swallow|use|do it|do this|end)\b|\b(?:going to|gonna|about to) (?:drink|swallow) (?:the |some |a bottle of |this )?(?:bleach|poison|antifreeze|drain cleaner)\b",
+    ),
+    cue(
+        Imminent,
+        "about to act",
+        Strong,
+        r"\babout to (?:jump|do it|end it|pull the trigger|take them|swallow them|go)\b(?: \w+){0,3} (?:tell|say|sorry|goodbye|bye|love|forgive)\b|\b(?:final|last) (?:message|post|words|goodbye|text)\b(?: \w+){0,6} (?:love you|bye|goodbye|forever|sorry|forgive me)\b|\b(?:bye|goodbye) forever\b",
+    ),
+    cue(
+        Imminent,
         "overdose taking effect",
         Strong,
         r"\b{pills} (?:are |r |is |s )?(?:kicking in|starting to kick in|starting to work|taking effect|working now)\b(?: \w+){0,8} (?:blurry|blurred|dizzy|numb|sleepy|drowsy|fading|spinning|cant (?:feel|breathe|see|stay awake|move|keep my eyes open)|heart|goodbye|bye|soon)\b",
@@ -17,7 +47,7 @@ pub const CUES: &[Cue] = &[
         Imminent,
         "overdose taken",
         Strong,
-        r"(?:\b(?:i|ive|i have|i just|just|already|i already)\b(?: \w+){0,3}|^) (?:took|taken|take|swallowed|downed|ate|had|drank|necked)\b(?: \w+){0,4}? (?:bunch|handful|whole|all|too many|lots|lot|entire|box|bottle|pack|packet|packets|load|dozens?|tons?|heaps|\d{2,}|twenty|thirty|forty|fifty|hundred)\b(?: \w+){0,3} {pills}",
+        r"(?:\b(?:i|ive|i have|i just|just|already|i already)\b(?: \w+){0,3}|^) (?:took|taken|take|swallowed|downed|ate|had|drank|necked)\b(?: \w+){0,6}? (?:bunch|handful|whole|all|too many|lots|lot|entire|box|bottle|pack|packet|packets|load|dozens?|tons?|heaps|\d{2,}|twenty|thirty|forty|fifty|hundred)\b(?: \w+){0,3} {pills}",
     ),
     cue(
         Imminent,
@@ -116,6 +146,24 @@ pub const CUES: &[Cue] = &[
         r"\bby the time (?:you|anyone|someone|somebody|they) (?:read|reads|see|sees|find|finds|get|gets) this\b|\b(?:wont|will not) be (?:here|around|alive) (?:tomorrow|by morning|much longer|in the morning|after tonight)\b|\b(?:my )?last (?:night|day|hours?) (?:alive|on earth|of my life)\b",
     ),
     // ----- self-harm risk: thoughts, direct or indirect; self-harm; farewell; methods; plans
+    cue(
+        SelfHarm,
+        "no reason to live",
+        Strong,
+        r"\b(?:whats|what is|wheres|where is|is there (?:even )?(?:a|any)) (?:the )?point (?:of|in) (?:living|life|being alive|existing|going on|carrying on|staying alive|trying anymore|me being here)\b|\b(?:i|i really|i honestly|i just) (?:deserve|deserved) to (?:die|be dead|suffer and die|not exist|not be alive|rot)\b|\bworth more (?:dead|gone)\b|\blife insurance\b(?: \w+){0,8} (?:more than i|better off|worth more|if i (?:died|was gone|were gone))\b",
+    ),
+    cue(
+        SelfHarm,
+        "cannot hold on",
+        Strong,
+        r"\b(?:dont|do not|idk|not sure|no idea|unsure) (?:know )?how (?:much )?(?:longer|long) i (?:can|could) (?:hold on|keep going|do this|go on|last|keep this up|survive|stay)\b",
+    ),
+    cue(
+        SelfHarm,
+        "self-harm",
+        Strong,
+        r"\b(?:stopped|stop|not|quit) eating on purpose\b|\b(?:want|wanna|trying) to (?:waste away|starve to death|starve {self})\b|\b(?:tie|tying) (?:a )?(?:knot|noose)\b(?: \w+){0,4} (?:wont slip|doesnt slip|that holds|hold my weight|my weight)\b|\b(?:looking|looked|staring|stared|keep looking) at (?:the |my )?(?:knives|razors|blades|razor blades|sharp things)\b|\btell (?:my )?(?:mom|mum|dad|mother|father|family|parents|sister|brother|everyone|them|her|him) (?:that )?(?:im|i am|i m) sorry\b",
+    ),
     cue(
         SelfHarm,
         "method seeking",
@@ -504,6 +552,12 @@ pub const CUES: &[Cue] = &[
         OtherAtRisk,
         "someone else is suicidal",
         Strong,
+        r"\b{other}\b(?: \w+){0,8} (?:wont|will not|isnt going to|is not going to) be (?:here|around|alive) (?:next (?:week|month|year)|tomorrow|much longer|by (?:the|next) \w+|after)\b|\b{other}\b(?: \w+){0,8} (?:pics?|pictures?|photos?) of (?:her|his|their) (?:cuts|wounds|scars|arms|wrists)\b|\b(?:wants|want|wanted) to (?:go|cut) deeper\b|\b{other}\b(?: \w+){0,4} (?:has|had|made|got) a plan\b(?: \w+){0,4} (?:date|day|die|end|kill|pills|rope)\b|\b(?:she|he|they) (?:picked|chose|set) a (?:date|day)\b|\b{other}\b(?: \w+){0,3} (?:was|is|has been|been) (?:looking up|searching|googling|researching) (?:ways|how) to (?:die|kill|end)\b",
+    ),
+    cue(
+        OtherAtRisk,
+        "someone else is suicidal",
+        Strong,
         r"\b{other}\b(?: \w+){0,3} (?:is|s|has been|seems|sounds|feels|was|been|keeps|is being|are|re|feeling|gets|got|became|becoming|getting) (?:\w+ ){0,2}(?:suicidal|suicidial|sucidal)\b",
     ),
     cue(
@@ -549,6 +603,12 @@ pub const CUES: &[Cue] = &[
         r"\b(?:worried|scared|afraid|terrified|frightened|concerned) (?:that |about |for )?(?:\w+ ){0,3}(?:might|will|could|is going to|is gonna|may|would) (?:\w+ ){0,2}(?:kill|hurt|harm|cut|end|unalive) ?(?:{themself}|(?:his|her|their) (?:own )?life)\b|\b(?:his|her|their) (?:suicide|goodbye|farewell) (?:note|letter|message|post)\b|\b(?:he|she|they) (?:sent|posted|texted) (?:me )?(?:a )?(?:goodbye|farewell|suicide) (?:message|note|text|post|letter)\b",
     ),
     // ----- not safe at home: abuse and violence against the person
+    cue(
+        Abuse,
+        "threatened with death",
+        Firm,
+        r"\b(?:find|hunt) me (?:and|n) (?:kill|hurt|end) me\b|\bif i (?:ever )?(?:leave|left|try to leave) (?:him|her|them)\b(?: \w+){0,6} (?:kill|hurt|find) me\b",
+    ),
     cue(
         Abuse,
         "hurt by someone",
@@ -616,6 +676,12 @@ pub const CUES: &[Cue] = &[
         r"\bdomestic (?:violence|abuse)\b|\bintimate partner violence\b",
     ),
     // ----- harm to others
+    cue(
+        HarmToOthers,
+        "harm to others",
+        Strong,
+        r"\bshoot up (?:the |my |our |this |that )?(?:whole )?(?:school|class|classroom|office|workplace|mall|church|place|party)\b|\b(?:push|pushing|shove|shoving|throw|throwing) (?:my |her |his |the |our )?(?:\w+ ){0,2}(?:brother|sister|baby|kid|son|daughter|mom|mum|dad|wife|husband|girlfriend|boyfriend|grandma|grandpa) (?:down the stairs|off (?:the|a) (?:balcony|roof|bridge)|in front of (?:a |the )?(?:car|train|bus))\b",
+    ),
     cue(
         HarmToOthers,
         "intent to harm others",
@@ -694,6 +760,6 @@ pub const CUES: &[Cue] = &[
         Abuse,
         "injuries from someone",
         Strong,
-        r"\b(?:bruises|bruised|marks|a black eye|black eyes|welts|scars|cuts|burns|a split lip)\b(?: \w+){0,3} (?:from|because of|left by|given by|thanks to) {abuser}\b",
+        r"\b(?:bruises|bruised|marks|a black eye|black eyes|welts|scars|cuts|burns|a split lip)\b(?: \w+){0,3} (?:from|because of|left by|given by|thanks to) (?:{abuser}|him|her|them)\b",
     ),
 ];

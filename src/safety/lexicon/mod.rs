@@ -132,11 +132,13 @@ pub const NOT_RISK: &[&str] = &[
     // a small everyday injury ("i cut my finger chopping onions", "hit my head on the cupboard")
     r"\b(?:cut|sliced|burned|burnt|nicked|pricked|jammed|smashed|slammed|shut) my (?:finger|fingers|thumb|fingertip|toe|toes|pinky)\b",
     r"\b(?:hit|bumped|banged|smacked|whacked|stubbed) my (?:head|knee|elbow|toe|shin|hip|forehead|funny bone) (?:on|against) (?:the|a|my) (?:cupboard|cabinet|door|doorframe|door frame|table|desk|shelf|ceiling|car|counter|bed|corner|chair|fridge|sink|bunk|window|stairs|railing|dresser)\b",
+    // going to sleep ("gonna crash early tonight")
+    r"\bcrash(?:ing)? (?:early|out|on (?:the|my|a) (?:couch|sofa|bed|floor)|at (?:my|a|his|her|their) \w+|for the night|hard|soon)\b(?: tonight| today| now)?",
     // figures of speech
     r"\b(?:is|are|s|was|were|re|keeps|keep|been|its|theyre|youre|thats|this|that|these|it) (?:literally |actually |honestly |really |slowly |just |absolutely )?killing (?:me|us|my \w+)\b",
     r"\bkill(?:ing|ed|s)? (?:it|time|the vibe|the lights|the light|the mood|the engine|the music|two birds|a bottle|the game|the bugs|the spider|a spider|the weeds|the pain|germs|bacteria|zombies|monsters|enemies|the boss|bosses|the process|the app|the tab)\b",
     r"\bkiller (?:workout|headache|deal|app|view|party|outfit|song|instinct)\b",
-    r"\bdying (?:to|for|of laughter|laughing|from laughter|of embarrassment|of boredom|of curiosity|of thirst|of hunger|inside lol)\b|\bto die for\b",
+    r"\bdying (?:to|for|of laughter|laughing|from laughter|of embarrassment|of boredom|of curiosity|of thirst|of hunger|inside lol)\b|\b(?:is|was|are|were|looks?|tastes?|its|thats|s|(?:a|an) \w+) to die for\b",
     r"\b(?:die|died|dying|dead) (?:of|from) (?:embarrassment|shame|cringe|laughter|laughing|boredom|curiosity|the heat|thirst|hunger|old age|cancer|covid|a heart attack|natural causes)\b",
     r"\b(?:could|would|almost|nearly|literally|just|basically|i|we) (?:have |just |literally )?died (?:of|from|laughing|when|lol|lmao|haha|inside|a little)\b",
     r"\b(?:my|the|this|that|our) (?:phone|battery|laptop|car|plant|plants|fish|goldfish|hamster|computer|tv|printer|game|character|server|charger|headphones|ipad|tablet|console) (?:\w+ )?(?:died|is dying|is dead|will die|wants to die|is about to die|is going to die|keeps dying)\b",
@@ -145,7 +147,7 @@ pub const NOT_RISK: &[&str] = &[
     r"\b(?:cut|cutting|cuts) (?:the|a|my|his|her|our|your|some|back|down|out) (?:cake|hair|losses|class|classes|ties|corners|bread|grass|lawn|paper|onions?|vegetables|veggies|carbs|sugar|spending|costs|hours|budget|loose|it out|back on|down on|fingernails|nails|bangs)\b|\bcutting (?:back|down|out|ties|corners|class|classes|carbs|sugar|costs)\b",
     r"\b(?:fell and |slipped and )?(?:cut|cutting|burned|burnt|burn|hurt|hurting|injured|scratched|bruised|stabbed|hit|bit) (?:{self}|{themself}) (?:shaving|cooking|chopping|slicing|on the|on a|on my|with the (?:iron|stove|oven|pan|kettle|knife while)|while|by accident|accidentally|at the gym|at work|at practice|playing|lifting|skiing|running|skating|climbing|falling|when i fell|during|in the kitchen|in a fall|in training|at training|training|working out|at football|at soccer)\b",
     r"\b(?:accidentally|by accident|almost|nearly) (?:cut|burned|burnt|hurt|stabbed|injured) (?:{self}|{themself})\b|\b(?:fell|slipped|tripped) and (?:hurt|cut|injured|bruised) (?:{self}|{themself})\b|\b(?:hurt|injured|cut) (?:{self}|{themself}) (?:jumping|falling|skiing|cooking|playing|running)\b",
-    r"\boverdos(?:e|ed|ing) on (?:coffee|caffeine|sugar|candy|chocolate|netflix|anime|tv|social media|memes|work|homework|cookies|pizza|carbs|sleep|tiktok|youtube|games|gaming|vitamins)\b",
+    r"\boverdos(?:e|ed|ing) on (?:coffee|caffeine|sugar|candy|chocolate|netflix|anime|tv|social media|memes|work|homework|cookies|pizza|carbs|sleep|tiktok|youtube|games|video games|gaming|vitamins|snacks|sweets)\b",
     r"\b(?:mom|mum|mother|dad|father|parents|teacher|coach|boss|sister|brother|grandma|grandpa|roommate|friend|friends|manager|professor|everyone|people|teachers|mum and dad|mom and dad)\b(?: \w+){0,2} (?:is |are |s |will |would |re |d |ll |is going to |are going to |is gonna |are gonna |gonna |going to )?(?:literally |actually |totally |absolutely |so )?(?:kill|murder) me (?:when|if|for|because|cause|lol|lmao|haha)\b",
     r"\b(?:i|ill|im|im going to|im gonna|i will|i could|i swear ill|i wanna|i want to|gonna|going to) (?:\w+ )?(?:kill|murder|strangle) (?:him|her|them|my \w+|you|this \w+|that \w+)(?: \w+){0,2} (?:for|because|cause|lol|lmao|haha|jk)\b",
     r"\b(?:i|ill|i could|i could just) (?:kill|murder) (?:for|you) (?:a|an|some)\b|\bkill (?:for|you) (?:a|an|some) (?:pizza|burger|coffee|nap|beer|drink|snack)\b",
