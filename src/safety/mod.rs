@@ -532,6 +532,7 @@ mod labelled_set {
     const SIXTH: &str = include_str!("../../tests/fixtures/safety/sixth.tsv");
     const SEVENTH: &str = include_str!("../../tests/fixtures/safety/seventh.tsv");
     const EIGHTH: &str = include_str!("../../tests/fixtures/safety/eighth.tsv");
+    const NINTH: &str = include_str!("../../tests/fixtures/safety/ninth.tsv");
 
     fn rows() -> Vec<(Option<Category>, &'static str)> {
         rows_of(SET)
@@ -668,6 +669,11 @@ mod labelled_set {
     #[test]
     fn the_screen_on_the_eighth_set() {
         report_on(EIGHTH, "eighth", 0.95, 0.95);
+    }
+
+    #[test]
+    fn the_screen_on_the_ninth_set() {
+        report_on(NINTH, "ninth", 0.95, 0.95);
     }
 
     fn report_on(set: &'static str, name: &str, min_recall: f64, min_precision: f64) {

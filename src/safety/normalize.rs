@@ -6,7 +6,8 @@
 //! (a Cyrillic і), "kill\u{200B}myself" and "I’m" written "Im":
 //!
 //! * lower case; zero-width and soft-hyphen characters removed;
-//! * masked letters ("k*ll", "su*cide") read as the risk word they fit;
+//! * masked letters ("k*ll", "su*cide") read as the risk word they fit, and emoji of
+//!   means and places (💊, 🔪, 🌉) as their words;
 //! * look-alike letters from Cyrillic, Greek and the fullwidth/mathematical blocks read as
 //!   their Latin twins (only in words that are mostly Latin, so Russian stays Russian);
 //! * digits and symbols standing in for letters inside a word read as letters
@@ -101,6 +102,22 @@ fn plain_ascii(c: char) -> Option<char> {
     None
 }
 
+/// The word an emoji of means or places stands for ("💊💊 goodnight forever").
+fn emoji_word(c: char) -> Option<&'static str> {
+    Some(match c {
+        '\u{1F48A}' => "pills",
+        '\u{1F52A}' | '\u{1F5E1}' => "knife",
+        '\u{1F52B}' => "gun",
+        '\u{1FA78}' => "blood",
+        '\u{1FAA2}' => "rope",
+        '\u{26B0}' => "coffin",
+        '\u{1FAA6}' => "grave",
+        '\u{1F309}' => "bridge",
+        '\u{1FA92}' => "razor",
+        _ => return None,
+    })
+}
+
 /// The letter a digit or symbol stands for inside a word (leetspeak).
 fn leet(c: char) -> Option<char> {
     Some(match c {
@@ -139,6 +156,12 @@ pub fn normalize(text: &str) -> String {
     let mut chars: Vec<char> = Vec::with_capacity(text.len());
     for c in text.chars() {
         if is_invisible(c) {
+            continue;
+        }
+        if let Some(word) = emoji_word(c) {
+            chars.push(' ');
+            chars.extend(word.chars());
+            chars.push(' ');
             continue;
         }
         let c = plain_ascii(c).unwrap_or(c);
@@ -183,9 +206,9 @@ pub fn normalize(text: &str) -> String {
 /// The words people mask letters of ("k*ll", "su*cide", "d#e"): a word with masked letters
 /// is read as the one of these it fits, letter for letter.
 const MASKED_WORDS: &[&str] = &[
-    "kill", "killing", "killed", "suicide", "suicidal", "die", "dying", "dead", "death",
-    "kms", "kys", "unalive", "myself", "cut", "cutting", "hang", "hanging", "overdose",
-    "self", "harm", "noose", "pills",
+    "kill", "killing", "killed", "suicide", "suicidal", "die", "dying", "dead", "death", "kms",
+    "kys", "unalive", "myself", "cut", "cutting", "hang", "hanging", "overdose", "self", "harm",
+    "noose", "pills",
 ];
 
 /// `raw` read as a masked word of [`MASKED_WORDS`], if it has a masking character
@@ -357,7 +380,11 @@ mod tests {
 
     #[test]
     fn masked_letters_are_read_as_the_risk_word_they_fit() {
-        assert_eq!(normalize("I want to k*ll myself"), " i want to kill myself ");
+        assert_eq!(normalize("💊💊 goodnight"), " pills pills goodnight ");
+        assert_eq!(
+            normalize("I want to k*ll myself"),
+            " i want to kill myself "
+        );
         assert_eq!(normalize("su*c*de"), " suicide ");
         assert_eq!(normalize("I want to D#E"), " i want to die ");
         // Not a risk word: the mask is dropped, nothing is made up.

@@ -9,6 +9,18 @@ pub const CUES: &[Cue] = &[
     // ----- imminent danger: an attempt made or under way, at the place, means in hand now
     cue(
         Imminent,
+        "farewell now",
+        Firm,
+        r"\b(?:last|final) (?:text|message|post|words)\b(?: \w+){0,3} before i (?:go|die|do it|end it)(?: (?:thank|thanks|love|bye|sorry|goodbye|forgive|tell)\b| $)|\b(?:goodnight|good night|night night) forever\b|\b(?:gonna|going to|will|ill) do it (?:in the next|within the next|in an|in a few|in \d+)\b(?: \w+){0,2} (?:hour|hours|minutes|mins)\b",
+    ),
+    cue(
+        Imminent,
+        "at the place",
+        Strong,
+        r"\b(?:on|at) (?:the|a) (?:bridge|roof|rooftop|ledge|tracks|edge|cliff|platform)\b (?:rn|right now|now)\b|\bhanging {self} tonight\b|\b(?:the )?(?:belt|rope|noose|cord) is (?:ready|tied|up|set)\b|\b(?:i|ive|i just|just) (?:overdosed|od d) on\b(?: \w+){0,6} (?:feel|feeling|dropping|dizzy|sick|scared|now|help|passing out)\b|\blocked {self} in (?:the |my )?(?:bathroom|room|bedroom|garage|car)\b(?: \w+){0,4} (?:gun|knife|pills|rope|razor|blade|blades)\b",
+    ),
+    cue(
+        Imminent,
         "overdose taken",
         Strong,
         r"\b(?:already|just|i already|i just) (?:took|taken|swallowed|had|drank|did) (?:them|it|everything|the lot|all of them|them all)\b(?: \w+){0,6} (?:too late|cant undo|can t undo|no going back|wont be long|goodbye|bye|its done)\b",
@@ -146,6 +158,24 @@ pub const CUES: &[Cue] = &[
         r"\bby the time (?:you|anyone|someone|somebody|they) (?:read|reads|see|sees|find|finds|get|gets) this\b|\b(?:wont|will not) be (?:here|around|alive) (?:tomorrow|by morning|much longer|in the morning|after tonight)\b|\b(?:my )?last (?:night|day|hours?) (?:alive|on earth|of my life)\b",
     ),
     // ----- self-harm risk: thoughts, direct or indirect; self-harm; farewell; methods; plans
+    cue(
+        SelfHarm,
+        "wants to die",
+        Strong,
+        r"\b(?:wanna|want to|wish i (?:was|were)|rather) (?:b|be) (?:ded|dead)\b|\b(?:world|everyone|everybody|everything|my family|people|they) (?:would|will|d) be (?:a )?(?:better|happier|easier)(?: \w+){0,2} without me\b",
+    ),
+    cue(
+        SelfHarm,
+        "self-harm",
+        Strong,
+        r"\b(?:burn|burned|burnt|put|held|hold|hit|hitting|punched)\b(?: \w+){0,5} (?:on purpose|deliberately|intentionally)\b|\b(?:hurt|burn|cut|hit) {self}\b(?: \w+){0,3} to feel (?:something|anything|pain|real)\b|\b(?:carve|carving|carved|etch|etching|etched|engrave|engraved) (?:\w+ ){0,3}(?:into|in|on) my (?:skin|arm|arms|leg|legs|thigh|thighs|wrist|wrists|body|stomach)\b",
+    ),
+    cue(
+        SelfHarm,
+        "farewell",
+        Strong,
+        r"\b(?:my own funeral|plan(?:ning)? my (?:own )?funeral|imagin(?:e|ing) my (?:own )?funeral)\b|\b(?:wrote|written|writing|finished) (?:the|my|all the|all my) (?:letters|notes|goodbyes|goodbye letters)\b",
+    ),
     cue(
         SelfHarm,
         "no reason to live",
@@ -550,6 +580,12 @@ pub const CUES: &[Cue] = &[
     // ----- someone else at risk
     cue(
         OtherAtRisk,
+        "someone else's farewell",
+        Strong,
+        r"\b{other}\b(?: \w+){0,6} (?:texted|sent|messaged|posted)\b(?: \w+){0,3} (?:goodbye|bye forever|final goodbye|a goodbye)\b",
+    ),
+    cue(
+        OtherAtRisk,
         "someone else is suicidal",
         Strong,
         r"\b{other}\b(?: \w+){0,8} (?:wont|will not|isnt going to|is not going to) be (?:here|around|alive) (?:next (?:week|month|year)|tomorrow|much longer|by (?:the|next) \w+|after)\b|\b{other}\b(?: \w+){0,8} (?:pics?|pictures?|photos?) of (?:her|his|their) (?:cuts|wounds|scars|arms|wrists)\b|\b(?:wants|want|wanted) to (?:go|cut) deeper\b|\b{other}\b(?: \w+){0,4} (?:has|had|made|got) a plan\b(?: \w+){0,4} (?:date|day|die|end|kill|pills|rope)\b|\b(?:she|he|they) (?:picked|chose|set) a (?:date|day)\b|\b{other}\b(?: \w+){0,3} (?:was|is|has been|been) (?:looking up|searching|googling|researching) (?:ways|how) to (?:die|kill|end)\b",
@@ -603,6 +639,12 @@ pub const CUES: &[Cue] = &[
         r"\b(?:worried|scared|afraid|terrified|frightened|concerned) (?:that |about |for )?(?:\w+ ){0,3}(?:might|will|could|is going to|is gonna|may|would) (?:\w+ ){0,2}(?:kill|hurt|harm|cut|end|unalive) ?(?:{themself}|(?:his|her|their) (?:own )?life)\b|\b(?:his|her|their) (?:suicide|goodbye|farewell) (?:note|letter|message|post)\b|\b(?:he|she|they) (?:sent|posted|texted) (?:me )?(?:a )?(?:goodbye|farewell|suicide) (?:message|note|text|post|letter)\b",
     ),
     // ----- not safe at home: abuse and violence against the person
+    cue(
+        Abuse,
+        "sexual abuse",
+        Strong,
+        r"\b(?:touching|touches|touched|groping|gropes|groped|fondling|fondles|fondled) me\b(?: \w+){0,4}? ?(?:at night|in bed|inappropriately|down there|when (?:nobody|no one)|where i dont want)\b|\b(?:at night|in my (?:room|bed))\b(?: \w+){0,4} (?:touching|touches|touched|groping|gropes|groped) me\b",
+    ),
     cue(
         Abuse,
         "threatened with death",

@@ -134,6 +134,11 @@ pub const NOT_RISK: &[&str] = &[
     r"\b(?:hit|bumped|banged|smacked|whacked|stubbed) my (?:head|knee|elbow|toe|shin|hip|forehead|funny bone) (?:on|against) (?:the|a|my) (?:cupboard|cabinet|door|doorframe|door frame|table|desk|shelf|ceiling|car|counter|bed|corner|chair|fridge|sink|bunk|window|stairs|railing|dresser)\b",
     // going to sleep ("gonna crash early tonight")
     r"\bcrash(?:ing)? (?:early|out|on (?:the|my|a) (?:couch|sofa|bed|floor)|at (?:my|a|his|her|their) \w+|for the night|hard|soon)\b(?: tonight| today| now)?",
+    // everyday mishaps and sadness that are not risk
+    r"\b(?:knocked|dropped|spilled|spilt) (?:over )?(?:the|my|his|her|some|all the) {pills}\b|\bpick(?:ed)? them (?:all )?up\b",
+    r"\b(?:fell|slipped|tripped|brakes|crashed|crash|accident|bumped|ducked)\b(?: \w+){0,6} (?:hit|banged|bumped|hurt|smacked) my (?:head|knee|elbow|face|nose|shin)\b",
+    r"\b(?:i )?cried {self} to sleep(?: (?:last night|again|every night|tonight|most nights))?\b",
+    r"\b(?:kill|murder|strangle) (?:him|her|them|my \w+)\b(?: \w+){0,6} (?:jk|just kidding|j k)\b",
     // figures of speech
     r"\b(?:is|are|s|was|were|re|keeps|keep|been|its|theyre|youre|thats|this|that|these|it) (?:literally |actually |honestly |really |slowly |just |absolutely )?killing (?:me|us|my \w+)\b",
     r"\bkill(?:ing|ed|s)? (?:it|time|the vibe|the lights|the light|the mood|the engine|the music|two birds|a bottle|the game|the bugs|the spider|a spider|the weeds|the pain|germs|bacteria|zombies|monsters|enemies|the boss|bosses|the process|the app|the tab)\b",
