@@ -258,22 +258,10 @@ impl Engine {
         if !self.within_group_limit(chat, out).await {
             return false;
         }
-        match self
+        let verdict = self
             .actions
-            .check(&format!("{}:{}", user.platform, user.id))
-        {
-            limits::Verdict::Allow => true,
-            limits::Verdict::Tell => {
-                tracing::info!(platform = %user.platform, "a person's presses and commands are being held back for a minute");
-                crate::metrics::metrics().held_back.inc();
-                send_text(out, chat, texts::SLOW_DOWN_ACTIONS).await;
-                false
-            }
-            limits::Verdict::Drop => {
-                crate::metrics::metrics().held_back.inc();
-                false
-            }
-        }
+            .check(&format!("{}:{}", user.platform, user.id));
+        obey(verdict, chat, texts::SLOW_DOWN_ACTIONS, out).await
     }
 
     /// Counts an event in a shared chat against the chat's limit
@@ -283,22 +271,10 @@ impl Engine {
         if chat.kind != ChatKind::Group {
             return true;
         }
-        match self
+        let verdict = self
             .group_events
-            .check(&format!("{}:{}", chat.platform, chat.id))
-        {
-            limits::Verdict::Allow => true,
-            limits::Verdict::Tell => {
-                tracing::info!(platform = %chat.platform, "a shared chat's events are being held back for a minute");
-                crate::metrics::metrics().held_back.inc();
-                send_text(out, chat, texts::GROUP_BUSY).await;
-                false
-            }
-            limits::Verdict::Drop => {
-                crate::metrics::metrics().held_back.inc();
-                false
-            }
-        }
+            .check(&format!("{}:{}", chat.platform, chat.id));
+        obey(verdict, chat, texts::GROUP_BUSY, out).await
     }
 
     /// Whether Kindred answers in this chat: always in DMs; in shared chats as the
@@ -393,4 +369,18 @@ impl Engine {
             })
             .await;
     }
+}
+
+/// Carries out a limit's verdict: true to go on; on the first event past the limit in a
+/// minute, `notice` goes to the chat; every event held back is counted.
+async fn obey(verdict: limits::Verdict, chat: &ChatRef, notice: &str, out: &Out) -> bool {
+    if verdict == limits::Verdict::Allow {
+        return true;
+    }
+    crate::metrics::metrics().held_back.inc();
+    if verdict == limits::Verdict::Tell {
+        tracing::info!(platform = %chat.platform, kind = ?chat.kind, "events are being held back for a minute");
+        send_text(out, chat, notice).await;
+    }
+    false
 }
