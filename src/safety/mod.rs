@@ -260,7 +260,7 @@ impl Screen {
                 r"\b(?:{other}|his|her|their|him|them)\b",
             ))
             .expect("compiles"),
-            first_person: Regex::new(r"\b(?:i|im|ive|id|ill|i m|myself|my self|me too|without me|miss me|notice me|me gone|me dead|my (?:arms?|legs?|wrists?|skin|body|thighs?|stomach|face|hands?))\b|^ (?:already|just|finally|cant|gonna|wanna|going to|about to) ")
+            first_person: Regex::new(r"\b(?:i|im|ive|id|ill|i m|myself|my self|me too|without me|miss me|notice me|me gone|me dead|my (?:arms?|legs?|wrists?|skin|body|thighs?|stomach|face|hands?))\b|^ (?:(?:already|just|finally) (?:took|taken|did|done|swallowed|drank|cut|wrote|had|overdosed)|cant|gonna|wanna|going to|about to) ")
                 .expect("compiles"),
             helper_words: Regex::new(lexicon::HELPER_WORDS).expect("compiles"),
             extra,
@@ -669,6 +669,22 @@ mod labelled_set {
     #[test]
     fn the_screen_on_the_eighth_set() {
         report_on(EIGHTH, "eighth", 0.95, 0.95);
+    }
+
+    /// A message with no subject that starts with what was done ("already took them")
+    /// is the person's own; one that starts with what was heard is about the other.
+    #[test]
+    fn a_subjectless_message_is_the_persons_own_but_news_of_someone_else_is_not() {
+        let screen = Screen::standard();
+        let category = |text: &str| screen.screen(text).map(|f| f.category);
+        assert_eq!(
+            category("ALREADY TOOK THEM. ITS TOO LATE"),
+            Some(Category::Imminent)
+        );
+        assert_eq!(
+            category("just heard my brother took a bunch of pills"),
+            Some(Category::OtherAtRisk)
+        );
     }
 
     #[test]
