@@ -32,6 +32,19 @@ pub(super) async fn edit_rated_prompt(
         .await;
 }
 
+/// Sends rating prompt `prompt_id` (its delivery report records its message id).
+pub(super) async fn send_rating_prompt(out: &Out, chat: &ChatRef, prompt_id: i64, nonce: &str) {
+    let _ = out
+        .send(Outbound::Prompt {
+            id: Some(format!("rating:{prompt_id}")),
+            chat: chat.clone(),
+            text: texts::RATING_QUESTION.into(),
+            choices: rating_choices(prompt_id, nonce),
+            interaction: None,
+        })
+        .await;
+}
+
 impl Engine {
     pub(super) async fn ask_rating(
         &self,
@@ -57,15 +70,7 @@ impl Engine {
             .store
             .create_rating_prompt(session.id, a.id, b.id)
             .await?;
-        let _ = out
-            .send(Outbound::Prompt {
-                id: Some(format!("rating:{}", prompt.id)),
-                chat: chat.clone(),
-                text: texts::RATING_QUESTION.into(),
-                choices: rating_choices(prompt.id, &session.nonce),
-                interaction: None,
-            })
-            .await;
+        send_rating_prompt(out, chat, prompt.id, &session.nonce).await;
         Ok(())
     }
 

@@ -44,7 +44,30 @@ impl Engine {
     ) -> Result<usize> {
         let pending = self.store.undelivered_turns().await?;
         let resent = self.resend(pending, &out_for).await?;
-        Ok(resent + self.answer_owed(&out_for).await?)
+        let prompts = self.resend_rating_prompts(&out_for).await?;
+        Ok(resent + prompts + self.answer_owed(&out_for).await?)
+    }
+
+    /// Sends again the rating prompts a crash caught between recording and sending
+    /// (after the replies they rate, which [`Engine::resend`] sent first). One that was
+    /// sent but whose report was lost in the crash is asked twice; either copy's
+    /// buttons rate the same replies.
+    async fn resend_rating_prompts(
+        &self,
+        out_for: &impl Fn(&str) -> Option<mpsc::Sender<Outbound>>,
+    ) -> Result<usize> {
+        let mut n = 0;
+        for p in self.store.unsent_rating_prompts().await? {
+            let Some(s) = self.store.session(p.session_id).await? else {
+                continue;
+            };
+            let Some(out) = out_for(&s.chat_platform).map(|tx| Out::to_chat(&tx)) else {
+                continue;
+            };
+            send_rating_prompt(&out, &chat_of(&s), p.id, &s.nonce).await;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// The same on a database several instances share (`instance` is this one): only

@@ -35,6 +35,19 @@ impl Store {
         .await?)
     }
 
+    /// Rating prompts of open conversations that were never reported sent and never
+    /// answered: after a restart of the only instance, the ones a crash caught between
+    /// recording and sending.
+    pub async fn unsent_rating_prompts(&self) -> Result<Vec<RatingPrompt>> {
+        Ok(sqlx::query_as(
+            "SELECT p.* FROM rating_prompts p JOIN sessions s ON s.id = p.session_id
+             WHERE p.platform_message_id IS NULL AND p.stars IS NULL AND s.ended_at IS NULL
+             ORDER BY p.id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     pub async fn rating_prompts(&self, session_id: i64) -> Result<Vec<RatingPrompt>> {
         Ok(
             sqlx::query_as("SELECT * FROM rating_prompts WHERE session_id = $1 ORDER BY id")

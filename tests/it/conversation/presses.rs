@@ -6,6 +6,34 @@ use crate::helpers::*;
 use kindred::domain::Stars;
 use kindred_adapter::{ChatRef, Inbound, ModAction, Outbound};
 
+/// A rating question that a crash caught between recording and sending is asked after
+/// the restart, once; one already sent or already answered is not asked again.
+#[tokio::test]
+async fn a_rating_question_lost_in_a_crash_is_asked_after_the_restart() {
+    let app = spawn_app(&[]).await;
+    app.send(message("ana", "my week was hard")).await;
+    let out = app.send(message("ana", "and I can't sleep")).await;
+    let (id, _) = rating_prompts(&out).remove(0);
+    let prompt_id: i64 = id.trim_start_matches("rating:").parse().unwrap();
+    // Delivered: nothing to ask again.
+    let app = restart(app, &[]).await;
+    assert!(rating_prompts(&app.recover().await).is_empty());
+    // Recorded, never reported sent (the crash came first): asked again.
+    app.forget_delivery_of_prompt(prompt_id).await;
+    let app = restart(app, &[]).await;
+    let asked = rating_prompts(&app.recover().await);
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!(
+        asked[0].0, id,
+        "the same prompt, so its report records its id"
+    );
+    // Answered before the restart: not asked again.
+    app.send(press("ana", "ana", &asked[0].1[3])).await;
+    app.forget_delivery_of_prompt(prompt_id).await;
+    let app = restart(app, &[]).await;
+    assert!(rating_prompts(&app.recover().await).is_empty());
+}
+
 /// A press that overtakes the report of its prompt's delivery (the platform had not
 /// yet answered the send with the message's id): the rating is stored at once, and the
 /// prompt is edited as soon as the report brings the id.
