@@ -16,20 +16,21 @@ use crate::model::{
 
 /// Peak resident memory of this process so far (MB).
 pub fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+    proc_status_mb("self", "VmHWM")
+}
+
+/// A memory figure of process `pid` (a number, or `self`) from `/proc/PID/status`, in
+/// MB: `VmHWM` (peak resident) or `VmRSS` (resident now). NaN where there is no such
+/// file (not Linux) or field.
+pub fn proc_status_mb(pid: &str, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l.to_string())
+                .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
-        .and_then(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .and_then(|v| v.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
+        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 /// Writes a random-weight Joint model of BlenderBot-small-90M's configuration to `dir`,
@@ -258,4 +259,21 @@ fn torch_reference(
         .unwrap_or_default()
         .to_string();
     Ok(serde_json::from_str(&line)?)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The figures are read by field name: the peak is at least what is resident now,
+    /// and an unknown field is NaN rather than another line's number.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn memory_figures_are_read_by_field() {
+        let now = super::proc_status_mb("self", "VmRSS");
+        let peak = super::peak_rss_mb();
+        assert!(
+            now > 0.0 && peak >= now,
+            "resident {now} MB, peak {peak} MB"
+        );
+        assert!(super::proc_status_mb("self", "VmNoSuchField").is_nan());
+    }
 }

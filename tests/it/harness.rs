@@ -277,14 +277,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// Peak resident memory of a process, MB (Linux).
 fn peak_rss_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
+    kindred::bench::proc_status_mb(&pid.to_string(), "VmHWM")
 }
 
 fn load_run(people: i64, per_person: usize, seconds: u64, flood: bool) {
@@ -376,14 +369,7 @@ fn load_harness() {
 
 /// Resident memory of a process now, MB (Linux).
 fn rss_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
+    kindred::bench::proc_status_mb(&pid.to_string(), "VmRSS")
 }
 
 /// A value of the daemon's `/metrics`, by its line's start (name and labels).
