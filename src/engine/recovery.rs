@@ -61,10 +61,10 @@ impl Engine {
             let Some(s) = self.store.session(p.session_id).await? else {
                 continue;
             };
-            let Some(out) = out_for(&s.chat_platform).map(|tx| Out::to_chat(&tx)) else {
+            let Some((out, chat)) = route_to(&s, out_for) else {
                 continue;
             };
-            send_rating_prompt(&out, &chat_of(&s), p.id, &s.nonce).await;
+            send_rating_prompt(&out, &chat, p.id, &s.nonce).await;
             n += 1;
         }
         Ok(n)
@@ -142,10 +142,9 @@ impl Engine {
             let Some(s) = self.store.session(t.session_id).await? else {
                 continue;
             };
-            let Some(out) = out_for(&s.chat_platform).map(|tx| Out::to_chat(&tx)) else {
+            let Some((out, chat)) = route_to(&s, out_for) else {
                 continue;
             };
-            let chat = chat_of(&s);
             let _ = out
                 .send(Outbound::Text {
                     id: Some(format!("turn:{}", t.id)),
@@ -174,10 +173,9 @@ impl Engine {
                 continue;
             };
             if last.speaker == Speaker::Seeker {
-                let Some(out) = out_for(&s.chat_platform).map(|tx| Out::to_chat(&tx)) else {
+                let Some((out, chat)) = route_to(&s, out_for) else {
                     continue;
                 };
-                let chat = chat_of(&s);
                 let risk = self.screen_seeker_turn(&s, &chat, &out).await?;
                 self.reply(&s, &chat, risk, &out).await?;
                 n += 1;
@@ -208,4 +206,14 @@ impl Engine {
         }
         Ok(idle.len())
     }
+}
+
+/// Where to send to a conversation's chat outside an event (recovery, retries): its
+/// platform's adapter and the chat; `None` when no adapter of that platform runs now.
+fn route_to(
+    s: &Session,
+    out_for: &impl Fn(&str) -> Option<mpsc::Sender<Outbound>>,
+) -> Option<(Out, ChatRef)> {
+    let out = out_for(&s.chat_platform).map(|tx| Out::to_chat(&tx))?;
+    Some((out, chat_of(s)))
 }
