@@ -44,7 +44,8 @@ impl Engine {
     ) -> Result<usize> {
         let pending = self.store.undelivered_turns().await?;
         let resent = self.resend(pending, &out_for).await?;
-        let prompts = self.resend_rating_prompts(&out_for).await?;
+        let prompts = self.store.unsent_rating_prompts().await?;
+        let prompts = self.resend_rating_prompts(prompts, &out_for).await?;
         Ok(resent + prompts + self.answer_owed(&out_for).await?)
     }
 
@@ -54,10 +55,11 @@ impl Engine {
     /// buttons rate the same replies.
     async fn resend_rating_prompts(
         &self,
+        prompts: Vec<crate::store::RatingPrompt>,
         out_for: &impl Fn(&str) -> Option<mpsc::Sender<Outbound>>,
     ) -> Result<usize> {
         let mut n = 0;
-        for p in self.store.unsent_rating_prompts().await? {
+        for p in prompts {
             let Some(s) = self.store.session(p.session_id).await? else {
                 continue;
             };
@@ -71,8 +73,8 @@ impl Engine {
     }
 
     /// The same on a database several instances share (`instance` is this one): only
-    /// the pending replies of instances that have stopped are re-sent (claimed, so no
-    /// two instances send one). Owed replies are not given here: the message a stopped
+    /// the pending replies and unsent rating questions of instances that have stopped
+    /// are sent again (claimed, so no two instances send one). Owed replies are not given here: the message a stopped
     /// instance did not answer is still unhandled in the inbox, and whichever instance
     /// takes the person's lease handles it again (see [`Engine::answer_if_owed`]), in
     /// order with the person's later messages.
@@ -82,7 +84,9 @@ impl Engine {
         instance: &str,
     ) -> Result<usize> {
         let pending = self.store.claim_pending_turns(instance).await?;
-        self.resend(pending, &out_for).await
+        let resent = self.resend(pending, &out_for).await?;
+        let prompts = self.store.claim_unsent_rating_prompts(instance).await?;
+        Ok(resent + self.resend_rating_prompts(prompts, &out_for).await?)
     }
 
     /// Answers the person's message in `chat` if it is the last of their open

@@ -5,9 +5,10 @@
 //! * A lease ([`Store::try_lease`]) is held by one live instance at a time: `person:KEY`
 //!   while an instance handles that person's events (so they are handled in order, by
 //!   one instance), `leader` for the periodic work only one instance should do.
-//! * A reply waiting to be sent is claimed by the instance that made it
-//!   (`turns.claimed_by`); [`Store::claim_pending_turns`] hands those of dead instances
-//!   to a live one (`FOR UPDATE SKIP LOCKED` on Postgres, so two never take the same).
+//! * A reply or rating question waiting to be sent is claimed by the instance that made
+//!   it (`turns.claimed_by`, `rating_prompts.claimed_by`); [`Store::claim_pending_turns`]
+//!   and [`Store::claim_unsent_rating_prompts`] hand those of dead instances to a live
+//!   one (`FOR UPDATE SKIP LOCKED` on Postgres, so two never take the same).
 
 use super::*;
 
@@ -111,7 +112,8 @@ impl Store {
     }
 
     /// Replies waiting to be sent whose instance is gone (or that no instance claimed),
-    /// now claimed by `instance`, oldest first.
+    /// now claimed by `instance`, oldest first. Its own are not among them: they are
+    /// on their way (a take-over while one is in flight must not send it twice).
     pub async fn claim_pending_turns(&self, instance: &str) -> Result<Vec<Turn>> {
         let lock = match self.backend {
             Backend::Postgres => "FOR UPDATE OF t SKIP LOCKED",
@@ -122,8 +124,8 @@ impl Store {
             "UPDATE turns SET claimed_by = $1 WHERE id IN (
                  SELECT t.id FROM turns t JOIN sessions s ON s.id = t.session_id
                  WHERE t.delivery = 'pending' AND s.stage != 'closed'
-                   AND (t.claimed_by IS NULL OR t.claimed_by = $1 OR NOT EXISTS (
-                       SELECT 1 FROM instances i WHERE i.id = t.claimed_by AND i.heartbeat_at >= $2))
+                   AND (t.claimed_by IS NULL OR (t.claimed_by != $1 AND NOT EXISTS (
+                       SELECT 1 FROM instances i WHERE i.id = t.claimed_by AND i.heartbeat_at >= $2)))
                  ORDER BY t.id {lock})
              RETURNING *"
         );
@@ -134,5 +136,31 @@ impl Store {
             .await?;
         turns.sort_by_key(|t| t.id);
         Ok(turns)
+    }
+
+    /// Rating questions of open conversations never reported sent nor answered whose
+    /// instance is gone (or that no instance claimed), now claimed by `instance`, oldest
+    /// first: the ones a stopped instance recorded but may not have sent.
+    pub async fn claim_unsent_rating_prompts(&self, instance: &str) -> Result<Vec<RatingPrompt>> {
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE OF p SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE rating_prompts SET claimed_by = $1 WHERE id IN (
+                 SELECT p.id FROM rating_prompts p JOIN sessions s ON s.id = p.session_id
+                 WHERE p.platform_message_id IS NULL AND p.stars IS NULL AND s.ended_at IS NULL
+                   AND (p.claimed_by IS NULL OR (p.claimed_by != $1 AND NOT EXISTS (
+                       SELECT 1 FROM instances i WHERE i.id = p.claimed_by AND i.heartbeat_at >= $2)))
+                 ORDER BY p.id {lock})
+             RETURNING *"
+        );
+        let mut prompts: Vec<RatingPrompt> = sqlx::query_as(&sql)
+            .bind(instance)
+            .bind(now_ms() - ALIVE_MS)
+            .fetch_all(&self.pool)
+            .await?;
+        prompts.sort_by_key(|p| p.id);
+        Ok(prompts)
     }
 }

@@ -9,11 +9,13 @@ impl Store {
         first: i64,
         second: i64,
     ) -> Result<RatingPrompt> {
-        let prompt = sqlx::query_as("INSERT INTO rating_prompts (session_id, first_turn_id, second_turn_id, created_at) VALUES ($1, $2, $3, $4) RETURNING *")
+        // Claimed by this instance, when there are several (see `instances`).
+        let prompt = sqlx::query_as("INSERT INTO rating_prompts (session_id, first_turn_id, second_turn_id, created_at, claimed_by) VALUES ($1, $2, $3, $4, $5) RETURNING *")
             .bind(session_id)
             .bind(first)
             .bind(second)
             .bind(now_ms())
+            .bind(self.instance.as_deref())
             .fetch_one(&self.pool)
             .await?;
         Ok(prompt)

@@ -101,15 +101,20 @@ pub async fn run_outbound(
     let answered: Arc<Mutex<HashSet<String>>> = Default::default();
     // One queue per channel (see `send_per_chat`): a busy or failing channel holds back
     // only itself.
-    kindred_adapter::send_per_chat(outbound, SENDS_AT_ONCE, move |o| {
-        let (http, inbox, deferred, answered) = (
-            http.clone(),
-            inbox.clone(),
-            deferred.clone(),
-            answered.clone(),
-        );
-        async move { send_one(&http, o, &inbox, &deferred, &answered).await }
-    })
+    kindred_adapter::send_per_chat(
+        outbound,
+        SENDS_AT_ONCE,
+        kindred_adapter::Pace::DISCORD,
+        move |o| {
+            let (http, inbox, deferred, answered) = (
+                http.clone(),
+                inbox.clone(),
+                deferred.clone(),
+                answered.clone(),
+            );
+            async move { send_one(&http, o, &inbox, &deferred, &answered).await }
+        },
+    )
     .await
 }
 

@@ -93,10 +93,15 @@ pub async fn run_outbound(
 ) {
     // One queue per chat (see `send_per_chat`); 8 sends at once stay well within
     // Telegram's 30 messages a second, and 429s are retried as Telegram asks.
-    kindred_adapter::send_per_chat(outbound, SENDS_AT_ONCE, move |o| {
-        let (bot, inbox, redact) = (bot.clone(), inbox.clone(), redact.clone());
-        async move { send_one(&bot, o, &inbox, &redact).await }
-    })
+    kindred_adapter::send_per_chat(
+        outbound,
+        SENDS_AT_ONCE,
+        kindred_adapter::Pace::TELEGRAM,
+        move |o| {
+            let (bot, inbox, redact) = (bot.clone(), inbox.clone(), redact.clone());
+            async move { send_one(&bot, o, &inbox, &redact).await }
+        },
+    )
     .await
 }
 

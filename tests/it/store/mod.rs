@@ -14,7 +14,10 @@ fn stars(n: i64) -> Stars {
     Stars::new(n).unwrap()
 }
 
+mod instances;
 mod schemas;
+
+use instances::*;
 
 async fn sqlite_store(dir: &tempfile::TempDir) -> Store {
     Store::open(
@@ -75,6 +78,7 @@ both!(
     migrations_are_all_applied,
     leases_are_held_by_one_live_instance,
     pending_replies_of_stopped_instances_are_claimed_once,
+    unsent_rating_questions_of_stopped_instances_are_claimed_once,
 );
 
 async fn users_are_made_once_and_keep_their_choices(store: &Store) {
@@ -704,94 +708,4 @@ async fn migrations_are_all_applied(store: &Store) {
     assert_eq!(applied, known);
     // Applying again applies nothing.
     assert!(store.migrate().await.unwrap().is_empty());
-}
-
-/// Makes `instance`'s last heartbeat `ago_ms` old.
-async fn beat_ago(store: &Store, instance: &str, ago_ms: i64) {
-    sqlx::query("UPDATE instances SET heartbeat_at = $1 WHERE id = $2")
-        .bind(kindred::store::now_ms() - ago_ms)
-        .bind(instance)
-        .execute(store.pool())
-        .await
-        .unwrap();
-}
-
-async fn leases_are_held_by_one_live_instance(store: &Store) {
-    store.heartbeat("a").await.unwrap();
-    store.heartbeat("b").await.unwrap();
-    assert!(store.try_lease("person:p", "a", 60_000).await.unwrap());
-    assert!(!store.try_lease("person:p", "b", 60_000).await.unwrap());
-    // Renewing one's own lease works; another lease is independent.
-    assert!(store.try_lease("person:p", "a", 60_000).await.unwrap());
-    assert!(store.try_lease("person:q", "b", 60_000).await.unwrap());
-    // Released: the other may take it.
-    store.release_lease("person:p", "a").await.unwrap();
-    assert!(store.try_lease("person:p", "b", 60_000).await.unwrap());
-    assert!(!store.try_lease("person:p", "a", 60_000).await.unwrap());
-    // An instance whose heartbeat stopped holds nothing.
-    beat_ago(store, "b", kindred::store::ALIVE_MS + 1_000).await;
-    assert_eq!(store.dead_instances().await.unwrap(), ["b"]);
-    assert!(store.try_lease("person:p", "a", 60_000).await.unwrap());
-    // An expired lease is free too.
-    assert!(store.try_lease("leader", "a", -1).await.unwrap());
-    store.heartbeat("c").await.unwrap();
-    assert!(store.try_lease("leader", "c", 60_000).await.unwrap());
-    // Orphaned events: stored, unhandled, and nobody live holds the person.
-    store
-        .inbox_insert("telegram", "u:9", "{}", Some("p"))
-        .await
-        .unwrap();
-    store
-        .inbox_insert("telegram", "u:10", "{}", Some("r"))
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    // p is held by a (alive); r by nobody.
-    assert_eq!(store.people_with_orphaned_events(10).await.unwrap(), ["r"]);
-    store.remove_instance("a").await.unwrap();
-    let mut orphaned = store.people_with_orphaned_events(10).await.unwrap();
-    orphaned.sort();
-    assert_eq!(orphaned, ["p", "r"]);
-}
-
-async fn pending_replies_of_stopped_instances_are_claimed_once(store: &Store) {
-    let u = store.get_or_create_user("telegram", "20").await.unwrap();
-    let s = store
-        .create_session(u.id, &ChatRef::direct("telegram", "c20"), Stage::Chatting)
-        .await
-        .unwrap();
-    let t = store
-        .add_turn(
-            s.id,
-            NewTurn {
-                speaker: Speaker::Supporter,
-                text: "pending",
-                source: TurnSource::Model,
-                delivery: Delivery::Pending,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let owner = store.instance().unwrap_or("sqlite-owner").to_string();
-    sqlx::query("UPDATE turns SET claimed_by = $1 WHERE id = $2")
-        .bind(&owner)
-        .bind(t.id)
-        .execute(store.pool())
-        .await
-        .unwrap();
-    store.heartbeat(&owner).await.unwrap();
-    store.heartbeat("other").await.unwrap();
-    // Its instance is alive: nobody else takes it.
-    assert!(store.claim_pending_turns("other").await.unwrap().is_empty());
-    beat_ago(store, &owner, kindred::store::ALIVE_MS + 1_000).await;
-    let claimed = store.claim_pending_turns("other").await.unwrap();
-    assert_eq!(claimed.iter().map(|t| t.id).collect::<Vec<_>>(), [t.id]);
-    store.heartbeat("third").await.unwrap();
-    assert!(
-        store.claim_pending_turns("third").await.unwrap().is_empty(),
-        "claimed by a live instance now"
-    );
-    store.mark_delivered(t.id, Some("m")).await.unwrap();
-    assert!(store.claim_pending_turns("other").await.unwrap().is_empty());
 }
