@@ -1,0 +1,345 @@
+//! Sending to a platform: one queue per chat, served side by side, each kept to the
+//! platform's published pace. Adapters hand [`send_per_chat`] their outbound channel
+//! and a function that makes one platform call.
+
+use std::future::Future;
+
+use tokio::sync::mpsc;
+
+use crate::{ChatKind, Outbound};
+
+/// How fast a platform may be sent to, from its published limits: a budget for the
+/// whole platform and one for each chat, each a bucket that holds `burst` sends and
+/// refills one every `every`. Kindred keeps within them rather than learning of them
+/// from `429`s (which it still honours): a platform that is hit past its limits answers
+/// late for everyone, and Telegram drops groups' messages past 20 a minute.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pace {
+    /// Every call to the platform (sends, edits, typing).
+    pub platform: Bucket,
+    /// New messages to one direct chat.
+    pub direct: Bucket,
+    /// New messages to one shared chat.
+    pub group: Bucket,
+}
+
+/// A token bucket: `burst` at once, then one every `every`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bucket {
+    pub burst: u32,
+    pub every: std::time::Duration,
+}
+
+impl Pace {
+    /// Telegram's: about 30 messages a second overall, one a second in a chat (short
+    /// bursts allowed), 20 a minute in a group.
+    pub const TELEGRAM: Pace = Pace {
+        platform: Bucket::per_second(30),
+        direct: Bucket {
+            burst: 10,
+            every: std::time::Duration::from_secs(1),
+        },
+        group: Bucket {
+            burst: 5,
+            every: std::time::Duration::from_secs(3),
+        },
+    };
+
+    /// Discord's: 50 requests a second for a bot, 5 messages in 5 seconds in a channel.
+    pub const DISCORD: Pace = Pace {
+        platform: Bucket::per_second(50),
+        direct: Bucket {
+            burst: 5,
+            every: std::time::Duration::from_secs(1),
+        },
+        group: Bucket {
+            burst: 5,
+            every: std::time::Duration::from_secs(1),
+        },
+    };
+}
+
+impl Bucket {
+    /// `n` a second, with a second's worth at once.
+    pub const fn per_second(n: u32) -> Bucket {
+        Bucket {
+            burst: n,
+            every: std::time::Duration::from_nanos(1_000_000_000 / n as u64),
+        }
+    }
+}
+
+/// A bucket's state: the sends it holds now (fractions included) as of `at`.
+struct Tokens {
+    bucket: Bucket,
+    held: f64,
+    at: tokio::time::Instant,
+}
+
+impl Tokens {
+    fn new(bucket: Bucket) -> Self {
+        Self {
+            bucket,
+            held: bucket.burst as f64,
+            at: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Adds what has refilled since the last look; returns the interval in seconds.
+    fn refill(&mut self) -> f64 {
+        let now = tokio::time::Instant::now();
+        let every = self.bucket.every.as_secs_f64().max(1e-9);
+        let refilled = now.saturating_duration_since(self.at).as_secs_f64() / every;
+        self.held = (self.held + refilled).min(self.bucket.burst as f64);
+        self.at = now;
+        every
+    }
+
+    /// Takes one send only if it may go now (for what is worth sending only at once).
+    fn try_take(&mut self) -> bool {
+        self.refill();
+        let free = self.held >= 1.0;
+        if free {
+            self.held -= 1.0;
+        }
+        free
+    }
+
+    /// Takes one send; returns how long to wait before making it.
+    fn take(&mut self) -> std::time::Duration {
+        let every = self.refill();
+        self.held -= 1.0;
+        if self.held >= 0.0 {
+            std::time::Duration::ZERO
+        } else {
+            std::time::Duration::from_secs_f64(-self.held * every)
+        }
+    }
+}
+
+/// Sends what the engine asks, one queue per chat: a chat's messages go out in order,
+/// one at a time, while different chats are served side by side (at most `concurrency`
+/// sends in flight, handed out first come, first served). So one busy group, a flood of
+/// answers to one person, or a chat whose sends keep failing and being retried holds
+/// back only that chat, never everyone's replies. Sends keep to `pace`: each chat's new
+/// messages to its chat's bucket, every call to the platform's. Returns once `outbound`
+/// has closed and every queue is empty.
+pub async fn send_per_chat<F, Fut>(
+    mut outbound: mpsc::Receiver<Outbound>,
+    concurrency: usize,
+    pace: Pace,
+    send: F,
+) where
+    F: Fn(Outbound) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    struct ChatQueue {
+        tx: mpsc::UnboundedSender<Outbound>,
+        /// Messages handed to the queue and not yet sent.
+        pending: Arc<AtomicUsize>,
+    }
+
+    let permits = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    let platform = Arc::new(std::sync::Mutex::new(Tokens::new(pace.platform)));
+    let mut queues: HashMap<(String, String), ChatQueue> = HashMap::new();
+    let mut workers = tokio::task::JoinSet::new();
+    while let Some(o) = outbound.recv().await {
+        // The queues of chats with nothing left to send go (their worker then ends):
+        // only this loop adds to a queue, so one found empty here stays empty.
+        if queues.len() > 64 {
+            queues.retain(|_, q| q.pending.load(Ordering::Acquire) > 0);
+            while workers.try_join_next().is_some() {}
+        }
+        let key = (o.chat().platform.clone(), o.chat().id.clone());
+        let q = queues.entry(key).or_insert_with(|| {
+            let (tx, mut rx) = mpsc::unbounded_channel::<Outbound>();
+            let pending = Arc::new(AtomicUsize::new(0));
+            let (send, permits, left) = (send.clone(), permits.clone(), pending.clone());
+            let platform = platform.clone();
+            let mut chat = Tokens::new(match o.chat().kind {
+                ChatKind::Direct => pace.direct,
+                ChatKind::Group => pace.group,
+            });
+            workers.spawn(async move {
+                while let Some(o) = rx.recv().await {
+                    let message = matches!(
+                        o,
+                        Outbound::Text { .. } | Outbound::Prompt { .. } | Outbound::File { .. }
+                    );
+                    if message {
+                        tokio::time::sleep(chat.take()).await;
+                    }
+                    let Ok(_permit) = permits.acquire().await else {
+                        return;
+                    };
+                    let wait = {
+                        let mut platform = platform.lock().unwrap_or_else(|e| e.into_inner());
+                        match o {
+                            Outbound::Done { .. } => Some(std::time::Duration::ZERO),
+                            // "Typing…" is worth showing only now: when the platform's
+                            // budget is spent it is left out rather than delay replies.
+                            Outbound::Typing { .. } => {
+                                platform.try_take().then_some(std::time::Duration::ZERO)
+                            }
+                            _ => Some(platform.take()),
+                        }
+                    };
+                    let Some(wait) = wait else {
+                        left.fetch_sub(1, Ordering::AcqRel);
+                        continue;
+                    };
+                    tokio::time::sleep(wait).await;
+                    send(o).await;
+                    left.fetch_sub(1, Ordering::AcqRel);
+                }
+            });
+            ChatQueue { tx, pending }
+        });
+        q.pending.fetch_add(1, Ordering::AcqRel);
+        if q.tx.send(o).is_err() {
+            q.pending.fetch_sub(1, Ordering::AcqRel);
+            tracing::warn!("a chat's send queue had stopped; a message was dropped");
+        }
+    }
+    drop(queues);
+    while workers.join_next().await.is_some() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ChatRef;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn text(chat: &ChatRef, n: usize) -> Outbound {
+        Outbound::Text {
+            id: None,
+            chat: chat.clone(),
+            text: format!("message {n}"),
+            interaction: None,
+        }
+    }
+
+    /// A chat's messages past its burst wait for the bucket to refill, while another
+    /// chat's go at once; the platform's bucket holds everyone to its rate.
+    #[tokio::test]
+    async fn sends_keep_to_the_chat_and_platform_buckets() {
+        let pace = Pace {
+            platform: Bucket::per_second(1000),
+            direct: Bucket {
+                burst: 2,
+                every: Duration::from_millis(100),
+            },
+            group: Bucket {
+                burst: 1,
+                every: Duration::from_millis(300),
+            },
+        };
+        let (tx, rx) = mpsc::channel(64);
+        let start = tokio::time::Instant::now();
+        let sent: Arc<std::sync::Mutex<Vec<(String, Duration)>>> = Default::default();
+        let log = sent.clone();
+        let sender = tokio::spawn(send_per_chat(rx, 8, pace, move |o| {
+            let log = log.clone();
+            async move {
+                log.lock()
+                    .unwrap()
+                    .push((o.chat().id.clone(), start.elapsed()));
+            }
+        }));
+        let (busy, other, group) = (
+            ChatRef::direct("t", "busy"),
+            ChatRef::direct("t", "other"),
+            ChatRef::group("t", "g", None),
+        );
+        for n in 0..5 {
+            tx.send(text(&busy, n)).await.unwrap();
+        }
+        tx.send(text(&other, 0)).await.unwrap();
+        tx.send(text(&group, 0)).await.unwrap();
+        tx.send(text(&group, 1)).await.unwrap();
+        drop(tx);
+        sender.await.unwrap();
+        let sent = sent.lock().unwrap().clone();
+        let at = |chat: &str| -> Vec<Duration> {
+            sent.iter()
+                .filter(|(c, _)| c == chat)
+                .map(|(_, t)| *t)
+                .collect()
+        };
+        let busy_at = at("busy");
+        assert_eq!(busy_at.len(), 5);
+        // Two at once, then one every 100 ms: the fifth no sooner than 300 ms in.
+        assert!(busy_at[4] >= Duration::from_millis(290), "{busy_at:?}");
+        // The other chat did not wait for the busy one.
+        assert!(at("other")[0] < Duration::from_millis(100), "{sent:?}");
+        // A group's second message waits for its slower bucket.
+        assert!(at("g")[1] >= Duration::from_millis(290), "{sent:?}");
+    }
+
+    /// "Typing…" never waits for the platform's budget: past it, it is left out, while
+    /// a message waits its turn and goes.
+    #[tokio::test]
+    async fn typing_is_left_out_when_the_platform_budget_is_spent() {
+        let pace = Pace {
+            platform: Bucket {
+                burst: 1,
+                every: Duration::from_millis(200),
+            },
+            direct: Bucket::per_second(100),
+            group: Bucket::per_second(100),
+        };
+        let (tx, rx) = mpsc::channel(8);
+        let sent: Arc<std::sync::Mutex<Vec<&'static str>>> = Default::default();
+        let log = sent.clone();
+        let sender = tokio::spawn(send_per_chat(rx, 4, pace, move |o| {
+            let log = log.clone();
+            async move {
+                log.lock().unwrap().push(match o {
+                    Outbound::Typing { .. } => "typing",
+                    _ => "text",
+                });
+            }
+        }));
+        let chat = ChatRef::direct("t", "c");
+        tx.send(Outbound::Typing { chat: chat.clone() })
+            .await
+            .unwrap();
+        tx.send(Outbound::Typing { chat: chat.clone() })
+            .await
+            .unwrap();
+        tx.send(text(&chat, 0)).await.unwrap();
+        drop(tx);
+        sender.await.unwrap();
+        assert_eq!(*sent.lock().unwrap(), ["typing", "text"]);
+    }
+
+    #[test]
+    fn a_bucket_gives_its_burst_then_one_per_interval() {
+        let mut t = Tokens::new(Bucket {
+            burst: 2,
+            every: Duration::from_secs(10),
+        });
+        assert_eq!(t.take(), Duration::ZERO);
+        assert_eq!(t.take(), Duration::ZERO);
+        let wait = t.take();
+        assert!(
+            wait > Duration::from_secs(9) && wait <= Duration::from_secs(10),
+            "{wait:?}"
+        );
+        assert_eq!(Bucket::per_second(50).every, Duration::from_millis(20));
+        // What may only go at once is refused while the bucket is empty, and takes nothing.
+        assert!(!t.try_take());
+        let mut fresh = Tokens::new(Bucket {
+            burst: 1,
+            every: Duration::from_secs(10),
+        });
+        assert!(fresh.try_take());
+        assert!(!fresh.try_take());
+    }
+}
