@@ -96,7 +96,7 @@ impl Metrics {
             held_back.clone(),
         );
         let reply_latency = Histogram::new(
-            [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0].into_iter(),
+            [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0],
         );
         registry.register(
             "reply_latency_seconds",
@@ -109,7 +109,7 @@ impl Metrics {
             "Work waiting, by queue (events: intake; model: replies waiting for the model; people: people with a queue of their own)",
             queue_depth.clone(),
         );
-        let model_batch_size = Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0].into_iter());
+        let model_batch_size = Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]);
         registry.register(
             "model_batch_size",
             "Replies decoded together in one batch",

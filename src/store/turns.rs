@@ -55,7 +55,7 @@ impl Store {
         .bind(t.platform_message_id)
         .bind(t.delivery)
         .bind(now)
-        .bind((t.delivery == Delivery::Pending).then(|| self.instance.as_deref()).flatten())
+        .bind((t.delivery == Delivery::Pending).then_some(self.instance.as_deref()).flatten())
         .fetch_one(&mut *tx)
         .await?;
         sqlx::query("UPDATE sessions SET last_activity_at = $1 WHERE id = $2")

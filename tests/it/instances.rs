@@ -105,7 +105,7 @@ fn two_instances_share_the_work_and_one_carries_on_when_the_other_dies() {
     // Deploy time: the webhook is registered once, with the shared secret.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_kindred"))
         .args(["telegram", "set-webhook"])
-        .envs(common(1).into_iter())
+        .envs(common(1))
         .env("KINDRED__DATA_DIR", dir.path())
         .output()
         .unwrap();

@@ -144,7 +144,7 @@ async fn send_one(
             let to = interaction.as_deref().map(token_of);
             answered.lock().unwrap().extend(to.map(String::from));
             let r = send_text(http, channel, to, &text, &[], id.as_deref()).await;
-            report(&inbox, id, r).await;
+            report(inbox, id, r).await;
         }
         Outbound::Prompt {
             id,
@@ -156,7 +156,7 @@ async fn send_one(
             let to = interaction.as_deref().map(token_of);
             answered.lock().unwrap().extend(to.map(String::from));
             let r = send_text(http, channel, to, &text, &choices, id.as_deref()).await;
-            report(&inbox, id, r).await;
+            report(inbox, id, r).await;
         }
         Outbound::File {
             id,
@@ -185,7 +185,7 @@ async fn send_one(
                 }
             };
             report(
-                &inbox,
+                inbox,
                 id,
                 sent.map(|m| m.id.get().to_string())
                     .map_err(|e| e.to_string()),

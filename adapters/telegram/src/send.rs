@@ -127,7 +127,7 @@ async fn send_one(bot: &Bot, o: Outbound, inbox: &Inbox, redact: &Redactor) {
                     }
                 }
             }
-            report(&inbox, id, last, error).await;
+            report(inbox, id, last, error).await;
         }
         Outbound::Prompt {
             id, text, choices, ..
@@ -139,8 +139,8 @@ async fn send_one(bot: &Bot, o: Outbound, inbox: &Inbox, redact: &Redactor) {
             })
             .await;
             match r {
-                Ok(m) => report(&inbox, id, Some(m.id.0.to_string()), None).await,
-                Err(e) => report(&inbox, id, None, Some(redact.clean(&e))).await,
+                Ok(m) => report(inbox, id, Some(m.id.0.to_string()), None).await,
+                Err(e) => report(inbox, id, None, Some(redact.clean(&e))).await,
             }
         }
         Outbound::File {
@@ -160,8 +160,8 @@ async fn send_one(bot: &Bot, o: Outbound, inbox: &Inbox, redact: &Redactor) {
             })
             .await;
             match r {
-                Ok(m) => report(&inbox, id, Some(m.id.0.to_string()), None).await,
-                Err(e) => report(&inbox, id, None, Some(redact.clean(&e))).await,
+                Ok(m) => report(inbox, id, Some(m.id.0.to_string()), None).await,
+                Err(e) => report(inbox, id, None, Some(redact.clean(&e))).await,
             }
         }
         Outbound::Typing { .. } => {
