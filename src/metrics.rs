@@ -95,9 +95,8 @@ impl Metrics {
             "Presses, commands and files not carried out because a person sent too many in a minute",
             held_back.clone(),
         );
-        let reply_latency = Histogram::new(
-            [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0],
-        );
+        let reply_latency =
+            Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]);
         registry.register(
             "reply_latency_seconds",
             "From a person's message reaching the engine to its reply being handed to the platform",

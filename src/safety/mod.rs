@@ -21,9 +21,9 @@
 //! messages written for the purpose (`tests/fixtures/safety/labelled.tsv`) are asserted in
 //! the tests and reported in the README. It is a screen, deliberately broad: a false alarm
 //! costs a reminder of where help is, a miss is the failure that must not happen.
-//! A learned classifier was considered and not added: on the labelled set the patterns
-//! already reach the goals, a classifier trained on a few hundred of our own sentences
-//! would mostly learn our own phrasing, and it could not say which cue fired.
+//! A small learned classifier ([`learned`]) backs the lexicon up: consulted only when no
+//! cue fired and the message is not framed as study, fiction or past recovery, it catches
+//! some phrasings no cue was written for, and names the words that decided it.
 
 pub mod care;
 pub mod guard;
@@ -260,7 +260,7 @@ impl Screen {
                 r"\b(?:{other}|his|her|their|him|them)\b",
             ))
             .expect("compiles"),
-            first_person: Regex::new(r"\b(?:i|im|ive|id|ill|i m|myself|my self|me too|without me|miss me|notice me|me gone|me dead|my (?:arms?|legs?|wrists?|skin|body|thighs?|stomach|face|hands?))\b|^ (?:(?:already|just|finally) (?:took|taken|did|done|swallowed|drank|cut|wrote|had|overdosed)|cant|gonna|wanna|going to|about to) ")
+            first_person: Regex::new(r"\b(?:i|im|ive|id|ill|i m|myself|asking for a friend|my self|me too|without me|miss me|notice me|me gone|me dead|my (?:arms?|legs?|wrists?|skin|body|thighs?|stomach|face|hands?))\b|^ (?:(?:already|just|finally) (?:took|taken|did|done|swallowed|drank|cut|wrote|had|overdosed)|cant|gonna|wanna|going to|about to) ")
                 .expect("compiles"),
             helper_words: Regex::new(lexicon::HELPER_WORDS).expect("compiles"),
             extra,
@@ -533,6 +533,7 @@ mod labelled_set {
     const SEVENTH: &str = include_str!("../../tests/fixtures/safety/seventh.tsv");
     const EIGHTH: &str = include_str!("../../tests/fixtures/safety/eighth.tsv");
     const NINTH: &str = include_str!("../../tests/fixtures/safety/ninth.tsv");
+    const TENTH: &str = include_str!("../../tests/fixtures/safety/tenth.tsv");
 
     fn rows() -> Vec<(Option<Category>, &'static str)> {
         rows_of(SET)
@@ -690,6 +691,22 @@ mod labelled_set {
     #[test]
     fn the_screen_on_the_ninth_set() {
         report_on(NINTH, "ninth", 0.95, 0.95);
+    }
+
+    #[test]
+    fn the_screen_on_the_tenth_set() {
+        report_on(TENTH, "tenth", 0.95, 0.95);
+    }
+
+    /// "Asking for a friend" is a cover, not news of someone else.
+    #[test]
+    fn asking_for_a_friend_is_the_persons_own_risk() {
+        assert_eq!(
+            Screen::standard()
+                .screen("asking for a friend, how much insulin would be too much for someone")
+                .map(|f| f.category),
+            Some(Category::SelfHarm)
+        );
     }
 
     fn report_on(set: &'static str, name: &str, min_recall: f64, min_precision: f64) {

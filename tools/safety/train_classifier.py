@@ -8,10 +8,11 @@ first measure). Single words carry much of the signal that exact phrases lose ("
 "funeral", "wrists", "stay alive"); a linear model over them generalises to new
 combinations, runs in microseconds, and can say which words decided it.
 
-Data: the two tuning sets (labelled.tsv, holdout.tsv) for risk and tricky negatives, and
-ESConv's seeker messages (third_party/esconv/train.jsonl) as ordinary distress that is not a
-crisis; seeker messages the lexicon flags are left out rather than guessed. The fresh set is
-never used here.
+Data: the labelled sets in tests/fixtures/safety/ for risk and tricky negatives (all of
+them, less those named with --exclude: a set kept out can then measure what retraining
+adds), and ESConv's seeker messages (third_party/esconv/train.jsonl) as ordinary distress
+that is not a crisis; seeker messages the lexicon flags are left out rather than guessed.
+Until session 20 only labelled.tsv and holdout.tsv were used.
 
 Text goes through `kindred safety normalize`, so the model sees exactly what the screen sees.
 
@@ -60,17 +61,21 @@ def run(kindred, args, lines):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kindred", default=str(ROOT / "target/debug/kindred"))
-    ap.add_argument("--esconv-limit", type=int, default=6000)
+    ap.add_argument("--esconv-limit", type=int, default=20000)
     ap.add_argument("--min-weight", type=float, default=0.05)
-    ap.add_argument("--threshold", type=float, default=0.6,
+    ap.add_argument("--threshold", type=float, default=0.7,
                     help="probability of risk above which the classifier fires (see the README for what it adds)")
     ap.add_argument("--gate", type=float, default=1.2,
                     help="the classifier fires only when a feature with a content word weighs at least this "
                          "(without it, 'I keep thinking about my ex' fired on 'i keep' and 'thinking')")
+    ap.add_argument("--exclude", nargs="*", default=[],
+                    help="fixture sets (file names) left out of training, to measure on them")
     ap.add_argument("--out", default=str(ROOT / "src/safety/classifier.json"))
     args = ap.parse_args()
 
-    rows = read_tsv(FIX / "labelled.tsv") + read_tsv(FIX / "holdout.tsv")
+    sets = sorted(p for p in FIX.glob("*.tsv") if p.name not in args.exclude)
+    print("training on", ", ".join(p.name for p in sets))
+    rows = [r for p in sets for r in read_tsv(p)]
     seeker = []
     for line in open(ROOT / "third_party/esconv/train.jsonl"):
         for t in json.loads(line)["dialog"]:

@@ -441,7 +441,7 @@ pub const CUES: &[Cue] = &[
         SelfHarm,
         "method seeking",
         Strong,
-        r"\bhow (?:many|much)\b(?: \w+){0,4} (?:{pills}|mg|milligrams|grams|of)\b(?: \w+){0,6} (?:die|dying|kill|lethal|fatal|deadly|overdose|od|end it|end my life|not wake up|never wake up|would it take|does it take|do i need|to stop my heart|is too much|is deadly|is lethal)\b",
+        r"\bhow (?:many|much)\b(?: \w+){0,4} (?:{pills}|mg|milligrams|grams|of)\b(?: \w+){0,6} (?:die|dying|kill|lethal|fatal|deadly|overdose|od|end it|end my life|not wake up|never wake up|would it take|does it take|do i need|to stop my heart|is too much|is deadly|is lethal|would be too much|would be too many|would be enough|is enough to)\b",
     ),
     cue(
         SelfHarm,
@@ -735,6 +735,79 @@ pub const CUES: &[Cue] = &[
         "intent to harm others",
         Firm,
         r"\b(?:shake|shaking|smother|smothering|drown|drowning|suffocate|suffocating|hit|hitting|hurt|hurting) (?:my|the|our) (?:baby|newborn|infant|toddler|son|daughter|kids|children|child)\b(?: \w+){0,3}(?: until| till| so hard| to make)?|\b(?:imagining|imagine|picturing|fantasi[sz]ing about|thinking about) (?:hurting|killing|stabbing|shooting|strangling|attacking) (?:people|someone|my \w+|the \w+|him|her|them|everyone)\b|\b(?:shoot up|bomb|blow up|attack|burn down) (?:the |my |our |a )?(?:school|class|classroom|office|workplace|work|church|mosque|synagogue|mall|university|college|campus|concert)\b|\bbring (?:a |my |the )?(?:gun|guns|knife|bomb|rifle|weapon) to (?:school|work|class|the office|church)\b|\b(?:make|want|will make|going to make|gonna make) (?:them|everyone|everybody|all of them|those people|him|her|my \w+|that \w+) (?:all )?pay\b(?: \w+){0,3} (?:blood|die|with their lives|gun|kill)?|\b(?:thoughts|fantasies|urges|fantasi[sz]e|fantasi[sz]ing|dream|dreaming|think|thinking) (?:of|about|to) (?:killing|hurting|harming|stabbing|shooting|strangling|murdering) (?:people|someone|somebody|others|my \w+|him|her|them|the baby|my baby|strangers|kids|children)\b|\b(?:urge|urges|want|wanting) to (?:kill|hurt|harm|stab|shoot|strangle|murder) (?:people|someone|somebody|others|strangers|the baby|my baby)\b|\b(?:scared|afraid|terrified|worried) (?:that )?(?:i|ill|i will|i might|im going to) (?:\w+ ){0,2}(?:hurt|kill|harm|stab|shake|smother|drown) (?:someone|somebody|people|my (?:\w+)|him|her|them|the baby|my baby|a child|the kids)\b",
+    ),
+    // From the tenth set's misses: each written for its family of phrasings.
+    cue(
+        SelfHarm,
+        "better off without me",
+        Strong,
+        r"\bif i (?:\w+ )?(?:disappeared|vanished|was gone|were gone|died|wasnt here|werent here|wasnt around|didnt exist|was dead|were dead|never woke up)\b(?: \w+){0,6} (?:would|d|will) (?:\w+ ){0,2}(?:be better|be happier|be easier|be relieved|be fine|not notice|not care|not even notice)\b",
+    ),
+    cue(
+        SelfHarm,
+        "no future with me in it",
+        Strong,
+        r"\b(?:no|dont see a|dont see any|cant see a|cant see any|cant imagine a|cant picture a) (?:version of (?:the|my) |kind of )?future (?:where|in which|with) (?:i|im|me) (?:\w+ ){0,2}(?:still here|here|alive|around|in it|exist|make it|survive)\b|\b(?:cant|dont|do not|cannot) (?:see|picture|imagine) (?:myself|me) (?:\w+ ){0,2}(?:alive|here|around|still here|still alive) (?:in|at|by|next|for|after|much)\b",
+    ),
+    cue(
+        SelfHarm,
+        "wouldnt mind dying",
+        Strong,
+        r"\b(?:wouldnt|would not|wont|will not|dont|do not) (?:even |really )?(?:mind|care) if (?:\w+ ){0,4}(?:hit|hits|killed|kills|ran over|runs over|crushed|crushes|shot|shoots) me\b|\b(?:wouldnt|would not|dont|do not) (?:even |really )?(?:mind|care) if i (?:\w+ ){0,2}(?:died|was dead|didnt wake up|never woke up|got hit|got killed|crashed|drowned)\b",
+    ),
+    cue(
+        OtherAtRisk,
+        "someone else has means at hand",
+        Strong,
+        r"\b(?:locked|barricaded|shut) {themself} in (?:the |her |his |their |a )?(?:bathroom|room|bedroom|garage|car|basement)\b(?: \w+){0,4} (?:gun|knife|knives|pills|rope|razor|razors|blade|blades)\b",
+    ),
+    cue(
+        OtherAtRisk,
+        "someone else self-harms",
+        Strong,
+        r"\b(?:has|had|got|have|with|found|saw) (?:fresh |new |deep |lots of |so many )?(?:cuts|scars|burns|slashes) (?:all )?(?:over|on|up and down|across) (?:his|her|their) (?:arms?|wrists?|thighs?|legs?|stomach|body)\b|\b{other}\b(?: \w+){0,8} (?:says|said|thinks|feels|believes|keeps saying) (?:he|she|they) (?:deserves?|deserved) (?:it|to die|to be hurt|to suffer|the pain|to hurt)\b",
+    ),
+    cue(
+        Abuse,
+        "hurt by someone",
+        Strong,
+        r"\b{hit} me (?:with|using) (?:a |an |his |her |their |the |my )?(?:belt|stick|bat|cord|cable|wire|shoe|slipper|hanger|wooden spoon|spoon|whip|ruler|rod|pipe|chair|bottle|fists?|closed fist|buckle)\b|\b(?:mom|mum|mother|dad|father|stepdad|stepmom|parents)\b(?: \w+){0,10} {hit} (?:\w+ ){0,2}me\b",
+    ),
+    cue(
+        Abuse,
+        "controlled or trapped",
+        Strong,
+        r"\b(?:took|takes|taken|hid|hides|hidden|keeps|kept|smashed|broke|stole|steals) my (?:phone|keys|car keys|passport|money|cards?|id|wallet)\b(?: \w+){0,6} (?:wont|doesnt|will not|does not|never|not) (?:let|allow) me (?:to )?(?:leave|go|out|call|see)\b|\b(?:lock|locks|locked|locking) me (?:in|inside) (?:my |the |a |our |his |her )?(?:room|bedroom|basement|closet|cupboard|cellar|garage|shed|bathroom|attic)\b|\b(?:lock|locks|locked|locking) me out (?:of (?:the |our |my )?(?:house|home|apartment|flat))?\b(?: \w+){0,8} (?:hits?|beats?|drunk|high|punish\w*|night|cold|hours|days)\b",
+    ),
+    cue(
+        Abuse,
+        "punished with harm",
+        Strong,
+        r"\b(?:starve|starves|starved|starving|beat|beats|burn|burns|burned|tie|ties|tied|lock|locks|locked|hit|hits|whip|whips|whipped) me\b(?: \w+){0,4} (?:as (?:a )?punishment|to punish me|for punishment|when (?:he|she|they) (?:is|s|are|re|gets|get|got) (?:drunk|angry|mad|high|wasted))\b|\b(?:starve|starves|starved|starving) me\b",
+    ),
+    cue(
+        HarmToOthers,
+        "planning to harm someone",
+        Strong,
+        r"\b(?:planning|plan|planned|plotting|plot|figuring out|working out|researching|looking up|thinking about|decided) (?:how|ways|a way|the best way) to (?:kill|poison|murder|stab|shoot|strangle|get rid of|hurt|drown) (?:him|her|them|my \w+|the \w+|that \w+|this \w+|someone|somebody|people|everyone)\b",
+    ),
+    cue(
+        HarmToOthers,
+        "weapon and revenge",
+        Strong,
+        r"\b(?:knife|knives|gun|guns|rifle|pistol|weapon|machete|axe|bat|ammo)\b(?: \w+){0,10} (?:going to|gonna|will|ll|is going to|are going to) (?:regret|pay|be sorry|get what (?:he|she|they) deserves?)\b|\b(?:going to|gonna|will|ll) (?:regret|pay|be sorry)\b(?: \w+){0,10} (?:knife|knives|gun|guns|rifle|pistol|weapon|machete|axe|ammo)\b",
+    ),
+    cue(
+        HarmToOthers,
+        "afraid of hurting a baby",
+        Strong,
+        r"\b(?:baby|newborn|infant|toddler)\b(?: \w+){0,10} (?:could|might|want to|wanted to|feel like i could|will|would) (?:\w+ )?(?:shake|smother|hit|hurt|throw|drop|suffocate|drown|strangle) (?:him|her|it|them)\b",
+    ),
+    cue(
+        Imminent,
+        "already begun",
+        Strong,
+        r"\b(?:ive|i have|i|already|just) (?:already |just )?(?:started|begun|began|done it|did it|gone through with it)\b(?: \w+){0,4} (?:no going back|cant undo|can t undo|too late|cant stop (?:it|now)|its done)\b",
     ),
     // From the fifth set's misses (each written to cover its family of phrasings).
     cue(

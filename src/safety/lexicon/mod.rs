@@ -139,6 +139,10 @@ pub const NOT_RISK: &[&str] = &[
     r"\b(?:fell|slipped|tripped|brakes|crashed|crash|accident|bumped|ducked)\b(?: \w+){0,6} (?:hit|banged|bumped|hurt|smacked) my (?:head|knee|elbow|face|nose|shin)\b",
     r"\b(?:i )?cried {self} to sleep(?: (?:last night|again|every night|tonight|most nights))?\b",
     r"\b(?:kill|murder|strangle) (?:him|her|them|my \w+)\b(?: \w+){0,6} (?:jk|just kidding|j k)\b",
+    // a question answered no ("my therapist asked if i ever had thoughts of suicide and i said no")
+    r"\b(?:asked|asks|asking) (?:me )?(?:if|whether) (?:i|ive|id|im)\b(?: \w+){0,6} (?:{suicide}|thoughts of (?:{suicide}|killing myself|self harm|hurting myself)|self harm\w*)\b(?: \w+){0,2} (?:and )?i (?:said|told (?:him|her|them)|answered) no\b",
+    // ending a thing that is not a life ("i want to end my subscription", "end my relationship")
+    r"\bend (?:my|the|our|this|that|his|her) (?:subscription|membership|contract|lease|relationship|marriage|engagement|friendship|streak|shift|call|meeting|account|plan|trial|internship|job|tenancy|phone plan|gym membership)\b",
     // figures of speech
     r"\b(?:is|are|s|was|were|re|keeps|keep|been|its|theyre|youre|thats|this|that|these|it) (?:literally |actually |honestly |really |slowly |just |absolutely )?killing (?:me|us|my \w+)\b",
     r"\bkill(?:ing|ed|s)? (?:it|time|the vibe|the lights|the light|the mood|the engine|the music|two birds|a bottle|the game|the bugs|the spider|a spider|the weeds|the pain|germs|bacteria|zombies|monsters|enemies|the boss|bosses|the process|the app|the tab)\b",
@@ -166,7 +170,7 @@ pub const NOT_RISK: &[&str] = &[
     r"\b(?:edge|end|side) of (?:my|the|his|her|our) (?:bed|seat|chair|couch|sofa|desk|pool|table|bath|tub|stage)\b",
     r"\bplay(?:ing|ed)? dead\b|\bdrop dead gorgeous\b|\bover my dead body\b|\bbeating a dead horse\b",
     r"\bmy (?:feet|legs|back|head|eyes|stomach|knees|hands|arms|ears|shoulders|neck|teeth) (?:are |is |s )?killing me\b",
-    r"\b(?:gun|firearms?|hunting|shotgun|rifle) (?:license|licence|permit|safety|course|collection|club|range|lessons?)\b|\b(?:rope|ropes|gun|guns|rifle|knife|knives|razor|blade)s? for (?:rock climbing|climbing|hunting|camping|sailing|fishing|the boat|sport|sport shooting|target practice|the range|my dog|crafts|the garden|work|cooking|shaving|a project|school|class|the farm|the tent|moving)\b|\bsport shooting\b",
+    r"\b(?:gun|firearms?|hunting|shotgun|rifle) (?:license|licence|permit|safety|course|collection|club|range|lessons?)\b|\b(?:rope|ropes|gun|guns|rifle|knife|knives|razor|blade)s? for (?:my |a |the |our |his |her )?(?:next |new |first )?(?:rock climbing|climbing|hunting|camping|sailing|fishing|the boat|sport|sport shooting|target practice|the range|my dog|crafts|the garden|work|cooking|shaving|a project|school|class|the farm|the tent|moving)\b|\bsport shooting\b",
     r"\bmiss me at (?:the|my|this|a|our) \w+|\b(?:if|when) i (?:left|leave|skip|skipped|skipped out on) (?:the |a |this )?(?:party|meeting|class|work|early|dinner)\b",
     r"\brather (?:die|be dead) than\b",
     r"\b(?:dont|do not|never) (?:want|wanna) to live (?:in|with|at|near|there|here in|in this|with (?:my|him|her|them))\b",
