@@ -186,6 +186,9 @@ pub struct TelegramSettings {
     #[serde(deserialize_with = "parse::optional_path")]
     pub webhook_secret_file: Option<PathBuf>,
     pub groups_enabled_by_default: bool,
+    /// Messages a second to all chats together: Telegram's published limit is about 30;
+    /// a bot granted more (paid broadcasts) may raise it.
+    pub messages_per_second: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -415,6 +418,9 @@ impl Settings {
         self.safety.screen_options().validate()?;
         if !["trace", "debug", "info", "warn", "error"].contains(&self.logging.level.as_str()) {
             return fail("logging.level", "one of trace, debug, info, warn, error");
+        }
+        if !(1..=1000).contains(&self.telegram.messages_per_second) {
+            return fail("telegram.messages_per_second", "between 1 and 1000");
         }
         if !(1..=15).contains(&self.telegram.poll_timeout_seconds) {
             // teloxide gives up on a request after 17 s.

@@ -154,6 +154,7 @@ pub fn telegram_config(settings: &Settings) -> Result<kindred_telegram::Telegram
         token: token.expose().to_string(),
         api_url: t.api_url.clone(),
         mode,
+        messages_per_second: t.messages_per_second,
     })
 }
 

@@ -164,7 +164,7 @@ impl Engine {
                         },
                     )
                     .await?;
-                Some(format!("turn:{}", turn.id))
+                Some(turn_outbound_id(&turn))
             }
             None => None,
         };

@@ -139,10 +139,7 @@ impl Engine {
             } => {
                 tracing::warn!(outbound = %outbound_id, %reason, "delivery failed");
                 crate::metrics::metrics().send_failures.inc();
-                if let Some(id) = outbound_id
-                    .strip_prefix("turn:")
-                    .and_then(|s| s.parse().ok())
-                {
+                if let Some(id) = recorded_turn(&outbound_id) {
                     if !self.store.mark_failed(id).await? {
                         tracing::error!(
                             turn = id,

@@ -59,6 +59,7 @@ impl Out {
         }
         let kind = match &o {
             Outbound::Text { id: Some(id), .. } if id.starts_with("turn:") => Some("reply"),
+            Outbound::Text { id: Some(id), .. } if id.starts_with(CARE_PREFIX) => Some("care"),
             Outbound::Text { .. } => Some("text"),
             Outbound::Prompt { .. } => Some("prompt"),
             Outbound::EditPrompt { .. } => Some("edit"),
@@ -102,6 +103,28 @@ pub(super) async fn prompt(out: &Out, chat: &ChatRef, text: &str, choices: Vec<C
         })
         .await;
 }
+
+/// What a recorded turn is called on its way out (reported back in [`Inbound::Delivered`]
+/// and [`Inbound::Failed`], and the Discord nonce): `care:N` for crisis resources, which
+/// platforms send ahead of everything waiting for their rate budget (see
+/// [`kindred_adapter::send_per_chat`]), `turn:N` for the rest.
+pub(super) fn turn_outbound_id(t: &crate::store::Turn) -> String {
+    if t.source == TurnSource::Safety {
+        format!("{CARE_PREFIX}{}", t.id)
+    } else {
+        format!("turn:{}", t.id)
+    }
+}
+
+/// The turn an outbound id names, if it names one.
+pub(super) fn recorded_turn(outbound_id: &str) -> Option<i64> {
+    outbound_id
+        .strip_prefix("turn:")
+        .or_else(|| outbound_id.strip_prefix(CARE_PREFIX))
+        .and_then(|n| n.parse().ok())
+}
+
+use kindred_adapter::CARE_PREFIX;
 
 /// The `processed_events` key of a platform message.
 pub(super) fn event_key(chat: &ChatRef, message_id: &str) -> String {

@@ -10,10 +10,7 @@ impl Engine {
         platform_message_id: Option<&str>,
         out: &Out,
     ) -> Result<()> {
-        if let Some(id) = outbound_id
-            .strip_prefix("turn:")
-            .and_then(|s| s.parse().ok())
-        {
+        if let Some(id) = recorded_turn(outbound_id) {
             self.store.mark_delivered(id, platform_message_id).await?;
         } else if let Some(id) = outbound_id
             .strip_prefix("rating:")
@@ -151,7 +148,7 @@ impl Engine {
             };
             let _ = out
                 .send(Outbound::Text {
-                    id: Some(format!("turn:{}", t.id)),
+                    id: Some(turn_outbound_id(&t)),
                     chat,
                     text: t.text.clone(),
                     interaction: None,

@@ -30,7 +30,7 @@ pub const CUES: &[Cue] = &[
         SelfHarm,
         "suicide (other language)",
         Strong,
-        r"\b(?:selbstmord|suizid\w*|mich umbringen|mich t[oö]ten|sterben will|will sterben|nicht mehr leben|mir (?:etwas|was) antun|mich ritzen|ritze mich)\b",
+        r"\b(?:selbstmord|suizid\w*|mich umbringen|mich t[oö]ten|sterben will|will sterben|nicht mehr leben|nicht mehr (?:aufwachen|da sein|hier sein|existieren)|mir (?:etwas|was) antun|mich ritzen|ritze mich)\b",
     ),
     cue(
         SelfHarm,

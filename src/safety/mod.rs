@@ -534,6 +534,7 @@ mod labelled_set {
     const EIGHTH: &str = include_str!("../../tests/fixtures/safety/eighth.tsv");
     const NINTH: &str = include_str!("../../tests/fixtures/safety/ninth.tsv");
     const TENTH: &str = include_str!("../../tests/fixtures/safety/tenth.tsv");
+    const ELEVENTH: &str = include_str!("../../tests/fixtures/safety/eleventh.tsv");
 
     fn rows() -> Vec<(Option<Category>, &'static str)> {
         rows_of(SET)
@@ -696,6 +697,11 @@ mod labelled_set {
     #[test]
     fn the_screen_on_the_tenth_set() {
         report_on(TENTH, "tenth", 0.95, 0.95);
+    }
+
+    #[test]
+    fn the_screen_on_the_eleventh_set() {
+        report_on(ELEVENTH, "eleventh", 0.95, 0.95);
     }
 
     /// "Asking for a friend" is a cover, not news of someone else.

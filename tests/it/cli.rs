@@ -161,6 +161,14 @@ fn bad_settings_and_missing_models_stop_with_a_clear_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("conversation.rating_every must be at least 1"));
+    let out = kindred(dir.path())
+        .env("KINDRED__TELEGRAM__MESSAGES_PER_SECOND", "0")
+        .args(["stats"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("telegram.messages_per_second must be between 1 and 1000"));
 
     let cfg = dir.path().join("bad.toml");
     std::fs::write(&cfg, "[conversation]\nidle_timeout_minutes = \"soon\"\n").unwrap();

@@ -85,7 +85,7 @@ async fn a_delivery_report_is_recorded_while_peoples_messages_are_stuck() {
         })
         .await
         .unwrap();
-    let id: i64 = turn_id.trim_start_matches("turn:").parse().unwrap();
+    let id: i64 = turn_id.trim_start_matches("care:").parse().unwrap();
     let recorded = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             let t = engine.store.turn(id).await.unwrap().unwrap();
@@ -378,13 +378,13 @@ async fn a_refused_message_is_sent_again_later_and_given_up_only_at_the_end() {
             Outbound::Text {
                 id: Some(id), text, ..
             } if text.contains("crisis line") => {
-                id.strip_prefix("turn:").and_then(|n| n.parse().ok())
+                id.strip_prefix("care:").and_then(|n| n.parse().ok())
             }
             _ => None,
         })
         .expect("a recorded crisis response");
     let refuse = || Inbound::Failed {
-        outbound_id: format!("turn:{crisis}"),
+        outbound_id: format!("care:{crisis}"),
         reason: "Bad Gateway".into(),
     };
     let retry = || async {
@@ -420,7 +420,7 @@ async fn a_refused_message_is_sent_again_later_and_given_up_only_at_the_end() {
     let (n, sent) = retry().await;
     assert_eq!(n, 1);
     assert!(
-        matches!(&sent[..], [Outbound::Text { id: Some(id), text, .. }] if *id == format!("turn:{crisis}") && text.contains("crisis line")),
+        matches!(&sent[..], [Outbound::Text { id: Some(id), text, .. }] if *id == format!("care:{crisis}") && text.contains("crisis line")),
         "{sent:?}"
     );
     assert_eq!(

@@ -28,6 +28,7 @@ fn config(standin: &TelegramStandIn) -> TelegramConfig {
         mode: Mode::Polling {
             timeout: Duration::from_secs(1),
         },
+        messages_per_second: 30,
     }
 }
 

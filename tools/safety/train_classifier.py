@@ -37,10 +37,12 @@ FIX = ROOT / "tests/fixtures/safety"
 
 
 # Words that carry no risk on their own; a feature made only of them cannot open the gate.
+# (Other languages' "I want": alone, "te quiero mucho" opened it.)
 FUNCTION_WORDS = set("""i im ive id ill me my myself a an the and or but so to of in on at for with about it its
 is am are was were be been being this that these those just really very too keep want wanna again thinking think
 thought feel feeling like do dont not no can cant will would could should have has had get got go going gonna
-know what when how why who all any some more most much many time day days now""".split())
+know what when how why who all any some more most much many time day days now
+quiero quero voglio veux ich will möchte yo eu je tu te mi mucho muito molto très""".split())
 
 
 def read_tsv(path):

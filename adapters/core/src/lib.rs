@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 mod sending;
-pub use sending::{send_per_chat, Bucket, Pace};
+pub use sending::{send_per_chat, Bucket, Pace, CARE_PREFIX};
 
 /// Whether a chat is private (a DM) or shared with other people.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

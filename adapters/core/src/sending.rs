@@ -8,6 +8,17 @@ use tokio::sync::mpsc;
 
 use crate::{ChatKind, Outbound};
 
+/// The start of the id of a message that carries crisis resources (`care:42`): it is
+/// sent at once, ahead of everything waiting for the platform's budget, and spends from
+/// it without waiting (a platform tolerates a short burst; a person in danger must not
+/// wait behind other people's replies).
+pub const CARE_PREFIX: &str = "care:";
+
+/// Whether `o` carries crisis resources.
+fn is_care(o: &Outbound) -> bool {
+    matches!(o, Outbound::Text { id: Some(id), .. } if id.starts_with(CARE_PREFIX))
+}
+
 /// How fast a platform may be sent to, from its published limits: a budget for the
 /// whole platform and one for each chat, each a bucket that holds `burst` sends and
 /// refills one every `every`. Kindred keeps within them rather than learning of them
@@ -170,12 +181,13 @@ pub async fn send_per_chat<F, Fut>(
                         o,
                         Outbound::Text { .. } | Outbound::Prompt { .. } | Outbound::File { .. }
                     );
+                    let care = is_care(&o);
                     if message {
-                        tokio::time::sleep(chat.take()).await;
+                        let wait = chat.take();
+                        if !care {
+                            tokio::time::sleep(wait).await;
+                        }
                     }
-                    let Ok(_permit) = permits.acquire().await else {
-                        return;
-                    };
                     let wait = {
                         let mut platform = platform.lock().unwrap_or_else(|e| e.into_inner());
                         match o {
@@ -185,6 +197,10 @@ pub async fn send_per_chat<F, Fut>(
                             Outbound::Typing { .. } => {
                                 platform.try_take().then_some(std::time::Duration::ZERO)
                             }
+                            _ if care => {
+                                platform.take();
+                                Some(std::time::Duration::ZERO)
+                            }
                             _ => Some(platform.take()),
                         }
                     };
@@ -192,7 +208,12 @@ pub async fn send_per_chat<F, Fut>(
                         left.fetch_sub(1, Ordering::AcqRel);
                         continue;
                     };
+                    // Waiting for the budget holds no permit: the permits bound calls in
+                    // flight, and a message due now (crisis resources) must find one free.
                     tokio::time::sleep(wait).await;
+                    let Ok(_permit) = permits.acquire().await else {
+                        return;
+                    };
                     send(o).await;
                     left.fetch_sub(1, Ordering::AcqRel);
                 }
@@ -317,6 +338,60 @@ mod tests {
         drop(tx);
         sender.await.unwrap();
         assert_eq!(*sent.lock().unwrap(), ["typing", "text"]);
+    }
+
+    /// Crisis resources do not wait behind other chats' messages for the platform's
+    /// budget.
+    #[tokio::test]
+    async fn crisis_resources_go_ahead_of_the_platform_budget() {
+        let pace = Pace {
+            platform: Bucket {
+                burst: 1,
+                every: Duration::from_millis(500),
+            },
+            direct: Bucket {
+                burst: 1,
+                every: Duration::from_millis(500),
+            },
+            group: Bucket::per_second(100),
+        };
+        let (tx, rx) = mpsc::channel(8);
+        let start = tokio::time::Instant::now();
+        let sent: Arc<std::sync::Mutex<Vec<(String, Duration)>>> = Default::default();
+        let log = sent.clone();
+        let sender = tokio::spawn(send_per_chat(rx, 1, pace, move |o| {
+            let log = log.clone();
+            async move {
+                if let Outbound::Text { text, .. } = o {
+                    log.lock().unwrap().push((text, start.elapsed()));
+                }
+            }
+        }));
+        let (a, b, c) = (
+            ChatRef::direct("t", "a"),
+            ChatRef::direct("t", "b"),
+            ChatRef::direct("t", "c"),
+        );
+        tx.send(text(&a, 0)).await.unwrap();
+        tx.send(text(&b, 0)).await.unwrap();
+        tx.send(text(&c, 0)).await.unwrap();
+        let care = Outbound::Text {
+            id: Some(format!("{CARE_PREFIX}7")),
+            chat: ChatRef::direct("t", "d"),
+            text: "resources".into(),
+            interaction: None,
+        };
+        tx.send(care).await.unwrap();
+        drop(tx);
+        sender.await.unwrap();
+        let sent = sent.lock().unwrap().clone();
+        assert_eq!(sent.len(), 4, "{sent:?}");
+        // The others take their turns for the budget, half a second apart; the resources,
+        // sent last, go at once.
+        let resources = sent.iter().find(|(x, _)| x == "resources").unwrap().1;
+        assert!(resources < Duration::from_millis(250), "{sent:?}");
+        let last = sent.iter().map(|(_, t)| *t).max().unwrap();
+        assert!(last >= Duration::from_millis(950), "{sent:?}");
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub struct TelegramConfig {
     /// The Bot API server (the public one, a self-hosted one, or a test stand-in).
     pub api_url: Url,
     pub mode: Mode,
+    /// Messages a second to all chats together (see [`kindred_adapter::Pace::TELEGRAM`]).
+    pub messages_per_second: u32,
 }
 
 impl std::fmt::Debug for TelegramConfig {
@@ -60,6 +62,7 @@ impl std::fmt::Debug for TelegramConfig {
             .field("token", &"[redacted]")
             .field("api_url", &self.api_url.as_str())
             .field("mode", &self.mode)
+            .field("messages_per_second", &self.messages_per_second)
             .finish()
     }
 }
@@ -170,6 +173,7 @@ impl Adapter for TelegramAdapter {
             outbound,
             inbound.clone(),
             redact.clone(),
+            self.config.messages_per_second,
         ));
         let handler = UpdateHandler {
             bot: bot.clone(),

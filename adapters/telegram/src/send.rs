@@ -90,18 +90,18 @@ pub async fn run_outbound(
     outbound: tokio::sync::mpsc::Receiver<Outbound>,
     inbox: Inbox,
     redact: Redactor,
+    messages_per_second: u32,
 ) {
-    // One queue per chat (see `send_per_chat`); 8 sends at once stay well within
-    // Telegram's 30 messages a second, and 429s are retried as Telegram asks.
-    kindred_adapter::send_per_chat(
-        outbound,
-        SENDS_AT_ONCE,
-        kindred_adapter::Pace::TELEGRAM,
-        move |o| {
-            let (bot, inbox, redact) = (bot.clone(), inbox.clone(), redact.clone());
-            async move { send_one(&bot, o, &inbox, &redact).await }
-        },
-    )
+    // One queue per chat (see `send_per_chat`), kept to Telegram's pace; 429s are still
+    // retried as Telegram asks.
+    let pace = kindred_adapter::Pace {
+        platform: kindred_adapter::Bucket::per_second(messages_per_second.max(1)),
+        ..kindred_adapter::Pace::TELEGRAM
+    };
+    kindred_adapter::send_per_chat(outbound, SENDS_AT_ONCE, pace, move |o| {
+        let (bot, inbox, redact) = (bot.clone(), inbox.clone(), redact.clone());
+        async move { send_one(&bot, o, &inbox, &redact).await }
+    })
     .await
 }
 

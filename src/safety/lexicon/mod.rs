@@ -81,7 +81,7 @@ const PLACEHOLDERS: &[(&str, &str)] = &[
     ),
     (
         "{abuser}",
-        r"(?:he|she|they|my (?:mums?|moms?|mothers?|dads?|fathers?) (?:boyfriend|girlfriend|partner|husband|wife)|my (?:husband|wife|partner|boyfriend|girlfriend|bf|gf|dad|father|stepdad|step dad|stepfather|mom|mum|mother|stepmom|step mom|stepmother|brother|sister|uncle|aunt|ex|ex husband|ex wife|ex boyfriend|ex girlfriend|fiance|fiancee|parents?|grandfather|grandpa|cousin|roommate|flatmate|boss|landlord|son|daughter|step brother|stepbrother|family|in laws|mother in law|father in law))",
+        r"(?:he|she|they|my (?:mums?|moms?|mothers?|dads?|fathers?) (?:boyfriend|girlfriend|partner|husband|wife)|my (?:older |younger |big |little |foster |adoptive |)(?:husband|wife|partner|boyfriend|girlfriend|bf|gf|dad|father|stepdad|step dad|stepfather|mom|mum|mother|stepmom|step mom|stepmother|brother|sister|uncle|aunt|ex|ex husband|ex wife|ex boyfriend|ex girlfriend|fiance|fiancee|parents?|grandfather|grandpa|cousin|roommate|flatmate|boss|landlord|son|daughter|step brother|stepbrother|family|in laws|mother in law|father in law))",
     ),
     (
         "{hit}",
@@ -143,6 +143,13 @@ pub const NOT_RISK: &[&str] = &[
     r"\b(?:asked|asks|asking) (?:me )?(?:if|whether) (?:i|ive|id|im)\b(?: \w+){0,6} (?:{suicide}|thoughts of (?:{suicide}|killing myself|self harm|hurting myself)|self harm\w*)\b(?: \w+){0,2} (?:and )?i (?:said|told (?:him|her|them)|answered) no\b",
     // ending a thing that is not a life ("i want to end my subscription", "end my relationship")
     r"\bend (?:my|the|our|this|that|his|her) (?:subscription|membership|contract|lease|relationship|marriage|engagement|friendship|streak|shift|call|meeting|account|plan|trial|internship|job|tenancy|phone plan|gym membership)\b",
+    // violence long past and made peace with ("my dad used to hit me ... he apologized")
+    r"\bused to (?:hit|beat|hurt|slap|spank|yell at) me\b(?: \w+){0,12} (?:apologi[sz]ed|talked (?:it )?through|made peace|forgave|forgiven|good now|in therapy together|good relationship|changed)\b",
+    // kitchen knives and notes about chores
+    r"\bknife (?:skills|skill|sharpening|set|block|class|course|techniques?)\b",
+    r"\b(?:note|letter|email|message) (?:\w+ ){0,4}(?:about|regarding|re|asking (?:about|for|if|to)) (?:the |my |our |his |her )?(?:dishes|rent|noise|parking|laundry|cleaning|bills?|homework|schedule|meeting|party|package|trash|garbage|deadline|project|leave|vacation|time off|fridge|wifi)\b",
+    // broken sleep ("i sometimes wake up in the middle of the night")
+    r"\b(?:i |i sometimes |i often |i keep |i always )?(?:wake|woke|waking|wakes) up (?:in the middle of the night|at night|at \d+(?: ?am)?|early|too early|tired|exhausted|several times|a lot|sweating|with a headache)\b",
     // figures of speech
     r"\b(?:is|are|s|was|were|re|keeps|keep|been|its|theyre|youre|thats|this|that|these|it) (?:literally |actually |honestly |really |slowly |just |absolutely )?killing (?:me|us|my \w+)\b",
     r"\bkill(?:ing|ed|s)? (?:it|time|the vibe|the lights|the light|the mood|the engine|the music|two birds|a bottle|the game|the bugs|the spider|a spider|the weeds|the pain|germs|bacteria|zombies|monsters|enemies|the boss|bosses|the process|the app|the tab)\b",
@@ -225,11 +232,13 @@ pub const FICTION_FRAMES: &[&str] = &[
 pub const RECOVERY: &[&str] = &[
     r"\b(?:stopped|stop|quit|quitting|stopping|stop me from) (?:self ?harming|cutting|hurting {self}|harming {self})\b",
     r"\b(?:used to|years ago|year ago|months ago|when i was (?:younger|a teen|a teenager|a kid|a child|in (?:high )?school|in college|at uni|\d+)|in the past|back then|back in (?:high school|college|\d+)|a long time ago|as a teen|as a teenager|as a kid|a few years back|in my teens|in my twenties|in my early \w+|last decade)\b",
+    r"\bold (?:self ?harm |sh |cutting )?scars\b",
 ];
 
 /// Signs of recovery that, with a [`RECOVERY`] time frame, make self-harm cues history.
 pub const RECOVERED: &[&str] = &[
     r"\b(?:clean|recovered|recovery|better now|doing (?:\w+ )?better|got help|getting help|no longer|not anymore|dont anymore|havent (?:\w+ ){0,3}since|glad (?:i|im|that i)|grateful|survived|survivor|proud|happy now|in a good place|(?:years?|months?|weeks?|days) (?:clean|free|sober|without)|therapy helped|therapy|its behind me|past that|over that|made it through|got through|came through|still here|now i|today i|these days im|i now|now im|healed|healing|helped me|saved my life|stable now|much happier|feel good now|doing well)\b",
+    r"\bhow far (?:i|ive|i have|weve|we have) come\b",
 ];
 
 /// Words that make a recovery story about now again.

@@ -111,8 +111,11 @@ async fn a_hung_model_never_holds_back_the_crisis_response() {
     .expect("the response went out while the model hangs");
     assert!(first_text.0.starts_with("EMERGENCY 112"), "{first_text:?}");
     assert!(
-        first_text.1.unwrap().starts_with("turn:"),
-        "recorded as a turn"
+        first_text
+            .1
+            .unwrap()
+            .starts_with(kindred_adapter::CARE_PREFIX),
+        "recorded as a turn, and marked as crisis resources (sent ahead of others)"
     );
     assert!(!handling.is_finished(), "the model is still hung");
     handling.abort();

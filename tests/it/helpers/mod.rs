@@ -464,13 +464,16 @@ pub fn rating_prompts(out: &[Outbound]) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-/// The model replies (texts with a `turn:` id) in `out`.
+/// The recorded texts in `out`: model replies (`turn:` ids) and crisis resources
+/// (`care:` ids), in order.
 pub fn replies(out: &[Outbound]) -> Vec<String> {
     out.iter()
         .filter_map(|o| match o {
             Outbound::Text {
                 id: Some(id), text, ..
-            } if id.starts_with("turn:") => Some(text.clone()),
+            } if id.starts_with("turn:") || id.starts_with(kindred_adapter::CARE_PREFIX) => {
+                Some(text.clone())
+            }
             _ => None,
         })
         .collect()
