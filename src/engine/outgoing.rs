@@ -70,7 +70,8 @@ impl Out {
         if let Some(kind) = kind {
             let m = crate::metrics::metrics();
             m.message_sent(&o.chat().platform, kind);
-            if kind == "reply" {
+            // The first answer to a message, crisis resources or the model's reply.
+            if kind == "reply" || kind == "care" {
                 let started = self.message_at.lock().map(|mut t| t.take()).unwrap_or(None);
                 if let Some(started) = started {
                     m.reply_latency.observe(started.elapsed().as_secs_f64());

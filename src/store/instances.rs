@@ -21,6 +21,17 @@ impl Store {
         self.instance.as_deref()
     }
 
+    /// The clause that makes a claim's inner `SELECT` take rows no other instance is
+    /// claiming at the same moment (`alias` is the claimed table's): on Postgres
+    /// `FOR UPDATE … SKIP LOCKED`; SQLite has one writer at a time, so the `UPDATE` is
+    /// atomic as it is.
+    pub(super) fn skip_locked(&self, alias: &str) -> String {
+        match self.backend {
+            Backend::Postgres => format!("FOR UPDATE OF {alias} SKIP LOCKED"),
+            Backend::Sqlite => String::new(),
+        }
+    }
+
     /// Records that `instance` is alive.
     pub async fn heartbeat(&self, instance: &str) -> Result<()> {
         let now = now_ms();
@@ -115,11 +126,7 @@ impl Store {
     /// now claimed by `instance`, oldest first. Its own are not among them: they are
     /// on their way (a take-over while one is in flight must not send it twice).
     pub async fn claim_pending_turns(&self, instance: &str) -> Result<Vec<Turn>> {
-        let lock = match self.backend {
-            Backend::Postgres => "FOR UPDATE OF t SKIP LOCKED",
-            // One writer at a time: the UPDATE is atomic as it is.
-            Backend::Sqlite => "",
-        };
+        let lock = self.skip_locked("t");
         let sql = format!(
             "UPDATE turns SET claimed_by = $1 WHERE id IN (
                  SELECT t.id FROM turns t JOIN sessions s ON s.id = t.session_id
@@ -142,10 +149,7 @@ impl Store {
     /// instance is gone (or that no instance claimed), now claimed by `instance`, oldest
     /// first: the ones a stopped instance recorded but may not have sent.
     pub async fn claim_unsent_rating_prompts(&self, instance: &str) -> Result<Vec<RatingPrompt>> {
-        let lock = match self.backend {
-            Backend::Postgres => "FOR UPDATE OF p SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
+        let lock = self.skip_locked("p");
         let sql = format!(
             "UPDATE rating_prompts SET claimed_by = $1 WHERE id IN (
                  SELECT p.id FROM rating_prompts p JOIN sessions s ON s.id = p.session_id

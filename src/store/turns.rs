@@ -125,10 +125,7 @@ impl Store {
     /// Failed turns whose next attempt is due, in conversations still open, made pending
     /// again (and claimed by `instance` on a shared database) to be sent now.
     pub async fn claim_due_retries(&self, instance: Option<&str>) -> Result<Vec<Turn>> {
-        let lock = match self.backend {
-            Backend::Postgres => "FOR UPDATE OF t SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
+        let lock = self.skip_locked("t");
         let sql = format!(
             "UPDATE turns SET delivery = 'pending', next_attempt_at = NULL, claimed_by = $1
              WHERE id IN (
