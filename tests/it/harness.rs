@@ -20,6 +20,8 @@
 //! time from each message to its reply (p50/p95/p99), replies per second and the daemon's
 //! peak memory; with `KINDRED_LOAD_FLOOD=1` one more person floods it with messages
 //! meanwhile, and the others' latencies are printed beside a run without the flood.
+//! `KINDRED_LOAD_DATABASE=postgres` runs it on a Postgres database (the tests' private
+//! server, or `KINDRED_TEST_POSTGRES_URL`) instead of a SQLite file.
 //! Sends keep to Telegram's 30 messages a second, which 500 people writing within a
 //! minute exceed (introductions, check-ins, replies and rating questions: about 42 a
 //! second); `KINDRED__TELEGRAM__MESSAGES_PER_SECOND=1000` measures Kindred without it.
@@ -37,6 +39,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
+
+use kindred::store::Location;
 
 use crate::helpers::DaemonProcess;
 use crate::standins::telegram::TelegramStandIn;
@@ -225,17 +229,17 @@ async fn count(db: &std::path::Path, plan: &[(i64, String)], tg: &TelegramStandI
 }
 
 /// The model's replies as stored: (chat, text).
-async fn model_replies(db: &std::path::Path) -> std::collections::HashSet<(i64, String)> {
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display()))
+async fn model_replies(db: &Location) -> std::collections::HashSet<(i64, String)> {
+    let store = kindred::store::Store::connect(db, Duration::from_secs(5))
         .await
         .unwrap();
     let rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT s.chat_id, t.text FROM turns t JOIN sessions s ON s.id = t.session_id WHERE t.source = 'model'",
     )
-    .fetch_all(&pool)
+    .fetch_all(store.pool())
     .await
     .unwrap();
-    pool.close().await;
+    store.close().await;
     rows.into_iter()
         .filter_map(|(c, t)| Some((c.parse().ok()?, t)))
         .collect()
@@ -285,10 +289,24 @@ fn peak_rss_mb(pid: u32) -> f64 {
 
 fn load_run(people: i64, per_person: usize, seconds: u64, flood: bool) {
     // The shipped model's own reply length, not the tests' short one.
-    let Harness { rt, tg, dir, env } = Harness::start(&[
+    let Harness {
+        rt,
+        tg,
+        dir,
+        mut env,
+    } = Harness::start(&[
         ("KINDRED__MODEL__DECODING__MAX_LENGTH", "40"),
         ("KINDRED__MODEL__DECODING__MIN_LENGTH", "0"),
     ]);
+    // `KINDRED_LOAD_DATABASE=postgres`: a fresh database on the tests' private server.
+    let db = match std::env::var("KINDRED_LOAD_DATABASE").as_deref() {
+        Ok("postgres") => {
+            let db = crate::helpers::postgres::fresh_database();
+            env.push(("KINDRED__STORAGE__URL", db.url().to_string()));
+            db
+        }
+        _ => Location::Sqlite(dir.path().join("kindred.sqlite")),
+    };
     let shipped =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(kindred::model::DEFAULT_MODEL_DIR);
     let daemon = DaemonProcess::start_with_model(dir.path(), &shipped, &env, &REMOVE);
@@ -331,7 +349,6 @@ fn load_run(people: i64, per_person: usize, seconds: u64, flood: bool) {
     }
     let flood_messages = flooder.map(|f| f.join().unwrap());
     // Until every person's messages are answered, or a minute more.
-    let db = dir.path().join("kindred.sqlite");
     let deadline = Instant::now() + Duration::from_secs(60);
     while latencies(&tg, &sent, &rt.block_on(model_replies(&db))).len() < plan.len()
         && Instant::now() < deadline
@@ -343,10 +360,14 @@ fn load_run(people: i64, per_person: usize, seconds: u64, flood: bool) {
     let rss = peak_rss_mb(daemon.pid());
     let (status, _) = daemon.stop();
     println!(
-        "load harness{}: {people} people, {} messages over {seconds} s: {} answered, {:.1} replies/s, latency p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms; peak RSS {rss:.0} MB; exit {status}",
+        "load harness{} on {}: {people} people, {} messages over {seconds} s: {} answered, {:.1} replies/s, latency p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms; peak RSS {rss:.0} MB; exit {status}",
         match flood_messages {
             Some(n) => format!(" with one person flooding ({n} messages)"),
             None => String::new(),
+        },
+        match db {
+            Location::Sqlite(_) => "SQLite",
+            Location::Postgres(_) => "Postgres",
         },
         plan.len(),
         lat.len(),
