@@ -260,7 +260,7 @@ impl Screen {
                 r"\b(?:{other}|his|her|their|him|them)\b",
             ))
             .expect("compiles"),
-            first_person: Regex::new(r"\b(?:i|im|ive|id|ill|i m|myself|asking for a friend|my self|me too|without me|miss me|notice me|me gone|me dead|my (?:arms?|legs?|wrists?|skin|body|thighs?|stomach|face|hands?))\b|^ (?:(?:already|just|finally) (?:took|taken|did|done|swallowed|drank|cut|wrote|had|overdosed)|cant|gonna|wanna|going to|about to) ")
+            first_person: Regex::new(r"\b(?:i|im|ive|id|ill|i m|myself|asking for a friend|hypothetically|my self|me too|without me|miss me|notice me|me gone|me dead|my (?:arms?|legs?|wrists?|skin|body|thighs?|stomach|face|hands?))\b|^ (?:(?:already|just|finally) (?:took|taken|did|done|swallowed|drank|cut|wrote|had|overdosed)|cant|gonna|wanna|going to|about to) ")
                 .expect("compiles"),
             helper_words: Regex::new(lexicon::HELPER_WORDS).expect("compiles"),
             extra,
@@ -535,6 +535,7 @@ mod labelled_set {
     const NINTH: &str = include_str!("../../tests/fixtures/safety/ninth.tsv");
     const TENTH: &str = include_str!("../../tests/fixtures/safety/tenth.tsv");
     const ELEVENTH: &str = include_str!("../../tests/fixtures/safety/eleventh.tsv");
+    const TWELFTH: &str = include_str!("../../tests/fixtures/safety/twelfth.tsv");
 
     fn rows() -> Vec<(Option<Category>, &'static str)> {
         rows_of(SET)
@@ -704,12 +705,23 @@ mod labelled_set {
         report_on(ELEVENTH, "eleventh", 0.95, 0.95);
     }
 
-    /// "Asking for a friend" is a cover, not news of someone else.
+    #[test]
+    fn the_screen_on_the_twelfth_set() {
+        report_on(TWELFTH, "twelfth", 0.95, 0.95);
+    }
+
+    /// "Asking for a friend" and "hypothetically" are covers, not news of someone else.
     #[test]
     fn asking_for_a_friend_is_the_persons_own_risk() {
         assert_eq!(
             Screen::standard()
                 .screen("asking for a friend, how much insulin would be too much for someone")
+                .map(|f| f.category),
+            Some(Category::SelfHarm)
+        );
+        assert_eq!(
+            Screen::standard()
+                .screen("hypothetically if someone wanted to disappear for good how would they do it painlessly")
                 .map(|f| f.category),
             Some(Category::SelfHarm)
         );

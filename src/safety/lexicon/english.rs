@@ -936,6 +936,97 @@ pub const CUES: &[Cue] = &[
         Strong,
         r"\b(?:put|putting|slipped|slip|slipping|added|add|adding|mixed|mixing) (?:something|stuff|pills|poison|bleach|drugs|rat poison|antifreeze|laxatives?|{pills}) (?:in|into) (?:my |his |her |their |the )?(?:\w+ )?(?:drink|food|coffee|tea|meal|dinner|water|juice|bottle|lunch)\b(?: \w+){0,6} (?:sick|hurt|die|kill|suffer|pass out|again|pay)\b",
     ),
+    // From the twelfth set's misses.
+    cue(
+        Imminent,
+        "at the place",
+        Strong,
+        r"\b(?:hear|see|hearing|seeing) the train coming\b(?: \w+){0,4} (?:not moving|im not moving|staying|on the tracks|lying|laying|wont move|goodbye|bye)\b|\b(?:lying|laying|lay|lie) (?:down )?on the (?:tracks|railway|rails|road)\b",
+    ),
+    cue(
+        Imminent,
+        "about to act",
+        Strong,
+        r"\bstep off the (?:chair|stool|ledge|box|bucket|table)\b|\bkick (?:the|away the) (?:chair|stool)\b|\bstay with me (?:while|until|as) i (?:do it|go|die|end it|take them|jump)\b|\b(?:gun|barrel|pistol|muzzle) (?:is )?(?:in|against|to|under) my (?:mouth|head|temple|chin)\b",
+    ),
+    cue(
+        Imminent,
+        "overdose taken",
+        Strong,
+        r"\b(?:took|taken|swallowed|downed|ate) (?:everything|all) (?:i had|i could find|in the (?:drawer|cabinet|cupboard|house|bottle|box|medicine cabinet))\b|\b(?:swallowed|took|taken|downed) (?:the |a |my )?(?:whole|entire|full) (?:strip|sheet|blister|pack|packet|box|bottle|jar|tub)\b|\b{pills} (?:are |is )?(?:already )?in my (?:stomach|system|belly)\b",
+    ),
+    cue(
+        SelfHarm,
+        "would anyone miss me",
+        Strong,
+        r"\b(?:would|will) (?:you|anyone|anybody|people|they|he|she|my family) (?:even )?(?:miss me|notice|care) if i (?:was|were|died|disappeared|wasnt here|werent here|was gone|were gone|killed myself|never woke up)\b|\bsomething to remember me by\b",
+    ),
+    cue(
+        SelfHarm,
+        "reunion with the dead",
+        Strong,
+        r"\b(?:going to|gonna|will|want to|wanna|ready to|cant wait to|about to|soon) (?:see|join|be with|be reunited with|go to) (?:my )?(?:\w+ )?(?:grandma|grandpa|grandmother|grandfather|nan|mom|mum|mother|dad|father|brother|sister|son|daughter|wife|husband|friend|baby|best friend|boyfriend|girlfriend)\b(?: \w+){0,12} (?:wont be long|in heaven|on the other side|up there|been gone|passed away|passed|died|without (?:him|her|them))\b",
+    ),
+    cue(
+        SelfHarm,
+        "checking out",
+        Strong,
+        r"\b(?:checking out|check out|clocking out|signing off|tapping out)\b(?: \w+){0,3} (?:for real|for good|permanently|forever|of life|this time)\b|\bnot (?:going to|gonna) be (?:a problem|a burden|around|here|your problem|anyones problem) (?:for )?(?:much|very) longer\b|\bwont be (?:a problem|a burden|anyones problem) (?:for )?(?:much|very) longer\b",
+    ),
+    cue(
+        SelfHarm,
+        "method seeking",
+        Strong,
+        r"\b(?:do it|go|die|end it|disappear|kill (?:myself|themselves|yourself|someone)) painlessly\b|\bdisappear (?:for good|forever|permanently)\b(?: \w+){0,6} (?:how|painless|painlessly|way|ways)\b",
+    ),
+    cue(
+        SelfHarm,
+        "cant go on",
+        Strong,
+        r"\bcant (?:anymore|any more)\b|\bwhats the point of (?:me|my life|my existence|being me|existing|going on|me being here|me being alive)\b",
+    ),
+    cue(
+        SelfHarm,
+        "means and place",
+        Strong,
+        r"\b(?:ticket|going|drive|driving|walk|walking|heading|head|go) (?:\w+ ){0,3}to the (?:highest|tallest) (?:bridge|building|cliff|roof|point|floor|car park|parking garage)\b|\b(?:medicine cabinet|pills|knife|blade|bridge|ledge|rope|gun|tracks|traffic|razor)\b(?: \w+){0,8} how easy (?:it would be|it d be|it is|that would be)\b|\b(?:courage|guts|nerve|strength|balls) to (?:end it|kill myself|die|go through with it|end my life|jump|pull the trigger|take them all)\b",
+    ),
+    cue(
+        OtherAtRisk,
+        "someone else self-harms",
+        Strong,
+        r"\b{other}\b(?: \w+){0,4} (?:hitting|hits|punching|punches|scratching|scratches|burning|burns|biting|bites|starving|starves|cutting|cuts|hurting|hurts|harming|harms) {themself}\b|\b{other}\b(?: \w+){0,6} (?:ready to go|ready to die|wants to die|done with life|giving up|given up)\b(?: \w+){0,8} (?:stopped|stopping|refuses|refusing|quit) (?:taking )?(?:his|her|their) (?:\w+ )?(?:meds|medication|medicine|insulin|pills|treatment|dialysis)\b",
+    ),
+    cue(
+        Abuse,
+        "controlled or trapped",
+        Strong,
+        r"\b(?:ask|asking|beg|begging) (?:my (?:husband|wife|partner|boyfriend|girlfriend|bf|gf|dad|father|mom|mum|mother|stepdad|stepmom|parents)|him|her|them) (?:for )?permission to (?:eat|sleep|shower|use the bathroom|use the toilet|speak|see my (?:friends|family)|leave the house|spend money|go out)\b|\bmakes? me (?:sleep|eat|stay|stand|kneel) (?:on the floor|outside|in the (?:garage|basement|cold|car|yard|closet|shed))\b",
+    ),
+    cue(
+        Abuse,
+        "a child hurt at home",
+        Strong,
+        r"\b{abuser}\b(?: \w+){0,3} (?:hurts|hits|beats|touches|abuses|molests|burns|hurt|hit|beat|touched|abused|molested) (?:my|our) (?:little |younger |baby |older |big )?(?:sister|brother|sibling|son|daughter|kids|children|child|baby)\b",
+    ),
+    cue(
+        Abuse,
+        "groomed or assaulted",
+        Strong,
+        r"\b(?:coach|teacher|tutor|uncle|stepdad|older (?:guy|man|boy)|man|neighbou?r|pastor|priest|he|she)\b(?: \w+){0,8} (?:pictures|pics|photos|nudes|videos|gifts|touch|meet up|meet me)\b(?: \w+){0,8} (?:keep it (?:between us|a secret|secret)|our (?:little )?secret|dont tell|not to tell)\b|\b(?:forced|forces|forcing) me\b(?: \w+){0,4} (?:even though|although|when|after) i (?:said no|told (?:him|her|them) no|didnt want|did not want|was asleep|was drunk|was passed out|cried)\b",
+    ),
+    cue(
+        Abuse,
+        "followed or watched",
+        Strong,
+        r"\b(?:outside|at) my (?:window|door|house|flat|apartment)\b(?: \w+){0,6} (?:again|every night|followed me|watching me|wont leave)\b|\b(?:keeps|kept|has been|is|been) (?:following|stalking) me\b|\bfollowed me home (?:again|from (?:work|school|the gym|the bus|the station))\b",
+    ),
+    cue(
+        HarmToOthers,
+        "intent to harm others",
+        Strong,
+        r"\b(?:list|names) of (?:people|everyone|those|the people|names)\b(?: \w+){0,4} (?:who will pay|who deserve it|to kill|to hurt|who are going to pay|wholl pay|who ll pay|who will regret|who wronged me)\b|\blesson (?:they|he|she|you) (?:wont|will not|never) (?:survive|live through)\b|\b(?:set|setting|light|lighting|burn|burning) (?:the |my |our |this |that )?(?:school|house|class|building|office|church|home|place) (?:on fire|alight|ablaze|down)\b(?: \w+){0,3} (?:with (?:everyone|them|him|her|people|the kids|my family) (?:inside|in it)|while (?:they|he|she) (?:sleep|sleeps|are asleep|is asleep))\b|\bwant (?:my \w+|him|her|them) dead\b(?: \w+){0,8} (?:how to do it|how id do it|how i would do it|planned|planning|a plan|a way|a gun|a knife)\b",
+    ),
     // From the fifth set's misses (each written to cover its family of phrasings).
     cue(
         SelfHarm,

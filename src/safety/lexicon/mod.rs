@@ -150,6 +150,12 @@ pub const NOT_RISK: &[&str] = &[
     r"\b(?:note|letter|email|message) (?:\w+ ){0,4}(?:about|regarding|re|asking (?:about|for|if|to)) (?:the |my |our |his |her )?(?:dishes|rent|noise|parking|laundry|cleaning|bills?|homework|schedule|meeting|party|package|trash|garbage|deadline|project|leave|vacation|time off|fridge|wifi)\b",
     // broken sleep ("i sometimes wake up in the middle of the night")
     r"\b(?:i |i sometimes |i often |i keep |i always )?(?:wake|woke|waking|wakes) up (?:in the middle of the night|at night|at \d+(?: ?am)?|early|too early|tired|exhausted|several times|a lot|sweating|with a headache)\b",
+    // play, titles and going home ("hit me with a pillow", "ready to go home", a game's
+    // "last night on earth", "sleep forever after this exam week")
+    r"\b{hit} me with (?:a |her |his |their |the )?(?:pillow|pillows|snowball|snowballs|water balloon|nerf \w+|foam \w+|ball|pool noodle)\b",
+    r"\bready to go (?:home|out|back home|shopping|to work|to school)\b",
+    r"\blast night on earth\b(?: \w+){0,3} (?:before the apocalypse|in the game|game|movie|film|song|episode)\b",
+    r"\bsleep (?:forever|for a (?:week|month|year)|for days) (?:after|once|when) (?:this|the|my|finals|exams|it|all)\b",
     // figures of speech
     r"\b(?:is|are|s|was|were|re|keeps|keep|been|its|theyre|youre|thats|this|that|these|it) (?:literally |actually |honestly |really |slowly |just |absolutely )?killing (?:me|us|my \w+)\b",
     r"\bkill(?:ing|ed|s)? (?:it|time|the vibe|the lights|the light|the mood|the engine|the music|two birds|a bottle|the game|the bugs|the spider|a spider|the weeds|the pain|germs|bacteria|zombies|monsters|enemies|the boss|bosses|the process|the app|the tab)\b",
