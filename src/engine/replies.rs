@@ -162,10 +162,15 @@ impl Engine {
             }
         }
         let recent = self.store.messages_since(u.id, now_ms() - 60_000).await?;
-        if recent > self.settings.conversation.max_messages_per_minute as i64 {
+        let limit = self.settings.conversation.max_messages_per_minute as i64;
+        if recent > limit {
             // Kept in the conversation, but no model reply until they slow down. A risk
-            // message has had its response already.
-            send_text(out, chat, texts::SLOW_DOWN).await;
+            // message has had its response already. Told once, as the limit is crossed:
+            // a flood answered message for message would be a flood of notices (which
+            // the chat's pace then spreads over the next hour).
+            if recent == limit + 1 {
+                send_text(out, chat, texts::SLOW_DOWN).await;
+            }
             return Ok(());
         }
         // A shared chat's own limit: many people each within theirs can still be more

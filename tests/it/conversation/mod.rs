@@ -563,6 +563,15 @@ async fn fast_writers_are_asked_to_slow_down_and_nothing_is_lost() {
     assert!(texts(&out)
         .iter()
         .any(|t| t.contains("faster than I can read")));
+    // Told once, not for every message past the limit.
+    let out = app.send(message("ana", "msg 4")).await;
+    assert!(replies(&out).is_empty());
+    assert!(
+        !texts(&out)
+            .iter()
+            .any(|t| t.contains("faster than I can read")),
+        "{out:?}"
+    );
     let out = app.send(message("ana", "I want to end my life")).await;
     assert!(
         texts(&out).iter().any(|t| t.contains("crisis line")),
@@ -578,7 +587,7 @@ async fn fast_writers_are_asked_to_slow_down_and_nothing_is_lost() {
         texts(&out).iter().any(|t| t.contains("crisis line")),
         "{out:?}"
     );
-    assert_eq!(app.stored_messages().await, 8, "every message is stored");
+    assert_eq!(app.stored_messages().await, 9, "every message is stored");
 }
 
 #[tokio::test]
