@@ -106,6 +106,12 @@ impl Tokens {
         every
     }
 
+    /// Whether the bucket has refilled completely (its chat's pace holds nothing back).
+    fn is_full(&mut self) -> bool {
+        self.refill();
+        self.held >= self.bucket.burst as f64
+    }
+
     /// Takes one send only if it may go now (for what is worth sending only at once).
     fn try_take(&mut self) -> bool {
         self.refill();
@@ -152,6 +158,9 @@ pub async fn send_per_chat<F, Fut>(
         tx: mpsc::UnboundedSender<Outbound>,
         /// Messages handed to the queue and not yet sent.
         pending: Arc<AtomicUsize>,
+        /// The chat's own bucket: kept with the queue, so that a chat whose queue is
+        /// dropped and made again still keeps to its pace.
+        tokens: Arc<std::sync::Mutex<Tokens>>,
     }
 
     let permits = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
@@ -159,10 +168,14 @@ pub async fn send_per_chat<F, Fut>(
     let mut queues: HashMap<(String, String), ChatQueue> = HashMap::new();
     let mut workers = tokio::task::JoinSet::new();
     while let Some(o) = outbound.recv().await {
-        // The queues of chats with nothing left to send go (their worker then ends):
-        // only this loop adds to a queue, so one found empty here stays empty.
+        // The queues of chats with nothing left to send and a full bucket go (their
+        // worker then ends): only this loop adds to a queue, so one found empty here
+        // stays empty, and a fresh bucket for the chat is then what it would have had.
         if queues.len() > 64 {
-            queues.retain(|_, q| q.pending.load(Ordering::Acquire) > 0);
+            queues.retain(|_, q| {
+                q.pending.load(Ordering::Acquire) > 0
+                    || !q.tokens.lock().unwrap_or_else(|e| e.into_inner()).is_full()
+            });
             while workers.try_join_next().is_some() {}
         }
         let key = (o.chat().platform.clone(), o.chat().id.clone());
@@ -171,10 +184,11 @@ pub async fn send_per_chat<F, Fut>(
             let pending = Arc::new(AtomicUsize::new(0));
             let (send, permits, left) = (send.clone(), permits.clone(), pending.clone());
             let platform = platform.clone();
-            let mut chat = Tokens::new(match o.chat().kind {
+            let tokens = Arc::new(std::sync::Mutex::new(Tokens::new(match o.chat().kind {
                 ChatKind::Direct => pace.direct,
                 ChatKind::Group => pace.group,
-            });
+            })));
+            let chat = tokens.clone();
             workers.spawn(async move {
                 while let Some(o) = rx.recv().await {
                     let message = matches!(
@@ -183,7 +197,7 @@ pub async fn send_per_chat<F, Fut>(
                     );
                     let care = is_care(&o);
                     if message {
-                        let wait = chat.take();
+                        let wait = chat.lock().unwrap_or_else(|e| e.into_inner()).take();
                         if !care {
                             tokio::time::sleep(wait).await;
                         }
@@ -218,7 +232,11 @@ pub async fn send_per_chat<F, Fut>(
                     left.fetch_sub(1, Ordering::AcqRel);
                 }
             });
-            ChatQueue { tx, pending }
+            ChatQueue {
+                tx,
+                pending,
+                tokens,
+            }
         });
         q.pending.fetch_add(1, Ordering::AcqRel);
         if q.tx.send(o).is_err() {
@@ -301,6 +319,56 @@ mod tests {
         assert!(at("other")[0] < Duration::from_millis(100), "{sent:?}");
         // A group's second message waits for its slower bucket.
         assert!(at("g")[1] >= Duration::from_millis(290), "{sent:?}");
+    }
+
+    /// A chat keeps its pace when its queue empties and others' messages make the sender
+    /// drop idle queues: a group's fifth message a second later still waits its turn.
+    #[tokio::test]
+    async fn a_chat_keeps_its_pace_across_dropped_queues() {
+        let pace = Pace {
+            platform: Bucket::per_second(1000),
+            direct: Bucket::per_second(1000),
+            group: Bucket {
+                burst: 1,
+                every: Duration::from_millis(400),
+            },
+        };
+        let (tx, rx) = mpsc::channel(256);
+        let start = tokio::time::Instant::now();
+        let sent: Arc<std::sync::Mutex<Vec<(String, Duration)>>> = Default::default();
+        let log = sent.clone();
+        let sender = tokio::spawn(send_per_chat(rx, 8, pace, move |o| {
+            let log = log.clone();
+            async move {
+                log.lock()
+                    .unwrap()
+                    .push((o.chat().id.clone(), start.elapsed()));
+            }
+        }));
+        let group = ChatRef::group("t", "g", None);
+        tx.send(text(&group, 0)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Many other chats: more queues than the sender keeps idle.
+        for n in 0..100 {
+            tx.send(text(&ChatRef::direct("t", &format!("p{n}")), n))
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        tx.send(text(&group, 1)).await.unwrap();
+        drop(tx);
+        sender.await.unwrap();
+        let sent = sent.lock().unwrap().clone();
+        let group_at: Vec<Duration> = sent
+            .iter()
+            .filter(|(c, _)| c == "g")
+            .map(|(_, t)| *t)
+            .collect();
+        assert_eq!(group_at.len(), 2);
+        assert!(
+            group_at[1] - group_at[0] >= Duration::from_millis(350),
+            "{group_at:?}"
+        );
     }
 
     /// "Typing…" never waits for the platform's budget: past it, it is left out, while
