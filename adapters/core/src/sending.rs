@@ -350,7 +350,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(50)).await;
         // Many other chats: more queues than the sender keeps idle.
         for n in 0..100 {
-            tx.send(text(&ChatRef::direct("t", &format!("p{n}")), n))
+            tx.send(text(&ChatRef::direct("t", format!("p{n}")), n))
                 .await
                 .unwrap();
         }
