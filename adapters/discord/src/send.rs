@@ -287,8 +287,9 @@ fn nonce_of(id: &str, part: usize) -> String {
 /// channel, or as private follow-ups of the interaction with token `to`. Returns the
 /// id of the message that carries the buttons (or the last part).
 ///
-/// A message the engine recorded (`id`, e.g. `turn:42`) carries a nonce made of it and
-/// the part's number, with `enforce_nonce`: sent again after a crash (the engine re-sends
+/// A message the engine recorded (`id`, e.g. `turn:42`, or `care:43` for crisis
+/// resources) carries a nonce made of it and the part's number, with `enforce_nonce`:
+/// sent again after a crash (the engine re-sends
 /// what it never heard was delivered), Discord answers with the message it already has
 /// instead of posting it twice.
 async fn send_text(
