@@ -264,6 +264,47 @@ mod tests {
         }
     }
 
+    /// A sender under test that records what it sends and when: send into `tx`, then
+    /// [`Recorder::finish`] closes it and returns each call with its time from the start.
+    struct Recorder {
+        tx: mpsc::Sender<Outbound>,
+        sender: tokio::task::JoinHandle<()>,
+        log: Arc<std::sync::Mutex<Vec<(Outbound, Duration)>>>,
+    }
+
+    impl Recorder {
+        fn start(concurrency: usize, pace: Pace) -> Self {
+            let (tx, rx) = mpsc::channel(256);
+            let start = tokio::time::Instant::now();
+            let log: Arc<std::sync::Mutex<Vec<(Outbound, Duration)>>> = Default::default();
+            let calls = log.clone();
+            let sender = tokio::spawn(send_per_chat(rx, concurrency, pace, move |o| {
+                let calls = calls.clone();
+                async move { calls.lock().unwrap().push((o, start.elapsed())) }
+            }));
+            Self { tx, sender, log }
+        }
+
+        async fn send(&self, o: Outbound) {
+            self.tx.send(o).await.unwrap();
+        }
+
+        async fn finish(self) -> Vec<(Outbound, Duration)> {
+            drop(self.tx);
+            self.sender.await.unwrap();
+            let log = self.log.lock().unwrap().clone();
+            log
+        }
+    }
+
+    /// When each message to `chat` went out.
+    fn times_in(sent: &[(Outbound, Duration)], chat: &str) -> Vec<Duration> {
+        sent.iter()
+            .filter(|(o, _)| o.chat().id == chat)
+            .map(|(_, t)| *t)
+            .collect()
+    }
+
     /// A chat's messages past its burst wait for the bucket to refill, while another
     /// chat's go at once; the platform's bucket holds everyone to its rate.
     #[tokio::test]
@@ -279,38 +320,20 @@ mod tests {
                 every: Duration::from_millis(300),
             },
         };
-        let (tx, rx) = mpsc::channel(64);
-        let start = tokio::time::Instant::now();
-        let sent: Arc<std::sync::Mutex<Vec<(String, Duration)>>> = Default::default();
-        let log = sent.clone();
-        let sender = tokio::spawn(send_per_chat(rx, 8, pace, move |o| {
-            let log = log.clone();
-            async move {
-                log.lock()
-                    .unwrap()
-                    .push((o.chat().id.clone(), start.elapsed()));
-            }
-        }));
+        let r = Recorder::start(8, pace);
         let (busy, other, group) = (
             ChatRef::direct("t", "busy"),
             ChatRef::direct("t", "other"),
             ChatRef::group("t", "g", None),
         );
         for n in 0..5 {
-            tx.send(text(&busy, n)).await.unwrap();
+            r.send(text(&busy, n)).await;
         }
-        tx.send(text(&other, 0)).await.unwrap();
-        tx.send(text(&group, 0)).await.unwrap();
-        tx.send(text(&group, 1)).await.unwrap();
-        drop(tx);
-        sender.await.unwrap();
-        let sent = sent.lock().unwrap().clone();
-        let at = |chat: &str| -> Vec<Duration> {
-            sent.iter()
-                .filter(|(c, _)| c == chat)
-                .map(|(_, t)| *t)
-                .collect()
-        };
+        r.send(text(&other, 0)).await;
+        r.send(text(&group, 0)).await;
+        r.send(text(&group, 1)).await;
+        let sent = r.finish().await;
+        let at = |chat: &str| times_in(&sent, chat);
         let busy_at = at("busy");
         assert_eq!(busy_at.len(), 5);
         // Two at once, then one every 100 ms: the fifth no sooner than 300 ms in.
@@ -322,7 +345,7 @@ mod tests {
     }
 
     /// A chat keeps its pace when its queue empties and others' messages make the sender
-    /// drop idle queues: a group's fifth message a second later still waits its turn.
+    /// drop idle queues: a group's second message still waits its turn.
     #[tokio::test]
     async fn a_chat_keeps_its_pace_across_dropped_queues() {
         let pace = Pace {
@@ -333,37 +356,18 @@ mod tests {
                 every: Duration::from_millis(400),
             },
         };
-        let (tx, rx) = mpsc::channel(256);
-        let start = tokio::time::Instant::now();
-        let sent: Arc<std::sync::Mutex<Vec<(String, Duration)>>> = Default::default();
-        let log = sent.clone();
-        let sender = tokio::spawn(send_per_chat(rx, 8, pace, move |o| {
-            let log = log.clone();
-            async move {
-                log.lock()
-                    .unwrap()
-                    .push((o.chat().id.clone(), start.elapsed()));
-            }
-        }));
+        let r = Recorder::start(8, pace);
         let group = ChatRef::group("t", "g", None);
-        tx.send(text(&group, 0)).await.unwrap();
+        r.send(text(&group, 0)).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
         // Many other chats: more queues than the sender keeps idle.
         for n in 0..100 {
-            tx.send(text(&ChatRef::direct("t", format!("p{n}")), n))
-                .await
-                .unwrap();
+            r.send(text(&ChatRef::direct("t", format!("p{n}")), n))
+                .await;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-        tx.send(text(&group, 1)).await.unwrap();
-        drop(tx);
-        sender.await.unwrap();
-        let sent = sent.lock().unwrap().clone();
-        let group_at: Vec<Duration> = sent
-            .iter()
-            .filter(|(c, _)| c == "g")
-            .map(|(_, t)| *t)
-            .collect();
+        r.send(text(&group, 1)).await;
+        let group_at = times_in(&r.finish().await, "g");
         assert_eq!(group_at.len(), 2);
         assert!(
             group_at[1] - group_at[0] >= Duration::from_millis(350),
@@ -383,29 +387,21 @@ mod tests {
             direct: Bucket::per_second(100),
             group: Bucket::per_second(100),
         };
-        let (tx, rx) = mpsc::channel(8);
-        let sent: Arc<std::sync::Mutex<Vec<&'static str>>> = Default::default();
-        let log = sent.clone();
-        let sender = tokio::spawn(send_per_chat(rx, 4, pace, move |o| {
-            let log = log.clone();
-            async move {
-                log.lock().unwrap().push(match o {
-                    Outbound::Typing { .. } => "typing",
-                    _ => "text",
-                });
-            }
-        }));
+        let r = Recorder::start(4, pace);
         let chat = ChatRef::direct("t", "c");
-        tx.send(Outbound::Typing { chat: chat.clone() })
+        r.send(Outbound::Typing { chat: chat.clone() }).await;
+        r.send(Outbound::Typing { chat: chat.clone() }).await;
+        r.send(text(&chat, 0)).await;
+        let sent: Vec<&str> = r
+            .finish()
             .await
-            .unwrap();
-        tx.send(Outbound::Typing { chat: chat.clone() })
-            .await
-            .unwrap();
-        tx.send(text(&chat, 0)).await.unwrap();
-        drop(tx);
-        sender.await.unwrap();
-        assert_eq!(*sent.lock().unwrap(), ["typing", "text"]);
+            .iter()
+            .map(|(o, _)| match o {
+                Outbound::Typing { .. } => "typing",
+                _ => "text",
+            })
+            .collect();
+        assert_eq!(sent, ["typing", "text"]);
     }
 
     /// Crisis resources do not wait behind other chats' messages for the platform's
@@ -423,40 +419,22 @@ mod tests {
             },
             group: Bucket::per_second(100),
         };
-        let (tx, rx) = mpsc::channel(8);
-        let start = tokio::time::Instant::now();
-        let sent: Arc<std::sync::Mutex<Vec<(String, Duration)>>> = Default::default();
-        let log = sent.clone();
-        let sender = tokio::spawn(send_per_chat(rx, 1, pace, move |o| {
-            let log = log.clone();
-            async move {
-                if let Outbound::Text { text, .. } = o {
-                    log.lock().unwrap().push((text, start.elapsed()));
-                }
-            }
-        }));
-        let (a, b, c) = (
-            ChatRef::direct("t", "a"),
-            ChatRef::direct("t", "b"),
-            ChatRef::direct("t", "c"),
-        );
-        tx.send(text(&a, 0)).await.unwrap();
-        tx.send(text(&b, 0)).await.unwrap();
-        tx.send(text(&c, 0)).await.unwrap();
-        let care = Outbound::Text {
+        let r = Recorder::start(1, pace);
+        for chat in ["a", "b", "c"] {
+            r.send(text(&ChatRef::direct("t", chat), 0)).await;
+        }
+        r.send(Outbound::Text {
             id: Some(format!("{CARE_PREFIX}7")),
             chat: ChatRef::direct("t", "d"),
             text: "resources".into(),
             interaction: None,
-        };
-        tx.send(care).await.unwrap();
-        drop(tx);
-        sender.await.unwrap();
-        let sent = sent.lock().unwrap().clone();
+        })
+        .await;
+        let sent = r.finish().await;
         assert_eq!(sent.len(), 4, "{sent:?}");
         // The others take their turns for the budget, half a second apart; the resources,
         // sent last, go at once.
-        let resources = sent.iter().find(|(x, _)| x == "resources").unwrap().1;
+        let resources = times_in(&sent, "d")[0];
         assert!(resources < Duration::from_millis(250), "{sent:?}");
         let last = sent.iter().map(|(_, t)| *t).max().unwrap();
         assert!(last >= Duration::from_millis(950), "{sent:?}");
