@@ -4,6 +4,10 @@
 
 use super::*;
 
+/// Turns read to screen a message: enough to hold the person's message before it and
+/// everything between (a crisis response, a reply, a notice or two).
+const SCREEN_WINDOW: i64 = 32;
+
 impl Engine {
     /// A moderator's action (already checked by the adapter against platform permissions).
     pub(super) async fn moderate(
@@ -105,7 +109,9 @@ impl Engine {
         chat: &ChatRef,
         out: &Out,
     ) -> Result<Option<safety::Category>> {
-        let stored = self.store.turns(session.id).await?;
+        // The newest turns only: the person's message, the one before it, and what
+        // followed (the screen's cost must not grow with a flood of messages).
+        let stored = self.store.recent_turns(session.id, SCREEN_WINDOW).await?;
         let Some(last_at) = stored
             .iter()
             .rposition(|t| t.speaker == Speaker::Seeker && t.source == TurnSource::User)

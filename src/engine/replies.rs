@@ -161,8 +161,11 @@ impl Engine {
                 send_text(out, chat, texts::GROUP_PRIVACY).await;
             }
         }
-        let recent = self.store.messages_since(u.id, now_ms() - 60_000).await?;
         let limit = self.settings.conversation.max_messages_per_minute as i64;
+        let recent = self
+            .store
+            .messages_since(u.id, now_ms() - 60_000, limit + 2)
+            .await?;
         if recent > limit {
             // Kept in the conversation, but no model reply until they slow down. A risk
             // message has had its response already. Told once, as the limit is crossed:

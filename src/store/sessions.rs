@@ -223,13 +223,19 @@ impl Store {
         Ok(n)
     }
 
-    /// Messages this user sent since `since_ms` (for the rate limit).
-    pub async fn messages_since(&self, user_id: i64, since_ms: i64) -> Result<i64> {
+    /// Messages this user sent since `since_ms` (for the rate limit), counted up to `at_most`.
+    pub async fn messages_since(&self, user_id: i64, since_ms: i64, at_most: i64) -> Result<i64> {
+        // Counted only up to `at_most`: the caller asks whether a limit is passed, and
+        // a flood's thousands of messages in the minute must not make every next
+        // message count them all again (the partial index `turns_user_by_time` keeps
+        // the count to the window's rows).
         let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM turns t JOIN sessions s ON s.id = t.session_id WHERE s.user_id = $1 AND t.source = 'user' AND t.created_at >= $2",
+            "SELECT COUNT(*) FROM (SELECT 1 FROM turns t JOIN sessions s ON s.id = t.session_id
+             WHERE s.user_id = $1 AND t.source = 'user' AND t.created_at >= $2 LIMIT $3) recent",
         )
         .bind(user_id)
         .bind(since_ms)
+        .bind(at_most)
         .fetch_one(&self.pool)
         .await?;
         Ok(n)

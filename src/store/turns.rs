@@ -83,6 +83,20 @@ impl Store {
         )
     }
 
+    /// The last `n` turns of a session, in order: what a check of the newest message
+    /// needs, at a cost that does not grow with the conversation (a person flooding one
+    /// conversation with thousands of messages must not make each next one dearer).
+    pub async fn recent_turns(&self, session_id: i64, n: i64) -> Result<Vec<Turn>> {
+        let mut turns: Vec<Turn> =
+            sqlx::query_as("SELECT * FROM turns WHERE session_id = $1 ORDER BY idx DESC LIMIT $2")
+                .bind(session_id)
+                .bind(n)
+                .fetch_all(&self.pool)
+                .await?;
+        turns.reverse();
+        Ok(turns)
+    }
+
     pub async fn mark_delivered(
         &self,
         turn_id: i64,

@@ -232,7 +232,34 @@ async fn turns_are_numbered_and_a_redelivery_is_a_no_op(store: &Store) {
         ["hello", "I hear you."]
     );
     assert_eq!(store.turn(reply.id).await.unwrap().unwrap(), reply);
-    assert_eq!(store.messages_since(u.id, 0).await.unwrap(), 1);
+    assert_eq!(store.messages_since(u.id, 0, 10).await.unwrap(), 1);
+    // The newest turns, in order; a count of messages that stops at what is asked.
+    for text in ["two", "three"] {
+        store
+            .add_turn(
+                s.id,
+                NewTurn {
+                    text,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let recent = store.recent_turns(s.id, 2).await.unwrap();
+    assert_eq!(
+        recent.iter().map(|t| t.text.as_str()).collect::<Vec<_>>(),
+        ["two", "three"]
+    );
+    assert_eq!(store.messages_since(u.id, 0, 10).await.unwrap(), 3);
+    assert_eq!(store.messages_since(u.id, 0, 2).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .messages_since(u.id, kindred::store::now_ms() + 1, 10)
+            .await
+            .unwrap(),
+        0
+    );
     assert!(store.mark_event_processed("telegram", "k2").await.unwrap());
     assert!(!store.mark_event_processed("telegram", "k2").await.unwrap());
 }
