@@ -31,6 +31,7 @@ pub async fn serve(
     let Intake {
         events: mut inbound,
         reports,
+        sharing,
     } = intake;
     let recorder = tokio::spawn(record_reports(
         engine.clone(),
@@ -50,6 +51,8 @@ pub async fn serve(
         )),
         shared: shared.clone(),
     };
+    // Each beat also counts the live instances: they send for one bot, and each keeps
+    // to its share of the platforms' limits (see `kindred_adapter::Sharing`).
     let heartbeat = shared.clone().map(|instance| {
         let store = engine.store.clone();
         tokio::spawn(async move {
@@ -58,6 +61,17 @@ pub async fn serve(
                 beat.tick().await;
                 if let Err(e) = store.heartbeat(&instance).await {
                     tracing::warn!(error = %format!("{e:#}"), "heartbeat failed");
+                }
+                match store.live_instances().await {
+                    Ok(n) => {
+                        if n != sharing.instances() {
+                            tracing::info!(instances = n, "instances sending for the bot");
+                        }
+                        sharing.set(n);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %format!("{e:#}"), "counting instances failed")
+                    }
                 }
             }
         })
@@ -543,6 +557,14 @@ async fn person_task(
     }
 }
 
+/// How often a person's lease is renewed (and checked) while their events are handled
+/// one after another. Not after every event: a flood of one person's messages would
+/// then cost a database write each for the lease alone. The lease lasts far longer
+/// than this, and another instance takes it only once this one's heartbeat is
+/// [`crate::store::ALIVE_MS`] old, so a stall long enough for that is noticed at the
+/// next event, and at most this long after a take-over can an event be handled here too.
+const LEASE_RECHECK: Duration = Duration::from_secs(1);
+
 /// Handles every stored, unhandled event of the person `key`, oldest first, while
 /// holding their lease; returns at once when another live instance holds it (that one
 /// handles them). Before giving the lease up it looks once more, so an event another
@@ -561,6 +583,7 @@ async fn drain_person(
         if !engine.store.try_lease(&lease, instance, ttl).await? {
             return Ok(());
         }
+        let mut renewed = std::time::Instant::now();
         loop {
             let events = engine.store.inbox_unhandled_of(key).await?;
             if events.is_empty() {
@@ -577,12 +600,16 @@ async fn drain_person(
                     }
                 }
                 engine.store.inbox_done(id).await?;
+                if renewed.elapsed() < LEASE_RECHECK {
+                    continue;
+                }
                 if !engine.store.try_lease(&lease, instance, ttl).await? {
                     tracing::warn!(
                         "a person's lease was taken over (this instance was thought dead)"
                     );
                     return Ok(());
                 }
+                renewed = std::time::Instant::now();
             }
         }
         engine.store.release_lease(&lease, instance).await?;
