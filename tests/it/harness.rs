@@ -19,12 +19,23 @@
 //! the run) through the stand-in to `kindred run` with the shipped model, and measures the
 //! time from each message to its reply (p50/p95/p99), replies per second and the daemon's
 //! peak memory; with `KINDRED_LOAD_FLOOD=1` one more person floods it with messages
-//! meanwhile, and the others' latencies are printed beside a run without the flood.
+//! meanwhile, and the others' latencies are printed beside a run without the flood
+//! (`KINDRED_LOAD_PAIRS=3`: three such pairs, alternating, compared by their medians;
+//! `KINDRED_LOAD_FLOOD=group`: twenty members of one group flood it instead).
 //! `KINDRED_LOAD_DATABASE=postgres` runs it on a Postgres database (the tests' private
 //! server, or `KINDRED_TEST_POSTGRES_URL`) instead of a SQLite file.
 //! Sends keep to Telegram's 30 messages a second, which 500 people writing within a
 //! minute exceed (introductions, check-ins, replies and rating questions: about 42 a
 //! second); `KINDRED__TELEGRAM__MESSAGES_PER_SECOND=1000` measures Kindred without it.
+//!
+//! ```sh
+//! KINDRED_LOAD_INSTANCES=2 cargo test --release --test it shared_load_harness -- --ignored --nocapture
+//! ```
+//!
+//! The shared load harness sends the same load through Telegram's webhook, each update
+//! posted to one instance at random (as a load balancer would), first to one `kindred
+//! run` and then to that many sharing a Postgres database, and checks that every message
+//! got exactly one reply of the model.
 //!
 //! ```sh
 //! KINDRED_PEOPLE=100000 cargo test --release --test it people_harness -- --ignored --nocapture
@@ -287,7 +298,17 @@ fn peak_rss_mb(pid: u32) -> f64 {
     kindred::bench::proc_status_mb(&pid.to_string(), "VmHWM")
 }
 
-fn load_run(people: i64, per_person: usize, seconds: u64, flood: bool) {
+/// One load run; returns the others' p95 latency, ms.
+/// Who floods a load run.
+#[derive(Debug, Clone, Copy)]
+enum Flood {
+    /// One person, in a direct chat.
+    Person,
+    /// The members of one group.
+    Group,
+}
+
+fn load_run(people: i64, per_person: usize, seconds: u64, flood: Option<Flood>) -> f64 {
     // The shipped model's own reply length, not the tests' short one.
     let Harness {
         rt,
@@ -324,13 +345,21 @@ fn load_run(people: i64, per_person: usize, seconds: u64, flood: bool) {
         }
     }
     plan.sort();
-    let flooder = flood.then(|| {
+    let flooder = flood.map(|flood| {
         let tg = tg.clone();
         std::thread::spawn(move || {
             let end = Instant::now() + Duration::from_secs(seconds);
             let mut n = 0;
             while Instant::now() < end {
-                tg.dm(99_999, &format!("flood {n}"));
+                match flood {
+                    Flood::Person => tg.dm(99_999, &format!("flood {n}")),
+                    // Twenty members of one group, each addressing Kindred in turn.
+                    Flood::Group => tg.group_message(
+                        -100_999,
+                        90_000 + (n % 20) as i64,
+                        &format!("@{} flood {n}", crate::standins::telegram::BOT_USERNAME),
+                    ),
+                };
                 n += 1;
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -362,7 +391,10 @@ fn load_run(people: i64, per_person: usize, seconds: u64, flood: bool) {
     println!(
         "load harness{} on {}: {people} people, {} messages over {seconds} s: {} answered, {:.1} replies/s, latency p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms; peak RSS {rss:.0} MB; exit {status}",
         match flood_messages {
-            Some(n) => format!(" with one person flooding ({n} messages)"),
+            Some(n) => format!(" with {} flooding ({n} messages)", match flood {
+                Some(Flood::Group) => "one group",
+                _ => "one person",
+            }),
             None => String::new(),
         },
         match db {
@@ -377,6 +409,7 @@ fn load_run(people: i64, per_person: usize, seconds: u64, flood: bool) {
         percentile(&lat, 0.99),
     );
     assert_eq!(lat.len(), plan.len(), "every message answered");
+    percentile(&lat, 0.95)
 }
 
 #[test]
@@ -385,10 +418,31 @@ fn load_harness() {
     let people = env_usize("KINDRED_LOAD_PEOPLE", 500) as i64;
     let per_person = env_usize("KINDRED_LOAD_MESSAGES", 2);
     let seconds = env_usize("KINDRED_LOAD_SECONDS", 60) as u64;
-    load_run(people, per_person, seconds, false);
-    if std::env::var("KINDRED_LOAD_FLOOD").is_ok_and(|v| v == "1") {
-        load_run(people, per_person, seconds, true);
+    let flood = match std::env::var("KINDRED_LOAD_FLOOD").as_deref() {
+        Ok("1") | Ok("person") => Flood::Person,
+        Ok("group") => Flood::Group,
+        _ => {
+            load_run(people, per_person, seconds, None);
+            return;
+        }
+    };
+    // Runs with and without the flood, alternating: one pair is within the run-to-run
+    // spread, so `KINDRED_LOAD_PAIRS` pairs are compared by their medians.
+    let pairs = env_usize("KINDRED_LOAD_PAIRS", 1).max(1);
+    let (mut quiet, mut flooded) = (Vec::new(), Vec::new());
+    for _ in 0..pairs {
+        quiet.push(load_run(people, per_person, seconds, None));
+        flooded.push(load_run(people, per_person, seconds, Some(flood)));
     }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        percentile(v, 0.5)
+    };
+    let (q, f) = (median(&mut quiet), median(&mut flooded));
+    println!(
+        "load harness, {pairs} pairs: the others' p95 {q:.0} ms without the flood, {f:.0} ms with it ({:+.0} %); without: {quiet:.0?}, with: {flooded:.0?}",
+        (f / q - 1.0) * 100.0
+    );
 }
 
 /// Resident memory of a process now, MB (Linux).
@@ -484,4 +538,177 @@ fn people_harness() {
         Some(0.0),
         "no person's queue is left once all are idle"
     );
+}
+
+/// The secret of the shared harness's webhook (Telegram sends it with every update).
+const WEBHOOK_SECRET: &str = "harness_webhook-secret-0123456789abcdef";
+
+/// A Telegram update of a direct message, as Telegram posts it to a webhook.
+fn dm_update(update_id: i64, person: i64, message_id: i64, text: &str) -> serde_json::Value {
+    serde_json::json!({"update_id": update_id, "message": {"message_id": message_id, "date": 1_700_000_000,
+        "chat": {"id": person, "type": "private", "first_name": "P"},
+        "from": {"id": person, "is_bot": false, "first_name": "P"}, "text": text}})
+}
+
+/// Posts an update to the webhook on `port` as Telegram does (the call returns once the
+/// update is stored); the HTTP status.
+fn post_update(agent: &ureq::Agent, port: u16, body: &serde_json::Value) -> u16 {
+    match agent
+        .post(&format!("http://127.0.0.1:{port}/telegram"))
+        .set("X-Telegram-Bot-Api-Secret-Token", WEBHOOK_SECRET)
+        .send_json(body.clone())
+    {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(code, _)) => code,
+        Err(e) => panic!("posting an update failed: {e}"),
+    }
+}
+
+/// One run of the shared load harness: `instances` daemons on one fresh Postgres
+/// database behind Telegram's webhook, each message posted to one of them at random as
+/// a load balancer would; returns the p95 latency, ms.
+fn shared_load_run(instances: usize, people: i64, per_person: usize, seconds: u64) -> f64 {
+    let Harness {
+        rt,
+        tg,
+        dir: _dir,
+        mut env,
+    } = Harness::start(&[
+        ("KINDRED__MODEL__DECODING__MAX_LENGTH", "40"),
+        ("KINDRED__MODEL__DECODING__MIN_LENGTH", "0"),
+        ("KINDRED__TELEGRAM__MODE", "webhook"),
+        (
+            "KINDRED__TELEGRAM__WEBHOOK_URL",
+            "https://kindred.example.org/telegram",
+        ),
+        ("KINDRED_TELEGRAM_WEBHOOK_SECRET", WEBHOOK_SECRET),
+    ]);
+    let db = crate::helpers::postgres::fresh_database();
+    env.push(("KINDRED__STORAGE__URL", db.url().to_string()));
+    let shipped =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(kindred::model::DEFAULT_MODEL_DIR);
+    let mut daemons = Vec::new();
+    let mut ports = Vec::new();
+    for _ in 0..instances {
+        let port = crate::helpers::free_port();
+        let data = tempfile::tempdir().unwrap();
+        let mut env = env.clone();
+        env.push((
+            "KINDRED__TELEGRAM__WEBHOOK_LISTEN",
+            format!("127.0.0.1:{port}"),
+        ));
+        daemons.push((
+            DaemonProcess::start_with_model(data.path(), &shipped, &env, &REMOVE),
+            data,
+        ));
+        ports.push(port);
+    }
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(30))
+        .build();
+    for &port in &ports {
+        // A call without the secret is refused: the listener is up.
+        crate::helpers::wait_for("an instance's webhook", Duration::from_secs(90), || {
+            matches!(
+                agent
+                    .post(&format!("http://127.0.0.1:{port}/telegram"))
+                    .send_json(dm_update(1, 1, 1, "probe")),
+                Err(ureq::Error::Status(401, _))
+            )
+        });
+    }
+    let mut rng = rand::rng();
+    let mut plan: Vec<(u64, i64, String)> = Vec::new();
+    for p in 0..people {
+        for k in 0..per_person {
+            plan.push((
+                rng.random_range(0..seconds * 1000),
+                7000 + p,
+                format!("person {p}, message {k}: work has been hard lately"),
+            ));
+        }
+    }
+    plan.sort();
+    let start = Instant::now();
+    let mut sent: HashMap<i64, Vec<Instant>> = HashMap::new();
+    for (n, (at, user, text)) in plan.iter().enumerate() {
+        let due = start + Duration::from_millis(*at);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let port = ports[rng.random_range(0..ports.len())];
+        let at = Instant::now();
+        let id = 1000 + n as i64;
+        assert_eq!(
+            post_update(&agent, port, &dm_update(id, *user, id, text)),
+            200
+        );
+        sent.entry(*user).or_default().push(at);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while latencies(&tg, &sent, &rt.block_on(model_replies(&db))).len() < plan.len()
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let lat = latencies(&tg, &sent, &rt.block_on(model_replies(&db)));
+    let rss: Vec<String> = daemons
+        .iter()
+        .map(|(d, _)| format!("{:.0}", peak_rss_mb(d.pid())))
+        .collect();
+    let mut statuses = Vec::new();
+    for (d, _) in daemons {
+        let (status, log) = d.stop();
+        assert!(status.success(), "{log}");
+        statuses.push(status);
+    }
+    println!(
+        "shared load harness, {instances} instance(s) on Postgres behind the webhook: {people} people, {} messages over {seconds} s: {} answered, {:.1} replies/s, latency p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms; peak RSS {} MB",
+        plan.len(),
+        lat.len(),
+        lat.len() as f64 / elapsed,
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.95),
+        percentile(&lat, 0.99),
+        rss.join(" + "),
+    );
+    assert_eq!(lat.len(), plan.len(), "every message answered");
+    // And answered once: no reply of the model went out twice.
+    let model = rt.block_on(model_replies(&db));
+    let sends = tg
+        .calls_of("sendMessage")
+        .iter()
+        .filter(|c| !c.result.is_null())
+        .filter(
+            |c| match (c.body["chat_id"].as_i64(), c.body["text"].as_str()) {
+                (Some(chat), Some(text)) => model.contains(&(chat, text.to_string())),
+                _ => false,
+            },
+        )
+        .count();
+    assert_eq!(sends, plan.len(), "one reply of the model per message");
+    percentile(&lat, 0.95)
+}
+
+/// `KINDRED_LOAD_INSTANCES=2 cargo test --release --test it shared_load_harness --
+/// --ignored --nocapture`: the load of [`load_harness`] through Telegram's webhook,
+/// first with one instance, then with that many sharing one Postgres database.
+#[test]
+#[ignore = "a harness run by hand (see the module docs); it prints its measurements"]
+fn shared_load_harness() {
+    if crate::helpers::postgres::skipped("shared_load_harness") {
+        return;
+    }
+    let people = env_usize("KINDRED_LOAD_PEOPLE", 500) as i64;
+    let per_person = env_usize("KINDRED_LOAD_MESSAGES", 2);
+    let seconds = env_usize("KINDRED_LOAD_SECONDS", 60) as u64;
+    let instances = env_usize("KINDRED_LOAD_INSTANCES", 2).max(1);
+    let one = shared_load_run(1, people, per_person, seconds);
+    if instances > 1 {
+        let many = shared_load_run(instances, people, per_person, seconds);
+        println!(
+            "shared load harness: p95 {one:.0} ms with one instance, {many:.0} ms with {instances}"
+        );
+    }
 }
