@@ -46,6 +46,16 @@ impl Store {
         Ok(())
     }
 
+    /// How many instances are alive (this one included, once it has beaten).
+    pub async fn live_instances(&self) -> Result<u32> {
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM instances WHERE heartbeat_at >= $1")
+                .bind(now_ms() - ALIVE_MS)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(n.clamp(1, u32::MAX as i64) as u32)
+    }
+
     /// Instances whose heartbeat stopped.
     pub async fn dead_instances(&self) -> Result<Vec<String>> {
         let rows: Vec<(String,)> =

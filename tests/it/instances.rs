@@ -134,13 +134,12 @@ fn two_instances_share_the_work_and_one_carries_on_when_the_other_dies() {
             let agent = ureq::AgentBuilder::new()
                 .timeout(Duration::from_secs(5))
                 .build();
-            match agent
-                .post(&format!("http://127.0.0.1:{port}/telegram"))
-                .send_json(probe.clone())
-            {
-                Err(ureq::Error::Status(401, _)) => true,
-                _ => false,
-            }
+            matches!(
+                agent
+                    .post(&format!("http://127.0.0.1:{port}/telegram"))
+                    .send_json(probe.clone()),
+                Err(ureq::Error::Status(401, _))
+            )
         });
     }
     assert_eq!(

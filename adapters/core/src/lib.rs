@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 mod sending;
-pub use sending::{send_per_chat, Bucket, Pace, CARE_PREFIX};
+pub use sending::{send_per_chat, Bucket, Pace, Sharing, CARE_PREFIX};
 
 /// Whether a chat is private (a DM) or shared with other people.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -370,6 +370,7 @@ impl std::error::Error for EngineGone {}
 pub struct Inbox {
     events: mpsc::Sender<Envelope>,
     reports: mpsc::Sender<Inbound>,
+    sharing: Sharing,
 }
 
 /// The engine's end of an [`Inbox`].
@@ -379,6 +380,9 @@ pub struct Intake {
     pub events: mpsc::Receiver<Envelope>,
     /// Delivery reports ([`Inbound::Delivered`], [`Inbound::Failed`]).
     pub reports: mpsc::Receiver<Inbound>,
+    /// How many instances send for the bot: the engine knows, the adapters' sending
+    /// keeps to its share ([`Inbox::sharing`]).
+    pub sharing: Sharing,
 }
 
 impl Inbox {
@@ -386,13 +390,25 @@ impl Inbox {
     pub fn channel(capacity: usize) -> (Inbox, Intake) {
         let (events, events_rx) = mpsc::channel(capacity);
         let (reports, reports_rx) = mpsc::channel(capacity);
+        let sharing = Sharing::default();
         (
-            Inbox { events, reports },
+            Inbox {
+                events,
+                reports,
+                sharing: sharing.clone(),
+            },
             Intake {
                 events: events_rx,
                 reports: reports_rx,
+                sharing,
             },
         )
+    }
+
+    /// How many instances send for the bot now (see [`Sharing`]): for
+    /// [`send_per_chat`].
+    pub fn sharing(&self) -> Sharing {
+        self.sharing.clone()
     }
 
     /// Hands over an event the platform will not redeliver (a console line, a delivery

@@ -80,28 +80,67 @@ impl Bucket {
     }
 }
 
-/// A bucket's state: the sends it holds now (fractions included) as of `at`.
+/// How many instances of Kindred send for the same bot now. A platform's limits are the
+/// bot's, not one process's: two instances each keeping to 30 a second would send 60.
+/// So each keeps to its share: the platform's budget and each shared chat's (whose
+/// members may be handled by different instances) are divided by this number, which
+/// the engine keeps up to date from the instances' heartbeats. A direct chat's is not:
+/// one person is handled by one instance at a time.
+#[derive(Debug, Clone)]
+pub struct Sharing(std::sync::Arc<std::sync::atomic::AtomicU32>);
+
+impl Default for Sharing {
+    fn default() -> Self {
+        Self(std::sync::Arc::new(std::sync::atomic::AtomicU32::new(1)))
+    }
+}
+
+impl Sharing {
+    /// `instances` send for the bot now (at least this one).
+    pub fn set(&self, instances: u32) {
+        self.0
+            .store(instances.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn instances(&self) -> u32 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed).max(1)
+    }
+}
+
+/// A bucket's state: the sends it holds now (fractions included) as of `at`; when the
+/// bucket is shared with other instances (`sharing`), this instance's part of it.
 struct Tokens {
     bucket: Bucket,
+    sharing: Option<Sharing>,
     held: f64,
     at: tokio::time::Instant,
 }
 
 impl Tokens {
-    fn new(bucket: Bucket) -> Self {
-        Self {
+    fn new(bucket: Bucket, sharing: Option<Sharing>) -> Self {
+        let mut tokens = Self {
             bucket,
-            held: bucket.burst as f64,
+            sharing,
+            held: 0.0,
             at: tokio::time::Instant::now(),
-        }
+        };
+        tokens.held = tokens.share().0;
+        tokens
+    }
+
+    /// This instance's share of the bucket: what it holds at most, and seconds a send.
+    fn share(&self) -> (f64, f64) {
+        let n = self.sharing.as_ref().map_or(1, Sharing::instances) as f64;
+        let every = self.bucket.every.as_secs_f64().max(1e-9) * n;
+        ((self.bucket.burst as f64 / n).max(1.0), every)
     }
 
     /// Adds what has refilled since the last look; returns the interval in seconds.
     fn refill(&mut self) -> f64 {
         let now = tokio::time::Instant::now();
-        let every = self.bucket.every.as_secs_f64().max(1e-9);
+        let (burst, every) = self.share();
         let refilled = now.saturating_duration_since(self.at).as_secs_f64() / every;
-        self.held = (self.held + refilled).min(self.bucket.burst as f64);
+        self.held = (self.held + refilled).min(burst);
         self.at = now;
         every
     }
@@ -109,7 +148,7 @@ impl Tokens {
     /// Whether the bucket has refilled completely (its chat's pace holds nothing back).
     fn is_full(&mut self) -> bool {
         self.refill();
-        self.held >= self.bucket.burst as f64
+        self.held >= self.share().0
     }
 
     /// Takes one send only if it may go now (for what is worth sending only at once).
@@ -140,11 +179,14 @@ impl Tokens {
 /// answers to one person, or a chat whose sends keep failing and being retried holds
 /// back only that chat, never everyone's replies. Sends keep to `pace`: each chat's new
 /// messages to its chat's bucket, every call to the platform's. Returns once `outbound`
-/// has closed and every queue is empty.
+/// has closed and every queue is empty. With other instances sending for the same bot,
+/// this one keeps to its share of the platform's and of shared chats' budgets
+/// (`sharing`).
 pub async fn send_per_chat<F, Fut>(
     mut outbound: mpsc::Receiver<Outbound>,
     concurrency: usize,
     pace: Pace,
+    sharing: Sharing,
     send: F,
 ) where
     F: Fn(Outbound) -> Fut + Clone + Send + 'static,
@@ -164,7 +206,10 @@ pub async fn send_per_chat<F, Fut>(
     }
 
     let permits = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
-    let platform = Arc::new(std::sync::Mutex::new(Tokens::new(pace.platform)));
+    let platform = Arc::new(std::sync::Mutex::new(Tokens::new(
+        pace.platform,
+        Some(sharing.clone()),
+    )));
     let mut queues: HashMap<(String, String), ChatQueue> = HashMap::new();
     let mut workers = tokio::task::JoinSet::new();
     while let Some(o) = outbound.recv().await {
@@ -184,10 +229,10 @@ pub async fn send_per_chat<F, Fut>(
             let pending = Arc::new(AtomicUsize::new(0));
             let (send, permits, left) = (send.clone(), permits.clone(), pending.clone());
             let platform = platform.clone();
-            let tokens = Arc::new(std::sync::Mutex::new(Tokens::new(match o.chat().kind {
-                ChatKind::Direct => pace.direct,
-                ChatKind::Group => pace.group,
-            })));
+            let tokens = Arc::new(std::sync::Mutex::new(match o.chat().kind {
+                ChatKind::Direct => Tokens::new(pace.direct, None),
+                ChatKind::Group => Tokens::new(pace.group, Some(sharing.clone())),
+            }));
             let chat = tokens.clone();
             workers.spawn(async move {
                 while let Some(o) = rx.recv().await {
@@ -274,11 +319,15 @@ mod tests {
 
     impl Recorder {
         fn start(concurrency: usize, pace: Pace) -> Self {
+            Self::shared(concurrency, pace, Sharing::default())
+        }
+
+        fn shared(concurrency: usize, pace: Pace, sharing: Sharing) -> Self {
             let (tx, rx) = mpsc::channel(256);
             let start = tokio::time::Instant::now();
             let log: Arc<std::sync::Mutex<Vec<(Outbound, Duration)>>> = Default::default();
             let calls = log.clone();
-            let sender = tokio::spawn(send_per_chat(rx, concurrency, pace, move |o| {
+            let sender = tokio::spawn(send_per_chat(rx, concurrency, pace, sharing, move |o| {
                 let calls = calls.clone();
                 async move { calls.lock().unwrap().push((o, start.elapsed())) }
             }));
@@ -342,6 +391,59 @@ mod tests {
         assert!(at("other")[0] < Duration::from_millis(100), "{sent:?}");
         // A group's second message waits for its slower bucket.
         assert!(at("g")[1] >= Duration::from_millis(290), "{sent:?}");
+    }
+
+    /// With a second instance sending for the bot, this one keeps to half the
+    /// platform's budget and half a shared chat's; a direct chat keeps its whole own.
+    #[tokio::test]
+    async fn instances_sending_for_one_bot_share_its_budget() {
+        let chats = Bucket {
+            burst: 2,
+            every: Duration::from_millis(200),
+        };
+        let run = |instances: u32, platform: Bucket| async move {
+            let sharing = Sharing::default();
+            sharing.set(instances);
+            let pace = Pace {
+                platform,
+                direct: chats,
+                group: chats,
+            };
+            let r = Recorder::shared(8, pace, sharing);
+            for chat in [ChatRef::group("t", "g", None), ChatRef::direct("t", "one")] {
+                r.send(text(&chat, 0)).await;
+                r.send(text(&chat, 1)).await;
+            }
+            for n in 0..15 {
+                r.send(text(&ChatRef::direct("t", format!("p{n}")), n))
+                    .await;
+            }
+            r.finish().await
+        };
+        let last = |sent: &[(Outbound, Duration)]| sent.iter().map(|(_, t)| *t).max().unwrap();
+        let gap = |sent: &[(Outbound, Duration)], chat: &str| {
+            let at = times_in(sent, chat);
+            at[1] - at[0]
+        };
+        // The platform's budget of 20 a second: alone, all 19 go at once; one of two
+        // sends 10 at once, then one every 100 ms (the last about 900 ms in).
+        let alone = run(1, Bucket::per_second(20)).await;
+        assert!(last(&alone) < Duration::from_millis(150), "{alone:?}");
+        let shared = run(2, Bucket::per_second(20)).await;
+        assert!(last(&shared) >= Duration::from_millis(850), "{shared:?}");
+        // A chat's budget of two at once: alone, a group's second message goes at once;
+        // one of two waits its share's 400 ms. A person's is theirs alone either way.
+        let alone = run(1, Bucket::per_second(1000)).await;
+        assert!(gap(&alone, "g") < Duration::from_millis(100), "{alone:?}");
+        let shared = run(2, Bucket::per_second(1000)).await;
+        assert!(
+            gap(&shared, "g") >= Duration::from_millis(390),
+            "{shared:?}"
+        );
+        assert!(
+            gap(&shared, "one") < Duration::from_millis(100),
+            "{shared:?}"
+        );
     }
 
     /// A chat keeps its pace when its queue empties and others' messages make the sender
@@ -442,10 +544,13 @@ mod tests {
 
     #[test]
     fn a_bucket_gives_its_burst_then_one_per_interval() {
-        let mut t = Tokens::new(Bucket {
-            burst: 2,
-            every: Duration::from_secs(10),
-        });
+        let mut t = Tokens::new(
+            Bucket {
+                burst: 2,
+                every: Duration::from_secs(10),
+            },
+            None,
+        );
         assert_eq!(t.take(), Duration::ZERO);
         assert_eq!(t.take(), Duration::ZERO);
         let wait = t.take();
@@ -456,10 +561,13 @@ mod tests {
         assert_eq!(Bucket::per_second(50).every, Duration::from_millis(20));
         // What may only go at once is refused while the bucket is empty, and takes nothing.
         assert!(!t.try_take());
-        let mut fresh = Tokens::new(Bucket {
-            burst: 1,
-            every: Duration::from_secs(10),
-        });
+        let mut fresh = Tokens::new(
+            Bucket {
+                burst: 1,
+                every: Duration::from_secs(10),
+            },
+            None,
+        );
         assert!(fresh.try_take());
         assert!(!fresh.try_take());
     }

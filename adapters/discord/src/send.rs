@@ -105,6 +105,7 @@ pub async fn run_outbound(
         outbound,
         SENDS_AT_ONCE,
         kindred_adapter::Pace::DISCORD,
+        inbox.sharing(),
         move |o| {
             let (http, inbox, deferred, answered) = (
                 http.clone(),

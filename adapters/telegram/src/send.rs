@@ -98,7 +98,8 @@ pub async fn run_outbound(
         platform: kindred_adapter::Bucket::per_second(messages_per_second.max(1)),
         ..kindred_adapter::Pace::TELEGRAM
     };
-    kindred_adapter::send_per_chat(outbound, SENDS_AT_ONCE, pace, move |o| {
+    let sharing = inbox.sharing();
+    kindred_adapter::send_per_chat(outbound, SENDS_AT_ONCE, pace, sharing, move |o| {
         let (bot, inbox, redact) = (bot.clone(), inbox.clone(), redact.clone());
         async move { send_one(&bot, o, &inbox, &redact).await }
     })

@@ -160,7 +160,7 @@ fn pull_model_directory(hub: &Hub, repo: &str, staging: &Path, pulled: &mut Pull
     } else {
         bail!("{repo} has no weights Kindred reads (model.safetensors, sharded safetensors or pytorch_model.bin)");
     }
-    if !has("tokenizer.json") && !(has("vocab.json") && has("merges.txt")) {
+    if !(has("tokenizer.json") || (has("vocab.json") && has("merges.txt"))) {
         bail!("{repo} has no tokenizer (tokenizer.json, or vocab.json and merges.txt)");
     }
     for name in TOKENIZER_FILES {
