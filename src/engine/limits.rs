@@ -20,7 +20,10 @@
 //! chat's messages are kept and screened but not answered for the rest of the minute.
 //!
 //! The count is kept in memory per instance: it is a guard against floods, not an
-//! accounting, and a restart forgetting it is harmless.
+//! accounting, and a restart forgetting it is harmless. A person is handled by one
+//! instance at a time, so their count is whole there; a shared chat's members may be
+//! handled by several, so each instance allows the chat its share of the limit (the
+//! same share of the chat's sending budget it keeps to).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -50,6 +53,8 @@ struct Window {
 
 pub(super) struct ActionLimit {
     per_minute: usize,
+    /// When set, the instances sharing the limit: each allows its share.
+    sharing: Option<kindred_adapter::Sharing>,
     windows: Mutex<HashMap<String, Window>>,
 }
 
@@ -57,8 +62,25 @@ impl ActionLimit {
     pub(super) fn new(per_minute: usize) -> Self {
         Self {
             per_minute,
+            sharing: None,
             windows: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A limit that instances share: with `n` of them, each allows `per_minute / n`
+    /// (at least one). For a shared chat, whose members may be handled by different
+    /// instances, as its sends are shared (`kindred_adapter::Sharing`).
+    pub(super) fn shared(per_minute: usize, sharing: kindred_adapter::Sharing) -> Self {
+        Self {
+            sharing: Some(sharing),
+            ..Self::new(per_minute)
+        }
+    }
+
+    /// What this instance allows a minute now.
+    fn allowed(&self) -> usize {
+        let n = self.sharing.as_ref().map_or(1, |s| s.instances()) as usize;
+        (self.per_minute / n).max(1)
     }
 
     /// Counts one event of `person` now.
@@ -82,7 +104,7 @@ impl ActionLimit {
             };
         }
         w.count += 1;
-        match w.count.cmp(&(self.per_minute + 1)) {
+        match w.count.cmp(&(self.allowed() + 1)) {
             std::cmp::Ordering::Less => Verdict::Allow,
             std::cmp::Ordering::Equal => Verdict::Tell,
             std::cmp::Ordering::Greater => Verdict::Drop,
@@ -110,6 +132,20 @@ mod tests {
         assert_eq!(limit.check_at("ben", t0), Allow);
         // A minute later ana starts again.
         assert_eq!(limit.check_at("ana", t0 + WINDOW), Allow);
+    }
+
+    #[test]
+    fn a_shared_limit_allows_each_instance_its_share() {
+        let sharing = kindred_adapter::Sharing::default();
+        let limit = ActionLimit::shared(4, sharing.clone());
+        let t0 = Instant::now();
+        let alone: Vec<Verdict> = (0..5).map(|_| limit.check_at("g", t0)).collect();
+        use Verdict::*;
+        assert_eq!(alone, [Allow, Allow, Allow, Allow, Tell]);
+        sharing.set(2);
+        let t1 = t0 + WINDOW;
+        let shared: Vec<Verdict> = (0..3).map(|_| limit.check_at("g", t1)).collect();
+        assert_eq!(shared, [Allow, Allow, Tell]);
     }
 
     #[test]

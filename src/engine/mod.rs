@@ -55,6 +55,8 @@ pub struct Engine {
     responses: Arc<safety::Responses>,
     actions: Arc<limits::ActionLimit>,
     group_events: Arc<limits::ActionLimit>,
+    /// How many instances share the work (kept up to date by `runtime::serve`).
+    instances: kindred_adapter::Sharing,
 }
 
 impl Engine {
@@ -67,11 +69,15 @@ impl Engine {
             .expect("safety settings are validated at start-up");
         let responses = settings.safety.responses();
         let actions = limits::ActionLimit::new(settings.conversation.max_actions_per_minute);
-        let group_events =
-            limits::ActionLimit::new(settings.conversation.max_group_events_per_minute);
+        let instances = kindred_adapter::Sharing::default();
+        let group_events = limits::ActionLimit::shared(
+            settings.conversation.max_group_events_per_minute,
+            instances.clone(),
+        );
         Self {
             actions: Arc::new(actions),
             group_events: Arc::new(group_events),
+            instances,
             store,
             model,
             settings,

@@ -55,6 +55,7 @@ pub async fn serve(
     // to its share of the platforms' limits (see `kindred_adapter::Sharing`).
     let heartbeat = shared.clone().map(|instance| {
         let store = engine.store.clone();
+        let engine_share = engine.instances.clone();
         tokio::spawn(async move {
             let mut beat = tokio::time::interval(Duration::from_secs(2));
             loop {
@@ -68,6 +69,7 @@ pub async fn serve(
                             tracing::info!(instances = n, "instances sending for the bot");
                         }
                         sharing.set(n);
+                        engine_share.set(n);
                     }
                     Err(e) => {
                         tracing::warn!(error = %format!("{e:#}"), "counting instances failed")
