@@ -180,6 +180,27 @@ fn instance_name() -> String {
     format!("{host}-{}-{}", std::process::id(), random_token(6))
 }
 
+/// A connection idle for longer than this is checked before it is used again.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(10);
+
+/// Pool settings both databases share. sqlx checks every connection before handing it
+/// out (a round trip to the server each time, so every query cost two); here only one
+/// that has been idle a while is checked, which is when a server restart or a dropped
+/// link is likely to have broken it. The cost: a connection in busy use when the server
+/// restarts fails its next query (and is dropped) instead of being replaced first.
+fn pool_options() -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > PING_AFTER_IDLE {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
 /// Warns when others than Kindred's user can read into the data directory.
 fn warn_if_shared(dir: &Path) {
     #[cfg(unix)]
@@ -286,7 +307,7 @@ impl Store {
             "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
             busy_timeout.as_millis()
         );
-        let pool = AnyPoolOptions::new()
+        let pool = pool_options()
             .max_connections(4)
             .after_connect(move |conn, _| {
                 let pragmas = pragmas.clone();
@@ -313,7 +334,7 @@ impl Store {
     /// for a lock another instance holds (`lock_timeout`), as it does on SQLite.
     async fn open_postgres(location: &Location, busy_timeout: Duration) -> Result<Self> {
         let lock_timeout = format!("SET lock_timeout = {}", busy_timeout.as_millis());
-        let pool = AnyPoolOptions::new()
+        let pool = pool_options()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _| {
