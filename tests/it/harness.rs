@@ -29,13 +29,13 @@
 //! second); `KINDRED__TELEGRAM__MESSAGES_PER_SECOND=1000` measures Kindred without it.
 //!
 //! ```sh
-//! KINDRED_LOAD_INSTANCES=2 cargo test --release --test it shared_load_harness -- --ignored --nocapture
+//! KINDRED_LOAD_INSTANCES=2 cargo test --release --test it instances_harness -- --ignored --nocapture
 //! ```
 //!
-//! The shared load harness sends the same load through Telegram's webhook, each update
-//! posted to one instance at random (as a load balancer would), first to one `kindred
-//! run` and then to that many sharing a Postgres database, and checks that every message
-//! got exactly one reply of the model.
+//! The instances harness sends the load harness's load through Telegram's webhook,
+//! each update posted to one instance at random (as a load balancer would), first to
+//! one `kindred run` and then to that many sharing a Postgres database, and checks that
+//! every message got exactly one reply of the model.
 //!
 //! ```sh
 //! KINDRED_PEOPLE=100000 cargo test --release --test it people_harness -- --ignored --nocapture
@@ -564,7 +564,7 @@ fn post_update(agent: &ureq::Agent, port: u16, body: &serde_json::Value) -> u16 
     }
 }
 
-/// One run of the shared load harness: `instances` daemons on one fresh Postgres
+/// One run of the instances harness: `instances` daemons on one fresh Postgres
 /// database behind Telegram's webhook, each message posted to one of them at random as
 /// a load balancer would; returns the p95 latency, ms.
 fn shared_load_run(instances: usize, people: i64, per_person: usize, seconds: u64) -> f64 {
@@ -664,7 +664,7 @@ fn shared_load_run(instances: usize, people: i64, per_person: usize, seconds: u6
         statuses.push(status);
     }
     println!(
-        "shared load harness, {instances} instance(s) on Postgres behind the webhook: {people} people, {} messages over {seconds} s: {} answered, {:.1} replies/s, latency p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms; peak RSS {} MB",
+        "instances harness, {instances} instance(s) on Postgres behind the webhook: {people} people, {} messages over {seconds} s: {} answered, {:.1} replies/s, latency p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms; peak RSS {} MB",
         plan.len(),
         lat.len(),
         lat.len() as f64 / elapsed,
@@ -691,13 +691,13 @@ fn shared_load_run(instances: usize, people: i64, per_person: usize, seconds: u6
     percentile(&lat, 0.95)
 }
 
-/// `KINDRED_LOAD_INSTANCES=2 cargo test --release --test it shared_load_harness --
+/// `KINDRED_LOAD_INSTANCES=2 cargo test --release --test it instances_harness --
 /// --ignored --nocapture`: the load of [`load_harness`] through Telegram's webhook,
 /// first with one instance, then with that many sharing one Postgres database.
 #[test]
 #[ignore = "a harness run by hand (see the module docs); it prints its measurements"]
-fn shared_load_harness() {
-    if crate::helpers::postgres::skipped("shared_load_harness") {
+fn instances_harness() {
+    if crate::helpers::postgres::skipped("instances_harness") {
         return;
     }
     let people = env_usize("KINDRED_LOAD_PEOPLE", 500) as i64;
@@ -708,7 +708,7 @@ fn shared_load_harness() {
     if instances > 1 {
         let many = shared_load_run(instances, people, per_person, seconds);
         println!(
-            "shared load harness: p95 {one:.0} ms with one instance, {many:.0} ms with {instances}"
+            "instances harness: p95 {one:.0} ms with one instance, {many:.0} ms with {instances}"
         );
     }
 }
