@@ -182,8 +182,39 @@ impl Engine {
                 interaction: None,
             })
             .await;
+        out.care_sent();
         self.alert_moderators(chat, user_id, words, finding, out)
             .await
+    }
+
+    /// The crisis response to `words` whose handling failed before it went out (the
+    /// database refused to store them, say): the screen needs nothing stored, and a
+    /// person at risk gets the resources whatever else failed. The community's own
+    /// resources if they can still be read, else the configured ones. Nothing is
+    /// recorded (the words were not either) and no moderator is alerted (both need the
+    /// database); if the event is handled again later, the resources come again.
+    pub(super) async fn care_despite_failure(&self, chat: &ChatRef, words: &str, out: &Out) {
+        let Some(finding) = self.screen.screen(words) else {
+            return;
+        };
+        let crisis = match self.crisis_message(chat).await {
+            Ok(m) => m,
+            Err(_) => self.settings.safety.crisis_message.clone(),
+        };
+        crate::metrics::metrics().crisis_detected(finding.category.name());
+        tracing::warn!(
+            category = %finding.category,
+            "risk detected in a message whose handling failed: crisis response sent, not recorded"
+        );
+        let _ = out
+            .send(Outbound::Text {
+                id: Some(unrecorded_care_id()),
+                chat: chat.clone(),
+                text: self.responses.compose(&finding, &crisis),
+                interaction: None,
+            })
+            .await;
+        out.care_sent();
     }
 
     /// Tells a community's moderators, where they asked for it (`/kindred alerts`,

@@ -105,10 +105,20 @@ impl Engine {
     pub async fn handle(&self, ev: Inbound, tx: &mpsc::Sender<Outbound>) -> Result<()> {
         let chat = ev.origin().map(|(c, _)| c.clone());
         let out = &Out::answering(tx, &ev);
+        // Kept for the crisis screen should handling fail before it was done.
+        let words = match &ev {
+            Inbound::Message { text, .. } | Inbound::Edited { text, .. } => Some(text.clone()),
+            Inbound::NonText { caption, .. } => caption.clone(),
+            Inbound::Command { args, .. } => Some(args.clone()),
+            _ => None,
+        };
         let result = self.dispatch(ev, out).await;
         if let Err(e) = &result {
             tracing::error!(error = %format!("{e:#}"), "handling an event failed");
             if let Some(chat) = &chat {
+                if let (Some(words), false) = (&words, out.has_sent_care()) {
+                    self.care_despite_failure(chat, words, out).await;
+                }
                 let _ = out
                     .send(Outbound::Text {
                         id: None,

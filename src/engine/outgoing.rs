@@ -13,6 +13,8 @@ pub(super) struct Out {
     /// When the person's message this answers reached the engine, until its reply has
     /// gone out (the reply latency metric).
     message_at: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Whether crisis resources went out for the event this answers.
+    care_sent: std::sync::atomic::AtomicBool,
 }
 
 impl Out {
@@ -21,6 +23,7 @@ impl Out {
             tx: tx.clone(),
             interaction: None,
             message_at: Default::default(),
+            care_sent: Default::default(),
         }
     }
 
@@ -41,7 +44,19 @@ impl Out {
             tx: tx.clone(),
             interaction,
             message_at: std::sync::Mutex::new(message_at),
+            care_sent: Default::default(),
         }
+    }
+
+    /// Records that crisis resources went out for this event.
+    pub(super) fn care_sent(&self) {
+        self.care_sent
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether crisis resources went out for this event.
+    pub(super) fn has_sent_care(&self) -> bool {
+        self.care_sent.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub(super) async fn send(
@@ -115,6 +130,13 @@ pub(super) fn turn_outbound_id(t: &crate::store::Turn) -> String {
     } else {
         format!("turn:{}", t.id)
     }
+}
+
+/// The outbound id of crisis resources sent without a turn recorded for them (the
+/// store failed): it goes ahead of the platform's budget like every `care:` message,
+/// names no turn, and is unique (Discord's nonce is made of it).
+pub(super) fn unrecorded_care_id() -> String {
+    format!("{CARE_PREFIX}now-{}", crate::store::random_token(10))
 }
 
 /// The turn an outbound id names, if it names one.

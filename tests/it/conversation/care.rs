@@ -401,3 +401,54 @@ async fn an_alert_group_is_linked_with_a_one_time_code() {
         "{out:?}"
     );
 }
+
+/// When the database refuses the person's words (locked by another process, down), the
+/// screen still reads them: a person at risk gets the resources at once, ahead of the
+/// sending budget, and then the "try again"; anyone else gets only the "try again".
+#[tokio::test]
+async fn the_resources_go_out_even_when_the_database_refuses_the_message() {
+    let mut settings = RESPONSES.to_vec();
+    settings.push(("KINDRED__STORAGE__BUSY_TIMEOUT_MS", "100"));
+    let app = spawn_app(&settings).await;
+    app.send(message("ana", "hello")).await;
+    let lock = app.lock_database().await;
+    let handle = |text: &'static str| {
+        let engine = app.engine.clone();
+        async move {
+            let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+            let result = engine.handle(message("ana", text), &tx).await;
+            drop(tx);
+            let mut said = Vec::new();
+            while let Some(o) = rx.recv().await {
+                said.push(o);
+            }
+            (result, said)
+        }
+    };
+    let (result, said) = handle("honestly I want to kill myself").await;
+    assert!(result.is_err(), "the database was locked");
+    let sent: Vec<(Option<String>, String)> = said
+        .iter()
+        .filter_map(|o| match o {
+            Outbound::Text { id, text, .. } => Some((id.clone(), text.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[0].1, "GLAD YOU TOLD ME\n\nCALL 988 NOW");
+    assert!(
+        sent[0]
+            .0
+            .as_deref()
+            .is_some_and(|id| id.starts_with(kindred_adapter::CARE_PREFIX)),
+        "sent as crisis resources, ahead of the budget: {sent:?}"
+    );
+    assert!(sent[1].1.contains("try again"), "{sent:?}");
+    let (_, said) = handle("are you there?").await;
+    let plain = texts(&said);
+    assert!(
+        plain.len() == 1 && plain[0].contains("try again"),
+        "{plain:?}"
+    );
+    lock.release().await;
+}
