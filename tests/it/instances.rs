@@ -191,6 +191,19 @@ fn two_instances_share_the_work_and_one_carries_on_when_the_other_dies() {
         assert_eq!(answers, [1, 1, 1, 1], "person {person}: one reply each");
     }
 
+    // Everything so far has reached the platform (sends keep to each instance's share
+    // of Telegram's pace, so the last may still be queued): the kill below is to test
+    // the work just handed over, not sends that happened to be on their way (a reply
+    // sent in the instant before a SIGKILL can go out twice; the crash harness counts
+    // those).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(1..=PEOPLE).all(|p| tg.texts_to(1000 + p).len() >= 1 + 4 + 2) {
+        assert!(
+            Instant::now() < deadline,
+            "the first four rounds' messages never all went out"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     // One instance dies with work just handed to it; the other carries on.
     for person in 1..=PEOPLE {
         update_id += 1;
