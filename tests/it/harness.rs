@@ -299,6 +299,63 @@ fn peak_rss_mb(pid: u32) -> f64 {
 }
 
 /// One load run; returns the others' p95 latency, ms.
+/// Each person's messages at random moments over `seconds`, in the order they are due:
+/// (milliseconds from the start, the person, the text).
+fn message_plan(people: i64, per_person: usize, seconds: u64) -> Vec<(u64, i64, String)> {
+    let mut rng = rand::rng();
+    let mut plan = Vec::new();
+    for p in 0..people {
+        for k in 0..per_person {
+            plan.push((
+                rng.random_range(0..seconds * 1000),
+                7000 + p,
+                format!("person {p}, message {k}: work has been hard lately"),
+            ));
+        }
+    }
+    plan.sort();
+    plan
+}
+
+/// Sends the plan's messages as they fall due (`send`: their number, person and
+/// text); returns when it started and when each person's messages were sent.
+fn send_on_plan(
+    plan: &[(u64, i64, String)],
+    mut send: impl FnMut(usize, i64, &str),
+) -> (Instant, HashMap<i64, Vec<Instant>>) {
+    let start = Instant::now();
+    let mut sent: HashMap<i64, Vec<Instant>> = HashMap::new();
+    for (n, (at, user, text)) in plan.iter().enumerate() {
+        let due = start + Duration::from_millis(*at);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let at = Instant::now();
+        send(n, *user, text);
+        sent.entry(*user).or_default().push(at);
+    }
+    (start, sent)
+}
+
+/// The latencies of the answered messages, once all `expected` are answered or a
+/// minute more has passed.
+fn answered(
+    rt: &tokio::runtime::Runtime,
+    tg: &TelegramStandIn,
+    sent: &HashMap<i64, Vec<Instant>>,
+    db: &Location,
+    expected: usize,
+) -> Vec<f64> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let lat = latencies(tg, sent, &rt.block_on(model_replies(db)));
+        if lat.len() >= expected || Instant::now() >= deadline {
+            return lat;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 /// Who floods a load run.
 #[derive(Debug, Clone, Copy)]
 enum Flood {
@@ -331,20 +388,7 @@ fn load_run(people: i64, per_person: usize, seconds: u64, flood: Option<Flood>) 
     let shipped =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(kindred::model::DEFAULT_MODEL_DIR);
     let daemon = DaemonProcess::start_with_model(dir.path(), &shipped, &env, &REMOVE);
-    // Each person's messages at random moments over the run.
-    let mut rng = rand::rng();
-    let mut plan: Vec<(u64, i64, String)> = Vec::new();
-    for p in 0..people {
-        for k in 0..per_person {
-            let at = rng.random_range(0..seconds * 1000);
-            plan.push((
-                at,
-                7000 + p,
-                format!("person {p}, message {k}: work has been hard lately"),
-            ));
-        }
-    }
-    plan.sort();
+    let plan = message_plan(people, per_person, seconds);
     let flooder = flood.map(|flood| {
         let tg = tg.clone();
         std::thread::spawn(move || {
@@ -366,26 +410,12 @@ fn load_run(people: i64, per_person: usize, seconds: u64, flood: Option<Flood>) 
             n
         })
     });
-    let start = Instant::now();
-    let mut sent: HashMap<i64, Vec<Instant>> = HashMap::new();
-    for (at, user, text) in &plan {
-        let due = start + Duration::from_millis(*at);
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
-        tg.dm(*user, text);
-        sent.entry(*user).or_default().push(Instant::now());
-    }
+    let (start, sent) = send_on_plan(&plan, |_, user, text| {
+        tg.dm(user, text);
+    });
     let flood_messages = flooder.map(|f| f.join().unwrap());
-    // Until every person's messages are answered, or a minute more.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while latencies(&tg, &sent, &rt.block_on(model_replies(&db))).len() < plan.len()
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    let lat = answered(&rt, &tg, &sent, &db, plan.len());
     let elapsed = start.elapsed().as_secs_f64();
-    let lat = latencies(&tg, &sent, &rt.block_on(model_replies(&db)));
     let rss = peak_rss_mb(daemon.pid());
     let (status, _) = daemon.stop();
     println!(
@@ -617,51 +647,25 @@ fn shared_load_run(instances: usize, people: i64, per_person: usize, seconds: u6
             )
         });
     }
+    let plan = message_plan(people, per_person, seconds);
     let mut rng = rand::rng();
-    let mut plan: Vec<(u64, i64, String)> = Vec::new();
-    for p in 0..people {
-        for k in 0..per_person {
-            plan.push((
-                rng.random_range(0..seconds * 1000),
-                7000 + p,
-                format!("person {p}, message {k}: work has been hard lately"),
-            ));
-        }
-    }
-    plan.sort();
-    let start = Instant::now();
-    let mut sent: HashMap<i64, Vec<Instant>> = HashMap::new();
-    for (n, (at, user, text)) in plan.iter().enumerate() {
-        let due = start + Duration::from_millis(*at);
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
+    let (start, sent) = send_on_plan(&plan, |n, user, text| {
         let port = ports[rng.random_range(0..ports.len())];
-        let at = Instant::now();
         let id = 1000 + n as i64;
         assert_eq!(
-            post_update(&agent, port, &dm_update(id, *user, id, text)),
+            post_update(&agent, port, &dm_update(id, user, id, text)),
             200
         );
-        sent.entry(*user).or_default().push(at);
-    }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while latencies(&tg, &sent, &rt.block_on(model_replies(&db))).len() < plan.len()
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    });
+    let lat = answered(&rt, &tg, &sent, &db, plan.len());
     let elapsed = start.elapsed().as_secs_f64();
-    let lat = latencies(&tg, &sent, &rt.block_on(model_replies(&db)));
     let rss: Vec<String> = daemons
         .iter()
         .map(|(d, _)| format!("{:.0}", peak_rss_mb(d.pid())))
         .collect();
-    let mut statuses = Vec::new();
     for (d, _) in daemons {
         let (status, log) = d.stop();
         assert!(status.success(), "{log}");
-        statuses.push(status);
     }
     println!(
         "instances harness, {instances} instance(s) on Postgres behind the webhook: {people} people, {} messages over {seconds} s: {} answered, {:.1} replies/s, latency p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms; peak RSS {} MB",
