@@ -356,6 +356,19 @@ fn answered(
     }
 }
 
+/// What a load run measured, as its line prints it: messages, answers, replies a
+/// second and the latency percentiles (`lat` sorted, ms; `elapsed` in seconds).
+fn latency_summary(lat: &[f64], messages: usize, seconds: u64, elapsed: f64) -> String {
+    format!(
+        "{messages} messages over {seconds} s: {} answered, {:.1} replies/s, latency p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms",
+        lat.len(),
+        lat.len() as f64 / elapsed,
+        percentile(lat, 0.5),
+        percentile(lat, 0.95),
+        percentile(lat, 0.99),
+    )
+}
+
 /// Who floods a load run.
 #[derive(Debug, Clone, Copy)]
 enum Flood {
@@ -419,24 +432,22 @@ fn load_run(people: i64, per_person: usize, seconds: u64, flood: Option<Flood>) 
     let rss = peak_rss_mb(daemon.pid());
     let (status, _) = daemon.stop();
     println!(
-        "load harness{} on {}: {people} people, {} messages over {seconds} s: {} answered, {:.1} replies/s, latency p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms; peak RSS {rss:.0} MB; exit {status}",
+        "load harness{} on {}: {people} people, {}; peak RSS {rss:.0} MB; exit {status}",
         match flood_messages {
-            Some(n) => format!(" with {} flooding ({n} messages)", match flood {
-                Some(Flood::Group) => "one group",
-                _ => "one person",
-            }),
+            Some(n) => format!(
+                " with {} flooding ({n} messages)",
+                match flood {
+                    Some(Flood::Group) => "one group",
+                    _ => "one person",
+                }
+            ),
             None => String::new(),
         },
         match db {
             Location::Sqlite(_) => "SQLite",
             Location::Postgres(_) => "Postgres",
         },
-        plan.len(),
-        lat.len(),
-        lat.len() as f64 / elapsed,
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.95),
-        percentile(&lat, 0.99),
+        latency_summary(&lat, plan.len(), seconds, elapsed),
     );
     assert_eq!(lat.len(), plan.len(), "every message answered");
     percentile(&lat, 0.95)
@@ -668,13 +679,8 @@ fn shared_load_run(instances: usize, people: i64, per_person: usize, seconds: u6
         assert!(status.success(), "{log}");
     }
     println!(
-        "instances harness, {instances} instance(s) on Postgres behind the webhook: {people} people, {} messages over {seconds} s: {} answered, {:.1} replies/s, latency p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms; peak RSS {} MB",
-        plan.len(),
-        lat.len(),
-        lat.len() as f64 / elapsed,
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.95),
-        percentile(&lat, 0.99),
+        "instances harness, {instances} instance(s) on Postgres behind the webhook: {people} people, {}; peak RSS {} MB",
+        latency_summary(&lat, plan.len(), seconds, elapsed),
         rss.join(" + "),
     );
     assert_eq!(lat.len(), plan.len(), "every message answered");
